@@ -1,0 +1,29 @@
+"""gunicorn configuration (``gunicorn -c config/gunicorn.py config.wsgi``); values from the environment."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from gunicorn.glogging import Logger
+
+from config.logging import redact
+
+bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+threads = int(os.environ.get("WEB_THREADS", "4"))
+timeout = int(os.environ.get("WEB_TIMEOUT", "60"))
+accesslog = "-"
+errorlog = "-"
+access_log_format = 'access method=%(m)s path="%(U)s" status=%(s)s bytes=%(b)s duration_ms=%(M)s'
+
+
+class RedactingLogger(Logger):
+    """Access log without survey or release tokens (they sit in the request path)."""
+
+    def atoms(self, resp: Any, req: Any, environ: dict[str, Any], request_time: Any) -> dict[str, Any]:
+        atoms = super().atoms(resp, req, environ, request_time)
+        return {key: redact(value) if isinstance(value, str) else value for key, value in atoms.items()}
+
+
+logger_class = RedactingLogger

@@ -1,0 +1,81 @@
+"""Service-level endpoints: health."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import redis
+from celery.exceptions import TimeoutError as CeleryTimeout
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.db import connection
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+logger = logging.getLogger(__name__)
+
+
+def _check_database() -> str | None:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+    except Exception as error:  # any failure means "unhealthy", whatever its class
+        return f"database: {error.__class__.__name__}: {error}"
+    return None
+
+
+def _check_broker() -> str | None:
+    """Write and read back a key through the broker's Redis."""
+    key = f"healthz:{time.monotonic_ns()}"
+    try:
+        client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
+        try:
+            client.set(key, "ok", ex=10)
+            if client.get(key) != b"ok":
+                return "broker: value written was not read back"
+            client.delete(key)
+        finally:
+            client.close()
+    except redis.RedisError as error:
+        return f"broker: {error.__class__.__name__}: {error}"
+    return None
+
+
+def _check_worker() -> str | None:
+    from config.celery import ping
+
+    try:
+        if ping.apply_async(expires=10).get(timeout=5) != "pong":
+            return "worker: unexpected answer"
+    except CeleryTimeout:
+        return "worker: no worker answered within 5 seconds"
+    except Exception as error:
+        return f"worker: {error.__class__.__name__}: {error}"
+    return None
+
+
+@never_cache
+@require_GET
+def healthz(request: HttpRequest) -> JsonResponse:
+    """200 when PostgreSQL and the broker answer; 503 naming what failed.
+
+    ``?worker=1`` also sends a task through the broker and waits for a worker to answer.
+    """
+    checks = {"database": _check_database, "broker": _check_broker}
+    if request.GET.get("worker") == "1":
+        checks["worker"] = _check_worker
+    failures = [problem for check in checks.values() if (problem := check())]
+    if failures:
+        logger.warning("healthz failed: %s", "; ".join(failures))
+        return JsonResponse({"status": "unavailable", "failures": failures}, status=503)
+    return JsonResponse({"status": "ok", "checked": list(checks)})
+
+
+@login_required
+def home(request: HttpRequest) -> HttpResponse:
+    """The signed-in landing page: what this user can do, by role."""
+    return render(request, "home.html")

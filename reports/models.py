@@ -1,0 +1,3 @@
+"""Balance reports and coach access."""
+
+from __future__ import annotations

@@ -1,0 +1,87 @@
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from surveys import services
+from surveys.models import Cycle, Dimension, Item, Person, Questionnaire, Subject, Team
+
+
+def _questionnaire_in_use(questionnaire: Questionnaire | None) -> bool:
+    return questionnaire is not None and questionnaire.cycles.exclude(status=Cycle.Status.DRAFT).exists()
+
+
+class DimensionInline(admin.TabularInline):
+    model = Dimension
+    extra = 0
+    fields = ["position", "side", "pair", "key", "name", "description"]
+
+    def has_change_permission(self, request: HttpRequest, obj: Questionnaire | None = None) -> bool:
+        return not _questionnaire_in_use(obj) and super().has_change_permission(request, obj)
+
+    def has_add_permission(self, request: HttpRequest, obj: Questionnaire | None = None) -> bool:
+        return not _questionnaire_in_use(obj) and super().has_add_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Questionnaire | None = None) -> bool:
+        return not _questionnaire_in_use(obj) and super().has_delete_permission(request, obj)
+
+
+@admin.register(Questionnaire)
+class QuestionnaireAdmin(admin.ModelAdmin):
+    list_display = ["name", "version", "created_at"]
+    inlines = [DimensionInline]
+    actions = ["create_next_version"]
+
+    def has_change_permission(self, request: HttpRequest, obj: Questionnaire | None = None) -> bool:
+        # A launched cycle keeps the exact items it asked: its version is frozen here too.
+        return not _questionnaire_in_use(obj) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Questionnaire | None = None) -> bool:
+        return obj is None or (not obj.cycles.exists() and super().has_delete_permission(request, obj))
+
+    @admin.action(description="Create the next version (copy, then edit the copy)")
+    def create_next_version(self, request: HttpRequest, queryset: QuerySet[Questionnaire]) -> None:
+        for questionnaire in queryset:
+            copy = services.questionnaire_copy(questionnaire=questionnaire)
+            self.message_user(request, f"Created {copy}.", messages.SUCCESS)
+
+
+@admin.register(Item)
+class ItemAdmin(admin.ModelAdmin):
+    list_display = ["code", "text", "dimension"]
+    list_filter = ["dimension__questionnaire", "dimension__side"]
+    list_select_related = ["dimension__questionnaire"]
+    search_fields = ["code", "text"]
+
+    def has_change_permission(self, request: HttpRequest, obj: Item | None = None) -> bool:
+        in_use = obj is not None and _questionnaire_in_use(obj.dimension.questionnaire)
+        return not in_use and super().has_change_permission(request, obj)
+
+
+class PersonInline(admin.TabularInline):
+    model = Person
+    fk_name = "team"
+    extra = 0
+    fields = ["name", "email", "reports_to"]
+
+
+@admin.register(Team)
+class TeamAdmin(admin.ModelAdmin):
+    list_display = ["name", "manager", "created_at"]
+    search_fields = ["name"]
+    inlines = [PersonInline]
+
+
+@admin.register(Cycle)
+class CycleAdmin(admin.ModelAdmin):
+    list_display = ["name", "team", "status", "deadline", "anonymity_min"]
+    list_filter = ["status"]
+    list_select_related = ["team"]
+    search_fields = ["name", "team__name"]
+
+
+@admin.register(Subject)
+class SubjectAdmin(admin.ModelAdmin):
+    list_display = ["person", "cycle"]
+    list_select_related = ["person", "cycle"]

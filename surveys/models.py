@@ -1,0 +1,250 @@
+"""Teams, people, questionnaires, review cycles and the invitations sent to raters."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models.functions import Lower
+
+
+class Side(models.TextChoices):
+    MANAGEMENT = "management", "Management"
+    LEADERSHIP = "leadership", "Leadership"
+
+
+class Group(models.TextChoices):
+    """A rater's relationship to the person they rate."""
+
+    SELF = "self", "Self"
+    MANAGER = "manager", "Manager"
+    PEER = "peer", "Peers"
+    DIRECT_REPORT = "direct_report", "Direct reports"
+    OTHER = "other", "Other raters"
+
+
+# Self and manager answers are identified (the survey says so up front); these three
+# groups are anonymous and fall under the minimum group size k.
+ANONYMOUS_GROUPS: tuple[str, ...] = (Group.PEER, Group.DIRECT_REPORT, Group.OTHER)
+IDENTIFIED_GROUPS: tuple[str, ...] = (Group.SELF, Group.MANAGER)
+
+
+class Questionnaire(models.Model):
+    """One version of a questionnaire: Kotter's six dimensions and their items.
+
+    A version used by a launched cycle is frozen: editing means creating the next
+    version (``questionnaire_copy``), so every cycle keeps the items it asked.
+    """
+
+    name = models.CharField(max_length=100)
+    version = models.PositiveIntegerField(default=1)
+    description = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name", "-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["name", "version"], name="questionnaire_unique_version"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} v{self.version}"
+
+
+class Dimension(models.Model):
+    questionnaire = models.ForeignKey(Questionnaire, on_delete=models.CASCADE, related_name="dimensions")
+    side = models.CharField(max_length=20, choices=Side.choices)
+    key = models.SlugField(max_length=50, help_text="Stable identifier, e.g. planning_budgeting.")
+    name = models.CharField(max_length=100)
+    description = models.TextField(blank=True)
+    # Kotter's pairs: the management dimension and the leadership dimension with the
+    # same pair number face each other in the report (planning ↔ direction, …).
+    pair = models.PositiveSmallIntegerField()
+    position = models.PositiveSmallIntegerField()
+
+    class Meta:
+        ordering = ["questionnaire", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["questionnaire", "key"], name="dimension_unique_key"),
+            models.UniqueConstraint(fields=["questionnaire", "side", "pair"], name="dimension_unique_pair"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Item(models.Model):
+    dimension = models.ForeignKey(Dimension, on_delete=models.CASCADE, related_name="items")
+    code = models.SlugField(
+        max_length=40,
+        help_text="Stable identifier used in stored answers, e.g. planning_budgeting-1.",
+    )
+    text = models.TextField()
+    position = models.PositiveSmallIntegerField()
+
+    class Meta:
+        ordering = ["dimension__position", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["dimension", "code"], name="item_unique_code"),
+        ]
+
+    def __str__(self) -> str:
+        return self.text
+
+
+class Team(models.Model):
+    name = models.CharField(max_length=200)
+    manager = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="teams")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Person(models.Model):
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="people")
+    name = models.CharField(max_length=200)
+    email = models.EmailField()
+    reports_to = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="direct_reports"
+    )
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name_plural = "people"
+        constraints = [
+            models.UniqueConstraint("team", Lower("email"), name="person_unique_email_in_team"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Cycle(models.Model):
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        NOMINATING = "nominating", "Nominating"
+        OPEN = "open", "Open"
+        CLOSED = "closed", "Closed"
+
+    class NominationMode(models.TextChoices):
+        MANAGER = "manager", "Manager assigns raters"
+        SUBJECTS = "subjects", "Subjects nominate, manager approves"
+
+    team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="cycles")
+    name = models.CharField(max_length=200)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    questionnaire = models.ForeignKey(Questionnaire, on_delete=models.PROTECT, related_name="cycles")
+    deadline = models.DateTimeField()
+    anonymity_min = models.PositiveSmallIntegerField(
+        default=3, help_text="Minimum number of anonymous raters behind any figure shown (k)."
+    )
+    comment_min = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="Optional higher minimum before anonymous comments are shown."
+    )
+    nomination_mode = models.CharField(max_length=20, choices=NominationMode.choices, default=NominationMode.MANAGER)
+    nomination_min = models.PositiveSmallIntegerField(default=3)
+    nomination_max = models.PositiveSmallIntegerField(default=8)
+    reminder_days_before = models.PositiveSmallIntegerField(default=2)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.DRAFT)
+    launched_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(anonymity_min__gte=2), name="cycle_anonymity_min_at_least_2"),
+            models.CheckConstraint(
+                condition=models.Q(comment_min__isnull=True) | models.Q(comment_min__gte=models.F("anonymity_min")),
+                name="cycle_comment_min_not_below_k",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(nomination_max__gte=models.F("nomination_min")),
+                name="cycle_nomination_range",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def comment_threshold(self) -> int:
+        return self.comment_min or self.anonymity_min
+
+
+class Subject(models.Model):
+    """A person reviewed in a cycle."""
+
+    cycle = models.ForeignKey(Cycle, on_delete=models.CASCADE, related_name="subjects")
+    person = models.ForeignKey(Person, on_delete=models.PROTECT, related_name="subjects")
+
+    class Meta:
+        ordering = ["cycle", "person__name"]
+        constraints = [
+            models.UniqueConstraint(fields=["cycle", "person"], name="subject_unique_person_in_cycle"),
+        ]
+
+    def __str__(self) -> str:
+        return str(self.person)
+
+
+class Invitation(models.Model):
+    """One rater asked to rate one subject in one cycle.
+
+    Created in DRAFT when the rater is assigned (editable until launch); launching opens
+    every draft invitation of the cycle at once. The invitation knows whether its rater
+    answered, but nothing links it to the answer itself (see ``feedback.Response``), and
+    it records no completion time that could be matched against one.
+    """
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        OPEN = "open", "Open"
+        COMPLETED = "completed", "Completed"
+        DECLINED = "declined", "Declined"
+        EXPIRED = "expired", "Expired"
+
+    cycle = models.ForeignKey(Cycle, on_delete=models.CASCADE, related_name="invitations")
+    subject = models.ForeignKey(Subject, on_delete=models.CASCADE, related_name="invitations")
+    group = models.CharField(max_length=20, choices=Group.choices)
+    rater_name = models.CharField(max_length=200, blank=True)
+    rater_email = models.EmailField(help_text="Stored lower-cased.")
+    rater_person = models.ForeignKey(
+        Person, on_delete=models.SET_NULL, null=True, blank=True, related_name="invitations"
+    )
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.DRAFT)
+    opened_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["cycle", "subject", "group", "rater_email"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["cycle", "subject", "rater_email"], name="invitation_unique_rater_per_subject"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["cycle", "status"], name="invitation_cycle_status"),
+            models.Index(fields=["cycle", "rater_email"], name="invitation_cycle_rater"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.rater_email} → {self.subject}"
+
+
+class InvitationLink(models.Model):
+    """A secret survey link for one invitation; only the SHA-256 of its token is stored.
+
+    Each email creates its own link (the raw token exists only in that email), so a
+    reminder can carry a working link without the first email's token ever being kept.
+    """
+
+    invitation = models.ForeignKey(Invitation, on_delete=models.CASCADE, related_name="links")
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"link for invitation {self.invitation_id}"

@@ -1,0 +1,69 @@
+"""docker-compose.yml is valid and wires the five services the way users will run them."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+BASE_DIR = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    binary = shutil.which("docker-compose")
+    assert binary, "Debian's docker-compose is installed by .ci/system-packages test"
+    result = subprocess.run(
+        [binary, "-f", "docker-compose.yml", "config"],
+        cwd=BASE_DIR,
+        env={**os.environ, "SECRET_KEY": "s" * 60},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    return yaml.safe_load(result.stdout)
+
+
+def test_compose_has_the_five_services(compose: dict[str, Any]) -> None:
+    assert set(compose["services"]) == {"postgres", "redis", "web", "worker", "beat"}
+
+
+def test_app_services_use_external_servers_and_production_settings(compose: dict[str, Any]) -> None:
+    for name in ("web", "worker", "beat"):
+        environment = compose["services"][name]["environment"]
+        assert environment["DJANGO_SETTINGS_MODULE"] == "config.settings.production"
+        assert environment["DATABASE_URL"].startswith("postgres://balance360:")
+        assert environment["DATABASE_URL"].endswith("@postgres:5432/balance360")
+        assert environment["REDIS_URL"] == "redis://redis:6379/0"
+        assert compose["services"][name]["depends_on"]["postgres"]["condition"] == "service_healthy"
+
+
+def test_commands_and_health_checks(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    assert "gunicorn" in " ".join(services["web"]["command"])
+    assert services["worker"]["command"][:4] == ["celery", "-A", "config", "worker"]
+    assert services["beat"]["command"][:4] == ["celery", "-A", "config", "beat"]
+    for name in ("postgres", "redis", "web", "worker"):
+        assert services[name]["healthcheck"]["test"], name
+    assert "/healthz" in " ".join(services["web"]["healthcheck"]["test"])
+    assert set(compose["volumes"]) == {"pgdata", "redisdata"}
+
+
+def test_compose_refuses_to_start_without_a_secret_key() -> None:
+    env = {key: value for key, value in os.environ.items() if key != "SECRET_KEY"}
+    result = subprocess.run(
+        ["docker-compose", "-f", "docker-compose.yml", "config"],
+        cwd=BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert "SECRET_KEY" in result.stderr

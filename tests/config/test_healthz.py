@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.test import Client
+
+from config.embedded import free_port
+
+
+@pytest.mark.django_db
+def test_healthy_service_answers_200(client: Client) -> None:
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "checked": ["database", "broker"]}
+    assert "no-cache" in response["Cache-Control"]
+
+
+@pytest.mark.django_db
+def test_unreachable_broker_answers_503_naming_it(client: Client, settings: Any) -> None:
+    settings.REDIS_URL = f"redis://127.0.0.1:{free_port()}/0"
+    response = client.get("/healthz")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "unavailable"
+    assert len(body["failures"]) == 1
+    assert body["failures"][0].startswith("broker:")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_broken_database_answers_503_naming_it(client: Client, settings: Any) -> None:
+    from django.db import connections
+
+    connection = connections["default"]
+    connection.close()
+    original = connection.settings_dict["NAME"]
+    connection.settings_dict["NAME"] = "no_such_database"
+    try:
+        response = client.get("/healthz")
+    finally:
+        connection.close()
+        connection.settings_dict["NAME"] = original
+    assert response.status_code == 503
+    assert response.json()["failures"][0].startswith("database:")
+
+
+def test_worker_check_round_trips_a_task(client: Client, celery_worker: Any) -> None:
+    response = client.get("/healthz?worker=1")
+    assert response.status_code == 200
+    assert response.json()["checked"] == ["database", "broker", "worker"]
+
+
+@pytest.mark.django_db
+def test_healthz_refuses_writes(client: Client) -> None:
+    assert client.post("/healthz").status_code == 405

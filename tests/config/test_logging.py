@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+import logging
+from types import SimpleNamespace
+
+from gunicorn.config import Config
+
+from config.gunicorn import RedactingLogger
+from config.logging import RedactLinkTokens, redact
+
+TOKEN = "Zk3v9Qp2Lr7Xw1Yt5Ua8Sb4Nc6Md0Ef"
+
+
+def test_redact_hides_survey_and_release_tokens_only() -> None:
+    assert redact(f"GET /s/{TOKEN}/ 200") == "GET /s/[redacted]/ 200"
+    assert redact(f"/r/{TOKEN}") == "/r/[redacted]"
+    assert redact("/survey/thanks/") == "/survey/thanks/"
+
+
+def test_django_request_warnings_do_not_carry_tokens() -> None:
+    logger = logging.getLogger("django.request")
+    record = logger.makeRecord("django.request", logging.WARNING, __file__, 1, "Not Found: %s", (f"/s/{TOKEN}/",), None)
+    RedactLinkTokens().filter(record)
+    assert TOKEN not in record.getMessage()
+    assert "/s/[redacted]/" in record.getMessage()
+
+
+def test_gunicorn_access_log_atoms_are_redacted() -> None:
+    logger = RedactingLogger(Config())
+    response = SimpleNamespace(status="200 OK", sent=10, headers=[])
+    environ = {
+        "REQUEST_METHOD": "GET",
+        "RAW_URI": f"/s/{TOKEN}/",
+        "PATH_INFO": f"/s/{TOKEN}/",
+        "QUERY_STRING": "",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "HTTP_REFERER": f"https://mail.example/s/{TOKEN}",
+    }
+    request = SimpleNamespace(headers=[("REFERER", f"https://mail.example/s/{TOKEN}")])
+    atoms = logger.atoms(response, request, environ, SimpleNamespace(seconds=0, microseconds=1000))
+    assert not [key for key, value in atoms.items() if isinstance(value, str) and TOKEN in value]
+    assert atoms["U"] == "/s/[redacted]/"

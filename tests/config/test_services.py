@@ -1,0 +1,57 @@
+"""The test suite really runs on PostgreSQL and a Celery worker consuming from Redis."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+from config.celery import app as celery_app
+from config.celery import ping
+
+
+@pytest.mark.django_db
+def test_database_is_postgresql() -> None:
+    assert connection.vendor == "postgresql"
+    with connection.cursor() as cursor:
+        # generate_series and the jsonb operators exist in PostgreSQL only.
+        cursor.execute("SELECT sum(n), '{\"a\": 1}'::jsonb ? 'a' FROM generate_series(1, 4) AS n")
+        total, has_key = cursor.fetchone()
+        cursor.execute("SHOW server_version_num")
+        (version,) = cursor.fetchone()
+    assert (total, has_key) == (10, True)
+    assert int(version) >= 160000
+
+
+@pytest.mark.django_db
+def test_persistent_connections_are_configured() -> None:
+    database = settings.DATABASES["default"]
+    assert database["CONN_MAX_AGE"] > 0
+    assert database["CONN_HEALTH_CHECKS"] is True
+
+
+def test_broker_is_redis() -> None:
+    with celery_app.connection_for_write() as conn:
+        assert conn.transport.driver_type == "redis"
+        conn.ensure_connection(max_retries=1)
+        client = conn.default_channel.client
+        assert client.ping() is True
+        assert client.info("server")["redis_version"].startswith(("6.", "7.", "8."))
+
+
+def test_worker_consumes_a_task_sent_through_the_broker(celery_worker: Any) -> None:
+    result = ping.apply_async()
+    assert result.get(timeout=20) == "pong"
+    assert result.state == "SUCCESS"
+
+
+def test_celery_runs_safely_by_configuration() -> None:
+    conf = celery_app.conf
+    assert conf.task_serializer == "json"
+    assert conf.accept_content == ["json"]
+    assert conf.task_acks_late is True
+    assert conf.task_reject_on_worker_lost is True
+    assert conf.worker_prefetch_multiplier == 1
+    assert conf.task_time_limit < conf.broker_transport_options["visibility_timeout"]

@@ -1,0 +1,95 @@
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+from config.env import env_bool, env_float, env_int, env_list, env_str
+
+BASE_DIR = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize(("raw", "expected"), [("true", True), ("Yes", True), ("0", False), ("off", False)])
+def test_env_bool_reads_usual_spellings(monkeypatch: pytest.MonkeyPatch, raw: str, expected: bool) -> None:
+    monkeypatch.setenv("B360_FLAG", raw)
+    assert env_bool("B360_FLAG", not expected) is expected
+
+
+def test_env_bool_refuses_a_typo(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("B360_FLAG", "ture")
+    with pytest.raises(ImproperlyConfigured, match="B360_FLAG"):
+        env_bool("B360_FLAG", False)
+
+
+def test_env_int_refuses_words_and_values_below_minimum(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("B360_NUMBER", "sixty")
+    with pytest.raises(ImproperlyConfigured, match="not an integer"):
+        env_int("B360_NUMBER", 1)
+    monkeypatch.setenv("B360_NUMBER", "-1")
+    with pytest.raises(ImproperlyConfigured, match="at least 0"):
+        env_int("B360_NUMBER", 1, minimum=0)
+    monkeypatch.setenv("B360_NUMBER", "42")
+    assert env_int("B360_NUMBER", 1, minimum=0) == 42
+
+
+def test_env_float_and_list(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("B360_CUT", "3.75")
+    assert env_float("B360_CUT", 3.5) == 3.75
+    monkeypatch.setenv("B360_CUT", "high")
+    with pytest.raises(ImproperlyConfigured):
+        env_float("B360_CUT", 3.5)
+    monkeypatch.setenv("B360_HOSTS", " a.example , b.example,,")
+    assert env_list("B360_HOSTS", []) == ["a.example", "b.example"]
+
+
+def test_required_variable_missing_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("B360_REQUIRED", raising=False)
+    with pytest.raises(ImproperlyConfigured, match="B360_REQUIRED is required"):
+        env_str("B360_REQUIRED")
+
+
+def _manage(settings_module: str, *args: str, **extra_env: str) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": settings_module,
+        "ALLOWED_HOSTS": "balance360.example",
+        **extra_env,
+    }
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_production_settings_pass_the_deployment_check() -> None:
+    result = _manage(
+        "config.settings.production",
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+        SECRET_KEY=secrets.token_urlsafe(50),
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_production_refuses_a_weak_secret_key() -> None:
+    result = _manage("config.settings.production", "check", SECRET_KEY="short")
+    assert result.returncode != 0
+    assert "SECRET_KEY must be at least 50 characters" in result.stderr
+
+
+def test_a_bad_variable_stops_start_up_with_its_name() -> None:
+    result = _manage("config.settings.local", "check", CONN_MAX_AGE="sixty")
+    assert result.returncode != 0
+    assert "CONN_MAX_AGE='sixty' is not an integer" in result.stderr

@@ -1,0 +1,82 @@
+"""Shared fixtures: people with roles, a real Celery worker, a real browser."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from celery.contrib.testing.worker import start_worker
+from celery.signals import task_postrun
+from django.db import connection
+
+from config.celery import app as celery_app
+from tests.factories import UserFactory
+
+
+@pytest.fixture
+def manager(db: None) -> Any:
+    return UserFactory(username="alice")
+
+
+@pytest.fixture
+def other_manager(db: None) -> Any:
+    return UserFactory(username="bob")
+
+
+@pytest.fixture
+def coach(db: None) -> Any:
+    return UserFactory(username="charlie")
+
+
+@pytest.fixture
+def celery_worker(transactional_db: None) -> Iterator[Any]:
+    """A real Celery worker consuming from the test Redis, in a thread of this process.
+
+    It shares the test database (the settings pytest-django rewrote), so tests that use
+    it see committed data only — hence ``transactional_db``.
+    """
+    celery_app.control.purge()
+    # Worker threads keep their persistent connections otherwise, and the test database
+    # could not be dropped at the end of the run.
+    task_postrun.connect(_close_thread_connection)
+    try:
+        with start_worker(celery_app, pool="threads", concurrency=2, perform_ping_check=False) as worker:
+            yield worker
+    finally:
+        task_postrun.disconnect(_close_thread_connection)
+
+
+def _close_thread_connection(**kwargs: Any) -> None:
+    connection.close()
+
+
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture
+def page(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """A page in Debian's Chromium driven by Playwright (its own browser download cannot work here).
+
+    One browser per test: Playwright's sync API keeps an event loop in this thread while it
+    lives, and Django refuses synchronous database work next to a running loop, so the
+    loop must not outlive the browser test that needed it.
+    """
+    from playwright.sync_api import sync_playwright
+
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        context = chromium.new_context()
+        context.set_default_timeout(15_000)
+        yield context.new_page()
+        context.close()
+        chromium.close()

@@ -1,0 +1,42 @@
+"""Starts embedded PostgreSQL and Redis for the test run when no URLs are given.
+
+Loaded with ``-p`` (see pyproject.toml) so that it runs before pytest-django imports the
+settings, which read ``DATABASE_URL`` and ``REDIS_URL``. Each run gets its own servers in
+a temporary directory, so two test runs on one machine never share a database.
+"""
+
+from __future__ import annotations
+
+import os
+
+# Before anything imports ``config`` (whose Celery module defaults to the run command's
+# settings): pytest-django prefers this variable over the ini file.
+os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings.test"
+
+import shutil
+import tempfile
+from collections.abc import Generator
+from pathlib import Path
+
+import pytest
+
+from config.embedded import EmbeddedServices
+
+_services: EmbeddedServices | None = None
+_directory: Path | None = None
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_load_initial_conftests(early_config: pytest.Config) -> Generator[None, None, None]:
+    global _services, _directory
+    _directory = Path(tempfile.mkdtemp(prefix="b360-test-"))
+    _services = EmbeddedServices(_directory, ephemeral=True)
+    _services.start()
+    return (yield)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _services is not None:
+        _services.stop()
+    if _directory is not None:
+        shutil.rmtree(_directory, ignore_errors=True)
