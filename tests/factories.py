@@ -8,6 +8,7 @@ import factory
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
+from feedback.models import Response
 from surveys.models import Cycle, Group, Invitation, Person, Questionnaire, Subject, Team
 
 
@@ -74,3 +75,18 @@ class InvitationFactory(factory.django.DjangoModelFactory):
     group = Group.PEER
     rater_name = factory.Faker("name")
     rater_email = factory.Sequence(lambda n: f"rater{n}@example.test")
+
+
+class ResponseFactory(factory.django.DjangoModelFactory):
+    """An anonymous response; ``ratings`` defaults to every item of the cycle's questionnaire rated 3."""
+
+    class Meta:
+        model = Response
+
+    subject = factory.SubFactory(SubjectFactory)
+    cycle = factory.SelfAttribute("subject.cycle")
+    group = Group.PEER
+    ratings = factory.LazyAttribute(
+        lambda response: dict.fromkeys(response.cycle.questionnaire.dimensions.values_list("items__code", flat=True), 3)
+    )
+    comments = factory.LazyFunction(dict)
