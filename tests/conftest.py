@@ -14,6 +14,17 @@ from config.celery import app as celery_app
 from tests.factories import UserFactory
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _release_test_database(django_db_setup: None, django_db_blocker: Any) -> Iterator[None]:
+    """End stray sessions (live-server and worker threads) so the test database can be dropped."""
+    yield
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+
+
 @pytest.fixture
 def manager(db: None) -> Any:
     return UserFactory(username="alice")

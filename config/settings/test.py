@@ -19,3 +19,7 @@ PUBLIC_BASE_URL = "http://testserver"
 # Static files come straight from the app directories; nothing is collected for tests.
 STATIC_ROOT = None
 WHITENOISE_USE_FINDERS = True
+# The live server answers each request in a new thread; persistent connections would
+# outlive those threads and keep the test database from being dropped at the end.
+# (Persistence itself is tested against the run command's settings.)
+DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
-from django.conf import settings
 from django.db import connection
 
 from config.celery import app as celery_app
 from config.celery import ping
+
+BASE_DIR = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.django_db
@@ -25,11 +31,22 @@ def test_database_is_postgresql() -> None:
     assert int(version) >= 160000
 
 
-@pytest.mark.django_db
-def test_persistent_connections_are_configured() -> None:
-    database = settings.DATABASES["default"]
-    assert database["CONN_MAX_AGE"] > 0
-    assert database["CONN_HEALTH_CHECKS"] is True
+def test_served_processes_keep_persistent_connections() -> None:
+    code = (
+        "from django.conf import settings; d = settings.DATABASES['default']; "
+        "print(d['CONN_MAX_AGE'], d['CONN_HEALTH_CHECKS'])"
+    )
+    for module in ("config.settings.local", "config.settings.production"):
+        result = subprocess.run(
+            [sys.executable, "manage.py", "shell", "--verbosity", "0", "-c", code],
+            cwd=BASE_DIR,
+            env={**os.environ, "DJANGO_SETTINGS_MODULE": module, "SECRET_KEY": secrets.token_urlsafe(50)},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.split() == ["60", "True"], module
 
 
 def test_broker_is_redis() -> None:
