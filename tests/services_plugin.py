@@ -14,9 +14,11 @@ import os
 os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings.test"
 
 import shutil
+import signal
 import tempfile
 from collections.abc import Generator
 from pathlib import Path
+from types import FrameType
 
 import pytest
 
@@ -32,7 +34,14 @@ def pytest_load_initial_conftests(early_config: pytest.Config) -> Generator[None
     _directory = Path(tempfile.mkdtemp(prefix="b360-test-"))
     _services = EmbeddedServices(_directory, ephemeral=True)
     _services.start()
+    # A run stopped by SIGTERM (a CI time-out, `timeout`) still stops its servers: pytest
+    # turns KeyboardInterrupt into an orderly exit that reaches pytest_unconfigure.
+    signal.signal(signal.SIGTERM, _interrupt)
     return (yield)
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
