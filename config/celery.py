@@ -13,7 +13,12 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 # The periodic jobs, by task name so that beat needs none of the apps' code imported.
-app.conf.beat_schedule = {}
+app.conf.beat_schedule = {
+    # Closes review cycles whose deadline has passed (each close is idempotent).
+    "surveys-close-due-cycles": {"task": "surveys.cycles_close_due", "schedule": 300.0},
+    # The scheduled reminder round, once per cycle, `reminder_days_before` days before the deadline.
+    "surveys-send-due-reminders": {"task": "surveys.reminders_send_due", "schedule": 900.0},
+}
 
 
 @app.task(name="config.ping")

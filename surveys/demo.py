@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractUser
 from django.db import transaction
+from django.utils import timezone
 
-from surveys.models import Person, Team
+from surveys import links
+from surveys.emails import GROUP_ROLES
+from surveys.models import Cycle, Group, Invitation, Person, Team
+from surveys.services import cycle_create, cycle_launch, invitation_links_create
+
+DEMO_TEAM_NAME = "Product Engineering"
 
 DEMO_PASSWORDS = {
     "admin": "admin-demo-360",
@@ -59,7 +66,7 @@ def demo_organization_seed() -> DemoOrganization | None:
             first_name="Robin",
             last_name="Achebe",
         )
-        team = Team.objects.create(name="Product Engineering", manager=manager)
+        team = Team.objects.create(name=DEMO_TEAM_NAME, manager=manager)
         people: dict[str, Person] = {}
         for name, email, _ in DEMO_TEAM:
             people[name] = Person.objects.create(team=team, name=name, email=email)
@@ -68,3 +75,65 @@ def demo_organization_seed() -> DemoOrganization | None:
                 people[name].reports_to = people[boss]
                 people[name].save(update_fields=["reports_to"])
     return DemoOrganization(manager=manager, coach=coach, team=team)
+
+
+@dataclass
+class DemoCycles:
+    open_cycle: Cycle
+    closed_cycle: Cycle
+
+
+def demo_cycles_seed(*, organization: DemoOrganization) -> DemoCycles:
+    """Two launched cycles on the demo team, every member a subject with the default raters.
+
+    Both go through the normal launch, so their invitation emails are sent like any other.
+    The autumn cycle is meant to be closed, but not here: its answers are added first.
+    """
+    team = organization.team
+    people = list(team.people.all())
+    closed_cycle = cycle_create(
+        team=team,
+        by=organization.manager,
+        name="Autumn 2025 360",
+        deadline=timezone.now() + timedelta(hours=1),
+        people=people,
+        reminder_days_before=0,
+    )
+    cycle_launch(cycle=closed_cycle, by=organization.manager)
+    open_cycle = cycle_create(
+        team=team,
+        by=organization.manager,
+        name="Spring 2026 360",
+        deadline=timezone.now() + timedelta(days=14),
+        people=people,
+    )
+    cycle_launch(cycle=open_cycle, by=organization.manager)
+    return DemoCycles(open_cycle=open_cycle, closed_cycle=closed_cycle)
+
+
+def demo_survey_links(*, cycle: Cycle, count: int = 2) -> list[tuple[str, str]]:
+    """(description, url) for ``count`` open invitations of different groups, with fresh links.
+
+    For a developer trying the survey from the run command's output; each call creates
+    new links (earlier ones keep working until the cycle closes).
+    """
+    chosen: list[Invitation] = []
+    invitations = Invitation.objects.filter(cycle=cycle, status=Invitation.Status.OPEN).select_related(
+        "subject__person"
+    )
+    for group in (Group.SELF, Group.PEER, Group.MANAGER, Group.DIRECT_REPORT, Group.OTHER):
+        if len(chosen) >= count:
+            break
+        invitation = invitations.filter(group=group).order_by("subject__person__name", "rater_email").first()
+        if invitation is not None:
+            chosen.append(invitation)
+    with transaction.atomic():
+        tokens = invitation_links_create(invitations=chosen)
+    return [
+        (
+            f"{invitation.rater_name or invitation.rater_email} rating {invitation.subject.person.name} "
+            f"{GROUP_ROLES[Group(invitation.group)]}",
+            links.survey_url(tokens[invitation.pk]),
+        )
+        for invitation in chosen
+    ]

@@ -248,3 +248,105 @@ class InvitationLink(models.Model):
 
     def __str__(self) -> str:
         return f"link for invitation {self.invitation_id}"
+
+
+class Reminder(models.Model):
+    """One round of reminders for a cycle: scheduled (once per cycle) or asked for by the manager.
+
+    Recorded before any email goes out; each email of the round is an ``OutboundEmail``
+    unique per (reminder, recipient), so a retried task never reminds anybody twice.
+    """
+
+    class Kind(models.TextChoices):
+        SCHEDULED = "scheduled", "Scheduled"
+        MANUAL = "manual", "Requested by the manager"
+
+    cycle = models.ForeignKey(Cycle, on_delete=models.CASCADE, related_name="reminders")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["cycle"], condition=models.Q(kind="scheduled"), name="reminder_one_scheduled_per_cycle"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} reminder for {self.cycle}"
+
+
+class OutboundEmail(models.Model):
+    """The outbox: one row per email to one rater, written before the email is sent.
+
+    The row holds no body: the body carries secret links, so it is composed (with fresh
+    links) at send time and never stored.
+    """
+
+    class Kind(models.TextChoices):
+        INVITATION = "invitation", "Invitation"
+        REMINDER = "reminder", "Reminder"
+        NOMINATION = "nomination", "Nomination request"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        SENDING = "sending", "Sending"
+        SENT = "sent", "Sent"
+        SKIPPED = "skipped", "Nothing left to ask"
+        FAILED = "failed", "Failed"
+
+    cycle = models.ForeignKey(Cycle, on_delete=models.CASCADE, related_name="emails")
+    recipient = models.EmailField(help_text="Stored lower-cased.")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    reminder = models.ForeignKey(Reminder, on_delete=models.CASCADE, null=True, blank=True, related_name="emails")
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["cycle", "recipient"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["cycle", "recipient"],
+                condition=models.Q(kind="invitation"),
+                name="outbound_email_one_invitation_per_rater",
+            ),
+            models.UniqueConstraint(fields=["reminder", "recipient"], name="outbound_email_once_per_reminder"),
+            models.CheckConstraint(
+                condition=models.Q(kind__in=["invitation", "nomination"], reminder__isnull=True)
+                | models.Q(kind="reminder", reminder__isnull=False),
+                name="outbound_email_reminder_matches_kind",
+            ),
+            models.UniqueConstraint(
+                fields=["cycle", "recipient"],
+                condition=models.Q(kind="nomination"),
+                name="outbound_email_one_nomination_per_subject",
+            ),
+        ]
+        indexes = [models.Index(fields=["cycle", "status"], name="outbound_email_cycle_status")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} to {self.recipient}"
+
+
+class Nomination(models.Model):
+    """A subject's turn to choose their own peers and outside raters (``subjects`` nomination mode).
+
+    The subject gets an emailed link (only its SHA-256 is kept; a new email replaces it);
+    what they submit becomes draft invitations that the manager reviews before launch.
+    """
+
+    subject = models.OneToOneField(Subject, on_delete=models.CASCADE, related_name="nomination")
+    token_hash = models.CharField(max_length=64, unique=True, null=True, blank=True)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"nomination by {self.subject}"

@@ -1,0 +1,488 @@
+"""JSON API for teams, people and review cycles (documented in the OpenAPI schema).
+
+Every endpoint loads its object through the access helpers in ``selectors``: another
+manager's team or cycle is a 404, exactly like one that does not exist.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import QuerySet
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import serializers, status
+from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from surveys import selectors, services
+from surveys.models import Cycle, Group, Invitation, Person, Questionnaire, Reminder, Team
+
+T = TypeVar("T")
+
+
+def _call(function: Callable[..., T], **kwargs: Any) -> T:
+    """Run a service, turning its validation errors into DRF's per-field 400 answer."""
+    try:
+        return function(**kwargs)
+    except DjangoValidationError as error:
+        if hasattr(error, "error_dict"):
+            raise serializers.ValidationError(error.message_dict) from error
+        raise serializers.ValidationError({"non_field_errors": error.messages}) from error
+
+
+def _paginated(
+    request: Request, view: APIView, queryset: QuerySet[Any], serializer: type[serializers.Serializer]
+) -> Response:
+    paginator = LimitOffsetPagination()
+    page = paginator.paginate_queryset(queryset, request, view=view)
+    assert page is not None
+    return paginator.get_paginated_response(serializer(page, many=True).data)
+
+
+# --- Teams --------------------------------------------------------------------------------
+
+
+class TeamSerializer(serializers.ModelSerializer):
+    people_count = serializers.IntegerField(read_only=True, required=False)
+    cycle_count = serializers.IntegerField(read_only=True, required=False)
+
+    class Meta:
+        model = Team
+        fields = ["id", "name", "people_count", "cycle_count", "created_at"]
+        read_only_fields = ["id", "created_at"]
+
+
+class TeamInputSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200)
+
+
+class TeamListApi(APIView):
+    @extend_schema(responses=TeamSerializer(many=True), summary="Your teams")
+    def get(self, request: Request) -> Response:
+        return _paginated(request, self, selectors.team_list(user=request.user), TeamSerializer)
+
+    @extend_schema(request=TeamInputSerializer, responses={201: TeamSerializer}, summary="Create a team")
+    def post(self, request: Request) -> Response:
+        data = TeamInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        team = _call(services.team_create, manager=request.user, name=data.validated_data["name"])
+        return Response(TeamSerializer(team).data, status=status.HTTP_201_CREATED)
+
+
+class TeamDetailApi(APIView):
+    @extend_schema(responses=TeamSerializer, summary="One team")
+    def get(self, request: Request, team_id: int) -> Response:
+        team = selectors.team_get_for_user(user=request.user, team_id=team_id)
+        return Response(TeamSerializer(team).data)
+
+    @extend_schema(request=TeamInputSerializer, responses=TeamSerializer, summary="Rename a team")
+    def patch(self, request: Request, team_id: int) -> Response:
+        team = selectors.team_get_for_user(user=request.user, team_id=team_id)
+        data = TeamInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        team = _call(services.team_update, team=team, name=data.validated_data["name"])
+        return Response(TeamSerializer(team).data)
+
+
+# --- People -------------------------------------------------------------------------------
+
+
+class PersonSerializer(serializers.ModelSerializer):
+    reports_to: serializers.PrimaryKeyRelatedField[Person] = serializers.PrimaryKeyRelatedField(
+        read_only=True, allow_null=True
+    )
+
+    class Meta:
+        model = Person
+        fields = ["id", "team", "name", "email", "reports_to"]
+        read_only_fields = fields
+
+
+class PersonInputSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200)
+    email = serializers.EmailField()
+    reports_to = serializers.IntegerField(allow_null=True, required=False, help_text="Id of the person's manager.")
+
+
+def _reports_to(team: Team, person_id: int | None) -> Person | None:
+    if person_id is None:
+        return None
+    boss = team.people.filter(pk=person_id).first()
+    if boss is None:
+        raise serializers.ValidationError({"reports_to": "No such person in this team."})
+    return boss
+
+
+class PeopleApi(APIView):
+    @extend_schema(responses=PersonSerializer(many=True), summary="The team's people")
+    def get(self, request: Request, team_id: int) -> Response:
+        team = selectors.team_get_for_user(user=request.user, team_id=team_id)
+        return _paginated(request, self, selectors.people_list(team=team), PersonSerializer)
+
+    @extend_schema(request=PersonInputSerializer, responses={201: PersonSerializer}, summary="Add a person")
+    def post(self, request: Request, team_id: int) -> Response:
+        team = selectors.team_get_for_user(user=request.user, team_id=team_id)
+        data = PersonInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        person = _call(
+            services.person_create,
+            team=team,
+            name=data.validated_data["name"],
+            email=data.validated_data["email"],
+            reports_to=_reports_to(team, data.validated_data.get("reports_to")),
+        )
+        return Response(PersonSerializer(person).data, status=status.HTTP_201_CREATED)
+
+
+class PeopleImportInputSerializer(serializers.Serializer):
+    file = serializers.FileField(help_text="CSV, UTF-8, header line: name,email,reports_to (manager's email).")
+
+
+class PeopleImportResultSerializer(serializers.Serializer):
+    created = serializers.IntegerField()
+    people = PersonSerializer(many=True)
+
+
+class PeopleImportApi(APIView):
+    parser_classes = [MultiPartParser, FormParser]
+
+    @extend_schema(
+        request={"multipart/form-data": PeopleImportInputSerializer},
+        responses={
+            201: PeopleImportResultSerializer,
+            400: OpenApiResponse(description='{"file": ["line 3: missing email", ...]} — nothing is imported.'),
+        },
+        summary="Import people from a CSV (all or nothing)",
+    )
+    def post(self, request: Request, team_id: int) -> Response:
+        team = selectors.team_get_for_user(user=request.user, team_id=team_id)
+        data = PeopleImportInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            people = services.people_import_csv(team=team, data=data.validated_data["file"].read())
+        except services.CsvImportError as error:
+            raise serializers.ValidationError({"file": error.messages()}) from error
+        return Response(
+            {"created": len(people), "people": PersonSerializer(people, many=True).data},
+            status=status.HTTP_201_CREATED,
+        )
+
+
+class PersonDetailApi(APIView):
+    @extend_schema(responses=PersonSerializer, summary="One person")
+    def get(self, request: Request, person_id: int) -> Response:
+        person = selectors.person_get_for_user(user=request.user, person_id=person_id)
+        return Response(PersonSerializer(person).data)
+
+    @extend_schema(request=PersonInputSerializer, responses=PersonSerializer, summary="Change a person")
+    def patch(self, request: Request, person_id: int) -> Response:
+        person = selectors.person_get_for_user(user=request.user, person_id=person_id)
+        data = PersonInputSerializer(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        reports_to = _reports_to(person.team, values["reports_to"]) if "reports_to" in values else person.reports_to
+        person = _call(
+            services.person_update,
+            person=person,
+            name=values.get("name", person.name),
+            email=values.get("email", person.email),
+            reports_to=reports_to,
+        )
+        return Response(PersonSerializer(person).data)
+
+    @extend_schema(responses={204: None}, summary="Remove a person (not a subject of any cycle)")
+    def delete(self, request: Request, person_id: int) -> Response:
+        person = selectors.person_get_for_user(user=request.user, person_id=person_id)
+        _call(services.person_delete, person=person)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# --- Cycles -------------------------------------------------------------------------------
+
+
+class SubjectSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    person = serializers.IntegerField(source="person_id")
+    name = serializers.CharField(source="person.name")
+
+
+class CycleSerializer(serializers.ModelSerializer):
+    subjects = SubjectSerializer(many=True, read_only=True)
+    subject_count = serializers.IntegerField(read_only=True, required=False)
+
+    class Meta:
+        model = Cycle
+        fields = [
+            "id",
+            "team",
+            "name",
+            "status",
+            "deadline",
+            "questionnaire",
+            "anonymity_min",
+            "comment_min",
+            "nomination_mode",
+            "nomination_min",
+            "nomination_max",
+            "reminder_days_before",
+            "launched_at",
+            "closed_at",
+            "subject_count",
+            "subjects",
+        ]
+        read_only_fields = fields
+
+
+class CycleListSerializer(CycleSerializer):
+    class Meta(CycleSerializer.Meta):
+        fields = [field for field in CycleSerializer.Meta.fields if field != "subjects"]
+        read_only_fields = fields
+
+
+class CycleUpdateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200)
+    deadline = serializers.DateTimeField()
+    subjects = serializers.ListField(
+        child=serializers.IntegerField(), allow_empty=False, help_text="Ids of the team members to review."
+    )
+    questionnaire = serializers.PrimaryKeyRelatedField(
+        queryset=Questionnaire.objects.all(), required=False, help_text="Defaults to the newest Kotter questionnaire."
+    )
+    anonymity_min = serializers.IntegerField(min_value=2, default=3)
+    comment_min = serializers.IntegerField(min_value=2, allow_null=True, required=False, default=None)
+    nomination_mode = serializers.ChoiceField(
+        choices=Cycle.NominationMode.choices, default=Cycle.NominationMode.MANAGER
+    )
+    nomination_min = serializers.IntegerField(min_value=0, default=3)
+    nomination_max = serializers.IntegerField(min_value=1, default=8)
+    reminder_days_before = serializers.IntegerField(min_value=0, max_value=60, default=2)
+
+
+class CycleInputSerializer(CycleUpdateSerializer):
+    team = serializers.IntegerField(help_text="Id of one of your teams; a cycle never moves to another team.")
+
+
+def _cycle_detail(cycle: Cycle) -> dict[str, Any]:
+    cycle = Cycle.objects.prefetch_related("subjects__person").get(pk=cycle.pk)
+    return dict(CycleSerializer(cycle).data)
+
+
+def _people_of_team(team: Team, ids: list[int]) -> list[Person]:
+    people = list(team.people.filter(pk__in=ids))
+    if len(people) != len(set(ids)):
+        raise serializers.ValidationError({"subjects": "Every subject must be a member of the cycle's team."})
+    return people
+
+
+class CycleListApi(APIView):
+    @extend_schema(responses=CycleListSerializer(many=True), summary="Your review cycles")
+    def get(self, request: Request) -> Response:
+        return _paginated(request, self, selectors.cycle_list(user=request.user), CycleListSerializer)
+
+    @extend_schema(request=CycleInputSerializer, responses={201: CycleSerializer}, summary="Create a draft cycle")
+    def post(self, request: Request) -> Response:
+        data = CycleInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = dict(data.validated_data)
+        team = selectors.teams_for_user(user=request.user).filter(pk=values.pop("team")).first()
+        if team is None:
+            raise serializers.ValidationError({"team": "No such team."})
+        people = _people_of_team(team, values.pop("subjects"))
+        cycle = _call(services.cycle_create, team=team, by=request.user, people=people, **values)
+        return Response(_cycle_detail(cycle), status=status.HTTP_201_CREATED)
+
+
+class CycleDetailApi(APIView):
+    @extend_schema(responses=CycleSerializer, summary="One cycle")
+    def get(self, request: Request, cycle_id: int) -> Response:
+        cycle = selectors.cycle_get_for_user(user=request.user, cycle_id=cycle_id)
+        return Response(_cycle_detail(cycle))
+
+    @extend_schema(request=CycleUpdateSerializer, responses=CycleSerializer, summary="Change a cycle")
+    def patch(self, request: Request, cycle_id: int) -> Response:
+        cycle = selectors.cycle_get_for_user(user=request.user, cycle_id=cycle_id)
+        data = CycleUpdateSerializer(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        changes = dict(data.validated_data)
+        if "subjects" in changes:
+            changes["subjects"] = _people_of_team(cycle.team, changes["subjects"])
+        cycle = _call(services.cycle_update, cycle=cycle, changes=changes)
+        return Response(_cycle_detail(cycle))
+
+    @extend_schema(responses={204: None}, summary="Delete a draft cycle")
+    def delete(self, request: Request, cycle_id: int) -> Response:
+        cycle = selectors.cycle_get_for_user(user=request.user, cycle_id=cycle_id)
+        _call(services.cycle_delete, cycle=cycle)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class RaterSerializer(serializers.ModelSerializer):
+    """A rater assigned to a subject — with no status: who has answered is never shown."""
+
+    subject = serializers.IntegerField(source="subject_id", read_only=True)
+    subject_name = serializers.CharField(source="subject.person.name", read_only=True)
+    email = serializers.EmailField(source="rater_email", read_only=True)
+    name = serializers.CharField(source="rater_name", read_only=True)
+
+    class Meta:
+        model = Invitation
+        fields = ["id", "subject", "subject_name", "group", "email", "name"]
+        read_only_fields = fields
+
+
+class RaterInputSerializer(serializers.Serializer):
+    subject = serializers.IntegerField(help_text="Id of the subject (see the cycle's `subjects`).")
+    email = serializers.EmailField()
+    name = serializers.CharField(max_length=200, required=False, default="", allow_blank=True)
+    group = serializers.ChoiceField(choices=Group.choices, default=Group.OTHER)
+
+
+class RaterListApi(APIView):
+    @extend_schema(responses=RaterSerializer(many=True), summary="Who is asked to rate whom")
+    def get(self, request: Request, cycle_id: int) -> Response:
+        cycle = selectors.cycle_get_for_user(user=request.user, cycle_id=cycle_id)
+        return _paginated(request, self, selectors.raters_list(cycle=cycle), RaterSerializer)
+
+    @extend_schema(
+        request=RaterInputSerializer, responses={201: RaterSerializer}, summary="Add a rater (before launch)"
+    )
+    def post(self, request: Request, cycle_id: int) -> Response:
+        cycle = selectors.cycle_get_for_user(user=request.user, cycle_id=cycle_id)
+        data = RaterInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        subject = cycle.subjects.select_related("person").filter(pk=data.validated_data["subject"]).first()
+        if subject is None:
+            raise serializers.ValidationError({"subject": "No such subject in this cycle."})
+        invitation = _call(
+            services.rater_add,
+            cycle=cycle,
+            subject=subject,
+            email=data.validated_data["email"],
+            name=data.validated_data["name"],
+            group=data.validated_data["group"],
+        )
+        return Response(RaterSerializer(invitation).data, status=status.HTTP_201_CREATED)
+
+
+class RaterDetailApi(APIView):
+    @extend_schema(responses={204: None}, summary="Remove a rater (before launch)")
+    def delete(self, request: Request, cycle_id: int, rater_id: int) -> Response:
+        cycle = selectors.cycle_get_for_user(user=request.user, cycle_id=cycle_id)
+        invitation = selectors.invitation_get_for_cycle(cycle=cycle, invitation_id=rater_id)
+        _call(services.rater_remove, cycle=cycle, invitation=invitation)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ActionResultSerializer(serializers.Serializer):
+    changed = serializers.BooleanField(help_text="False when the action had already happened (nothing was done).")
+    status = serializers.CharField()
+
+
+class CycleLaunchApi(APIView):
+    @extend_schema(request=None, responses=ActionResultSerializer, summary="Launch: open invitations, email raters")
+    def post(self, request: Request, cycle_id: int) -> Response:
+        cycle = selectors.cycle_get_for_user(user=request.user, cycle_id=cycle_id)
+        changed = _call(services.cycle_launch, cycle=cycle, by=request.user)
+        cycle.refresh_from_db(fields=["status"])
+        return Response({"changed": changed, "status": cycle.status})
+
+
+class CycleCloseApi(APIView):
+    @extend_schema(request=None, responses=ActionResultSerializer, summary="Close: links die, reports are queued")
+    def post(self, request: Request, cycle_id: int) -> Response:
+        cycle = selectors.cycle_get_for_user(user=request.user, cycle_id=cycle_id)
+        if cycle.status in (Cycle.Status.DRAFT, Cycle.Status.NOMINATING):
+            raise serializers.ValidationError({"status": "Launch the cycle before closing it (or delete the draft)."})
+        changed = services.cycle_close(cycle=cycle, by=request.user)
+        return Response({"changed": changed, "status": Cycle.Status.CLOSED})
+
+
+class ReminderResultSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    recipients = serializers.IntegerField(help_text="Raters with at least one survey still open.")
+    created_at = serializers.DateTimeField()
+
+
+class CycleRemindApi(APIView):
+    @extend_schema(
+        request=None, responses={201: ReminderResultSerializer}, summary="Remind every rater who has not answered"
+    )
+    def post(self, request: Request, cycle_id: int) -> Response:
+        cycle = selectors.cycle_get_for_user(user=request.user, cycle_id=cycle_id)
+        reminder = _call(services.reminder_send, cycle=cycle, kind=Reminder.Kind.MANUAL, by=request.user)
+        assert reminder is not None
+        return Response(
+            {"id": reminder.pk, "recipients": reminder.emails.count(), "created_at": reminder.created_at},
+            status=status.HTTP_201_CREATED,
+        )
+
+
+class GroupProgressSerializer(serializers.Serializer):
+    group = serializers.ChoiceField(choices=Group.choices)
+    invited = serializers.IntegerField()
+    answered = serializers.IntegerField()
+
+
+class SubjectProgressSerializer(serializers.Serializer):
+    subject = serializers.IntegerField(source="subject_id")
+    name = serializers.CharField()
+    invited = serializers.IntegerField()
+    answered = serializers.IntegerField()
+    declined = serializers.IntegerField()
+    groups = GroupProgressSerializer(many=True)
+
+
+class ProgressSerializer(serializers.Serializer):
+    status = serializers.CharField()
+    subjects = SubjectProgressSerializer(many=True)
+    emails = serializers.DictField(
+        child=serializers.DictField(child=serializers.IntegerField()),
+        help_text="Email counts by kind (invitation, reminder) and status (queued, sent, failed …).",
+    )
+
+
+class CycleProgressApi(APIView):
+    @extend_schema(responses=ProgressSerializer, summary="Answers received per subject and group (counts only)")
+    def get(self, request: Request, cycle_id: int) -> Response:
+        cycle = selectors.cycle_get_for_user(user=request.user, cycle_id=cycle_id)
+        summary = selectors.cycle_email_summary(cycle=cycle)
+        data = {
+            "status": cycle.status,
+            "subjects": selectors.cycle_progress(cycle=cycle),
+            "emails": summary.counts,
+        }
+        return Response(ProgressSerializer(data).data)
+
+
+class NominationStatusSerializer(serializers.Serializer):
+    subject = serializers.IntegerField()
+    name = serializers.CharField()
+    submitted = serializers.BooleanField(help_text="Whether the subject has sent their list of raters.")
+
+
+class CycleNominationsApi(APIView):
+    @extend_schema(responses=NominationStatusSerializer(many=True), summary="Which subjects have nominated raters")
+    def get(self, request: Request, cycle_id: int) -> Response:
+        cycle = selectors.cycle_get_for_user(user=request.user, cycle_id=cycle_id)
+        submitted = selectors.nominations_status(cycle=cycle)
+        rows = [
+            {"subject": subject_id, "name": name, "submitted": submitted.get(subject_id, False)}
+            for subject_id, name in cycle.subjects.order_by("person__name").values_list("id", "person__name")
+        ]
+        return Response(NominationStatusSerializer(rows, many=True).data)
+
+    @extend_schema(
+        request=None,
+        responses=ActionResultSerializer,
+        summary="Open nominations: email each subject a link to choose their raters",
+    )
+    def post(self, request: Request, cycle_id: int) -> Response:
+        cycle = selectors.cycle_get_for_user(user=request.user, cycle_id=cycle_id)
+        changed = _call(services.cycle_nominations_open, cycle=cycle, by=request.user)
+        cycle.refresh_from_db(fields=["status"])
+        return Response({"changed": changed, "status": cycle.status})

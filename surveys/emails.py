@@ -1,0 +1,102 @@
+"""Invitation and reminder emails, built from the template triplets in ``templates/emails/``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
+from django.template.loader import render_to_string
+
+from surveys import links
+from surveys.models import Cycle, Group, Invitation, Nomination
+
+# How each email names the role the rater answers in.
+GROUP_ROLES = {
+    Group.SELF: "yourself (self-assessment)",
+    Group.MANAGER: "as their manager",
+    Group.PEER: "as a peer",
+    Group.DIRECT_REPORT: "as someone who reports to them",
+    Group.OTHER: "as someone who works with them",
+}
+GROUP_ORDER = [Group.SELF, Group.MANAGER, Group.PEER, Group.DIRECT_REPORT, Group.OTHER]
+
+
+@dataclass(frozen=True)
+class EmailLink:
+    subject_name: str
+    group: str
+    role: str
+    url: str
+
+    @property
+    def identified(self) -> bool:
+        # Self and manager answers are shown as such in the report; the others are pooled.
+        return self.group in (Group.SELF, Group.MANAGER)
+
+
+def email_build(*, name: str, context: dict[str, Any], to: str, connection: Any = None) -> EmailMultiAlternatives:
+    """One email from ``emails/<name>-subject.txt``, ``-body.txt`` and ``-body.html``."""
+    subject = " ".join(render_to_string(f"emails/{name}-subject.txt", context).split())
+    text = render_to_string(f"emails/{name}-body.txt", context)
+    html = render_to_string(f"emails/{name}-body.html", context)
+    message = EmailMultiAlternatives(
+        subject=subject, body=text, from_email=settings.DEFAULT_FROM_EMAIL, to=[to], connection=connection
+    )
+    message.attach_alternative(html, "text/html")
+    return message
+
+
+def invitation_email_build(
+    *,
+    kind: str,
+    cycle: Cycle,
+    recipient: str,
+    invitations: list[Invitation],
+    tokens: dict[int, str],
+    connection: Any = None,
+) -> EmailMultiAlternatives:
+    """The one message a rater gets: every person they are asked to rate, each with its own link.
+
+    ``kind`` is ``invitation`` or ``reminder`` (the template names).
+    """
+    ordered = sorted(invitations, key=lambda item: (GROUP_ORDER.index(Group(item.group)), item.subject.person.name))
+    entries = [
+        EmailLink(
+            subject_name=invitation.subject.person.name,
+            group=invitation.group,
+            role=GROUP_ROLES[Group(invitation.group)],
+            url=links.survey_url(tokens[invitation.pk]),
+        )
+        for invitation in ordered
+    ]
+    rater_name = next((invitation.rater_name for invitation in ordered if invitation.rater_name), "")
+    context = {
+        "cycle": cycle,
+        "rater_name": rater_name,
+        "entries": entries,
+        "count": len(entries),
+        "deadline": cycle.deadline,
+        "anonymity_min": cycle.anonymity_min,
+        "any_self": any(entry.group == Group.SELF for entry in entries),
+        "any_manager": any(entry.group == Group.MANAGER for entry in entries),
+        "any_anonymous": any(not entry.identified for entry in entries),
+    }
+    return email_build(name=kind, context=context, to=recipient, connection=connection)
+
+
+def nomination_email_build(*, nomination: Nomination, url: str) -> EmailMultiAlternatives:
+    """The request to a subject to choose their peers and outside raters."""
+    subject = nomination.subject
+    cycle = subject.cycle
+    context = {
+        "cycle": cycle,
+        "person_name": subject.person.name,
+        "url": url,
+        "nomination_min": cycle.nomination_min,
+        "nomination_max": cycle.nomination_max,
+        "anonymity_min": cycle.anonymity_min,
+        "deadline": cycle.deadline,
+    }
+    return email_build(name="nomination", context=context, to=subject.person.email.lower())

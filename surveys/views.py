@@ -1,0 +1,412 @@
+"""The manager's pages: teams, people, review cycles, raters, progress.
+
+Every view loads its team or cycle through the access helpers in ``selectors``, so
+another manager's objects answer 404 exactly like missing ones.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods, require_POST
+
+from surveys import selectors, services
+from surveys.forms import (
+    CycleForm,
+    NominationForm,
+    PeopleImportForm,
+    PersonForm,
+    RaterForm,
+    TeamForm,
+    form_errors_apply,
+)
+from surveys.models import Cycle, Group, Nomination, Person, Reminder
+
+
+def _error_text(error: ValidationError) -> str:
+    return " ".join(error.messages)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def team_list(request: HttpRequest) -> HttpResponse:
+    form = TeamForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            team = services.team_create(manager=request.user, name=form.cleaned_data["name"])
+        except ValidationError as error:
+            form_errors_apply(form, error)
+        else:
+            messages.success(request, f"Team {team.name} created. Now add its people.")
+            return redirect("surveys:team-detail", team_id=team.pk)
+    return render(request, "surveys/team_list.html", {"teams": selectors.team_list(user=request.user), "form": form})
+
+
+def _team_page(request: HttpRequest, team: Any, **forms: Any) -> HttpResponse:
+    context = {
+        "team": team,
+        "people": selectors.people_list(team=team),
+        "cycles": selectors.cycle_list(user=request.user).filter(team=team),
+        "person_form": forms.get("person_form") or PersonForm(team=team),
+        "import_form": forms.get("import_form") or PeopleImportForm(),
+        "team_form": forms.get("team_form") or TeamForm(initial={"name": team.name}),
+        "import_errors": forms.get("import_errors", []),
+    }
+    status = 400 if any(form.errors for form in forms.values() if hasattr(form, "errors")) else 200
+    if forms.get("import_errors"):
+        status = 400
+    return render(request, "surveys/team_detail.html", context, status=status)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def team_detail(request: HttpRequest, team_id: int) -> HttpResponse:
+    team = selectors.team_get_for_user(user=request.user, team_id=team_id)
+    if request.method == "POST" and request.POST.get("action") == "rename":
+        team_form = TeamForm(request.POST)
+        if team_form.is_valid():
+            try:
+                services.team_update(team=team, name=team_form.cleaned_data["name"])
+            except ValidationError as error:
+                form_errors_apply(team_form, error)
+            else:
+                messages.success(request, "Team renamed.")
+                return redirect("surveys:team-detail", team_id=team.pk)
+        return _team_page(request, team, team_form=team_form)
+    if request.method == "POST":
+        person_form = PersonForm(request.POST, team=team)
+        if person_form.is_valid():
+            try:
+                person = services.person_create(team=team, **person_form.cleaned_data)
+            except ValidationError as error:
+                form_errors_apply(person_form, error)
+            else:
+                messages.success(request, f"{person.name} added.")
+                return redirect("surveys:team-detail", team_id=team.pk)
+        return _team_page(request, team, person_form=person_form)
+    return _team_page(request, team)
+
+
+@login_required
+@require_POST
+def people_import(request: HttpRequest, team_id: int) -> HttpResponse:
+    team = selectors.team_get_for_user(user=request.user, team_id=team_id)
+    form = PeopleImportForm(request.POST, request.FILES)
+    if not form.is_valid():
+        return _team_page(request, team, import_form=form)
+    try:
+        people = services.people_import_csv(team=team, data=form.cleaned_data["file"].read())
+    except services.CsvImportError as error:
+        return _team_page(request, team, import_errors=error.messages())
+    messages.success(request, f"Imported {len(people)} people.")
+    return redirect("surveys:team-detail", team_id=team.pk)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def person_edit(request: HttpRequest, person_id: int) -> HttpResponse:
+    person = selectors.person_get_for_user(user=request.user, person_id=person_id)
+    initial = {"name": person.name, "email": person.email, "reports_to": person.reports_to}
+    form = PersonForm(request.POST or None, team=person.team, person=person, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.person_update(person=person, **form.cleaned_data)
+        except ValidationError as error:
+            form_errors_apply(form, error)
+        else:
+            messages.success(request, f"{person.name} saved.")
+            return redirect("surveys:team-detail", team_id=person.team_id)
+    status = 400 if form.errors else 200
+    return render(request, "surveys/person_edit.html", {"person": person, "form": form}, status=status)
+
+
+@login_required
+@require_POST
+def person_delete(request: HttpRequest, person_id: int) -> HttpResponse:
+    person = selectors.person_get_for_user(user=request.user, person_id=person_id)
+    try:
+        services.person_delete(person=person)
+    except ValidationError as error:
+        messages.error(request, _error_text(error))
+    else:
+        messages.success(request, f"{person.name} removed from the team.")
+    return redirect("surveys:team-detail", team_id=person.team_id)
+
+
+@login_required
+def cycle_list(request: HttpRequest) -> HttpResponse:
+    return render(
+        request,
+        "surveys/cycle_list.html",
+        {"cycles": selectors.cycle_list(user=request.user), "teams": selectors.teams_for_user(user=request.user)},
+    )
+
+
+CYCLE_FIELD_RENAMES = {"status": "__all__", "raters": "__all__"}
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def cycle_create(request: HttpRequest, team_id: int) -> HttpResponse:
+    team = selectors.team_get_for_user(user=request.user, team_id=team_id)
+    initial = {"questionnaire": services.questionnaire_default(), "subjects": list(team.people.all())}
+    form = CycleForm(request.POST or None, team=team, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        values = dict(form.cleaned_data)
+        people = list(values.pop("subjects"))
+        try:
+            cycle = services.cycle_create(team=team, by=request.user, people=people, **values)
+        except ValidationError as error:
+            form_errors_apply(form, error, renames=CYCLE_FIELD_RENAMES)
+        else:
+            messages.success(request, "Draft cycle created with the default raters. Check them, then launch.")
+            return redirect("surveys:cycle-detail", cycle_id=cycle.pk)
+    status = 400 if form.errors else 200
+    return render(request, "surveys/cycle_form.html", {"form": form, "team": team, "cycle": None}, status=status)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def cycle_edit(request: HttpRequest, cycle_id: int) -> HttpResponse:
+    cycle = selectors.cycle_get_for_user(user=request.user, cycle_id=cycle_id)
+    if cycle.status == Cycle.Status.CLOSED:
+        messages.error(request, "A closed cycle cannot be changed.")
+        return redirect("surveys:cycle-detail", cycle_id=cycle.pk)
+    initial = {
+        field: getattr(cycle, field)
+        for field in (
+            "name",
+            "deadline",
+            "questionnaire",
+            "anonymity_min",
+            "comment_min",
+            "nomination_mode",
+            "nomination_min",
+            "nomination_max",
+            "reminder_days_before",
+        )
+    }
+    initial["subjects"] = [subject.person for subject in cycle.subjects.select_related("person")]
+    form = CycleForm(request.POST or None, team=cycle.team, cycle=cycle, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        changes = {field: value for field, value in form.cleaned_data.items() if field in form.changed_data}
+        if "subjects" in changes:
+            changes["subjects"] = list(changes["subjects"])
+        try:
+            services.cycle_update(cycle=cycle, changes=changes)
+        except ValidationError as error:
+            form_errors_apply(form, error, renames=CYCLE_FIELD_RENAMES)
+        else:
+            messages.success(request, "Cycle saved.")
+            return redirect("surveys:cycle-detail", cycle_id=cycle.pk)
+    status = 400 if form.errors else 200
+    return render(request, "surveys/cycle_form.html", {"form": form, "team": cycle.team, "cycle": cycle}, status=status)
+
+
+@login_required
+def cycle_detail(request: HttpRequest, cycle_id: int) -> HttpResponse:
+    cycle = selectors.cycle_get_for_user(user=request.user, cycle_id=cycle_id)
+    progress = selectors.cycle_progress(cycle=cycle)
+    context = {
+        "cycle": cycle,
+        "progress": progress,
+        "emails": selectors.cycle_email_summary(cycle=cycle),
+        "reminders": list(cycle.reminders.all()[:5]),
+        "nominations_submitted": sum(selectors.nominations_status(cycle=cycle).values()),
+        "anonymous_groups": [Group.PEER, Group.DIRECT_REPORT, Group.OTHER],
+        "short_of_k": [
+            subject.name
+            for subject in progress
+            if sum(group.invited for group in subject.groups if group.anonymous) < cycle.anonymity_min
+        ],
+    }
+    return render(request, "surveys/cycle_detail.html", context)
+
+
+@login_required
+@require_POST
+def cycle_delete(request: HttpRequest, cycle_id: int) -> HttpResponse:
+    cycle = selectors.cycle_get_for_user(user=request.user, cycle_id=cycle_id)
+    try:
+        services.cycle_delete(cycle=cycle)
+    except ValidationError as error:
+        messages.error(request, _error_text(error))
+        return redirect("surveys:cycle-detail", cycle_id=cycle.pk)
+    messages.success(request, f"Draft {cycle.name} deleted.")
+    return redirect("surveys:cycle-list")
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def cycle_raters(request: HttpRequest, cycle_id: int) -> HttpResponse:
+    cycle = selectors.cycle_get_for_user(user=request.user, cycle_id=cycle_id)
+    form = RaterForm(request.POST or None, cycle=cycle)
+    if request.method == "POST" and form.is_valid():
+        try:
+            invitation = services.rater_add(cycle=cycle, **form.cleaned_data)
+        except ValidationError as error:
+            form_errors_apply(form, error, renames={"status": "__all__"})
+        else:
+            messages.success(request, f"{invitation.rater_email} added.")
+            return redirect("surveys:cycle-raters", cycle_id=cycle.pk)
+    raters: dict[str, list[Any]] = {}
+    for invitation in selectors.raters_list(cycle=cycle):
+        raters.setdefault(invitation.subject.person.name, []).append(invitation)
+    status = 400 if form.errors else 200
+    nominated = selectors.nominations_status(cycle=cycle)
+    submitted = {
+        subject.person.name for subject in cycle.subjects.select_related("person") if nominated.get(subject.pk)
+    }
+    context = {
+        "cycle": cycle,
+        "form": form,
+        "raters": raters,
+        "editable": cycle.status in (Cycle.Status.DRAFT, Cycle.Status.NOMINATING),
+        "nominating": cycle.status == Cycle.Status.NOMINATING,
+        "submitted": submitted,
+    }
+    return render(request, "surveys/cycle_raters.html", context, status=status)
+
+
+@login_required
+@require_POST
+def rater_remove(request: HttpRequest, cycle_id: int, rater_id: int) -> HttpResponse:
+    cycle = selectors.cycle_get_for_user(user=request.user, cycle_id=cycle_id)
+    invitation = selectors.invitation_get_for_cycle(cycle=cycle, invitation_id=rater_id)
+    try:
+        services.rater_remove(cycle=cycle, invitation=invitation)
+    except ValidationError as error:
+        messages.error(request, _error_text(error))
+    else:
+        messages.success(request, f"{invitation.rater_email} removed.")
+    return redirect("surveys:cycle-raters", cycle_id=cycle.pk)
+
+
+def _back(cycle: Cycle) -> HttpResponseRedirect:
+    return HttpResponseRedirect(reverse("surveys:cycle-detail", kwargs={"cycle_id": cycle.pk}))
+
+
+@login_required
+@require_POST
+def cycle_launch(request: HttpRequest, cycle_id: int) -> HttpResponse:
+    cycle = selectors.cycle_get_for_user(user=request.user, cycle_id=cycle_id)
+    try:
+        launched = services.cycle_launch(cycle=cycle, by=request.user)
+    except ValidationError as error:
+        messages.error(request, _error_text(error))
+    else:
+        if launched:
+            messages.success(request, "Launched: the invitations are on their way.")
+        else:
+            messages.info(request, "This cycle was already launched; nothing was sent again.")
+    return _back(cycle)
+
+
+@login_required
+@require_POST
+def cycle_remind(request: HttpRequest, cycle_id: int) -> HttpResponse:
+    cycle = selectors.cycle_get_for_user(user=request.user, cycle_id=cycle_id)
+    try:
+        reminder = services.reminder_send(cycle=cycle, kind=Reminder.Kind.MANUAL, by=request.user)
+    except ValidationError as error:
+        messages.error(request, _error_text(error))
+    else:
+        assert reminder is not None
+        messages.success(request, f"Reminder queued for {reminder.emails.count()} rater(s) who have not answered.")
+    return _back(cycle)
+
+
+@login_required
+@require_POST
+def cycle_close(request: HttpRequest, cycle_id: int) -> HttpResponse:
+    cycle = selectors.cycle_get_for_user(user=request.user, cycle_id=cycle_id)
+    if cycle.status != Cycle.Status.OPEN:
+        messages.info(request, "Only an open cycle can be closed.")
+    elif services.cycle_close(cycle=cycle, by=request.user):
+        messages.success(request, "Closed: the survey links no longer work and the reports are being prepared.")
+    return _back(cycle)
+
+
+@login_required
+@require_POST
+def emails_retry(request: HttpRequest, cycle_id: int) -> HttpResponse:
+    cycle = selectors.cycle_get_for_user(user=request.user, cycle_id=cycle_id)
+    retried = services.outbound_emails_retry(cycle=cycle)
+    messages.success(request, f"{len(retried)} failed email(s) queued again.")
+    return _back(cycle)
+
+
+# --- Nominations: the subject's public page (no account; the emailed link is the key) ------
+
+
+def _nomination_peers(nomination: Nomination) -> Any:
+    person = nomination.subject.person
+    return (
+        Person.objects.filter(team_id=person.team_id)
+        .exclude(pk=person.pk)
+        .exclude(pk=person.reports_to_id or 0)
+        .exclude(reports_to_id=person.pk)
+        .order_by("name")
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def nomination(request: HttpRequest, token: str) -> HttpResponse:
+    response = _nomination_page(request, token)
+    # The page's own URL carries the secret token: no Referer header may repeat it, not
+    # even to this site's static files (whose access logs would then hold it).
+    response["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+def _nomination_page(request: HttpRequest, token: str) -> HttpResponse:
+    found = selectors.nomination_get_by_token(token=token)
+    if found is None or found.subject.cycle.status != Cycle.Status.NOMINATING:
+        # One neutral page for unknown, replaced and closed links alike.
+        return render(request, "surveys/nomination_closed.html", status=404)
+    subject = found.subject
+    current = list(subject.invitations.filter(group__in=services.NOMINATED_GROUPS))
+    initial = {
+        "peers": [invitation.rater_person_id for invitation in current if invitation.group == Group.PEER],
+        "others": "\n".join(
+            f"{invitation.rater_name}, {invitation.rater_email}" if invitation.rater_name else invitation.rater_email
+            for invitation in current
+            if invitation.group == Group.OTHER
+        ),
+    }
+    form = NominationForm(request.POST or None, peers=_nomination_peers(found), initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.nomination_submit(
+                nomination=found,
+                peers=list(form.cleaned_data["peers"]),
+                others=[services.OutsideRater(name=name, email=email) for name, email in form.cleaned_data["others"]],
+            )
+        except ValidationError as error:
+            form_errors_apply(form, error)
+        else:
+            return render(request, "surveys/nomination_thanks.html", {"subject": subject, "cycle": subject.cycle})
+    context = {"subject": subject, "cycle": subject.cycle, "form": form, "nomination": found}
+    return render(request, "surveys/nomination.html", context, status=400 if form.errors else 200)
+
+
+@login_required
+@require_POST
+def cycle_nominations_open(request: HttpRequest, cycle_id: int) -> HttpResponse:
+    cycle = selectors.cycle_get_for_user(user=request.user, cycle_id=cycle_id)
+    try:
+        opened = services.cycle_nominations_open(cycle=cycle, by=request.user)
+    except ValidationError as error:
+        messages.error(request, _error_text(error))
+    else:
+        if opened:
+            messages.success(request, "Each subject has been emailed a link to choose their raters.")
+        else:
+            messages.info(request, "Nominations were already open; nothing was sent again.")
+    return _back(cycle)

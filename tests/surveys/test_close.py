@@ -1,0 +1,97 @@
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.core import mail
+from django.utils import timezone
+
+from surveys import selectors, services
+from surveys.models import Cycle, Invitation, InvitationLink, OutboundEmail, Team
+from surveys.signals import cycle_closed
+from tests.surveys.conftest import send_queued
+
+pytestmark = pytest.mark.django_db
+
+
+def test_close_kills_every_link_expires_open_invitations_and_signals_once(open_cycle: Cycle) -> None:
+    send_queued()
+    assert InvitationLink.objects.filter(invitation__cycle=open_cycle).exists()
+    completed = open_cycle.invitations.first()
+    assert completed is not None
+    Invitation.objects.filter(pk=completed.pk).update(status=Invitation.Status.COMPLETED, opened_at=timezone.now())
+    received: list[Cycle] = []
+
+    def listener(sender: Any, cycle: Cycle, **kwargs: Any) -> None:
+        received.append(cycle)
+
+    cycle_closed.connect(listener)
+    try:
+        # when
+        assert services.cycle_close(cycle=open_cycle, by=open_cycle.team.manager) is True
+        # then a second close is a no-op
+        assert services.cycle_close(cycle=open_cycle, by=open_cycle.team.manager) is False
+    finally:
+        cycle_closed.disconnect(listener)
+    assert [cycle.pk for cycle in received] == [open_cycle.pk]
+    assert received[0].status == Cycle.Status.CLOSED
+    open_cycle.refresh_from_db()
+    assert open_cycle.status == Cycle.Status.CLOSED and open_cycle.closed_at is not None
+    assert not InvitationLink.objects.filter(invitation__cycle=open_cycle).exists()
+    statuses = dict(open_cycle.invitations.values_list("pk", "status"))
+    assert statuses.pop(completed.pk) == Invitation.Status.COMPLETED
+    assert set(statuses.values()) == {Invitation.Status.EXPIRED}
+    assert not open_cycle.invitations.filter(opened_at__isnull=False).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_close_rewrites_every_invitation_in_one_transaction(open_cycle: Cycle) -> None:
+    # Transactional: each step below commits on its own, as in production.
+    from django.db import connection
+
+    done = open_cycle.invitations.first()
+    assert done is not None
+    Invitation.objects.filter(pk=done.pk).update(status=Invitation.Status.COMPLETED)
+    services.cycle_close(cycle=open_cycle, by=None)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT DISTINCT xmin::text FROM surveys_invitation WHERE cycle_id = %s", [open_cycle.pk])
+        # one writing transaction for all rows: the completed one is indistinguishable
+        assert len(cursor.fetchall()) == 1
+
+
+def test_a_closed_link_finds_no_open_invitation(open_cycle: Cycle) -> None:
+    tokens = services.invitation_links_create(invitations=list(open_cycle.invitations.all()[:1]))
+    (token,) = tokens.values()
+    assert selectors.invitation_get_by_token(token=token) is not None
+    services.cycle_close(cycle=open_cycle, by=None)
+    assert selectors.invitation_get_by_token(token=token) is None
+
+
+def test_queued_emails_are_not_sent_after_close(open_cycle: Cycle) -> None:
+    services.cycle_close(cycle=open_cycle, by=None)
+    send_queued()
+    assert mail.outbox == []
+    assert set(OutboundEmail.objects.values_list("status", flat=True)) == {OutboundEmail.Status.SKIPPED}
+
+
+def test_cycles_close_at_their_deadline(team: Team, cycle_build: Callable[..., Cycle]) -> None:
+    past = cycle_build(team, launch=True, name="Past")
+    future = cycle_build(team, launch=True, name="Future")
+    draft = cycle_build(team, name="Draft")
+    Cycle.objects.filter(pk__in=[past.pk, draft.pk]).update(deadline=timezone.now() - timedelta(minutes=1))
+    assert services.cycles_close_due() == [past.pk]
+    assert services.cycles_close_due() == []
+    statuses = dict(Cycle.objects.values_list("name", "status"))
+    assert statuses == {"Past": "closed", "Future": "open", "Draft": "draft"}
+    assert future.status == Cycle.Status.OPEN
+
+
+def test_close_due_task_is_in_the_beat_schedule() -> None:
+    from config.celery import app
+
+    tasks = {entry["task"]: entry["schedule"] for entry in app.conf.beat_schedule.values()}
+    assert tasks["surveys.cycles_close_due"] <= 300
+    assert "surveys.reminders_send_due" in tasks
+    assert {"surveys.cycles_close_due", "surveys.reminders_send_due", "surveys.emails_send"} <= set(app.tasks)

@@ -1,0 +1,178 @@
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+
+from surveys import services
+from surveys.models import Cycle, Group, Invitation, Team
+from tests.factories import PersonFactory, TeamFactory, default_questionnaire
+from tests.surveys.conftest import person
+
+pytestmark = pytest.mark.django_db
+
+
+def test_cycle_create_defaults(cycle: Cycle, team: Team) -> None:
+    assert cycle.status == Cycle.Status.DRAFT
+    assert cycle.anonymity_min == 3
+    assert cycle.questionnaire == default_questionnaire()
+    assert set(cycle.subjects.values_list("person__name", flat=True)) == set(team.people.values_list("name", flat=True))
+
+
+def test_cycle_for_some_members_only(team: Team, cycle_build: Callable[..., Cycle]) -> None:
+    cycle = cycle_build(team, people=[person(team, "Ann"), person(team, "Ben")])
+    assert sorted(cycle.subjects.values_list("person__name", flat=True)) == ["Ann", "Ben"]
+    # raters still come from the whole team
+    assert cycle.invitations.filter(
+        subject__person__name="Ann", group=Group.PEER, rater_email__startswith="dan."
+    ).exists()
+
+
+@pytest.mark.parametrize(
+    ("options", "field", "message"),
+    [
+        ({"name": "  "}, "name", "Give the cycle a name."),
+        ({"deadline": "past"}, "deadline", "The deadline must be in the future."),
+        ({"anonymity_min": 1}, "anonymity_min", "The anonymity minimum can never be below 2."),
+        ({"anonymity_min": 4, "comment_min": 3}, "comment_min", "cannot be below the anonymity minimum"),
+        ({"nomination_min": 5, "nomination_max": 4}, "nomination_max", "cannot be below the minimum"),
+        ({"reminder_days_before": 61}, "reminder_days_before", "between 0 and 60"),
+        ({"people": []}, "subjects", "at least one person"),
+        ({"people": "stranger"}, "subjects", "member of the cycle's team"),
+    ],
+)
+def test_cycle_create_rejects_bad_settings(
+    options: dict[str, Any], field: str, message: str, team: Team, cycle_build: Callable[..., Cycle], manager: Any
+) -> None:
+    if options.get("deadline") == "past":
+        options["deadline"] = timezone.now() - timedelta(hours=1)
+    if options.get("people") == "stranger":
+        options["people"] = [PersonFactory(team=TeamFactory(manager=manager))]
+    with pytest.raises(ValidationError) as error:
+        cycle_build(team, **options)
+    assert message in error.value.message_dict[field][0]
+    assert not Cycle.objects.exists()
+
+
+def test_draft_subjects_can_change_and_new_ones_get_default_raters(cycle: Cycle, team: Team) -> None:
+    services.cycle_update(cycle=cycle, changes={"subjects": [person(team, "Ann"), person(team, "Ben")]})
+    assert sorted(cycle.subjects.values_list("person__name", flat=True)) == ["Ann", "Ben"]
+    assert not cycle.invitations.exclude(subject__person__name__in=["Ann", "Ben"]).exists()
+    services.cycle_update(cycle=cycle, changes={"subjects": [person(team, "Ann"), person(team, "Cat")]})
+    assert (
+        cycle.invitations.filter(subject__person__name="Cat", group=Group.MANAGER).get().rater_person.name == "Mid Two"
+    )
+
+
+def test_launched_cycle_freezes_questionnaire_and_subjects(open_cycle: Cycle, team: Team) -> None:
+    with pytest.raises(ValidationError) as error:
+        services.cycle_update(
+            cycle=open_cycle, changes={"questionnaire": default_questionnaire(), "subjects": [person(team, "Ann")]}
+        )
+    assert set(error.value.message_dict) == {"questionnaire", "subjects"}
+    # while the deadline can move and k can go up
+    new_deadline = timezone.now() + timedelta(days=30)
+    services.cycle_update(cycle=open_cycle, changes={"deadline": new_deadline, "anonymity_min": 4})
+    open_cycle.refresh_from_db()
+    assert (open_cycle.deadline, open_cycle.anonymity_min) == (new_deadline, 4)
+
+
+def test_k_can_be_lowered_until_somebody_answers(open_cycle: Cycle) -> None:
+    services.cycle_update(cycle=open_cycle, changes={"anonymity_min": 2})
+    services.cycle_update(cycle=open_cycle, changes={"anonymity_min": 4})
+    invitation = open_cycle.invitations.filter(group=Group.PEER).first()
+    assert invitation is not None
+    Invitation.objects.filter(pk=invitation.pk).update(status=Invitation.Status.COMPLETED)
+    with pytest.raises(ValidationError) as error:
+        services.cycle_update(cycle=open_cycle, changes={"anonymity_min": 3})
+    assert "cannot be lowered once anybody has answered" in error.value.message_dict["anonymity_min"][0]
+    services.cycle_update(cycle=open_cycle, changes={"anonymity_min": 5})
+    assert Cycle.objects.get(pk=open_cycle.pk).anonymity_min == 5
+
+
+def test_k_is_never_below_two_even_on_update(cycle: Cycle) -> None:
+    with pytest.raises(ValidationError) as error:
+        services.cycle_update(cycle=cycle, changes={"anonymity_min": 1})
+    assert "anonymity_min" in error.value.message_dict
+
+
+def test_closed_cycle_cannot_change(open_cycle: Cycle) -> None:
+    services.cycle_close(cycle=open_cycle, by=None)
+    with pytest.raises(ValidationError) as error:
+        services.cycle_update(cycle=open_cycle, changes={"name": "Renamed"})
+    assert "status" in error.value.message_dict
+
+
+def test_only_a_draft_can_be_deleted(cycle: Cycle, open_cycle: Cycle) -> None:
+    with pytest.raises(ValidationError):
+        services.cycle_delete(cycle=open_cycle)
+    services.cycle_delete(cycle=cycle)
+    assert list(Cycle.objects.all()) == [open_cycle]
+
+
+# --- Raters ---------------------------------------------------------------------------------
+
+
+def test_outside_rater_is_added_lower_cased(cycle: Cycle) -> None:
+    subject = cycle.subjects.get(person__name="Ann")
+    invitation = services.rater_add(
+        cycle=cycle, subject=subject, email="Client@Partner.TEST", name="A client", group=Group.OTHER
+    )
+    assert (invitation.rater_email, invitation.status) == ("client@partner.test", Invitation.Status.DRAFT)
+
+
+@pytest.mark.parametrize(
+    ("email", "group", "field", "message"),
+    [
+        ("nope", Group.OTHER, "email", "not a valid email address"),
+        ("someone@example.test", "boss", "group", "Choose one of"),
+        ("someone@example.test", Group.SELF, "email", "subject's own email"),
+        ("ann", Group.PEER, "group", "self group only"),
+        ("new.boss@example.test", Group.MANAGER, "group", "already has a manager rater"),
+        ("dan", Group.OTHER, "email", "already asked to rate Ann"),
+    ],
+)
+def test_rater_add_rejects_bad_input(
+    cycle: Cycle, team: Team, email: str, group: str, field: str, message: str
+) -> None:
+    if email in ("ann", "dan"):
+        email = person(team, email.title()).email.upper()
+    subject = cycle.subjects.select_related("person").get(person__name="Ann")
+    before = cycle.invitations.count()
+    with pytest.raises(ValidationError) as error:
+        services.rater_add(cycle=cycle, subject=subject, email=email, group=group)
+    assert message in error.value.message_dict[field][0]
+    assert cycle.invitations.count() == before
+
+
+def test_one_invitation_per_cycle_subject_and_rater_is_a_database_rule(cycle: Cycle) -> None:
+    from django.db import IntegrityError, transaction
+
+    existing = cycle.invitations.first()
+    assert existing is not None
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Invitation.objects.create(
+            cycle=cycle, subject=existing.subject, group=Group.OTHER, rater_email=existing.rater_email
+        )
+
+
+def test_raters_cannot_change_after_launch(open_cycle: Cycle) -> None:
+    subject = open_cycle.subjects.get(person__name="Ann")
+    with pytest.raises(ValidationError):
+        services.rater_add(cycle=open_cycle, subject=subject, email="late@example.test", group=Group.OTHER)
+    invitation = open_cycle.invitations.first()
+    assert invitation is not None
+    with pytest.raises(ValidationError):
+        services.rater_remove(cycle=open_cycle, invitation=invitation)
+    assert Invitation.objects.filter(pk=invitation.pk).exists()
+
+
+def test_rater_remove_before_launch(cycle: Cycle) -> None:
+    invitation = cycle.invitations.filter(group=Group.PEER).first()
+    assert invitation is not None
+    services.rater_remove(cycle=cycle, invitation=invitation)
+    assert not Invitation.objects.filter(pk=invitation.pk).exists()

@@ -1,0 +1,161 @@
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.core import mail
+from django.core.exceptions import ValidationError
+from django.test import Client
+from rest_framework.test import APIClient
+
+from surveys import links, services
+from surveys.models import Cycle, Group, Invitation, Nomination, OutboundEmail, Team
+from tests.surveys.conftest import outbox_for, person, send_queued
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def nominating(team: Team, cycle_build: Callable[..., Cycle]) -> Cycle:
+    cycle = cycle_build(team, nomination_mode="subjects", nomination_min=2, nomination_max=3)
+    assert services.cycle_nominations_open(cycle=cycle, by=team.manager) is True
+    return cycle
+
+
+def _link(team: Team, name: str) -> str:
+    send_queued()
+    (message,) = [m for m in outbox_for(person(team, name).email) if "Choose who gives you feedback" in m.subject]
+    match = re.search(r"http://testserver(/n/[^/]+/)", message.body)
+    assert match is not None
+    assert match.group(0) in message.alternatives[0][0]
+    return match.group(1)
+
+
+def test_subjects_mode_assigns_only_the_reporting_lines_by_default(
+    team: Team, cycle_build: Callable[..., Cycle]
+) -> None:
+    cycle = cycle_build(team, nomination_mode="subjects")
+    groups = set(cycle.invitations.values_list("group", flat=True))
+    assert groups == {Group.SELF, Group.MANAGER, Group.DIRECT_REPORT}
+
+
+def test_opening_nominations_emails_each_subject_once(nominating: Cycle, team: Team) -> None:
+    assert Cycle.objects.get(pk=nominating.pk).status == Cycle.Status.NOMINATING
+    assert services.cycle_nominations_open(cycle=nominating, by=team.manager) is False
+    send_queued()
+    assert len(mail.outbox) == team.people.count()
+    message = outbox_for(person(team, "Ann").email)[0]
+    assert "between 2 and 3 peers" in message.body
+    token = re.search(r"/n/([^/]+)/", message.body)
+    assert token is not None
+    nomination = Nomination.objects.get(subject__person__name="Ann")
+    assert nomination.token_hash == links.token_hash(token.group(1))
+    assert OutboundEmail.objects.filter(kind="nomination").count() == team.people.count()
+
+
+def test_manager_mode_cannot_open_nominations(cycle: Cycle) -> None:
+    with pytest.raises(ValidationError) as error:
+        services.cycle_nominations_open(cycle=cycle, by=cycle.team.manager)
+    assert "nomination_mode" in error.value.message_dict
+
+
+def test_subject_nominates_through_the_link_and_the_manager_launches(
+    nominating: Cycle, team: Team, client: Client
+) -> None:
+    url = _link(team, "Ann")
+    page = client.get(url)
+    assert page.status_code == 200
+    assert page["Referrer-Policy"] == "no-referrer"
+    html = page.content.decode()
+    # teammates only, without Ann herself, her manager or her reports
+    assert "Ben" in html and "Cat" in html and ">Mid One<" not in html
+    ben, cat = person(team, "Ben"), person(team, "Cat")
+    response = client.post(url, {"peers": [ben.pk, cat.pk], "others": "Kim Lee, KIM@partner.test\nzed@partner.test"})
+    assert response.status_code == 200 and "Thank you" in response.content.decode()
+    subject_invitations = Invitation.objects.filter(subject__person__name="Ann", cycle=nominating)
+    assert set(subject_invitations.filter(group=Group.PEER).values_list("rater_email", flat=True)) == {
+        ben.email,
+        cat.email,
+    }
+    assert set(subject_invitations.filter(group=Group.OTHER).values_list("rater_email", "rater_name")) == {
+        ("kim@partner.test", "Kim Lee"),
+        ("zed@partner.test", ""),
+    }
+    # the page shows the current list when opened again, and a new list replaces it
+    assert "kim@partner.test" in client.get(url).content.decode()
+    client.post(url, {"peers": [ben.pk, cat.pk], "others": ""})
+    assert not subject_invitations.filter(group=Group.OTHER).exists()
+    # the manager sees who has sent a list, then launches
+    api = APIClient()
+    api.force_authenticate(team.manager)
+    statuses = {row["name"]: row["submitted"] for row in api.get(f"/api/cycles/{nominating.pk}/nominations/").json()}
+    assert statuses["Ann"] is True and statuses["Ben"] is False
+    assert services.cycle_launch(cycle=nominating, by=team.manager) is True
+    # after launch the nomination link is dead
+    assert client.get(url).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("peers", "others", "field", "message"),
+    [
+        (["Ben"], "", "peers", "between 2 and 3 peers (you chose 1)"),
+        (["Ben", "Cat", "Dan", "Mid Two"], "", "peers", "between 2 and 3 peers (you chose 4)"),
+        (["Ben", "Mid One"], "", "peers", "already asked"),
+        (["Ben", "Cat"], "not-an-email", "others", "Not a valid email address: not-an-email."),
+        (["Ben", "Cat"], "a@x.test\nA@x.test", "others", "appears twice"),
+        (["Ben", "Cat"], "dan", "others", "Teammates are nominated as peers"),
+        (["Ben", "Cat"], "a@x.test\nb@x.test\nc@x.test\nd@x.test", "others", "at most 3 outside raters"),
+    ],
+)
+def test_nomination_rules(
+    nominating: Cycle, team: Team, peers: list[str], others: str, field: str, message: str
+) -> None:
+    nomination = Nomination.objects.select_related("subject__person", "subject__cycle").get(subject__person__name="Ann")
+    if others == "dan":
+        others = person(team, "Dan").email
+    before = list(nomination.subject.invitations.values_list("pk", flat=True))
+    with pytest.raises(ValidationError) as error:
+        services.nomination_submit(
+            nomination=nomination,
+            peers=[person(team, name) for name in peers],
+            others=[services.OutsideRater(email=line) for line in others.splitlines()],
+        )
+    assert message in error.value.message_dict[field][0]
+    assert list(nomination.subject.invitations.values_list("pk", flat=True)) == before
+
+
+def test_bad_nomination_form_keeps_what_was_typed(nominating: Cycle, team: Team, client: Client) -> None:
+    url = _link(team, "Ann")
+    response = client.post(url, {"peers": [person(team, "Ben").pk], "others": "typed@partner.test"})
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert "between 2 and 3 peers" in html and "typed@partner.test" in html
+
+
+def test_unknown_nomination_link_shows_the_neutral_page(client: Client, nominating: Cycle) -> None:
+    response = client.get("/n/not-a-real-token-at-all/")
+    assert response.status_code == 404
+    assert "This link is not active" in response.content.decode()
+
+
+def test_nominations_open_page_and_api(
+    team: Team, cycle_build: Callable[..., Cycle], manager: Any, client: Client
+) -> None:
+    cycle = cycle_build(team, nomination_mode="subjects")
+    client.force_login(manager)
+    assert "Email the subjects to choose their raters" in client.get(f"/cycles/{cycle.pk}/").content.decode()
+    response = client.post(f"/cycles/{cycle.pk}/nominations/open/", follow=True)
+    assert "emailed a link to choose their raters" in response.content.decode()
+    api = APIClient()
+    api.force_authenticate(manager)
+    assert api.post(f"/api/cycles/{cycle.pk}/nominations/").json() == {"changed": False, "status": "nominating"}
+
+
+def test_open_nominations_freeze_the_subjects_but_the_cycle_can_still_be_deleted(nominating: Cycle, team: Team) -> None:
+    with pytest.raises(ValidationError) as error:
+        services.cycle_update(cycle=nominating, changes={"subjects": [person(team, "Ann")]})
+    assert "once nominations are open" in error.value.message_dict["subjects"][0]
+    services.cycle_delete(cycle=nominating)
+    assert not Cycle.objects.filter(pk=nominating.pk).exists()

@@ -1,0 +1,196 @@
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+from django.utils import timezone
+
+from surveys.models import Cycle, Group, Invitation, OutboundEmail, Team
+from tests.factories import default_questionnaire
+from tests.surveys.conftest import person
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def signed_in(client: Client, manager: Any) -> Client:
+    client.force_login(manager)
+    return client
+
+
+def test_create_a_team_and_add_people(signed_in: Client) -> None:
+    response = signed_in.post("/teams/", {"name": "Design"})
+    assert response.status_code == 302
+    team_url = response["Location"]
+    signed_in.post(team_url, {"action": "add", "name": "Boss", "email": "boss@x.test"})
+    team = Team.objects.get(name="Design")
+    boss = team.people.get()
+    signed_in.post(team_url, {"action": "add", "name": "Kim", "email": "kim@x.test", "reports_to": boss.pk})
+    page = signed_in.get(team_url).content.decode()
+    assert "Kim" in page and "kim@x.test" in page
+    assert team.people.get(name="Kim").reports_to == boss
+
+
+def test_bad_person_form_keeps_what_was_typed(signed_in: Client, team: Team) -> None:
+    ann = person(team, "Ann")
+    response = signed_in.post(f"/teams/{team.pk}/", {"action": "add", "name": "Ann Again", "email": ann.email})
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert 'value="Ann Again"' in html
+    assert "is already in this team" in html
+    assert 'class="field has-error"' in html
+
+
+def test_csv_errors_are_listed_and_nothing_is_imported(signed_in: Client, team: Team) -> None:
+    before = team.people.count()
+    upload = SimpleUploadedFile(
+        "team.csv", b"name,email,reports_to\nA,a@x.test,\n,b@x.test,\nC,c@x.test,ghost@x.test\n"
+    )
+    response = signed_in.post(f"/teams/{team.pk}/import/", {"file": upload})
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert "Nothing was imported" in html
+    assert "line 3: missing name" in html and "line 4: unknown manager ghost@x.test" in html
+    assert team.people.count() == before
+
+
+def test_csv_import_success(signed_in: Client, team: Team) -> None:
+    upload = SimpleUploadedFile("team.csv", b"name,email\nNew Hire,new@x.test\n")
+    response = signed_in.post(f"/teams/{team.pk}/import/", {"file": upload}, follow=True)
+    assert "Imported 1 people." in response.content.decode()
+
+
+def test_edit_person_rejects_a_reporting_loop(signed_in: Client, team: Team) -> None:
+    lead, ann = person(team, "Lead"), person(team, "Ann")
+    response = signed_in.post(
+        f"/people/{lead.pk}/edit/", {"name": "Lead Renamed", "email": lead.email, "reports_to": ann.pk}
+    )
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert "loop in the reporting lines" in html and 'value="Lead Renamed"' in html
+
+
+def _cycle_form(team: Team, **overrides: Any) -> dict[str, Any]:
+    data = {
+        "name": "Autumn",
+        "deadline": (timezone.localtime() + timedelta(days=10)).strftime("%Y-%m-%dT%H:%M"),
+        "subjects": [p.pk for p in team.people.all()],
+        "questionnaire": default_questionnaire().pk,
+        "anonymity_min": 3,
+        "comment_min": "",
+        "nomination_mode": "manager",
+        "nomination_min": 3,
+        "nomination_max": 8,
+        "reminder_days_before": 2,
+    }
+    data.update(overrides)
+    return data
+
+
+def test_cycle_form_shows_errors_next_to_fields_and_keeps_input(signed_in: Client, team: Team) -> None:
+    response = signed_in.post(
+        f"/teams/{team.pk}/cycles/new/", _cycle_form(team, name="Keep me", anonymity_min=1, comment_min="")
+    )
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert "The anonymity minimum can never be below 2." in html
+    assert 'value="Keep me"' in html
+    past = (timezone.localtime() - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M")
+    response = signed_in.post(f"/teams/{team.pk}/cycles/new/", _cycle_form(team, deadline=past))
+    assert "The deadline must be in the future." in response.content.decode()
+    response = signed_in.post(f"/teams/{team.pk}/cycles/new/", _cycle_form(team, subjects=[]))
+    assert response.status_code == 400
+    assert not Cycle.objects.exists()
+
+
+def test_full_cycle_through_the_pages(signed_in: Client, team: Team) -> None:
+    response = signed_in.post(f"/teams/{team.pk}/cycles/new/", _cycle_form(team))
+    assert response.status_code == 302
+    cycle = Cycle.objects.get()
+    detail = f"/cycles/{cycle.pk}/"
+    # raters: add an outside one, with a bad email first
+    ann_subject = cycle.subjects.get(person__name="Ann")
+    bad = signed_in.post(f"{detail}raters/", {"subject": ann_subject.pk, "email": "not-mail", "group": "other"})
+    assert bad.status_code == 400 and 'value="not-mail"' in bad.content.decode()
+    signed_in.post(f"{detail}raters/", {"subject": ann_subject.pk, "email": "Partner@Out.test", "group": "other"})
+    assert cycle.invitations.filter(rater_email="partner@out.test", group=Group.OTHER).exists()
+    removable = cycle.invitations.get(rater_email="partner@out.test")
+    signed_in.post(f"{detail}raters/{removable.pk}/remove/")
+    assert not cycle.invitations.filter(rater_email="partner@out.test").exists()
+    # launch twice
+    first = signed_in.post(f"{detail}launch/", follow=True)
+    assert "Launched" in first.content.decode()
+    second = signed_in.post(f"{detail}launch/", follow=True)
+    assert "already launched" in second.content.decode()
+    assert OutboundEmail.objects.filter(kind="invitation").count() == len(
+        set(cycle.invitations.values_list("rater_email", flat=True))
+    )
+    # progress shows counts
+    peers = cycle.invitations.filter(subject=ann_subject, group=Group.PEER)
+    Invitation.objects.filter(pk__in=list(peers.values_list("pk", flat=True))[:2]).update(
+        status=Invitation.Status.COMPLETED
+    )
+    html = signed_in.get(detail).content.decode()
+    assert f"Peers:\n          2/{peers.count()}" in html
+    # remind, twice
+    assert "Reminder queued" in signed_in.post(f"{detail}remind/", follow=True).content.decode()
+    assert "less than an hour ago" in signed_in.post(f"{detail}remind/", follow=True).content.decode()
+    # close
+    assert "Closed:" in signed_in.post(f"{detail}close/", follow=True).content.decode()
+    cycle.refresh_from_db()
+    assert cycle.status == Cycle.Status.CLOSED
+    assert "Only an open cycle" in signed_in.post(f"{detail}close/", follow=True).content.decode()
+
+
+def test_progress_page_never_says_which_anonymous_rater_answered(
+    signed_in: Client, open_cycle: Cycle, team: Team
+) -> None:
+    answered = open_cycle.invitations.filter(group=Group.PEER).first()
+    assert answered is not None
+    Invitation.objects.filter(pk=answered.pk).update(status=Invitation.Status.COMPLETED)
+    for url in (f"/cycles/{open_cycle.pk}/", f"/cycles/{open_cycle.pk}/raters/"):
+        html = signed_in.get(url).content.decode()
+        assert "completed" not in html.lower().replace("completed_", "")
+    raters = signed_in.get(f"/cycles/{open_cycle.pk}/raters/").content.decode()
+    # the raters page lists who was asked, identically for those who answered and those who did not
+    assert answered.rater_email in raters
+    assert "answered" not in raters
+
+
+def test_edit_a_launched_cycle_only_offers_what_may_change(signed_in: Client, open_cycle: Cycle) -> None:
+    html = signed_in.get(f"/cycles/{open_cycle.pk}/edit/").content.decode()
+    assert 'name="deadline"' in html and 'name="subjects"' not in html and 'name="questionnaire"' not in html
+    new_deadline = (timezone.localtime() + timedelta(days=20)).strftime("%Y-%m-%dT%H:%M")
+    data = {
+        "name": "Renamed",
+        "deadline": new_deadline,
+        "anonymity_min": 3,
+        "comment_min": "",
+        "reminder_days_before": 2,
+    }
+    assert signed_in.post(f"/cycles/{open_cycle.pk}/edit/", data).status_code == 302
+    open_cycle.refresh_from_db()
+    assert open_cycle.name == "Renamed"
+
+
+def test_draft_delete_page(signed_in: Client, cycle: Cycle) -> None:
+    signed_in.post(f"/cycles/{cycle.pk}/delete/")
+    assert not Cycle.objects.exists()
+
+
+def test_home_links_to_teams_and_cycles(signed_in: Client) -> None:
+    html = signed_in.get("/").content.decode()
+    assert 'href="/teams/"' in html and 'href="/cycles/"' in html
+
+
+def test_pages_are_phone_ready_and_labelled(signed_in: Client, team: Team, cycle_build: Callable[..., Cycle]) -> None:
+    cycle = cycle_build(team)
+    for url in (f"/teams/{team.pk}/", f"/teams/{team.pk}/cycles/new/", f"/cycles/{cycle.pk}/raters/"):
+        html = signed_in.get(url).content.decode()
+        assert 'name="viewport"' in html
+        assert "<legend>" in html
+        assert 'for="id_' in html

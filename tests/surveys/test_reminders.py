@@ -1,0 +1,139 @@
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.core import mail
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+
+from surveys import services
+from surveys.models import Cycle, Invitation, OutboundEmail, Reminder, Team
+from tests.surveys.conftest import outbox_for, person, send_queued
+
+pytestmark = pytest.mark.django_db
+
+
+def _launched_and_sent(cycle: Cycle) -> None:
+    send_queued()
+    mail.outbox.clear()
+
+
+def test_reminder_goes_only_to_raters_with_open_invitations_listing_only_those(open_cycle: Cycle, team: Team) -> None:
+    _launched_and_sent(open_cycle)
+    ann = person(team, "Ann")
+    # Ann has answered about herself and declined one peer survey; every other one is still open.
+    Invitation.objects.filter(rater_email=ann.email, subject__person__name="Ann").update(
+        status=Invitation.Status.COMPLETED
+    )
+    Invitation.objects.filter(rater_email=ann.email, subject__person__name="Ben").update(
+        status=Invitation.Status.DECLINED
+    )
+    dan = person(team, "Dan")
+    Invitation.objects.filter(rater_email=dan.email).update(status=Invitation.Status.COMPLETED)
+    # when
+    reminder = services.reminder_send(cycle=open_cycle, kind=Reminder.Kind.MANUAL, by=team.manager)
+    send_queued()
+    # then
+    assert reminder is not None
+    assert not outbox_for(dan.email)
+    (message,) = outbox_for(ann.email)
+    assert message.subject.startswith("Reminder:")
+    still_open = Invitation.objects.filter(rater_email=ann.email, status=Invitation.Status.OPEN)
+    assert len(re.findall(r"/s/[^/]+/", message.body)) == still_open.count()
+    assert "Ann, yourself" not in message.body and "- Ben," not in message.body
+    assert "- Cat, as a peer" in message.body
+    assert OutboundEmail.objects.filter(reminder=reminder).count() == len(mail.outbox)
+
+
+def test_manual_reminder_is_refused_within_an_hour(open_cycle: Cycle, team: Team) -> None:
+    services.reminder_send(cycle=open_cycle, kind=Reminder.Kind.MANUAL, by=team.manager)
+    with pytest.raises(ValidationError) as error:
+        services.reminder_send(cycle=open_cycle, kind=Reminder.Kind.MANUAL, by=team.manager)
+    assert "less than an hour ago" in error.value.message_dict["reminder"][0]
+    assert Reminder.objects.count() == 1
+    Reminder.objects.update(created_at=timezone.now() - timedelta(minutes=61))
+    assert services.reminder_send(cycle=open_cycle, kind=Reminder.Kind.MANUAL, by=team.manager) is not None
+
+
+def test_reminder_needs_an_open_cycle(cycle: Cycle) -> None:
+    with pytest.raises(ValidationError) as error:
+        services.reminder_send(cycle=cycle, kind=Reminder.Kind.MANUAL)
+    assert "status" in error.value.message_dict
+
+
+def test_nobody_left_to_remind(open_cycle: Cycle) -> None:
+    open_cycle.invitations.update(status=Invitation.Status.COMPLETED)
+    with pytest.raises(ValidationError) as error:
+        services.reminder_send(cycle=open_cycle, kind=Reminder.Kind.MANUAL)
+    assert "nobody to remind" in error.value.message_dict["reminder"][0]
+
+
+def test_a_reminder_is_never_sent_twice(open_cycle: Cycle) -> None:
+    _launched_and_sent(open_cycle)
+    reminder = services.reminder_send(cycle=open_cycle, kind=Reminder.Kind.MANUAL)
+    assert reminder is not None
+    ids = list(reminder.emails.values_list("id", flat=True))
+    services.outbound_emails_send(email_ids=ids)
+    services.outbound_emails_send(email_ids=ids)
+    assert len(mail.outbox) == len(ids)
+    # and the outbox refuses a second row for the same reminder and rater
+    from django.db import IntegrityError, transaction
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        OutboundEmail.objects.create(
+            cycle=open_cycle, recipient=reminder.emails.first().recipient, kind="reminder", reminder=reminder
+        )
+
+
+def test_a_reminder_brings_new_links_and_the_first_ones_keep_working(open_cycle: Cycle, team: Team) -> None:
+    from surveys import selectors
+
+    send_queued()
+    ann = person(team, "Ann")
+    (first,) = outbox_for(ann.email)
+    mail.outbox.clear()
+    services.reminder_send(cycle=open_cycle, kind=Reminder.Kind.MANUAL)
+    send_queued()
+    (second,) = outbox_for(ann.email)
+    old = set(re.findall(r"/s/([^/]+)/", first.body))
+    new = set(re.findall(r"/s/([^/]+)/", second.body))
+    assert old.isdisjoint(new)
+    for token in old | new:
+        invitation = selectors.invitation_get_by_token(token=token)
+        assert invitation is not None and invitation.rater_email == ann.email
+
+
+def test_scheduled_reminder_goes_once_per_cycle_within_the_window(
+    team: Team, cycle_build: Callable[..., Cycle]
+) -> None:
+    due = cycle_build(
+        team, launch=True, name="Due", deadline=timezone.now() + timedelta(days=1), reminder_days_before=2
+    )
+    later = cycle_build(team, launch=True, name="Later", deadline=timezone.now() + timedelta(days=10))
+    assert services.reminders_send_due() == [due.pk]
+    assert services.reminders_send_due() == []
+    assert Reminder.objects.get().cycle == due
+    assert not later.reminders.exists()
+
+
+def test_scheduled_reminder_and_manual_ones_coexist(team: Team, cycle_build: Callable[..., Cycle]) -> None:
+    due = cycle_build(team, launch=True, deadline=timezone.now() + timedelta(days=1))
+    services.reminder_send(cycle=due, kind=Reminder.Kind.MANUAL)
+    Reminder.objects.update(created_at=timezone.now() - timedelta(hours=3))
+    assert services.reminders_send_due() == [due.pk]
+    assert sorted(due.reminders.values_list("kind", flat=True)) == ["manual", "scheduled"]
+
+
+def test_reminder_task_runs_through_celery(
+    open_cycle: Cycle, eager_celery: None, django_capture_on_commit_callbacks: Any
+) -> None:
+    from surveys.tasks import reminders_send_due
+
+    Cycle.objects.filter(pk=open_cycle.pk).update(deadline=timezone.now() + timedelta(hours=5))
+    with django_capture_on_commit_callbacks(execute=True):
+        assert reminders_send_due.delay().get() == [open_cycle.pk]
+    assert mail.outbox and all(message.subject.startswith("Reminder") for message in mail.outbox)
