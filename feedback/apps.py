@@ -6,3 +6,9 @@ from django.apps import AppConfig
 class FeedbackConfig(AppConfig):
     name = "feedback"
     verbose_name = "Anonymous feedback"
+
+    def ready(self) -> None:
+        from feedback.receivers import cycle_closed_rewrite_responses
+        from surveys.signals import cycle_closed
+
+        cycle_closed.connect(cycle_closed_rewrite_responses, dispatch_uid="feedback.cycle_closed_rewrite_responses")

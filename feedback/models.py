@@ -28,6 +28,9 @@ class Response(models.Model):
     comments = models.JSONField(default=dict)
 
     class Meta:
+        # Rows come back in the order of their random ids, never in the physical order
+        # they were written in, which follows submission order.
+        ordering = ["id"]
         indexes = [models.Index(fields=["subject", "group"], name="response_subject_group")]
 
     def __str__(self) -> str:
@@ -42,6 +45,9 @@ class Decline(models.Model):
     subject = models.ForeignKey(Subject, on_delete=models.CASCADE, related_name="declines")
     group = models.CharField(max_length=20, choices=Group.choices)
     reason = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["id"]  # random, not submission order (see Response)
 
     def __str__(self) -> str:
         return f"{self.get_group_display()} decline about {self.subject_id}"

@@ -1,0 +1,102 @@
+"""Reads for the public survey."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Prefetch
+from django.utils import timezone
+
+from surveys.models import IDENTIFIED_GROUPS, Cycle, Dimension, Group, Invitation, Item
+from surveys.selectors import invitation_get_by_token
+
+
+def invitation_is_answerable(invitation: Invitation) -> bool:
+    """Open invitation, open cycle, deadline not passed: the only state in which a survey is shown."""
+    return (
+        invitation.status == Invitation.Status.OPEN
+        and invitation.cycle.status == Cycle.Status.OPEN
+        and invitation.cycle.deadline > timezone.now()
+    )
+
+
+def invitation_get_answerable_by_token(*, token: str) -> Invitation | None:
+    """The invitation behind a link if it can be answered now; ``None`` for every other case.
+
+    Unknown, expired, answered, declined and closed-cycle links all come back as ``None``
+    so that callers cannot help but treat them alike (no oracle telling them apart).
+    """
+    invitation = invitation_get_by_token(token=token)
+    if invitation is None or not invitation_is_answerable(invitation):
+        return None
+    return invitation
+
+
+def invitation_get_answerable(*, invitation_id: int) -> Invitation | None:
+    invitation = Invitation.objects.select_related("cycle", "subject__person").filter(pk=invitation_id).first()
+    if invitation is None or not invitation_is_answerable(invitation):
+        return None
+    return invitation
+
+
+def questionnaire_dimensions(*, questionnaire_id: int) -> list[Dimension]:
+    """The dimensions of a questionnaire in order, each with its items prefetched (two queries)."""
+    return list(
+        Dimension.objects.filter(questionnaire_id=questionnaire_id)
+        .order_by("position")
+        .prefetch_related(Prefetch("items", queryset=Item.objects.order_by("position")))
+    )
+
+
+def questionnaire_item_codes(*, questionnaire_id: int) -> list[str]:
+    return list(
+        Item.objects.filter(dimension__questionnaire_id=questionnaire_id)
+        .order_by("dimension__position", "position")
+        .values_list("code", flat=True)
+    )
+
+
+ROLE_PHRASES: dict[str, str] = {
+    Group.SELF: "You are rating yourself, {name}",
+    Group.MANAGER: "You are rating {name} as their manager",
+    Group.PEER: "You are rating {name} as a peer",
+    Group.DIRECT_REPORT: "You are rating {name} as a direct report",
+    Group.OTHER: "You are rating {name} as a colleague",
+}
+
+
+def survey_role(*, invitation: Invitation) -> str:
+    """The one sentence that tells a rater whom they rate and in which role."""
+    return ROLE_PHRASES[invitation.group].format(name=invitation.subject.person.name)
+
+
+def anonymity_promise(*, invitation: Invitation) -> dict[str, Any]:
+    """What happens to this rater's answers, stated honestly for their group (PRODUCT.md, anonymity rules)."""
+    cycle = invitation.cycle
+    k = cycle.anonymity_min
+    name = invitation.subject.person.name
+    identified = invitation.group in IDENTIFIED_GROUPS
+    if invitation.group == Group.SELF:
+        statement = (
+            "Your answers are identified: they are your self-assessment, and your coach sees them as yours, "
+            "next to how others see you."
+        )
+    elif invitation.group == Group.MANAGER:
+        statement = (
+            f"Your answers are identified: {name}'s coach sees them as the manager's view, "
+            "on their own and not pooled with anyone else's."
+        )
+    else:
+        group_name = Group(invitation.group).label.lower()
+        statement = (
+            f"Your answers are anonymous. They are pooled with those of the other {group_name} and shown only "
+            f"when at least {k} {group_name} have answered; a smaller group is never shown on its own (it may "
+            f"only be combined with other small anonymous groups once that pool reaches {k}). Your name is not "
+            "stored with your answers. Comments are quoted word for word without names, and only when at least "
+            f"{cycle.comment_threshold} anonymous raters have answered — leave out details that would identify you."
+        )
+    return {
+        "identified": identified,
+        "minimum_group_size": None if identified else k,
+        "statement": statement,
+    }

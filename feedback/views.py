@@ -1,0 +1,336 @@
+"""The rater's pages: the emailed link, the survey form, decline, thank you, and the neutral page.
+
+The emailed link ``/s/<token>/`` is exchanged at once for a session entry and the
+browser is sent on to ``/survey/<key>/``, where ``key`` is random and means something
+only inside this browser's session — so the token never sits in the address bar,
+history, a Referer header or a screenshot of the form.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
+from django.shortcuts import render
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
+from django.views.decorators.http import require_http_methods, require_POST
+
+from feedback.answers import (
+    CANT_SAY_LABEL,
+    COMMENT_FIELDS,
+    COMMENT_MAX_LENGTH,
+    REASON_MAX_LENGTH,
+    SCALE,
+    AnswersInvalid,
+)
+from feedback.selectors import (
+    anonymity_promise,
+    invitation_get_answerable,
+    invitation_get_answerable_by_token,
+    questionnaire_dimensions,
+    survey_role,
+)
+from feedback.services import SurveyNotOpen, invitation_open_mark, response_decline, response_submit
+from surveys.models import Invitation, Side
+
+View = Callable[..., HttpResponse]
+
+# Only our own origin: the survey loads no third-party script, style, font or image,
+# cannot be framed, and its forms can only post back here.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; font-src 'self'; "
+    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
+)
+
+# {key: invitation id} for the links opened in this browser, so a rater with several
+# links (several people to rate) can open them one after another. An entry is removed
+# the moment its answer or decline is stored; the session then keeps only the bare key
+# in SESSION_DONE (to show "thank you"), never which invitation it was.
+SESSION_SURVEYS = "feedback.surveys"
+SESSION_DONE = "feedback.done"
+SESSION_DONE_KEPT = 50
+
+CANT_SAY = "cant_say"
+RADIO_VALUES = frozenset(str(value) for value, _ in SCALE)
+
+
+def survey_headers(view: View) -> View:
+    """No Referer leaves a survey page, nothing is cached, nothing third-party loads."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        response = view(request, *args, **kwargs)
+        response["Referrer-Policy"] = "no-referrer"
+        response["Cache-Control"] = "no-store"
+        response["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+        response["X-Robots-Tag"] = "noindex, nofollow"
+        return response
+
+    return wrapper
+
+
+def survey_csrf_protect(view: View) -> View:
+    """Django's CSRF protection, working under ``Referrer-Policy: no-referrer``.
+
+    With that policy browsers send ``Origin: null`` on a same-origin form post (and no
+    Referer at all), which Django's origin check rejects. The browser also sends
+    ``Sec-Fetch-Site``, which no page can forge: when it says ``same-origin`` the post
+    really came from our own page, so the request's own origin stands in for the null
+    one. The CSRF cookie and form token are still checked exactly as everywhere else.
+    """
+    protected = csrf_protect(view)
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if (
+            request.method == "POST"
+            and request.META.get("HTTP_ORIGIN") == "null"
+            and request.META.get("HTTP_SEC_FETCH_SITE") == "same-origin"
+        ):
+            request.META["HTTP_ORIGIN"] = f"{request.scheme}://{request.get_host()}"
+        return protected(request, *args, **kwargs)
+
+    # The check above runs in place of the middleware's, not in addition to it.
+    return csrf_exempt(wrapper)
+
+
+def unlogged(response: Any) -> Any:
+    """Keep Django's request logger from writing this response's path (it holds a token).
+
+    ``django.utils.log.log_response`` skips responses flagged this way.
+    """
+    response._has_been_logged = True
+    return response
+
+
+def _not_open() -> HttpResponse:
+    """One page, byte for byte, for every link that cannot be answered.
+
+    Rendered without the request, so nothing about the visitor, the session or the
+    reason (unknown, expired, answered, declined, cycle closed) can change a byte.
+    """
+    return HttpResponse(render_to_string("feedback/link_not_open.html"))
+
+
+def _session_surveys(request: HttpRequest) -> dict[str, int]:
+    surveys = request.session.get(SESSION_SURVEYS)
+    return dict(surveys) if isinstance(surveys, dict) else {}
+
+
+def _session_done(request: HttpRequest) -> list[str]:
+    done = request.session.get(SESSION_DONE)
+    return list(done) if isinstance(done, list) else []
+
+
+def _session_forget(request: HttpRequest, key: str, *, done: bool) -> None:
+    surveys = _session_surveys(request)
+    surveys.pop(key, None)
+    request.session[SESSION_SURVEYS] = surveys
+    if done:
+        request.session[SESSION_DONE] = [*_session_done(request), key][-SESSION_DONE_KEPT:]
+
+
+def _survey_url(key: str) -> str:
+    return reverse("feedback:survey", kwargs={"key": key})
+
+
+@survey_headers
+def link_open(request: HttpRequest, token: str) -> HttpResponse:
+    """Exchange an emailed link for a session entry, then redirect to a URL without the token.
+
+    GET and HEAD only, any number of times (mail scanners open links too): besides this
+    browser's session, the only change is the invitation's first-opened mark.
+    """
+    if request.method not in ("GET", "HEAD"):
+        # Django's request logger would write the path, token and all, for this 405.
+        return unlogged(HttpResponseNotAllowed(["GET", "HEAD"]))
+    invitation = invitation_get_answerable_by_token(token=token)
+    if invitation is None:
+        return _not_open()
+    invitation_open_mark(invitation_id=invitation.pk)
+    surveys = _session_surveys(request)
+    key = next((key for key, pk in surveys.items() if pk == invitation.pk), None)
+    if key is None:
+        key = secrets.token_urlsafe(16)
+        surveys[key] = invitation.pk
+        request.session[SESSION_SURVEYS] = surveys
+    return HttpResponseRedirect(_survey_url(key), status=303)
+
+
+def _rating_from_form(value: str) -> Any:
+    """A radio value as the API takes it: "1".."5" → int, "cant_say" → None; anything else is kept, to be refused."""
+    if value == CANT_SAY:
+        return None
+    if value in RADIO_VALUES:
+        return int(value)
+    return value
+
+
+def _answers_from_form(request: HttpRequest) -> dict[str, Any]:
+    prefix = "rating-"
+    ratings = {
+        name[len(prefix) :]: _rating_from_form(str(request.POST.get(name, "")))
+        for name in request.POST
+        if name.startswith(prefix)
+    }
+    comments = {name: request.POST.get(f"comment-{name}", "") for name, _ in COMMENT_FIELDS}
+    return {"ratings": ratings, "comments": comments}
+
+
+def _survey_context(
+    invitation: Invitation,
+    key: str,
+    *,
+    values: dict[str, str] | None = None,
+    errors: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Everything the form shows, with what the rater typed (``values``) and errors per field."""
+    values = values or {}
+    errors = errors or {}
+    rating_errors: dict[str, list[str]] = errors["ratings"] if isinstance(errors.get("ratings"), dict) else {}
+    comment_errors: dict[str, list[str]] = errors["comments"] if isinstance(errors.get("comments"), dict) else {}
+    choices = [(str(value), str(value), label) for value, label in SCALE] + [(CANT_SAY, "", CANT_SAY_LABEL)]
+    sides: list[dict[str, Any]] = []
+    total = answered = 0
+    for dimension in questionnaire_dimensions(questionnaire_id=invitation.cycle.questionnaire_id):
+        if not sides or sides[-1]["side"] != dimension.side:
+            sides.append({"side": dimension.side, "label": Side(dimension.side).label, "dimensions": []})
+        items = []
+        for item in dimension.items.all():
+            selected = values.get(f"rating-{item.code}", "")
+            total += 1
+            answered += bool(selected)
+            items.append(
+                {
+                    "item": item,
+                    "name": f"rating-{item.code}",
+                    "selected": selected,
+                    "errors": rating_errors.get(item.code, []),
+                    "choices": [
+                        {"value": value, "number": number, "label": label, "id": f"rating-{item.code}-{value}"}
+                        for value, number, label in choices
+                    ],
+                }
+            )
+        sides[-1]["dimensions"].append({"dimension": dimension, "items": items})
+    comments = {
+        name: {
+            "name": f"comment-{name}",
+            "label": label,
+            "value": values.get(f"comment-{name}", ""),
+            "errors": comment_errors.get(name, []),
+        }
+        for name, label in COMMENT_FIELDS
+    }
+    for side in sides:
+        side["comment"] = comments[side["side"]]
+    error_links = [
+        {"anchor": entry["name"], "text": entry["item"].text}
+        for side in sides
+        for block in side["dimensions"]
+        for entry in block["items"]
+        if entry["errors"]
+    ] + [{"anchor": field["name"], "text": field["label"]} for field in comments.values() if field["errors"]]
+    if errors.get("reason"):
+        error_links.append({"anchor": "decline-reason", "text": "Reason for declining"})
+    shown = {link["anchor"] for link in error_links}
+    # Errors with no field on the page (a tampered or outdated form) are listed in the summary.
+    other_errors = [
+        f"{code}: {message}"
+        for code, messages in rating_errors.items()
+        if f"rating-{code}" not in shown
+        for message in messages
+    ]
+    other_errors += [
+        message
+        for field, messages in errors.items()
+        if field not in ("ratings", "comments", "reason") and isinstance(messages, list)
+        for message in messages
+    ]
+    return {
+        "key": key,
+        "role": survey_role(invitation=invitation),
+        "promise": anonymity_promise(invitation=invitation),
+        "deadline": invitation.cycle.deadline,
+        "sides": sides,
+        "open_questions": [comments["keep_doing"], comments["start_doing"]],
+        "total": total,
+        "answered": answered,
+        "has_errors": bool(errors),
+        "error_links": error_links,
+        "error_count": len(error_links) + len(other_errors),
+        "other_errors": other_errors,
+        "comment_max_length": COMMENT_MAX_LENGTH,
+        "reason_max_length": REASON_MAX_LENGTH,
+        "reason": values.get("reason", ""),
+        "reason_errors": errors.get("reason", []),
+    }
+
+
+def _session_invitation(request: HttpRequest, key: str) -> Invitation | None:
+    invitation_id = _session_surveys(request).get(key)
+    if not isinstance(invitation_id, int):
+        return None
+    invitation = invitation_get_answerable(invitation_id=invitation_id)
+    if invitation is None:
+        # Closed, expired or answered elsewhere since the link was opened.
+        _session_forget(request, key, done=False)
+    return invitation
+
+
+@survey_headers
+@survey_csrf_protect
+@require_http_methods(["GET", "HEAD", "POST"])
+def survey(request: HttpRequest, key: str) -> HttpResponse:
+    """The survey form (GET) and its submission (POST), bound to this browser's session."""
+    if key in _session_done(request):
+        return render(request, "feedback/thanks.html", {"key": key})
+    invitation = _session_invitation(request, key)
+    if invitation is None:
+        return _not_open()
+    if request.method != "POST":
+        return render(request, "feedback/survey.html", _survey_context(invitation, key))
+
+    answers = _answers_from_form(request)
+    try:
+        response_submit(invitation_id=invitation.pk, answers=answers)
+    except AnswersInvalid as invalid:
+        context = _survey_context(invitation, key, values=request.POST.dict(), errors=invalid.errors)
+        # The page now shows what was posted; the browser keeps it as the new draft.
+        context["from_post"] = True
+        return render(request, "feedback/survey.html", context, status=400)
+    except SurveyNotOpen:
+        _session_forget(request, key, done=False)
+        return _not_open()
+    _session_forget(request, key, done=True)
+    return HttpResponseRedirect(_survey_url(key), status=303)
+
+
+@survey_headers
+@survey_csrf_protect
+@require_POST
+def survey_decline(request: HttpRequest, key: str) -> HttpResponse:
+    """Decline to answer, with an optional reason."""
+    if key in _session_done(request):
+        return HttpResponseRedirect(_survey_url(key), status=303)
+    invitation = _session_invitation(request, key)
+    if invitation is None:
+        return _not_open()
+    try:
+        response_decline(invitation_id=invitation.pk, reason=request.POST.get("reason", ""))
+    except AnswersInvalid as invalid:
+        context = _survey_context(
+            invitation, key, values={"reason": request.POST.get("reason", "")}, errors=invalid.errors
+        )
+        context["decline_open"] = True
+        return render(request, "feedback/survey.html", context, status=400)
+    except SurveyNotOpen:
+        _session_forget(request, key, done=False)
+        return _not_open()
+    _session_forget(request, key, done=True)
+    return HttpResponseRedirect(_survey_url(key), status=303)

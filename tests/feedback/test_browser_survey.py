@@ -1,0 +1,163 @@
+"""The rater's survey in Chromium: keyboard only, a draft that survives a reload, errors that keep answers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from feedback.models import Decline, Response
+from surveys.models import Cycle, Invitation
+from surveys.services import invitation_link_create
+from tests.factories import CycleFactory, InvitationFactory, SubjectFactory
+from tests.feedback.helpers import item_codes
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+DRAFTS = "Object.keys(localStorage).filter((name) => name.startsWith('b360-survey-draft:'))"
+
+
+@pytest.fixture
+def survey_link(kotter_questionnaire: Any, live_server: Any) -> tuple[str, Cycle]:
+    cycle = CycleFactory(status=Cycle.Status.OPEN, questionnaire=kotter_questionnaire)
+    subject = SubjectFactory(cycle=cycle, person__name="Jonas Berg")
+    invitation = InvitationFactory(subject=subject, status=Invitation.Status.OPEN)
+    token = invitation_link_create(invitation=invitation)
+    return f"{live_server.url}/s/{token}/", cycle
+
+
+def _watch_console(page: Any) -> list[str]:
+    """Script errors, CSP refusals and missing resources of the page.
+
+    Chromium's own favicon request (the site has none) shows only as a console line
+    without a page response; the page's resources are checked through their responses.
+    """
+    problems: list[str] = []
+
+    def console(message: Any) -> None:
+        if message.type == "error" and not message.text.startswith("Failed to load resource"):
+            problems.append(message.text)
+
+    page.on("console", console)
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    page.on("response", lambda response: problems.append(response.url) if response.status == 404 else None)
+    return problems
+
+
+def _answer_with_keyboard(page: Any, code: str, value: int) -> None:
+    """In the focused radio group: Space picks 1, each ArrowRight moves one step up the scale."""
+    assert page.evaluate("document.activeElement.name") == f"rating-{code}"
+    page.keyboard.press("Space")
+    for _ in range(value - 1):
+        page.keyboard.press("ArrowRight")
+
+
+def _tab_to_next_item(page: Any) -> None:
+    page.keyboard.press("Tab")
+    # The side's comment box sits after its last item; it stays empty here.
+    while page.evaluate("document.activeElement.tagName") == "TEXTAREA":
+        page.keyboard.press("Tab")
+
+
+def test_a_rater_answers_with_the_keyboard_reloads_keeps_the_draft_and_submits(
+    page: Any, survey_link: tuple[str, Cycle]
+) -> None:
+    url, cycle = survey_link
+    codes = item_codes(cycle)
+    values = [(index % 5) + 1 for index in range(len(codes))]
+    problems = _watch_console(page)
+
+    # The link redirects at once to an address without the token.
+    page.goto(url)
+    assert "/survey/" in page.url
+    assert url.rsplit("/s/", 1)[1].strip("/") not in page.url
+    assert page.get_by_role("heading", level=1).inner_text() == "You are rating Jonas Berg as a peer"
+
+    # Answer the first three statements with the keyboard only.
+    page.locator(f"#rating-{codes[0]}-1").focus()
+    for code, value in zip(codes[:3], values[:3], strict=True):
+        _answer_with_keyboard(page, code, value)
+        _tab_to_next_item(page)
+    page.locator(f"#comment-{'leadership'}").focus()
+    page.keyboard.type("Shares the <why> behind changes")
+    assert page.locator("#survey-progress-text").inner_text() == "3 of 30 statements answered"
+
+    # A reload loses nothing: the draft lives in this browser.
+    page.reload()
+    for code, value in zip(codes[:3], values[:3], strict=True):
+        assert page.locator(f"#rating-{code}-{value}").is_checked()
+    assert page.locator("#comment-leadership").input_value() == "Shares the <why> behind changes"
+    assert page.locator("#survey-progress-text").inner_text() == "3 of 30 statements answered"
+    assert len(page.evaluate(DRAFTS)) == 1
+    assert not Response.objects.exists()  # the draft never reached the server
+
+    # Answer the rest, then submit with Enter.
+    page.locator(f"#rating-{codes[3]}-1").focus()
+    for code, value in zip(codes[3:], values[3:], strict=True):
+        _answer_with_keyboard(page, code, value)
+        if code != codes[-1]:
+            _tab_to_next_item(page)
+    assert page.locator("#survey-progress-text").inner_text() == "30 of 30 statements answered"
+    page.get_by_role("button", name="Submit my answers").focus()
+    page.keyboard.press("Enter")
+
+    page.get_by_role("heading", name="Thank you.").wait_for()
+    assert page.evaluate(DRAFTS) == []
+    stored = Response.objects.get()
+    assert [stored.ratings[code] for code in codes] == values
+    assert stored.comments["leadership"] == "Shares the <why> behind changes"
+    assert problems == []  # no script error, nothing refused by the Content-Security-Policy
+
+    # The link now shows the neutral page; the survey page only "thank you".
+    page.goto(url)
+    assert "This survey link is not open." in page.locator("main").inner_text()
+
+
+def test_a_validation_error_keeps_everything_typed(page: Any, survey_link: tuple[str, Cycle]) -> None:
+    url, cycle = survey_link
+    codes = item_codes(cycle)
+    page.goto(url)
+    page.locator(f"#rating-{codes[0]}-1").focus()
+    _answer_with_keyboard(page, codes[0], 4)
+    _tab_to_next_item(page)
+    page.keyboard.press("Space")
+    page.locator(f"#rating-{codes[2]}-cant_say").check()
+    page.locator("#comment-start_doing").fill("Delegate more")
+    page.get_by_role("button", name="Submit my answers").click()
+
+    summary = page.get_by_role("alert")
+    summary.wait_for()
+    assert "Please check 27 answers" in summary.inner_text()
+    assert page.evaluate("document.activeElement.id") == "error-summary"
+    assert page.locator(f"#rating-{codes[0]}-4").is_checked()
+    assert page.locator(f"#rating-{codes[1]}-1").is_checked()
+    assert page.locator(f"#rating-{codes[2]}-cant_say").is_checked()
+    assert page.locator("#comment-start_doing").input_value() == "Delegate more"
+    assert page.locator(f"#rating-{codes[3]}-error").inner_text().startswith("Choose an answer")
+    assert page.locator("#survey-progress-text").inner_text() == "3 of 30 statements answered"
+    assert not Response.objects.exists()
+
+
+def test_the_survey_fits_a_phone_screen(page: Any, survey_link: tuple[str, Cycle]) -> None:
+    url, _ = survey_link
+    page.set_viewport_size({"width": 360, "height": 740})
+    page.goto(url)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360
+    first_choice = page.locator(".choice").first.bounding_box()
+    assert first_choice["height"] >= 40  # a finger-sized target
+
+
+def test_a_rater_declines_with_the_keyboard(page: Any, survey_link: tuple[str, Cycle]) -> None:
+    url, _ = survey_link
+    page.goto(url)
+    summary = page.locator("details.decline summary")
+    summary.focus()
+    page.keyboard.press("Enter")  # opens the decline section
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.id") == "decline-reason"
+    page.keyboard.type("I joined the team last week.")
+    page.keyboard.press("Tab")
+    page.keyboard.press("Enter")
+    page.get_by_role("heading", name="Thank you.").wait_for()
+    assert Decline.objects.get().reason == "I joined the team last week."
+    assert not Response.objects.exists()

@@ -1,0 +1,111 @@
+"""Ten concurrent submits of one link against a live server and real PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import urllib.error
+import urllib.request
+from typing import Any
+
+import pytest
+from django.db import connection, transaction
+
+from feedback.models import Response
+from surveys.models import Cycle, Invitation
+from surveys.services import invitation_link_create
+from tests.factories import CycleFactory, InvitationFactory
+from tests.feedback.helpers import full_answers
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+RACERS = 10
+
+
+def _post(url: str, payload: bytes) -> tuple[int, dict[str, Any]]:
+    request = urllib.request.Request(url, data=payload, method="POST", headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def _waiting_on_locks() -> int:
+    with connection.cursor() as cursor:
+        # Inside a transaction PostgreSQL keeps serving the first snapshot of its activity
+        # statistics; clear it so each call sees the backends as they are now.
+        cursor.execute("SELECT pg_stat_clear_snapshot()")
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"
+        )
+        row = cursor.fetchone()
+    return int(row[0]) if row else 0
+
+
+def test_ten_concurrent_submits_of_one_link_store_exactly_one_response(
+    live_server: Any, kotter_questionnaire: Any
+) -> None:
+    # given
+    cycle = CycleFactory(status=Cycle.Status.OPEN)
+    invitation = InvitationFactory(subject__cycle=cycle, status=Invitation.Status.OPEN)
+    token = invitation_link_create(invitation=invitation)
+    url = f"{live_server.url}/api/survey/{token}/responses/"
+    payload = json.dumps(full_answers(cycle, value=3)).encode()
+    results: list[tuple[int, dict[str, Any]]] = []
+    start = threading.Barrier(RACERS)
+
+    def race() -> None:
+        start.wait()
+        results.append(_post(url, payload))
+
+    threads = [threading.Thread(target=race) for _ in range(RACERS)]
+    # when: all ten requests get past every read and queue up on the invitation row
+    # before any of them can write, which is the worst interleaving there is
+    with transaction.atomic():
+        Invitation.objects.select_for_update().get(pk=invitation.pk)
+        for thread in threads:
+            thread.start()
+        deadline = time.monotonic() + 60
+        while _waiting_on_locks() < RACERS and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _waiting_on_locks() == RACERS, results
+    for thread in threads:
+        thread.join(timeout=60)
+    # then
+    statuses = sorted(status for status, _ in results)
+    assert statuses == [201] + [409] * (RACERS - 1)
+    conflicts = [body for status, body in results if status == 409]
+    assert all(body == {"detail": "This survey was already submitted or is no longer open."} for body in conflicts)
+    assert Response.objects.count() == 1
+    invitation.refresh_from_db()
+    assert invitation.status == Invitation.Status.COMPLETED
+
+
+def test_ten_concurrent_submits_without_help_still_store_one_response(
+    live_server: Any, kotter_questionnaire: Any
+) -> None:
+    # Whatever the timing, one answer wins; the others hear "already submitted" (409)
+    # or, arriving after it committed, the neutral "not open" (404).
+    cycle = CycleFactory(status=Cycle.Status.OPEN)
+    invitation = InvitationFactory(subject__cycle=cycle, status=Invitation.Status.OPEN)
+    token = invitation_link_create(invitation=invitation)
+    url = f"{live_server.url}/api/survey/{token}/responses/"
+    payload = json.dumps(full_answers(cycle, value=2)).encode()
+    results: list[int] = []
+    start = threading.Barrier(RACERS)
+
+    def race() -> None:
+        start.wait()
+        results.append(_post(url, payload)[0])
+
+    threads = [threading.Thread(target=race) for _ in range(RACERS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert len(results) == RACERS
+    assert results.count(201) == 1
+    assert set(results) <= {201, 409, 404}
+    assert Response.objects.count() == 1

@@ -1,0 +1,144 @@
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.db import models
+from django.utils import timezone
+
+from feedback.answers import AnswersInvalid
+from feedback.models import Decline, Response
+from feedback.services import SurveyNotOpen, invitation_open_mark, response_decline, response_submit
+from surveys.models import Cycle, Group, Invitation, Subject
+from tests.feedback.helpers import full_answers, item_codes
+
+
+def test_submit_stores_the_answers_and_completes_the_invitation(invitation: Invitation) -> None:
+    # given
+    answers = full_answers(invitation.cycle, value=5, management="Plans well.", keep_doing="Weekly planning.")
+    answers["ratings"][item_codes(invitation.cycle)[0]] = None
+    # when
+    response = response_submit(invitation_id=invitation.pk, answers=answers)
+    # then
+    invitation.refresh_from_db()
+    assert invitation.status == Invitation.Status.COMPLETED
+    stored = Response.objects.get()
+    assert stored.pk == response.pk
+    assert (stored.cycle_id, stored.subject_id, stored.group) == (invitation.cycle_id, invitation.subject_id, "peer")
+    assert stored.ratings == answers["ratings"]
+    assert stored.comments == {
+        "management": "Plans well.",
+        "leadership": "",
+        "keep_doing": "Weekly planning.",
+        "start_doing": "",
+    }
+
+
+def test_second_submit_is_rejected_and_stores_nothing(invitation: Invitation) -> None:
+    response_submit(invitation_id=invitation.pk, answers=full_answers(invitation.cycle))
+    with pytest.raises(SurveyNotOpen, match="already submitted"):
+        response_submit(invitation_id=invitation.pk, answers=full_answers(invitation.cycle, value=1))
+    assert Response.objects.count() == 1
+    assert Response.objects.get().ratings == full_answers(invitation.cycle)["ratings"]
+
+
+def test_invalid_answers_store_nothing_and_keep_the_invitation_open(invitation: Invitation) -> None:
+    answers = full_answers(invitation.cycle)
+    del answers["ratings"][item_codes(invitation.cycle)[3]]
+    with pytest.raises(AnswersInvalid) as raised:
+        response_submit(invitation_id=invitation.pk, answers=answers)
+    assert list(raised.value.errors["ratings"]) == [item_codes(invitation.cycle)[3]]
+    invitation.refresh_from_db()
+    assert invitation.status == Invitation.Status.OPEN
+    assert not Response.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "status",
+    [Invitation.Status.DRAFT, Invitation.Status.DECLINED, Invitation.Status.EXPIRED, Invitation.Status.COMPLETED],
+)
+def test_submit_to_an_invitation_that_is_not_open_is_rejected(invitation: Invitation, status: str) -> None:
+    Invitation.objects.filter(pk=invitation.pk).update(status=status)
+    with pytest.raises(SurveyNotOpen):
+        response_submit(invitation_id=invitation.pk, answers=full_answers(invitation.cycle))
+    assert not Response.objects.exists()
+
+
+def test_submit_after_the_cycle_closed_is_rejected(invitation: Invitation) -> None:
+    Cycle.objects.filter(pk=invitation.cycle_id).update(status=Cycle.Status.CLOSED)
+    with pytest.raises(SurveyNotOpen):
+        response_submit(invitation_id=invitation.pk, answers=full_answers(invitation.cycle))
+    invitation.refresh_from_db()
+    assert invitation.status == Invitation.Status.OPEN
+    assert not Response.objects.exists()
+
+
+def test_submit_after_the_deadline_is_rejected(invitation: Invitation) -> None:
+    Cycle.objects.filter(pk=invitation.cycle_id).update(deadline=timezone.now() - timedelta(minutes=1))
+    with pytest.raises(SurveyNotOpen):
+        response_submit(invitation_id=invitation.pk, answers=full_answers(invitation.cycle))
+    assert not Response.objects.exists()
+
+
+def test_submit_for_an_unknown_invitation_is_rejected(db: None) -> None:
+    with pytest.raises(SurveyNotOpen):
+        response_submit(invitation_id=987654, answers={})
+
+
+def test_decline_stores_the_reason_and_declines_the_invitation(invitation: Invitation) -> None:
+    decline = response_decline(invitation_id=invitation.pk, reason="  I have not worked with Jonas this year. ")
+    invitation.refresh_from_db()
+    assert invitation.status == Invitation.Status.DECLINED
+    assert Decline.objects.get().pk == decline.pk
+    assert (decline.cycle_id, decline.subject_id, decline.group) == (invitation.cycle_id, invitation.subject_id, "peer")
+    assert decline.reason == "I have not worked with Jonas this year."
+    with pytest.raises(SurveyNotOpen):
+        response_submit(invitation_id=invitation.pk, answers=full_answers(invitation.cycle))
+    with pytest.raises(SurveyNotOpen):
+        response_decline(invitation_id=invitation.pk)
+
+
+def test_decline_reason_too_long_is_refused_and_nothing_changes(invitation: Invitation) -> None:
+    with pytest.raises(AnswersInvalid) as raised:
+        response_decline(invitation_id=invitation.pk, reason="r" * 2001)
+    assert "reason" in raised.value.errors
+    invitation.refresh_from_db()
+    assert invitation.status == Invitation.Status.OPEN
+    assert not Decline.objects.exists()
+
+
+def test_decline_without_a_reason_is_fine(invitation: Invitation) -> None:
+    assert response_decline(invitation_id=invitation.pk).reason == ""
+
+
+def test_the_opened_mark_is_set_once(invitation: Invitation) -> None:
+    assert invitation_open_mark(invitation_id=invitation.pk) is True
+    invitation.refresh_from_db()
+    first = invitation.opened_at
+    assert first is not None
+    assert invitation_open_mark(invitation_id=invitation.pk) is False
+    invitation.refresh_from_db()
+    assert invitation.opened_at == first
+    assert invitation.status == Invitation.Status.OPEN
+
+
+@pytest.mark.parametrize("model", [Response, Decline])
+def test_stored_rows_have_no_key_time_or_sequence_leading_back_to_the_rater(model: type[models.Model]) -> None:
+    fields = {field.name: field for field in model._meta.concrete_fields}
+    assert set(fields) == {"id", "cycle", "subject", "group", "ratings" if model is Response else "reason"} | (
+        {"comments"} if model is Response else set()
+    )
+    assert {field.related_model for field in fields.values() if field.is_relation} == {Cycle, Subject}
+    assert not [field for field in fields.values() if isinstance(field, models.DateField | models.DateTimeField)]
+    pk = model._meta.pk
+    assert isinstance(pk, models.UUIDField)
+    assert pk.default is uuid.uuid4
+
+
+@pytest.mark.parametrize("group", [Group.SELF, Group.MANAGER, Group.DIRECT_REPORT, Group.OTHER])
+def test_the_group_is_copied_from_the_invitation(make_link: Any, group: str) -> None:
+    invitation, _ = make_link(group=group)
+    response = response_submit(invitation_id=invitation.pk, answers=full_answers(invitation.cycle))
+    assert response.group == group

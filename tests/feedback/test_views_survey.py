@@ -1,0 +1,288 @@
+"""The survey page: what it says, submitting, errors that keep everything typed, decline, CSRF."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from django.test import Client
+
+from feedback.models import Decline, Response
+from surveys.models import Cycle, Group, Invitation
+from tests.feedback.helpers import form_data, item_codes
+from tests.feedback.test_views_link import assert_survey_headers
+
+
+def open_survey(client: Client, token: str) -> str:
+    """Follow the emailed link; returns the survey page's URL."""
+    response = client.get(f"/s/{token}/")
+    assert response.status_code == 303
+    return str(response["Location"])
+
+
+def test_the_page_says_whom_in_which_role_and_the_anonymity_promise_with_k(
+    client: Client, invitation: Invitation, token: str
+) -> None:
+    html = client.get(open_survey(client, token)).content.decode()
+    assert "<h1>You are rating Jonas Berg as a peer</h1>" in html
+    assert "Your answers are anonymous" in html
+    assert "shown only when at least 4 peers have answered" in html  # the cycle's k
+    assert invitation.cycle.deadline.strftime("%Y") in html
+    assert '<time datetime="' in html
+
+
+@pytest.mark.parametrize(
+    ("group", "role", "promise"),
+    [
+        (Group.SELF, "You are rating yourself, Priya Nair", "Your answers are identified"),
+        (Group.MANAGER, "You are rating Priya Nair as their manager", "Your answers are identified"),
+        (Group.DIRECT_REPORT, "You are rating Priya Nair as a direct report", "at least 4 direct reports"),
+        (Group.OTHER, "You are rating Priya Nair as a colleague", "at least 4 other raters"),
+    ],
+)
+def test_the_promise_is_stated_honestly_per_group(
+    client: Client, make_link: Any, group: str, role: str, promise: str
+) -> None:
+    _, token = make_link(group=group)
+    html = client.get(open_survey(client, token)).content.decode()
+    assert role in html
+    assert promise in html
+    if group in (Group.SELF, Group.MANAGER):
+        assert "anonymous" not in html.lower()
+
+
+def test_items_are_grouped_by_dimension_with_labelled_radios_and_cant_say(
+    client: Client, invitation: Invitation, token: str
+) -> None:
+    html = client.get(open_survey(client, token)).content.decode()
+    dimension_legends = re.findall(r'<fieldset class="dimension">\s*<legend>([^<]+)</legend>', html)
+    assert dimension_legends == [
+        "Planning &amp; budgeting",
+        "Organizing &amp; staffing",
+        "Controlling &amp; problem solving",
+        "Establishing direction",
+        "Aligning people",
+        "Motivating &amp; inspiring",
+    ]
+    assert html.count('<fieldset class="item"') == 30
+    code = item_codes(invitation.cycle)[0]
+    for value in ("1", "2", "3", "4", "5", "cant_say"):
+        assert f'id="rating-{code}-{value}"' in html
+        assert f'<label for="rating-{code}-{value}">' in html
+    assert '<span class="number">1</span> Strongly disagree' in html
+    assert '<span class="number">5</span> Strongly agree' in html
+    assert "Can&#x27;t say" in html
+    assert "0</span> of 30 statements answered" in html
+    assert '<progress id="survey-progress-bar" max="30" value="0"' in html
+    for name in ("management", "leadership", "keep_doing", "start_doing"):
+        assert f'<label for="comment-{name}">' in html
+    assert 'name="reason"' in html
+    assert '<meta name="viewport"' in html
+
+
+def test_the_page_loads_nothing_from_third_parties(client: Client, token: str) -> None:
+    response = client.get(open_survey(client, token))
+    html = response.content.decode()
+    assert '<script src="/static/js/survey.js" defer></script>' in html
+    assert not re.search(r'(src|href)="(https?:)?//', html)
+    assert "<script>" not in html and "style=" not in html  # nothing inline that CSP would have to allow
+    assert_survey_headers(response)
+
+
+def test_static_files_of_the_page_are_served_locally(client: Client) -> None:
+    assert client.get("/static/js/survey.js").status_code == 200
+    assert client.get("/static/feedback/survey.css").status_code == 200
+
+
+def test_a_complete_submit_stores_one_response_and_then_shows_only_thank_you(
+    client: Client, invitation: Invitation, token: str
+) -> None:
+    # given
+    page = open_survey(client, token)
+    data = form_data(invitation.cycle, value="5", management="Clear plans.")
+    data[f"rating-{item_codes(invitation.cycle)[0]}"] = "cant_say"
+    # when
+    response = client.post(page, data)
+    # then
+    assert response.status_code == 303
+    assert response["Location"] == page
+    assert_survey_headers(response)
+    stored = Response.objects.get()
+    assert stored.ratings[item_codes(invitation.cycle)[0]] is None
+    assert stored.ratings[item_codes(invitation.cycle)[1]] == 5
+    assert stored.comments["management"] == "Clear plans."
+    invitation.refresh_from_db()
+    assert invitation.status == Invitation.Status.COMPLETED
+    thanks = client.get(page)
+    html = thanks.content.decode()
+    assert "Thank you." in html
+    assert "<form" not in html.split('<main id="main"')[1]
+    assert_survey_headers(thanks)
+    # The session no longer knows which invitation that page was.
+    assert invitation.pk not in client.session["feedback.surveys"].values()
+    # And the emailed link now shows the neutral page.
+    again = client.get(f"/s/{token}/")
+    assert again.status_code == 200
+    assert "If you already answered, thank you." in again.content.decode()
+    # Posting again stores nothing.
+    assert client.post(page, data).status_code in (200, 303)
+    assert Response.objects.count() == 1
+
+
+def test_missing_answers_re_render_with_errors_next_to_the_fields_and_everything_typed_kept(
+    client: Client, invitation: Invitation, token: str
+) -> None:
+    page = open_survey(client, token)
+    codes = item_codes(invitation.cycle)
+    data = form_data(invitation.cycle, value="2", skip=2, leadership="Inspiring <b>talks</b>")
+    data[f"rating-{codes[5]}"] = "cant_say"
+    response = client.post(page, data)
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert "Please check 2 answers" in html
+    for code in codes[:2]:
+        error_block = re.search(rf'<fieldset class="item has-error" id="rating-{code}".*?</fieldset>', html, re.S)
+        assert error_block is not None
+        assert "Choose an answer from 1 to 5, or “Can&#x27;t say”." in error_block.group(0)
+        assert f'href="#rating-{code}"' in html
+    # What was typed is all still there.
+    assert f'id="rating-{codes[2]}-2" value="2" checked>' in html
+    assert f'id="rating-{codes[5]}-cant_say" value="cant_say" checked>' in html
+    assert "Inspiring &lt;b&gt;talks&lt;/b&gt;</textarea>" in html
+    assert "<b>talks</b>" not in html
+    assert "12</span> of 30" not in html and "28</span> of 30 statements answered" in html
+    assert "data-from-post" in html
+    assert not Response.objects.exists()
+    invitation.refresh_from_db()
+    assert invitation.status == Invitation.Status.OPEN
+
+
+def test_html_in_comments_is_stored_as_text(client: Client, invitation: Invitation, token: str) -> None:
+    page = open_survey(client, token)
+    script = "<script>alert('hi')</script> & more"
+    assert client.post(page, form_data(invitation.cycle, start_doing=script)).status_code == 303
+    assert Response.objects.get().comments["start_doing"] == script
+
+
+def test_a_comment_over_the_limit_is_refused_next_to_the_field_and_kept(
+    client: Client, invitation: Invitation, token: str
+) -> None:
+    page = open_survey(client, token)
+    long_text = "word " * 900
+    response = client.post(page, form_data(invitation.cycle, keep_doing=long_text))
+    html = response.content.decode()
+    assert response.status_code == 400
+    assert '<p class="field-error" id="comment-keep_doing-error">At most 4000 characters, please' in html
+    assert long_text.strip() in html
+    assert not Response.objects.exists()
+
+
+def test_a_tampered_answer_is_refused(client: Client, invitation: Invitation, token: str) -> None:
+    page = open_survey(client, token)
+    data = form_data(invitation.cycle)
+    data[f"rating-{item_codes(invitation.cycle)[7]}"] = "7"
+    data["rating-invented-1"] = "3"
+    html = client.post(page, data).content.decode()
+    assert "Must be a whole number from 1 to 5" in html
+    assert "invented-1: Not an item of this survey." in html
+    assert not Response.objects.exists()
+
+
+def test_the_survey_page_is_bound_to_the_session_that_opened_the_link(
+    client: Client, invitation: Invitation, token: str
+) -> None:
+    page = open_survey(client, token)
+    stranger = Client()
+    neutral = stranger.get("/s/not-a-token-0000000/").content
+    assert stranger.get(page).content == neutral
+    assert stranger.post(page, form_data(invitation.cycle)).content == neutral
+    assert not Response.objects.exists()
+
+
+def test_the_page_stops_taking_answers_when_the_cycle_closes(
+    client: Client, invitation: Invitation, token: str
+) -> None:
+    page = open_survey(client, token)
+    Cycle.objects.filter(pk=invitation.cycle_id).update(status=Cycle.Status.CLOSED)
+    assert "This survey link is not open." in client.get(page).content.decode()
+    Cycle.objects.filter(pk=invitation.cycle_id).update(status=Cycle.Status.OPEN)
+    # The browser forgot the page when it found it closed; the link opens it again.
+    assert "This survey link is not open." in client.post(page, form_data(invitation.cycle)).content.decode()
+    assert not Response.objects.exists()
+
+
+def test_decline_with_a_reason(client: Client, invitation: Invitation, token: str) -> None:
+    page = open_survey(client, token)
+    response = client.post(f"{page}decline/", {"reason": "We have not worked together."})
+    assert response.status_code == 303
+    assert Decline.objects.get().reason == "We have not worked together."
+    invitation.refresh_from_db()
+    assert invitation.status == Invitation.Status.DECLINED
+    assert "Thank you." in client.get(page).content.decode()
+    assert not Response.objects.exists()
+
+
+def test_a_decline_reason_over_the_limit_is_refused_and_kept(
+    client: Client, invitation: Invitation, token: str
+) -> None:
+    page = open_survey(client, token)
+    response = client.post(f"{page}decline/", {"reason": "long " * 500})
+    html = response.content.decode()
+    assert response.status_code == 400
+    assert 'id="decline-reason-error">At most 2000 characters' in html
+    assert '<details class="decline" open>' in html
+    assert ("long " * 500).strip() in html
+    assert not Decline.objects.exists()
+
+
+def test_posting_without_the_csrf_token_is_refused(invitation: Invitation, token: str) -> None:
+    client = Client(enforce_csrf_checks=True)
+    page = open_survey(client, token)
+    assert client.post(page, form_data(invitation.cycle)).status_code == 403
+    assert client.post(f"{page}decline/", {}).status_code == 403
+    assert not Response.objects.exists()
+    assert not Decline.objects.exists()
+
+
+def _csrf_form(client: Client, page: str, invitation: Invitation) -> dict[str, str]:
+    html = client.get(page).content.decode()
+    match = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', html)
+    assert match is not None
+    return {**form_data(invitation.cycle), "csrfmiddlewaretoken": match.group(1)}
+
+
+def test_a_same_origin_post_from_a_no_referrer_page_passes_csrf(invitation: Invitation, token: str) -> None:
+    # Under Referrer-Policy: no-referrer, browsers send "Origin: null" with the form.
+    client = Client(enforce_csrf_checks=True)
+    page = open_survey(client, token)
+    data = _csrf_form(client, page, invitation)
+    response = client.post(page, data, headers={"Origin": "null", "Sec-Fetch-Site": "same-origin"})
+    assert response.status_code == 303
+    assert Response.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Origin": "null", "Sec-Fetch-Site": "cross-site"},
+        {"Origin": "null"},
+        {"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"},
+    ],
+)
+def test_a_cross_site_post_is_refused_even_with_a_valid_token(
+    invitation: Invitation, token: str, headers: dict[str, str]
+) -> None:
+    client = Client(enforce_csrf_checks=True)
+    page = open_survey(client, token)
+    data = _csrf_form(client, page, invitation)
+    assert client.post(page, data, headers=headers).status_code == 403
+    assert not Response.objects.exists()
+
+
+def test_the_survey_page_takes_a_fixed_number_of_queries(
+    client: Client, token: str, django_assert_max_num_queries: Any
+) -> None:
+    page = open_survey(client, token)
+    with django_assert_max_num_queries(4):  # session, invitation, dimensions, items
+        assert client.get(page).status_code == 200
