@@ -1,3 +1,114 @@
-"""Balance reports and coach access."""
+"""Balance reports, coach assignments and releases of a report to its subject."""
 
 from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from surveys.models import Cycle, Subject
+
+RELEASE_VALID_FOR = timedelta(days=14)
+
+
+class Report(models.Model):
+    """One subject's balance report in one cycle: the filtered figures (JSON) and the PDF.
+
+    One row per (cycle, subject): re-running a report resets and refills this row, so a
+    report is never duplicated. ``attempts`` counts claims of the build job; a job that
+    keeps failing (or keeps killing its worker) stops at ``MAX_ATTEMPTS``.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        READY = "ready", "Ready"
+        FAILED = "failed", "Failed"
+
+    MAX_ATTEMPTS = 3
+
+    cycle = models.ForeignKey(Cycle, on_delete=models.CASCADE, related_name="reports")
+    subject = models.ForeignKey(Subject, on_delete=models.CASCADE, related_name="reports")
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED)
+    reason = models.TextField(blank=True, help_text="Why the last build failed.")
+    attempts = models.PositiveSmallIntegerField(default=0)
+    data = models.JSONField(default=dict, blank=True)
+    pdf = models.BinaryField(null=True, blank=True)
+    pdf_size = models.PositiveIntegerField(default=0)
+    pdf_sha256 = models.CharField(max_length=64, blank=True)
+    queued_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["cycle", "subject"]
+        constraints = [
+            models.UniqueConstraint(fields=["cycle", "subject"], name="report_unique_subject_in_cycle"),
+        ]
+        indexes = [models.Index(fields=["cycle", "status"], name="report_cycle_status")]
+
+    def __str__(self) -> str:
+        return f"report {self.pk} ({self.status})"
+
+
+class CoachAssignment(models.Model):
+    """A coach allowed to read the reports of one subject, or of a whole cycle (``subject`` empty)."""
+
+    coach = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="coach_assignments")
+    cycle = models.ForeignKey(Cycle, on_delete=models.CASCADE, related_name="coach_assignments")
+    subject = models.ForeignKey(
+        Subject, on_delete=models.CASCADE, null=True, blank=True, related_name="coach_assignments"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["cycle", "coach"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["coach", "subject"],
+                condition=models.Q(subject__isnull=False),
+                name="coach_assignment_unique_subject",
+            ),
+            models.UniqueConstraint(
+                fields=["coach", "cycle"],
+                condition=models.Q(subject__isnull=True),
+                name="coach_assignment_unique_cycle",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.coach} coaches {self.subject or self.cycle}"
+
+
+def _release_expiry() -> datetime:
+    return timezone.now() + RELEASE_VALID_FOR
+
+
+class Release(models.Model):
+    """A report released to its subject: an emailed download link, stored as a hash only."""
+
+    report = models.ForeignKey(Report, on_delete=models.CASCADE, related_name="releases")
+    token_hash = models.CharField(max_length=64, unique=True)
+    email = models.EmailField()
+    expires_at = models.DateTimeField(default=_release_expiry)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"release of report {self.report_id} to {self.email}"
+
+    def is_active(self) -> bool:
+        return self.revoked_at is None and self.expires_at > timezone.now()

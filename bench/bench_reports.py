@@ -1,0 +1,201 @@
+"""Report benchmark: data computation and PDF rendering per report, and a 1,000-subject cycle end to end.
+
+Run: ``.venv/bin/python bench/bench_reports.py`` (``--subjects N`` and ``--concurrency N``
+to change the defaults). Prints the median and 95th percentile of computing one report's
+data (its queries included) and of rendering its PDF, then closes a cycle of 1,000 subjects
+(8 answers each) and measures the time until every report is ready, built by a real Celery
+worker pool (``celery -A config worker`` subprocesses) against the embedded PostgreSQL and
+Redis this script starts in a temporary directory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import BASE_DIR, bench_django_setup, timed
+
+SAMPLES = 30
+
+
+def percentile_95(values: list[float]) -> float:
+    return statistics.quantiles(values, n=20, method="inclusive")[-1]
+
+
+def cycle_with_answers(subjects: int) -> int:
+    """A closed cycle of ``subjects`` people, each rated by self, manager, 3 peers, 3 direct reports."""
+    import random
+
+    from django.contrib.auth import get_user_model
+    from django.utils import timezone
+
+    from feedback.models import Response
+    from surveys.models import Cycle, Group, Person, Questionnaire, Subject, Team
+
+    generator = random.Random(7)
+    manager = get_user_model().objects.create_user(username=f"bench-reports-{subjects}")
+    team = Team.objects.create(name="Bench reports", manager=manager)
+    questionnaire = Questionnaire.objects.get(name="Kotter balance", version=1)
+    codes = list(questionnaire.dimensions.values_list("items__code", flat=True))
+    cycle = Cycle.objects.create(
+        team=team,
+        name=f"Bench {subjects}",
+        created_by=manager,
+        questionnaire=questionnaire,
+        deadline=timezone.now(),
+        status=Cycle.Status.CLOSED,
+        closed_at=timezone.now(),
+    )
+    people = Person.objects.bulk_create(
+        [Person(team=team, name=f"Person {n}", email=f"p{n}@bench.test") for n in range(subjects)]
+    )
+    subject_rows = Subject.objects.bulk_create([Subject(cycle=cycle, person=person) for person in people])
+    groups = [Group.SELF, Group.MANAGER, *[Group.PEER] * 3, *[Group.DIRECT_REPORT] * 3]
+    responses = []
+    for subject in subject_rows:
+        level = generator.randint(2, 4)
+        for group in groups:
+            ratings = {
+                code: None if generator.random() < 0.05 else max(1, min(5, level + generator.randint(-1, 1)))
+                for code in codes
+            }
+            comments = {"keep_doing": "Keeps the weekly plan visible."} if generator.random() < 0.5 else {}
+            responses.append(Response(cycle=cycle, subject=subject, group=group, ratings=ratings, comments=comments))
+    Response.objects.bulk_create(responses, batch_size=2000)
+    return cycle.id
+
+
+def per_report_timings(cycle_id: int) -> tuple[list[float], list[float]]:
+    from reports.models import Report
+    from reports.rendering import report_pdf_render
+    from reports.services import report_data_compute
+    from surveys.models import Subject
+
+    compute: list[float] = []
+    render: list[float] = []
+    subjects = list(Subject.objects.filter(cycle_id=cycle_id).order_by("id")[:SAMPLES])
+    report_pdf_render(data=report_data_compute(report_id=_report_for(subjects[0]).id))  # fonts loaded once
+    for subject in subjects:
+        report = _report_for(subject)
+        with timed() as elapsed:
+            data = report_data_compute(report_id=report.id)
+        compute.append(elapsed())
+        with timed() as elapsed:
+            report_pdf_render(data=data)
+        render.append(elapsed())
+    Report.objects.filter(cycle_id=cycle_id).delete()
+    return compute, render
+
+
+def _report_for(subject: Any) -> Any:
+    from reports.models import Report
+
+    report, _ = Report.objects.get_or_create(cycle_id=subject.cycle_id, subject=subject)
+    return report
+
+
+def worker_start(concurrency: int) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.test", "LOG_LEVEL": "WARNING"}
+    return subprocess.Popen(
+        [
+            str(BASE_DIR / ".venv" / "bin" / "celery"),
+            "-A",
+            "config",
+            "worker",
+            "--pool=prefork",
+            f"--concurrency={concurrency}",
+            "--loglevel=WARNING",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+        ],
+        cwd=BASE_DIR,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
+def worker_wait_ready(timeout: float = 60) -> None:
+    from config.celery import app
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if app.control.ping(timeout=1):
+            return
+    raise RuntimeError("the Celery worker did not answer within a minute")
+
+
+def end_to_end(cycle_id: int, subjects: int, concurrency: int) -> float:
+    from django.db import transaction
+    from django.db.models import Count
+
+    from reports.models import Report
+    from surveys.models import Cycle
+    from surveys.signals import cycle_closed
+
+    worker = worker_start(concurrency)
+    try:
+        worker_wait_ready()
+        cycle = Cycle.objects.get(id=cycle_id)
+        with timed() as elapsed:
+            with transaction.atomic():
+                cycle_closed.send(sender=Cycle, cycle=cycle)
+            while True:
+                counts = dict(Report.objects.filter(cycle_id=cycle_id).values_list("status").annotate(n=Count("id")))
+                done = counts.get(Report.Status.READY, 0) + counts.get(Report.Status.FAILED, 0)
+                if done >= subjects:
+                    break
+                time.sleep(0.5)
+        failed = counts.get(Report.Status.FAILED, 0)
+        if failed:
+            print(f"  warning: {failed} reports failed")
+        return elapsed()
+    finally:
+        os.killpg(worker.pid, signal.SIGTERM)
+        try:
+            worker.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(worker.pid, signal.SIGKILL)
+            worker.wait()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--subjects", type=int, default=1000)
+    parser.add_argument("--concurrency", type=int, default=os.cpu_count() or 2)
+    arguments = parser.parse_args()
+
+    services = bench_django_setup()
+    try:
+        cycle_id = cycle_with_answers(arguments.subjects)
+        compute, render = per_report_timings(cycle_id)
+        print(f"reports: per report over {len(compute)} reports (8 raters, 30 items)")
+        print(
+            f"  data computation (queries included): median {statistics.median(compute) * 1000:.1f} ms, "
+            f"p95 {percentile_95(compute) * 1000:.1f} ms"
+        )
+        print(
+            f"  PDF rendering:                       median {statistics.median(render) * 1000:.1f} ms, "
+            f"p95 {percentile_95(render) * 1000:.1f} ms"
+        )
+        seconds = end_to_end(cycle_id, arguments.subjects, arguments.concurrency)
+        print(
+            f"reports: closed cycle of {arguments.subjects} subjects all ready in {seconds:.1f} s "
+            f"({arguments.subjects / seconds:.1f} reports/s, worker pool of {arguments.concurrency} processes)"
+        )
+    finally:
+        services.stop()
+
+
+if __name__ == "__main__":
+    main()

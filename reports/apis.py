@@ -1,0 +1,272 @@
+"""JSON API for balance reports; mirrors the pages and goes through the same access helper.
+
+Every endpoint loads its report with ``report_get_for_user``: a report the caller may not
+read is a 404, exactly like one that does not exist. The JSON carries only the stored,
+already filtered report data.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NoReturn
+
+from django.contrib.auth.models import User
+from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404, HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
+from rest_framework import serializers, status
+from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from reports import selectors, services
+from reports.models import CoachAssignment, Report
+from reports.views import pdf_response, report_filename
+
+
+def _user(request: Request) -> User:
+    if not isinstance(request.user, User):
+        raise PermissionDenied("Sign in first.")
+    return request.user
+
+
+def _raise_as_drf(error: DjangoValidationError) -> NoReturn:
+    if hasattr(error, "error_dict"):
+        raise serializers.ValidationError(error.message_dict) from error
+    raise serializers.ValidationError({"non_field_errors": error.messages}) from error
+
+
+@extend_schema_field(
+    {
+        "type": "string",
+        "description": "One of: "
+        + ", ".join(Report.Status.values)
+        + " (queued → running → ready, or failed: see `reason`).",
+    }
+)
+class ReportStatusField(serializers.CharField):
+    """The report status, documented as text: an enum named "status" would clash with the cycle's."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(read_only=True, **kwargs)
+
+
+class ReportSummarySerializer(serializers.ModelSerializer):
+    status = ReportStatusField()
+    subject_name = serializers.CharField(source="subject.person.name", read_only=True)
+    cycle_name = serializers.CharField(source="cycle.name", read_only=True)
+
+    class Meta:
+        model = Report
+        fields = [
+            "id",
+            "cycle",
+            "cycle_name",
+            "subject",
+            "subject_name",
+            "status",
+            "reason",
+            "attempts",
+            "pdf_size",
+            "pdf_sha256",
+            "queued_at",
+            "finished_at",
+        ]
+        read_only_fields = fields
+
+
+class ReportDetailSerializer(ReportSummarySerializer):
+    # Not named ``data``: that would shadow the serializer's own ``.data``.
+    figures = serializers.JSONField(
+        source="data", read_only=True, help_text="The report's filtered figures (empty until ready)."
+    )
+
+    class Meta(ReportSummarySerializer.Meta):
+        fields = [*ReportSummarySerializer.Meta.fields, "figures"]
+        read_only_fields = fields
+
+
+class ReleaseSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    email = serializers.EmailField()
+    expires_at = serializers.DateTimeField()
+
+
+class TeamPointSerializer(serializers.Serializer):
+    report_id = serializers.IntegerField()
+    name = serializers.CharField()
+    status = serializers.CharField()
+    management = serializers.FloatField(allow_null=True)
+    leadership = serializers.FloatField(allow_null=True)
+    shown = serializers.BooleanField()
+
+
+class ReportListApi(APIView):
+    @extend_schema(
+        operation_id="reports_list",
+        parameters=[OpenApiParameter("cycle", int, description="Only reports of this cycle.")],
+        responses=ReportSummarySerializer(many=True),
+        summary="Reports the caller may read (as coach, the cycle's manager or admin)",
+    )
+    def get(self, request: Request) -> Response:
+        cycle = request.query_params.get("cycle")
+        if cycle is not None and not cycle.isdigit():
+            raise serializers.ValidationError({"cycle": "A cycle id (a whole number)."})
+        reports = selectors.report_list_for_user(user=request.user, cycle_id=int(cycle) if cycle else None)
+        paginator = LimitOffsetPagination()
+        page = paginator.paginate_queryset(reports, request, view=self)
+        assert page is not None
+        return paginator.get_paginated_response(ReportSummarySerializer(page, many=True).data)
+
+
+class ReportDetailApi(APIView):
+    @extend_schema(operation_id="reports_retrieve", responses=ReportDetailSerializer, summary="One report's data")
+    def get(self, request: Request, report_id: int) -> Response:
+        report = selectors.report_get_for_user(user=request.user, report_id=report_id)
+        return Response(ReportDetailSerializer(report).data)
+
+
+class ReportPdfApi(APIView):
+    @extend_schema(
+        operation_id="reports_pdf",
+        responses={(200, "application/pdf"): OpenApiTypes.BINARY, 404: OpenApiResponse(description="Not ready")},
+        summary="Download the report's PDF",
+    )
+    def get(self, request: Request, report_id: int) -> HttpResponse:
+        report = selectors.report_get_for_user(user=request.user, report_id=report_id)
+        if report.status != Report.Status.READY or report.pdf is None:
+            raise Http404("This report has no PDF yet.")
+        return pdf_response(pdf=bytes(report.pdf), filename=report_filename(report))
+
+
+class ReportRerunApi(APIView):
+    @extend_schema(
+        operation_id="reports_rerun",
+        request=None,
+        responses={202: ReportSummarySerializer},
+        summary="Queue a failed report again",
+    )
+    def post(self, request: Request, report_id: int) -> Response:
+        report = selectors.report_get_for_user(user=request.user, report_id=report_id)
+        try:
+            report = services.report_rerun(report=report, by=_user(request))
+        except DjangoValidationError as error:
+            _raise_as_drf(error)
+        return Response(ReportSummarySerializer(report).data, status=status.HTTP_202_ACCEPTED)
+
+
+class ReportReleaseApi(APIView):
+    @extend_schema(
+        operation_id="reports_release",
+        request=None,
+        responses={201: ReleaseSerializer},
+        summary="Email the person a download link to their ready report (coach only)",
+    )
+    def post(self, request: Request, report_id: int) -> Response:
+        report = selectors.report_get_for_user(user=request.user, report_id=report_id)
+        if not selectors.report_is_coached_by(report=report, user=request.user):
+            raise PermissionDenied("Only the person's coach releases a report.")
+        try:
+            release = services.report_release(report=report, by=_user(request))
+        except DjangoValidationError as error:
+            _raise_as_drf(error)
+        payload: dict[str, Any] = {"id": release.id, "email": release.email, "expires_at": release.expires_at}
+        return Response(ReleaseSerializer(payload).data, status=status.HTTP_201_CREATED)
+
+
+class TeamBalanceApi(APIView):
+    @extend_schema(
+        operation_id="reports_team_balance",
+        responses=TeamPointSerializer(many=True),
+        summary="Each subject's Others point for the cycle's manager (only where the anonymity rules allow)",
+    )
+    def get(self, request: Request, cycle_id: int) -> Response:
+        cycle = selectors.cycle_get_for_manager(user=request.user, cycle_id=cycle_id)
+        points = selectors.team_balance_points(cycle=cycle)
+        return Response(TeamPointSerializer(points, many=True).data)
+
+
+class ReleaseRevokeApi(APIView):
+    @extend_schema(
+        operation_id="reports_release_revoke",
+        request=None,
+        responses={200: ReleaseSerializer},
+        summary="Withdraw a release: its download link stops working (coach only)",
+    )
+    def post(self, request: Request, report_id: int, release_id: int) -> Response:
+        report = selectors.report_get_for_user(user=request.user, report_id=report_id)
+        if not selectors.report_is_coached_by(report=report, user=request.user):
+            raise PermissionDenied("Only the person's coach revokes a release.")
+        release = report.releases.filter(id=release_id).first()
+        if release is None:
+            raise Http404("No such release.")
+        release = services.release_revoke(release=release)
+        payload: dict[str, Any] = {"id": release.id, "email": release.email, "expires_at": release.expires_at}
+        return Response(ReleaseSerializer(payload).data)
+
+
+class CoachAssignmentSerializer(serializers.Serializer):
+    id = serializers.IntegerField(read_only=True)
+    coach = serializers.CharField(source="coach.username", read_only=True)
+    subject = serializers.IntegerField(source="subject_id", read_only=True, allow_null=True)
+    subject_name = serializers.SerializerMethodField()
+
+    def get_subject_name(self, assignment: CoachAssignment) -> str | None:
+        return assignment.subject.person.name if assignment.subject else None
+
+
+class CoachAssignmentInputSerializer(serializers.Serializer):
+    coach = serializers.CharField(max_length=150, help_text="The coach's username.")
+    subject = serializers.IntegerField(
+        required=False, allow_null=True, help_text="A subject of this cycle; empty for the whole cycle."
+    )
+
+
+class CoachAssignmentListApi(APIView):
+    @extend_schema(
+        operation_id="reports_coaches_list",
+        responses=CoachAssignmentSerializer(many=True),
+        summary="The cycle's coach assignments (the cycle's manager)",
+    )
+    def get(self, request: Request, cycle_id: int) -> Response:
+        cycle = selectors.cycle_get_for_manager(user=request.user, cycle_id=cycle_id)
+        assignments = selectors.coach_assignments_for_cycle(cycle=cycle)
+        return Response(CoachAssignmentSerializer(assignments, many=True).data)
+
+    @extend_schema(
+        operation_id="reports_coaches_create",
+        request=CoachAssignmentInputSerializer,
+        responses={201: CoachAssignmentSerializer},
+        summary="Assign a coach to one subject or to the whole cycle",
+    )
+    def post(self, request: Request, cycle_id: int) -> Response:
+        cycle = selectors.cycle_get_for_manager(user=request.user, cycle_id=cycle_id)
+        serializer = CoachAssignmentInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        coach = User.objects.filter(username=serializer.validated_data["coach"], is_active=True).first()
+        if coach is None:
+            raise serializers.ValidationError({"coach": ["No active user has this username."]})
+        subject = None
+        subject_id = serializer.validated_data.get("subject")
+        if subject_id is not None:
+            subject = cycle.subjects.filter(id=subject_id).select_related("person").first()
+            if subject is None:
+                raise serializers.ValidationError({"subject": ["This person is not a subject of the cycle."]})
+        try:
+            assignment = services.coach_assign(cycle=cycle, coach=coach, subject=subject, by=_user(request))
+        except DjangoValidationError as error:
+            _raise_as_drf(error)
+        return Response(CoachAssignmentSerializer(assignment).data, status=status.HTTP_201_CREATED)
+
+
+class CoachAssignmentDetailApi(APIView):
+    @extend_schema(operation_id="reports_coaches_destroy", responses={204: None}, summary="Remove a coach assignment")
+    def delete(self, request: Request, cycle_id: int, assignment_id: int) -> Response:
+        cycle = selectors.cycle_get_for_manager(user=request.user, cycle_id=cycle_id)
+        assignment = CoachAssignment.objects.filter(id=assignment_id, cycle=cycle).first()
+        if assignment is None:
+            raise Http404("No such assignment.")
+        services.coach_unassign(assignment=assignment)
+        return Response(status=status.HTTP_204_NO_CONTENT)

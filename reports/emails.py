@@ -1,0 +1,19 @@
+"""The email that releases a report to its subject (template triplet ``emails/report-release-*``)."""
+
+from __future__ import annotations
+
+from django.utils import timezone
+
+from reports.models import Release
+from surveys.emails import email_build
+
+
+def report_release_email_send(*, release: Release, link: str) -> None:
+    report = release.report
+    context = {
+        "person_name": report.subject.person.name,
+        "cycle_name": report.cycle.name,
+        "link": link,
+        "expires_at": timezone.localtime(release.expires_at),
+    }
+    email_build(name="report-release", context=context, to=release.email).send()

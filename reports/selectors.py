@@ -1,0 +1,227 @@
+"""Reads: who may see which report, the data a report is built from, coach and team views."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
+from django.http import Http404
+from django.utils import timezone
+
+from feedback.models import Response
+from reports.models import CoachAssignment, Release, Report
+from reports.scoring import DimensionSpec, ItemSpec, RaterAnswers
+from surveys.links import token_hash
+from surveys.models import Cycle, Dimension, Item
+
+AnyUser = AbstractBaseUser | AnonymousUser
+
+
+def _is_superuser(user: AnyUser) -> bool:
+    return bool(getattr(user, "is_superuser", False))
+
+
+def reports_visible_to(*, user: AnyUser) -> QuerySet[Report]:
+    """Every report ``user`` may read: as the cycle's manager, as an assigned coach, or as admin."""
+    if not user.is_authenticated:
+        return Report.objects.none()
+    reports = Report.objects.all()
+    if _is_superuser(user):
+        return reports
+    coached = CoachAssignment.objects.filter(coach_id=user.pk).filter(
+        Q(subject__isnull=True, cycle_id=OuterRef("cycle_id")) | Q(subject_id=OuterRef("subject_id"))
+    )
+    return reports.filter(Q(cycle__team__manager_id=user.pk) | Q(cycle__created_by_id=user.pk) | Exists(coached))
+
+
+def report_get_for_user(*, user: AnyUser, report_id: int | str) -> Report:
+    """The one way into a report for pages and the API: anyone without access gets 404.
+
+    404 rather than 403 so that an outsider cannot even learn which report ids exist.
+    """
+    try:
+        report_id = int(report_id)
+    except (TypeError, ValueError):
+        raise Http404("No such report.") from None
+    report = (
+        reports_visible_to(user=user)
+        .select_related("cycle", "cycle__team", "subject", "subject__person")
+        .filter(id=report_id)
+        .first()
+    )
+    if report is None:
+        raise Http404("No such report.")
+    return report
+
+
+def report_is_managed_by(*, report: Report, user: AnyUser) -> bool:
+    return _is_superuser(user) or user.pk in (report.cycle.team.manager_id, report.cycle.created_by_id)
+
+
+def report_is_coached_by(*, report: Report, user: AnyUser) -> bool:
+    if _is_superuser(user):
+        return True
+    return CoachAssignment.objects.filter(
+        Q(subject__isnull=True, cycle_id=report.cycle_id) | Q(subject_id=report.subject_id), coach_id=user.pk
+    ).exists()
+
+
+def report_list_for_user(*, user: AnyUser, cycle_id: int | None = None) -> QuerySet[Report]:
+    """Visible reports without their heavy columns, for lists (one query, any number of rows)."""
+    reports = (
+        reports_visible_to(user=user)
+        .select_related("cycle", "subject__person")
+        .defer("pdf", "data")
+        .order_by("-cycle__created_at", "cycle_id", "subject__person__name")
+    )
+    if cycle_id is not None:
+        reports = reports.filter(cycle_id=cycle_id)
+    return reports
+
+
+def cycle_get_for_user(*, user: AnyUser, cycle_id: int | str) -> Cycle:
+    """A cycle in which ``user`` can see at least one report (coach or manager); else 404."""
+    try:
+        cycle_id = int(cycle_id)
+    except (TypeError, ValueError):
+        raise Http404("No such cycle.") from None
+    if not reports_visible_to(user=user).filter(cycle_id=cycle_id).exists():
+        raise Http404("No such cycle.")
+    return Cycle.objects.select_related("team").get(id=cycle_id)
+
+
+def cycle_get_for_manager(*, user: AnyUser, cycle_id: int | str) -> Cycle:
+    """A cycle whose team ``user`` manages (or any, for admins); else 404."""
+    try:
+        cycle_id = int(cycle_id)
+    except (TypeError, ValueError):
+        raise Http404("No such cycle.") from None
+    if not user.is_authenticated:
+        raise Http404("No such cycle.")
+    cycles = Cycle.objects.select_related("team")
+    if not _is_superuser(user):
+        cycles = cycles.filter(Q(team__manager_id=user.pk) | Q(created_by_id=user.pk))
+    cycle = cycles.filter(id=cycle_id).first()
+    if cycle is None:
+        raise Http404("No such cycle.")
+    return cycle
+
+
+@dataclass(frozen=True)
+class BuildInput:
+    report: Report
+    dimensions: list[DimensionSpec]
+    raters: list[RaterAnswers]
+    previous: dict[str, Any] | None
+
+
+def report_build_input(*, report_id: int) -> BuildInput:
+    """Everything one report is computed from, in a fixed number of queries (five)."""
+    report = Report.objects.select_related("cycle", "cycle__questionnaire", "subject__person").get(id=report_id)
+    dimensions = [
+        DimensionSpec(
+            key=dimension.key,
+            name=dimension.name,
+            side=dimension.side,
+            pair=dimension.pair,
+            items=tuple(ItemSpec(code=item.code, text=item.text) for item in dimension.items.all()),
+        )
+        for dimension in Dimension.objects.filter(questionnaire_id=report.cycle.questionnaire_id)
+        .order_by("position")
+        .prefetch_related(Prefetch("items", queryset=Item.objects.order_by("position")))
+    ]
+    raters = [
+        RaterAnswers(group=group, ratings=ratings or {}, comments=comments or {})
+        for group, ratings, comments in Response.objects.filter(subject_id=report.subject_id).values_list(
+            "group", "ratings", "comments"
+        )
+    ]
+    closed_at = report.cycle.closed_at or timezone.now()
+    previous = (
+        Report.objects.filter(
+            subject__person_id=report.subject.person_id,
+            status=Report.Status.READY,
+            cycle__status=Cycle.Status.CLOSED,
+            cycle__closed_at__lt=closed_at,
+        )
+        .exclude(id=report.id)
+        .order_by("-cycle__closed_at")
+        .values_list("data", flat=True)
+        .first()
+    )
+    return BuildInput(report=report, dimensions=dimensions, raters=raters, previous=previous)
+
+
+@dataclass(frozen=True)
+class TeamPoint:
+    name: str
+    report_id: int
+    management: float | None
+    leadership: float | None
+    status: str
+
+    @property
+    def shown(self) -> bool:
+        return self.management is not None and self.leadership is not None
+
+
+def team_balance_points(*, cycle: Cycle) -> list[TeamPoint]:
+    """Each subject's Others point, taken from their stored (already filtered) report.
+
+    A subject whose report has no Others index — too few anonymous raters — gets no
+    point: the team view may show nothing the person's own report would not.
+    """
+    points = []
+    for report_id, name, status, others in (
+        Report.objects.filter(cycle=cycle)
+        .order_by("subject__person__name")
+        .values_list("id", "subject__person__name", "status", "data__indices__others")
+    ):
+        management = leadership = None
+        if status == Report.Status.READY and isinstance(others, dict):
+            management = (others.get("management") or {}).get("score")
+            leadership = (others.get("leadership") or {}).get("score")
+        points.append(
+            TeamPoint(name=name, report_id=report_id, management=management, leadership=leadership, status=status)
+        )
+    return points
+
+
+def release_get_by_token(*, token: str) -> Release | None:
+    return (
+        Release.objects.select_related("report", "report__cycle", "report__subject__person")
+        .filter(token_hash=token_hash(token))
+        .first()
+    )
+
+
+def coach_assignments_for_cycle(*, cycle: Cycle) -> QuerySet[CoachAssignment]:
+    return CoachAssignment.objects.filter(cycle=cycle).select_related("coach", "subject__person")
+
+
+def manageable_cycle_ids(*, user: AnyUser, cycle_ids: list[int]) -> set[int]:
+    """Of ``cycle_ids``, those whose team ``user`` manages (one query)."""
+    if not user.is_authenticated:
+        return set()
+    cycles = Cycle.objects.filter(id__in=cycle_ids)
+    if not _is_superuser(user):
+        cycles = cycles.filter(Q(team__manager_id=user.pk) | Q(created_by_id=user.pk))
+    return set(cycles.values_list("id", flat=True))
+
+
+def cycle_pdfs_for_user(*, user: AnyUser, cycle: Cycle) -> QuerySet[Report]:
+    """Ready reports of ``cycle`` visible to ``user``, PDFs streamed from the database in chunks."""
+    return (
+        reports_visible_to(user=user)
+        .filter(cycle=cycle, status=Report.Status.READY, pdf__isnull=False)
+        .select_related("cycle", "subject__person")
+        .defer("data")
+        .order_by("subject__person__name", "id")
+    )
+
+
+def quadrant_cut() -> float:
+    return float(settings.BALANCE_QUADRANT_CUT)

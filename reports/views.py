@@ -1,0 +1,216 @@
+"""HTML pages: coach list, report page, PDF and zip downloads, team view, releases, coach assignment."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from collections import OrderedDict
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.models import User
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.text import slugify
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from reports import charts, selectors, services
+from reports.forms import CoachAssignForm
+from reports.models import CoachAssignment, Release, Report
+from reports.rendering import WEB_LAYOUT, report_context
+
+
+def _signed_in(request: HttpRequest) -> User:
+    # Every view using this is behind login_required; the check narrows the type.
+    if not isinstance(request.user, User):
+        raise PermissionDenied("Sign in first.")
+    return request.user
+
+
+def report_filename(report: Report) -> str:
+    person = slugify(report.subject.person.name) or "person"
+    cycle = slugify(report.cycle.name) or "cycle"
+    return f"balance-report-{person}-{cycle}.pdf"
+
+
+def pdf_response(*, pdf: bytes, filename: str) -> HttpResponse:
+    response = HttpResponse(pdf, content_type="application/pdf")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+@login_required
+@require_GET
+def coach_home(request: HttpRequest) -> HttpResponse:
+    """Everyone's own list: the reports they may read (as coach or manager), grouped by cycle."""
+    cycles: OrderedDict[int, dict[str, Any]] = OrderedDict()
+    for report in selectors.report_list_for_user(user=request.user):
+        entry = cycles.setdefault(report.cycle_id, {"cycle": report.cycle, "reports": [], "ready": 0})
+        entry["reports"].append(report)
+        entry["ready"] += report.status == Report.Status.READY
+    managed = set(selectors.manageable_cycle_ids(user=request.user, cycle_ids=list(cycles)) if cycles else set[int]())
+    for cycle_id, entry in cycles.items():
+        entry["managed"] = cycle_id in managed
+    return render(request, "reports/coach_home.html", {"cycles": list(cycles.values())})
+
+
+@login_required
+@require_GET
+def report_detail(request: HttpRequest, report_id: int) -> HttpResponse:
+    report = selectors.report_get_for_user(user=request.user, report_id=report_id)
+    can_release = selectors.report_is_coached_by(report=report, user=request.user)
+    context: dict[str, Any] = {
+        "report_row": report,
+        "can_release": can_release,
+        "releases": list(report.releases.order_by("-created_at")) if can_release else [],
+        "filename": report_filename(report),
+    }
+    if report.status != Report.Status.READY:
+        return render(request, "reports/report_status.html", context)
+    context.update(report_context(data=report.data))
+    context.update(layout=WEB_LAYOUT, for_pdf=False)
+    return render(request, "reports/report.html", context)
+
+
+@login_required
+@require_GET
+def report_pdf(request: HttpRequest, report_id: int) -> HttpResponse:
+    report = selectors.report_get_for_user(user=request.user, report_id=report_id)
+    if report.status != Report.Status.READY or report.pdf is None:
+        raise Http404("This report has no PDF yet.")
+    return pdf_response(pdf=bytes(report.pdf), filename=report_filename(report))
+
+
+@login_required
+@require_POST
+def report_rerun(request: HttpRequest, report_id: int) -> HttpResponse:
+    report = selectors.report_get_for_user(user=request.user, report_id=report_id)
+    try:
+        services.report_rerun(report=report, by=_signed_in(request))
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(request, "The report is queued again.")
+    return redirect("reports:detail", report_id=report.id)
+
+
+@login_required
+@require_POST
+def report_release(request: HttpRequest, report_id: int) -> HttpResponse:
+    report = selectors.report_get_for_user(user=request.user, report_id=report_id)
+    if not selectors.report_is_coached_by(report=report, user=request.user):
+        raise PermissionDenied("Only the person's coach releases a report.")
+    try:
+        release = services.report_release(report=report, by=_signed_in(request))
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(request, f"Download link emailed to {release.email}.")
+    return redirect("reports:detail", report_id=report.id)
+
+
+@login_required
+@require_POST
+def release_revoke(request: HttpRequest, report_id: int, release_id: int) -> HttpResponse:
+    report = selectors.report_get_for_user(user=request.user, report_id=report_id)
+    if not selectors.report_is_coached_by(report=report, user=request.user):
+        raise PermissionDenied("Only the person's coach revokes a release.")
+    release = get_object_or_404(Release, id=release_id, report=report)
+    services.release_revoke(release=release)
+    messages.success(request, "The download link no longer works.")
+    return redirect("reports:detail", report_id=report.id)
+
+
+@login_required
+@require_GET
+def cycle_zip(request: HttpRequest, cycle_id: int) -> HttpResponse:
+    """Every ready PDF of the cycle this user may read, in one zip."""
+    cycle = selectors.cycle_get_for_user(user=request.user, cycle_id=cycle_id)
+    buffer = io.BytesIO()
+    names: set[str] = set()
+    count = 0
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:
+        for report in selectors.cycle_pdfs_for_user(user=request.user, cycle=cycle):
+            name = report_filename(report)
+            stem, suffix = name.rsplit(".", 1)
+            serial = 2
+            while name in names:  # two people with the same name keep both files
+                name = f"{stem}-{serial}.{suffix}"
+                serial += 1
+            names.add(name)
+            archive.writestr(name, bytes(report.pdf or b""))
+            count += 1
+    if not count:
+        raise Http404("No ready reports in this cycle yet.")
+    response = HttpResponse(buffer.getvalue(), content_type="application/zip")
+    response["Content-Disposition"] = f'attachment; filename="balance-reports-{slugify(cycle.name) or "cycle"}.zip"'
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+@login_required
+@require_GET
+def team_balance(request: HttpRequest, cycle_id: int) -> HttpResponse:
+    cycle = selectors.cycle_get_for_manager(user=request.user, cycle_id=cycle_id)
+    points = selectors.team_balance_points(cycle=cycle)
+    shown = [point for point in points if point.shown]
+    plane = charts.plane_svg(
+        points=[
+            {"label": point.name, "management": point.management, "leadership": point.leadership, "shape": "square"}
+            for point in shown
+        ],
+        cut=float(selectors.quadrant_cut()),
+        title=f"Team balance: {cycle.name}",
+    )
+    return render(
+        request,
+        "reports/team_balance.html",
+        {"cycle": cycle, "points": points, "shown": shown, "plane": plane if shown else None},
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def cycle_coaches(request: HttpRequest, cycle_id: int) -> HttpResponse:
+    cycle = selectors.cycle_get_for_manager(user=request.user, cycle_id=cycle_id)
+    form = CoachAssignForm(request.POST or None, cycle=cycle)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.coach_assign(
+                cycle=cycle,
+                coach=form.cleaned_data["coach"],
+                subject=form.cleaned_data["subject"],
+                by=_signed_in(request),
+            )
+        except ValidationError as error:
+            form.add_error(None, error)
+        else:
+            messages.success(request, "Coach assigned.")
+            return redirect("reports:coaches", cycle_id=cycle.id)
+    assignments = selectors.coach_assignments_for_cycle(cycle=cycle)
+    return render(request, "reports/cycle_coaches.html", {"cycle": cycle, "form": form, "assignments": assignments})
+
+
+@login_required
+@require_POST
+def coach_unassign(request: HttpRequest, cycle_id: int, assignment_id: int) -> HttpResponse:
+    cycle = selectors.cycle_get_for_manager(user=request.user, cycle_id=cycle_id)
+    assignment = get_object_or_404(CoachAssignment, id=assignment_id, cycle=cycle)
+    services.coach_unassign(assignment=assignment)
+    messages.success(request, "Coach assignment removed.")
+    return redirect("reports:coaches", cycle_id=cycle.id)
+
+
+@require_GET
+def release_download(request: HttpRequest, token: str) -> HttpResponse:
+    """The subject's emailed link: no account, just a live token."""
+    release = selectors.release_get_by_token(token=token)
+    if release is None:
+        raise Http404("No such link.")
+    report = release.report
+    if not release.is_active() or report.status != Report.Status.READY or report.pdf is None:
+        return render(request, "reports/release_gone.html", status=410)
+    return pdf_response(pdf=bytes(report.pdf), filename=report_filename(report))

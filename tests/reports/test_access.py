@@ -1,0 +1,138 @@
+"""Every report route and API endpoint goes through one access helper: outsiders get 404."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.http import Http404
+from django.test import Client
+
+from reports.models import CoachAssignment, Release, Report
+from reports.selectors import report_get_for_user
+from tests.factories import CycleFactory, SubjectFactory, UserFactory
+
+
+@pytest.fixture
+def world(stored_report: Report, manager: Any, coach: Any) -> dict[str, Any]:
+    """Alice manages the cycle, Charlie coaches it; Bob manages another team; Dana coaches elsewhere."""
+    cycle = stored_report.cycle
+    assignment = CoachAssignment.objects.create(coach=coach, cycle=cycle, created_by=manager)
+    release = Release.objects.create(report=stored_report, token_hash="0" * 64, email="jonas@example.test")
+    elsewhere = SubjectFactory(cycle=CycleFactory())
+    dana = UserFactory(username="dana")
+    CoachAssignment.objects.create(coach=dana, cycle=elsewhere.cycle, subject=elsewhere)
+    return {
+        "report": stored_report,
+        "cycle": cycle,
+        "assignment": assignment,
+        "release": release,
+        "dana": dana,
+    }
+
+
+def routes(world: dict[str, Any]) -> list[tuple[str, str]]:
+    report = world["report"].id
+    cycle = world["cycle"].id
+    return [
+        ("get", f"/reports/{report}/"),
+        ("get", f"/reports/{report}/pdf/"),
+        ("post", f"/reports/{report}/rerun/"),
+        ("post", f"/reports/{report}/release/"),
+        ("post", f"/reports/{report}/releases/{world['release'].id}/revoke/"),
+        ("get", f"/reports/cycles/{cycle}/pdfs.zip"),
+        ("get", f"/reports/cycles/{cycle}/team/"),
+        ("get", f"/reports/cycles/{cycle}/coaches/"),
+        ("post", f"/reports/cycles/{cycle}/coaches/"),
+        ("post", f"/reports/cycles/{cycle}/coaches/{world['assignment'].id}/remove/"),
+        ("get", f"/api/reports/{report}/"),
+        ("get", f"/api/reports/{report}/pdf/"),
+        ("post", f"/api/reports/{report}/rerun/"),
+        ("post", f"/api/reports/{report}/release/"),
+        ("get", f"/api/reports/cycles/{cycle}/team/"),
+        ("post", f"/api/reports/{report}/releases/{world['release'].id}/revoke/"),
+        ("get", f"/api/reports/cycles/{cycle}/coaches/"),
+        ("post", f"/api/reports/cycles/{cycle}/coaches/"),
+        ("delete", f"/api/reports/cycles/{cycle}/coaches/{world['assignment'].id}/"),
+    ]
+
+
+ROUTE_COUNT = 19
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("index", range(ROUTE_COUNT))
+@pytest.mark.parametrize("outsider", ["other_manager", "dana"])
+def test_outsider_gets_404_on_every_route(
+    client: Client, world: dict[str, Any], other_manager: Any, index: int, outsider: str
+) -> None:
+    user = other_manager if outsider == "other_manager" else world["dana"]
+    client.force_login(user)
+    method, url = routes(world)[index]
+    response = getattr(client, method)(url)
+    assert response.status_code == 404, url
+    # nothing changed behind the 404
+    assert CoachAssignment.objects.filter(id=world["assignment"].id).exists()
+    assert Release.objects.get(id=world["release"].id).revoked_at is None
+    assert Release.objects.count() == 1
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("index", range(ROUTE_COUNT))
+def test_signed_out_visitor_gets_nothing(client: Client, world: dict[str, Any], index: int) -> None:
+    method, url = routes(world)[index]
+    response = getattr(client, method)(url)
+    if url.startswith("/api/"):
+        assert response.status_code in (401, 403)
+    else:
+        assert response.status_code == 302
+        assert response["Location"].startswith("/accounts/login/")
+
+
+@pytest.mark.django_db
+def test_outsider_lists_are_empty(client: Client, world: dict[str, Any], other_manager: Any) -> None:
+    client.force_login(other_manager)
+    assert client.get("/api/reports/").json()["results"] == []
+    page = client.get("/reports/").content.decode()
+    assert "Jonas Berg" not in page
+
+
+@pytest.mark.django_db
+def test_coach_and_manager_can_read_but_only_the_manager_sees_team_and_coaches(
+    client: Client, world: dict[str, Any], manager: Any, coach: Any
+) -> None:
+    report, cycle = world["report"].id, world["cycle"].id
+    for user in (manager, coach):
+        client.force_login(user)
+        assert client.get(f"/reports/{report}/").status_code == 200
+        assert client.get(f"/reports/{report}/pdf/").status_code == 200
+        assert client.get(f"/api/reports/{report}/").status_code == 200
+        assert client.get(f"/reports/cycles/{cycle}/pdfs.zip").status_code == 200
+    client.force_login(coach)
+    assert client.get(f"/reports/cycles/{cycle}/team/").status_code == 404
+    assert client.get(f"/reports/cycles/{cycle}/coaches/").status_code == 404
+    client.force_login(manager)
+    assert client.get(f"/reports/cycles/{cycle}/team/").status_code == 200
+    assert client.get(f"/reports/cycles/{cycle}/coaches/").status_code == 200
+    # releasing is the coach's call
+    assert client.post(f"/reports/{report}/release/").status_code == 403
+    assert client.post(f"/api/reports/{report}/release/").status_code == 403
+
+
+@pytest.mark.django_db
+def test_a_coach_of_one_subject_sees_only_that_subject(client: Client, ready_report: Report, closed_cycle: Any) -> None:
+    other = Report.objects.create(cycle=closed_cycle, subject=SubjectFactory(cycle=closed_cycle))
+    erin = UserFactory(username="erin")
+    CoachAssignment.objects.create(coach=erin, cycle=closed_cycle, subject=ready_report.subject)
+    assert report_get_for_user(user=erin, report_id=ready_report.id) == ready_report
+    with pytest.raises(Http404):
+        report_get_for_user(user=erin, report_id=other.id)
+    client.force_login(erin)
+    ids = [row["id"] for row in client.get("/api/reports/").json()["results"]]
+    assert ids == [ready_report.id]
+
+
+@pytest.mark.django_db
+def test_access_helper_rejects_garbage_ids(manager: Any) -> None:
+    with pytest.raises(Http404):
+        report_get_for_user(user=manager, report_id="not-a-number")

@@ -1,0 +1,335 @@
+"""Coach and manager pages and API: lists, downloads, zip, release links, team view, assignments."""
+
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.core import mail
+from django.test import Client
+from django.utils import timezone
+
+from reports.models import CoachAssignment, Release, Report
+from surveys.links import token_hash
+from surveys.models import Group
+from tests.factories import PersonFactory, ResponseFactory, SubjectFactory
+from tests.reports.conftest import SMALL_PDF, answers_create, stored_report_create
+
+
+@pytest.fixture
+def coached(stored_report: Report, coach: Any, manager: Any) -> Report:
+    CoachAssignment.objects.create(coach=coach, cycle=stored_report.cycle, created_by=manager)
+    return stored_report
+
+
+def more_ready_reports(cycle: Any, count: int) -> None:
+    for _ in range(count):
+        subject = SubjectFactory(cycle=cycle, person=PersonFactory(team=cycle.team))
+        Report.objects.create(
+            cycle=cycle, subject=subject, status=Report.Status.READY, data={}, pdf=SMALL_PDF, pdf_size=len(SMALL_PDF)
+        )
+
+
+@pytest.mark.django_db
+def test_coach_page_lists_coachees_with_status_in_constant_queries(
+    client: Client, coached: Report, coach: Any, django_assert_max_num_queries: Any
+) -> None:
+    client.force_login(coach)
+    failed_subject = SubjectFactory(cycle=coached.cycle, person=PersonFactory(team=coached.cycle.team, name="Priya"))
+    Report.objects.create(cycle=coached.cycle, subject=failed_subject, status=Report.Status.FAILED, reason="Boom")
+    # session, user, reports (one query however many), managed cycles
+    with django_assert_max_num_queries(4):
+        response = client.get("/reports/")
+    html = response.content.decode()
+    assert "Jonas Berg" in html and "Priya" in html
+    assert "Ready" in html and "Failed" in html and "Boom" in html
+    assert "Team balance" not in html  # the coach does not manage the cycle
+    more_ready_reports(coached.cycle, 10)
+    with django_assert_max_num_queries(4):
+        assert client.get("/reports/").status_code == 200
+
+
+@pytest.mark.django_db
+def test_pdf_download_is_an_attachment_with_a_readable_name(client: Client, coached: Report, coach: Any) -> None:
+    client.force_login(coach)
+    response = client.get(f"/reports/{coached.id}/pdf/")
+    assert response["Content-Type"] == "application/pdf"
+    assert response["Content-Disposition"] == 'attachment; filename="balance-report-jonas-berg-spring-2026.pdf"'
+    assert response.content == SMALL_PDF
+    api = client.get(f"/api/reports/{coached.id}/pdf/")
+    assert api["Content-Disposition"] == response["Content-Disposition"]
+    assert api.content == SMALL_PDF
+
+
+@pytest.mark.django_db
+def test_pdf_of_a_report_not_ready_is_404(client: Client, closed_cycle: Any, manager: Any) -> None:
+    report = Report.objects.create(cycle=closed_cycle, subject=SubjectFactory(cycle=closed_cycle))
+    client.force_login(manager)
+    assert client.get(f"/reports/{report.id}/pdf/").status_code == 404
+    page = client.get(f"/reports/{report.id}/")
+    assert "being prepared" in page.content.decode()
+
+
+@pytest.mark.django_db
+def test_zip_holds_every_ready_pdf_of_the_cycle(client: Client, coached: Report, coach: Any) -> None:
+    more_ready_reports(coached.cycle, 2)
+    Report.objects.create(cycle=coached.cycle, subject=SubjectFactory(cycle=coached.cycle))  # queued: left out
+    client.force_login(coach)
+    response = client.get(f"/reports/cycles/{coached.cycle.id}/pdfs.zip")
+    assert response["Content-Type"] == "application/zip"
+    assert response["Content-Disposition"] == 'attachment; filename="balance-reports-spring-2026.zip"'
+    with zipfile.ZipFile(io.BytesIO(response.content)) as archive:
+        names = archive.namelist()
+        assert len(names) == 3
+        assert "balance-report-jonas-berg-spring-2026.pdf" in names
+        assert all(archive.read(name) == SMALL_PDF for name in names)
+
+
+@pytest.mark.django_db
+def test_release_emails_a_link_that_downloads_until_revoked(client: Client, coached: Report, coach: Any) -> None:
+    client.force_login(coach)
+    response = client.post(f"/reports/{coached.id}/release/", follow=True)
+    assert "Download link emailed to jonas@example.test" in response.content.decode()
+    assert len(mail.outbox) == 1
+    message = mail.outbox[0]
+    assert message.to == ["jonas@example.test"]
+    assert "Spring 2026" in message.subject
+    match = re.search(r"http://testserver/r/([A-Za-z0-9_\-]+)/", message.body)
+    assert match is not None
+    token = match.group(1)
+    html_body = message.alternatives[0][0]
+    assert f"http://testserver/r/{token}/" in html_body
+    release = Release.objects.get(report=coached)
+    # only the hash is kept
+    assert release.token_hash == token_hash(token)
+    assert token not in str(Release.objects.values_list().get(id=release.id))
+    assert release.expires_at - timezone.now() > timedelta(days=13, hours=23)
+
+    subject_client = Client()  # the person has no account
+    download = subject_client.get(f"/r/{token}/")
+    assert download.status_code == 200
+    assert download.content == SMALL_PDF
+    assert download["Content-Disposition"].startswith("attachment;")
+
+    client.post(f"/reports/{coached.id}/releases/{release.id}/revoke/")
+    gone = subject_client.get(f"/r/{token}/")
+    assert gone.status_code == 410
+    assert "no longer works" in gone.content.decode()
+
+
+@pytest.mark.django_db
+def test_expired_or_unknown_release_links_do_not_download(client: Client, coached: Report) -> None:
+    Release.objects.create(
+        report=coached,
+        token_hash=token_hash("expired-token-123456"),
+        email="jonas@example.test",
+        expires_at=timezone.now() - timedelta(minutes=1),
+    )
+    assert client.get("/r/expired-token-123456/").status_code == 410
+    assert client.get("/r/never-issued-token-123/").status_code == 404
+
+
+@pytest.mark.django_db
+def test_api_release_and_not_ready_refusal(client: Client, coached: Report, coach: Any, closed_cycle: Any) -> None:
+    client.force_login(coach)
+    response = client.post(f"/api/reports/{coached.id}/release/")
+    assert response.status_code == 201
+    assert response.json()["email"] == "jonas@example.test"
+    assert len(mail.outbox) == 1
+    queued = Report.objects.create(cycle=closed_cycle, subject=SubjectFactory(cycle=closed_cycle))
+    refused = client.post(f"/api/reports/{queued.id}/release/")
+    assert refused.status_code == 400
+    assert refused.json() == {"non_field_errors": ["Only a ready report can be released."]}
+
+
+@pytest.mark.django_db
+def test_failed_report_page_offers_rerun_and_rerun_queues_it(
+    client: Client, closed_cycle: Any, manager: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from reports.tasks import report_build_task
+
+    sent: list[int] = []
+    monkeypatch.setattr(report_build_task, "delay", lambda report_id: sent.append(report_id))
+    report = Report.objects.create(
+        cycle=closed_cycle,
+        subject=SubjectFactory(cycle=closed_cycle),
+        status=Report.Status.FAILED,
+        attempts=3,
+        reason="ValueError: bad data",
+    )
+    client.force_login(manager)
+    page = client.get(f"/reports/{report.id}/").content.decode()
+    assert "ValueError: bad data" in page
+    assert f'action="/reports/{report.id}/rerun/"' in page
+    response = client.post(f"/reports/{report.id}/rerun/", follow=True)
+    assert "queued again" in response.content.decode()
+    report.refresh_from_db()
+    assert report.status == Report.Status.QUEUED
+    again = client.post(f"/api/reports/{report.id}/rerun/")
+    assert again.status_code == 400
+    assert again.json() == {"non_field_errors": ["Only a failed report can be re-run."]}
+    Report.objects.filter(id=report.id).update(status=Report.Status.FAILED)
+    api = client.post(f"/api/reports/{report.id}/rerun/")
+    assert api.status_code == 202
+    assert api.json()["status"] == "queued"
+
+
+@pytest.mark.django_db
+def test_team_view_plots_only_subjects_whose_report_passes_the_anonymity_rules(
+    client: Client, stored_report: Report, manager: Any, django_assert_max_num_queries: Any
+) -> None:
+    cycle = stored_report.cycle
+    thin = SubjectFactory(cycle=cycle, person=PersonFactory(team=cycle.team, name="Lena Fischer"))
+    ResponseFactory(subject=thin, group=Group.SELF)
+    ResponseFactory(subject=thin, group=Group.MANAGER)
+    ResponseFactory(subject=thin, group=Group.PEER)
+    ResponseFactory(subject=thin, group=Group.PEER)
+    stored_report_create(thin)
+    client.force_login(manager)
+    # session, user, cycle, points
+    with django_assert_max_num_queries(4):
+        response = client.get(f"/reports/cycles/{cycle.id}/team/")
+    html = response.content.decode()
+    svg = html[html.index("<svg") : html.index("</svg>")]
+    assert "Jonas Berg" in svg
+    assert "Lena Fischer" not in svg
+    assert "Not shown: too few anonymous raters" in html
+    api = client.get(f"/api/reports/cycles/{cycle.id}/team/").json()
+    by_name = {point["name"]: point for point in api}
+    assert by_name["Jonas Berg"]["shown"] is True
+    assert by_name["Lena Fischer"] == {
+        "report_id": by_name["Lena Fischer"]["report_id"],
+        "name": "Lena Fischer",
+        "status": "ready",
+        "management": None,
+        "leadership": None,
+        "shown": False,
+    }
+    for _ in range(5):
+        extra = SubjectFactory(cycle=cycle, person=PersonFactory(team=cycle.team))
+        answers_create(extra, comments=False)
+        stored_report_create(extra)
+    with django_assert_max_num_queries(4):
+        assert client.get(f"/reports/cycles/{cycle.id}/team/").status_code == 200
+
+
+@pytest.mark.django_db
+def test_api_list_in_constant_queries(
+    client: Client, coached: Report, coach: Any, django_assert_max_num_queries: Any
+) -> None:
+    client.force_login(coach)
+    more_ready_reports(coached.cycle, 3)
+    # session, user, count, page
+    with django_assert_max_num_queries(4):
+        response = client.get(f"/api/reports/?cycle={coached.cycle.id}")
+    body = response.json()
+    assert body["count"] == 4
+    assert {"id", "status", "subject_name", "cycle_name", "pdf_size"} <= set(body["results"][0])
+    assert "figures" not in body["results"][0]
+    more_ready_reports(coached.cycle, 10)
+    with django_assert_max_num_queries(4):
+        client.get("/api/reports/")
+    assert client.get("/api/reports/?cycle=abc").json() == {"cycle": "A cycle id (a whole number)."}
+
+
+@pytest.mark.django_db
+def test_api_detail_carries_only_the_stored_filtered_figures(client: Client, coached: Report, coach: Any) -> None:
+    client.force_login(coach)
+    body = client.get(f"/api/reports/{coached.id}/").json()
+    assert body["figures"] == coached.data
+    assert body["subject_name"] == "Jonas Berg"
+
+
+@pytest.mark.django_db
+def test_manager_assigns_a_coach_and_bad_input_keeps_what_was_typed(
+    client: Client, stored_report: Report, manager: Any, coach: Any
+) -> None:
+    cycle = stored_report.cycle
+    client.force_login(manager)
+    response = client.post(f"/reports/cycles/{cycle.id}/coaches/", {"coach": "nobody-here", "subject": ""})
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert 'value="nobody-here"' in html
+    assert "No active user has this username." in html
+    assert not CoachAssignment.objects.exists()
+
+    response = client.post(
+        f"/reports/cycles/{cycle.id}/coaches/", {"coach": "charlie", "subject": str(stored_report.subject_id)}
+    )
+    assert response.status_code == 302
+    assignment = CoachAssignment.objects.get()
+    assert (assignment.coach, assignment.subject_id, assignment.created_by) == (
+        coach,
+        stored_report.subject_id,
+        manager,
+    )
+    page = client.get(f"/reports/cycles/{cycle.id}/coaches/").content.decode()
+    assert "charlie" in page and "Jonas Berg" in page
+    client.post(f"/reports/cycles/{cycle.id}/coaches/{assignment.id}/remove/")
+    assert not CoachAssignment.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_subject_of_another_cycle_cannot_be_assigned(client: Client, stored_report: Report, manager: Any) -> None:
+    elsewhere = SubjectFactory()
+    client.force_login(manager)
+    response = client.post(
+        f"/reports/cycles/{stored_report.cycle.id}/coaches/", {"coach": "alice", "subject": str(elsewhere.id)}
+    )
+    assert response.status_code == 200
+    assert "Select a valid choice" in response.content.decode()
+    assert not CoachAssignment.objects.exists()
+
+
+@pytest.mark.django_db
+def test_reports_api_is_documented(client: Client) -> None:
+    paths = client.get("/api/schema/", HTTP_ACCEPT="application/json").json()["paths"]
+    for path in (
+        "/api/reports/",
+        "/api/reports/{report_id}/",
+        "/api/reports/{report_id}/pdf/",
+        "/api/reports/{report_id}/rerun/",
+        "/api/reports/{report_id}/release/",
+        "/api/reports/cycles/{cycle_id}/team/",
+    ):
+        assert path in paths
+
+
+@pytest.mark.django_db
+def test_api_assigns_and_removes_coaches_with_errors_per_field(
+    client: Client, stored_report: Report, manager: Any, coach: Any
+) -> None:
+    cycle = stored_report.cycle
+    client.force_login(manager)
+    url = f"/api/reports/cycles/{cycle.id}/coaches/"
+    assert client.post(url, {"coach": "nobody"}, content_type="application/json").json() == {
+        "coach": ["No active user has this username."]
+    }
+    elsewhere = SubjectFactory()
+    wrong = client.post(url, {"coach": "charlie", "subject": elsewhere.id}, content_type="application/json")
+    assert wrong.status_code == 400
+    assert wrong.json() == {"subject": ["This person is not a subject of the cycle."]}
+    created = client.post(
+        url, {"coach": "charlie", "subject": stored_report.subject_id}, content_type="application/json"
+    )
+    assert created.status_code == 201
+    assert created.json()["subject_name"] == "Jonas Berg"
+    assert client.get(url).json() == [created.json()]
+    assert client.delete(f"{url}{created.json()['id']}/").status_code == 204
+    assert not CoachAssignment.objects.exists()
+
+
+@pytest.mark.django_db
+def test_api_revoke_stops_the_link(client: Client, coached: Report, coach: Any) -> None:
+    client.force_login(coach)
+    release_id = client.post(f"/api/reports/{coached.id}/release/").json()["id"]
+    match = re.search(r"/r/([A-Za-z0-9_\-]+)/", mail.outbox[0].body)
+    assert match is not None
+    token = match.group(1)
+    assert Client().get(f"/r/{token}/").status_code == 200
+    assert client.post(f"/api/reports/{coached.id}/releases/{release_id}/revoke/").status_code == 200
+    assert Client().get(f"/r/{token}/").status_code == 410

@@ -1,0 +1,183 @@
+"""The report template, the PDF (checked through poppler's tools) and the URL fetcher."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.test import Client
+
+from reports import services
+from reports.models import Report
+from reports.rendering import PDF_BASE_URL, pdf_url_fetcher_class, report_pdf_render, static_file_for
+from surveys.models import Group
+from tests.factories import ResponseFactory
+from tests.reports.conftest import ratings_for
+
+
+def pdf_text(pdf_path: Path, page: int | None = None) -> str:
+    pages = ["-f", str(page), "-l", str(page)] if page else []
+    return subprocess.run(
+        ["pdftotext", "-layout", *pages, str(pdf_path), "-"], check=True, capture_output=True, text=True
+    ).stdout
+
+
+@pytest.mark.django_db
+def test_pdf_has_two_to_five_a4_pages_with_name_and_cycle_on_each(ready_report: Report, tmp_path: Path) -> None:
+    pdf_path = tmp_path / "report.pdf"
+    pdf_path.write_bytes(bytes(ready_report.pdf))
+    subprocess.run(["pdftoppm", "-png", "-r", "40", str(pdf_path), str(tmp_path / "page")], check=True)
+    pages = sorted(tmp_path.glob("page-*.png"))
+    assert 2 <= len(pages) <= 5
+    assert all(page.stat().st_size > 1000 for page in pages)
+    info = subprocess.run(["pdfinfo", str(pdf_path)], check=True, capture_output=True, text=True).stdout
+    assert "595.276 x 841.89 pts (A4)" in info
+    for number in range(1, len(pages) + 1):
+        assert "Jonas Berg · Spring 2026" in pdf_text(pdf_path, number)
+    text = pdf_text(pdf_path)
+    for heading in (
+        "Management and leadership balance",
+        "Scores by dimension and rater group",
+        "Self and others",
+        "Kotter's pairs",
+        "Highest and lowest rated behaviours",
+        "Comments",
+        "Change since the previous review",
+        "Strong management only",
+    ):
+        assert heading in text
+    assert "(n=7)" in text
+
+
+@pytest.mark.django_db
+def test_pdf_uses_dejavu_sans(ready_report: Report, tmp_path: Path) -> None:
+    pdf_path = tmp_path / "report.pdf"
+    pdf_path.write_bytes(bytes(ready_report.pdf))
+    fonts = subprocess.run(["pdffonts", str(pdf_path)], check=True, capture_output=True, text=True).stdout
+    assert "DejaVu-Sans" in fonts
+    # every font is embedded (subset), so the PDF looks the same on any reader
+    assert all(" yes " in line for line in fonts.splitlines()[2:])
+
+
+class CountingServer:
+    """A TCP listener that only counts connection attempts."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.connections = 0
+        self.running = True
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while self.running:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            self.connections += 1
+            conn.close()
+
+    def close(self) -> None:
+        self.running = False
+        self.thread.join(timeout=2)
+        self.sock.close()
+
+
+@pytest.mark.django_db
+def test_markup_in_a_comment_stays_text_and_fetches_nothing(subject: Any, tmp_path: Path) -> None:
+    server = CountingServer()
+    try:
+        evil = f'<img src="http://127.0.0.1:{server.port}/pixel.png"> <link rel=stylesheet href=http://127.0.0.1:{server.port}/x.css>'
+        for seed in range(3):
+            ResponseFactory(
+                subject=subject,
+                group=Group.PEER,
+                ratings=ratings_for(subject.cycle, management=3, leadership=3, seed=seed),
+                comments={"management": evil},
+            )
+        report = Report.objects.create(cycle=subject.cycle, subject=subject)
+        assert services.report_build(report_id=report.id).status == Report.Status.READY
+        report.refresh_from_db()
+    finally:
+        server.close()
+    assert server.connections == 0
+    pdf_path = tmp_path / "report.pdf"
+    pdf_path.write_bytes(bytes(report.pdf))
+    assert f'<img src="http://127.0.0.1:{server.port}/pixel.png">' in pdf_text(pdf_path).replace("\n", " ")
+
+
+def test_url_fetcher_serves_only_our_static_files() -> None:
+    fetcher = pdf_url_fetcher_class()()
+    css = fetcher.fetch(f"{PDF_BASE_URL}static/reports/report.css")
+    assert b"string-set" in css.read()
+    for url in (
+        "http://example.com/logo.png",
+        "https://report.invalid/static/reports/report.css",
+        "file:///etc/passwd",
+        f"{PDF_BASE_URL}static/../../etc/passwd",
+        f"{PDF_BASE_URL}media/secret.pdf",
+        "data:text/plain,hello",
+    ):
+        with pytest.raises(ValueError, match="refused"):
+            fetcher.fetch(url)
+    assert static_file_for(f"{PDF_BASE_URL}static/reports/missing.css") is None
+
+
+@pytest.mark.django_db
+def test_identified_only_report_renders_and_says_why(closed_cycle: Any, tmp_path: Path) -> None:
+    from tests.factories import SubjectFactory
+
+    subject = SubjectFactory(cycle=closed_cycle)
+    ResponseFactory(subject=subject, group=Group.SELF)
+    ResponseFactory(subject=subject, group=Group.PEER)
+    report = Report.objects.create(cycle=closed_cycle, subject=subject)
+    services.report_build(report_id=report.id)
+    report.refresh_from_db()
+    assert report.status == Report.Status.READY
+    pdf_path = tmp_path / "report.pdf"
+    pdf_path.write_bytes(bytes(report.pdf))
+    text = " ".join(pdf_text(pdf_path).split())
+    assert "self and manager scores only" in text
+    assert "No Others point" in text
+
+
+@pytest.mark.django_db
+def test_web_page_renders_the_same_report_template(client: Client, manager: Any, ready_report: Report) -> None:
+    client.force_login(manager)
+    response = client.get(f"/reports/{ready_report.id}/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "reports/report.html" in [template.name for template in response.templates]
+    assert "Balance report: Jonas Berg" in html
+    assert html.count("<svg") == 1 + 6 + 1  # plane, one bar chart per dimension, gap chart
+    assert "Strong management only — bureaucracy risk" in html
+    assert "http://" not in html.replace("http://www.w3.org/2000/svg", "")
+
+
+def test_rendering_is_deterministic_enough_to_reuse_fonts() -> None:
+    data = {
+        "subject": {"name": "A"},
+        "cycle": {"name": "B"},
+        "k": 3,
+        "comment_min": 3,
+        "quadrant_cut": 3.5,
+        "notices": [],
+        "dimensions": [],
+        "indices": {},
+        "pairs": [],
+        "items": {"shown": 0, "highest": [], "lowest": []},
+        "comments": [],
+        "trend": None,
+    }
+    first = report_pdf_render(data=data)
+    second = report_pdf_render(data=data)
+    assert first.startswith(b"%PDF") and second.startswith(b"%PDF")
