@@ -5,10 +5,10 @@ from __future__ import annotations
 import logging
 import re
 
-# Survey and report-release links carry a secret token in their path; access logs and
-# Django's "Not Found: <path>" warnings would otherwise write it to stdout, where anyone
-# with log access could answer a survey in somebody else's name.
-LINK_TOKEN = re.compile(r"/(s|r)/[A-Za-z0-9_\-]{8,}")
+# Survey (page and API), nomination and report-release links carry a secret token in
+# their path; access logs and Django's "Not Found: <path>" warnings would otherwise write
+# it to stdout, where anyone with log access could answer in somebody else's name.
+LINK_TOKEN = re.compile(r"/(s|r|n|api/survey)/[A-Za-z0-9_\-]{8,}")
 
 
 def redact(text: str) -> str:

@@ -10,11 +10,16 @@ from django.utils import timezone
 
 from feedback.models import Response
 from surveys.models import Cycle, Group, Invitation, Person, Questionnaire, Subject, Team
+from surveys.services import DEFAULT_QUESTIONNAIRE_FILE, questionnaire_load_file
 
 
 def default_questionnaire() -> Questionnaire:
-    """The Kotter questionnaire loaded by the data migration."""
-    return Questionnaire.objects.get(name="Kotter balance", version=1)
+    """The Kotter questionnaire loaded by the data migration.
+
+    Loaded again when missing: a transactional test empties every table when it ends,
+    data migrations included.
+    """
+    return questionnaire_load_file(path=DEFAULT_QUESTIONNAIRE_FILE)
 
 
 class UserFactory(factory.django.DjangoModelFactory):

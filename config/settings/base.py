@@ -172,6 +172,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Several models have a "status"; name each enum after its model instead of a hash.
+    "ENUM_NAME_OVERRIDES": {"CycleStatusEnum": "surveys.models.Cycle.Status"},
 }
 
 # --- Logging -------------------------------------------------------------------------

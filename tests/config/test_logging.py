@@ -14,6 +14,8 @@ TOKEN = "Zk3v9Qp2Lr7Xw1Yt5Ua8Sb4Nc6Md0Ef"
 def test_redact_hides_survey_and_release_tokens_only() -> None:
     assert redact(f"GET /s/{TOKEN}/ 200") == "GET /s/[redacted]/ 200"
     assert redact(f"/r/{TOKEN}") == "/r/[redacted]"
+    assert redact(f"/n/{TOKEN}/") == "/n/[redacted]/"
+    assert redact(f"POST /api/survey/{TOKEN}/responses/") == "POST /api/survey/[redacted]/responses/"
     assert redact("/survey/thanks/") == "/survey/thanks/"
 
 
