@@ -7,7 +7,7 @@ from typing import Any
 
 from gunicorn.glogging import Logger
 
-from config.logging import redact
+from config.logging import RedactLinkTokens, redact
 
 bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
@@ -19,7 +19,12 @@ access_log_format = 'access method=%(m)s path="%(U)s" status=%(s)s bytes=%(b)s d
 
 
 class RedactingLogger(Logger):
-    """Access log without survey or release tokens (they sit in the request path)."""
+    """Access and error logs without link tokens (they sit in the request path)."""
+
+    def setup(self, cfg: Any) -> None:
+        super().setup(cfg)
+        # "Error handling request /s/<token>/" and friends go through the error log.
+        self.error_log.addFilter(RedactLinkTokens())
 
     def atoms(self, resp: Any, req: Any, environ: dict[str, Any], request_time: Any) -> dict[str, Any]:
         atoms = super().atoms(resp, req, environ, request_time)

@@ -3,6 +3,7 @@ from __future__ import annotations
 import logging
 from types import SimpleNamespace
 
+import pytest
 from gunicorn.config import Config
 
 from config.gunicorn import RedactingLogger
@@ -42,3 +43,13 @@ def test_gunicorn_access_log_atoms_are_redacted() -> None:
     atoms = logger.atoms(response, request, environ, SimpleNamespace(seconds=0, microseconds=1000))
     assert not [key for key, value in atoms.items() if isinstance(value, str) and TOKEN in value]
     assert atoms["U"] == "/s/[redacted]/"
+
+
+def test_gunicorn_error_log_is_redacted(caplog: pytest.LogCaptureFixture) -> None:
+    logger = RedactingLogger(Config())
+    logger.error_log.propagate = True
+    with caplog.at_level(logging.ERROR, logger="gunicorn.error"):
+        logger.error("Error handling request %s", f"/s/{TOKEN}/")
+    assert caplog.records, "the error was logged"
+    assert all(TOKEN not in record.getMessage() for record in caplog.records)
+    assert "/s/[redacted]/" in caplog.records[-1].getMessage()
