@@ -53,3 +53,10 @@ def test_worker_check_round_trips_a_task(client: Client, celery_worker: Any) -> 
 @pytest.mark.django_db
 def test_healthz_refuses_writes(client: Client) -> None:
     assert client.post("/healthz").status_code == 405
+
+
+@pytest.mark.django_db
+def test_worker_check_without_a_worker_answers_503_naming_it(client: Client) -> None:
+    response = client.get("/healthz?worker=1")
+    assert response.status_code == 503
+    assert response.json()["failures"] == ["worker: no worker answered within 3 seconds"]

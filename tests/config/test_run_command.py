@@ -59,7 +59,9 @@ class RunCommand:
             time.sleep(0.2)
 
     def get(self, path: str) -> tuple[int, str]:
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=10) as answer:
+        # Cookies kept across the redirect: a survey link is exchanged for a session.
+        opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())
+        with opener.open(f"http://127.0.0.1:{self.port}{path}", timeout=10) as answer:
             return answer.status, answer.read().decode()
 
     def stop(self) -> int:
@@ -95,6 +97,11 @@ def test_run_command_serves_the_demo_and_keeps_data_across_restarts(var_dir: Pat
     status, body = run.get("/accounts/login/")
     assert status == 200
     assert "Sign in" in body
+    links = [line.split(": ", 1)[1].strip() for line in run.output if f"127.0.0.1:{port}/s/" in line]
+    assert len(links) == 2
+    status, body = run.get(links[0].removeprefix(f"http://127.0.0.1:{port}"))  # follows the redirect
+    assert status == 200
+    assert "You are rating" in body
     with _database(var_dir) as conn:
         conn.execute("INSERT INTO auth_group (name) VALUES ('kept across restarts')")
         (teams,) = conn.execute("SELECT count(*) FROM surveys_team").fetchone()
