@@ -1,8 +1,9 @@
 """JSON API for balance reports; mirrors the pages and goes through the same access helper.
 
-Every endpoint loads its report with ``report_get_for_user``: a report the caller may not
-read is a 404, exactly like one that does not exist. The JSON carries only the stored,
-already filtered report data.
+Every endpoint that shows a report's content loads it with ``report_get_for_user``: a
+report the caller may not read is a 404, exactly like one that does not exist. The cycle's
+manager sees report rows (status) in the list and may re-run a failed job, nothing more.
+The JSON carries only the stored, already filtered report data.
 """
 
 from __future__ import annotations
@@ -77,6 +78,29 @@ class ReportSummarySerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class ReportRowSerializer(ReportSummarySerializer):
+    """A row of the list: coaches may open the report; the cycle's manager sees its status only."""
+
+    readable = serializers.BooleanField(
+        read_only=True, help_text="Whether the caller may read this report's figures and PDF (coach or admin)."
+    )
+    pdf_size = serializers.IntegerField(read_only=True, allow_null=True, help_text="Empty unless readable.")
+    pdf_sha256 = serializers.CharField(read_only=True, allow_null=True, help_text="Empty unless readable.")
+
+    class Meta(ReportSummarySerializer.Meta):
+        fields = [*ReportSummarySerializer.Meta.fields, "readable"]
+        read_only_fields = fields
+
+    def to_representation(self, instance: Report) -> dict[str, Any]:
+        data = super().to_representation(instance)
+        if not getattr(instance, "readable", False):
+            # The PDF's size and checksum follow its content (how long the comments are,
+            # which groups are shown): nothing about it for those who may not read it.
+            data["pdf_size"] = None
+            data["pdf_sha256"] = None
+        return data
+
+
 class ReportDetailSerializer(ReportSummarySerializer):
     # Not named ``data``: that would shadow the serializer's own ``.data``.
     figures = serializers.JSONField(
@@ -107,8 +131,8 @@ class ReportListApi(APIView):
     @extend_schema(
         operation_id="reports_list",
         parameters=[OpenApiParameter("cycle", int, description="Only reports of this cycle.")],
-        responses=ReportSummarySerializer(many=True),
-        summary="Reports the caller may read (as coach, the cycle's manager or admin)",
+        responses=ReportRowSerializer(many=True),
+        summary="Reports of the caller's coachees (readable) and of the cycles they manage (status only)",
     )
     def get(self, request: Request) -> Response:
         cycle = request.query_params.get("cycle")
@@ -118,7 +142,7 @@ class ReportListApi(APIView):
         paginator = LimitOffsetPagination()
         page = paginator.paginate_queryset(reports, request, view=self)
         assert page is not None
-        return paginator.get_paginated_response(ReportSummarySerializer(page, many=True).data)
+        return paginator.get_paginated_response(ReportRowSerializer(page, many=True).data)
 
 
 class ReportDetailApi(APIView):
@@ -149,7 +173,8 @@ class ReportRerunApi(APIView):
         summary="Queue a failed report again",
     )
     def post(self, request: Request, report_id: int) -> Response:
-        report = selectors.report_get_for_user(user=request.user, report_id=report_id)
+        # Re-running touches the job, not the content: the cycle's manager may do it too.
+        report = selectors.report_status_get_for_user(user=request.user, report_id=report_id)
         try:
             report = services.report_rerun(report=report, by=_user(request))
         except DjangoValidationError as error:

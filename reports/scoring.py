@@ -273,6 +273,15 @@ def _rater_dimension_score(rater: RaterAnswers, dimension: DimensionSpec) -> flo
     return statistics.fmean(answered) if answered else None
 
 
+def _same_answer_count(raters: Sequence[RaterAnswers], dimension: DimensionSpec, behind: frozenset[int]) -> bool:
+    """Whether every rater in ``behind`` answered the same number of ``dimension``'s items."""
+    counts = {
+        sum(1 for item in dimension.items if rating_value(raters[index].ratings.get(item.code)) is not None)
+        for index in behind
+    }
+    return len(counts) <= 1
+
+
 def _figure(
     *, measure: str, label: str, raters: frozenset[int], scores: Mapping[int, float], anonymous: frozenset[int]
 ) -> Figure:
@@ -382,15 +391,26 @@ def report_compute(
             DimensionResult(spec=dimension, groups=figures, others=others, self_figure=self_figure, dropped=dropped)
         )
     if dropped_anywhere and pool >= rules.k:
-        names = ", ".join(GROUP_LABELS[group].lower() for group in ANONYMOUS_GROUPS if group in dropped_anywhere)
+        # The notice never names the dropped group: "answers from direct reports are left
+        # out" would tell the reader that the lone direct report answered at all.
         notices.append(
-            f"Some answers from {names} are left out of the figures where fewer than {rules.k} of them answered "
-            "and they could not be pooled with other small groups."
+            f"Some answers are not shown because fewer than {rules.k} people of their group answered; "
+            "they are not counted anywhere in this report."
         )
 
     item_results: list[ItemResult] = []
     position = 0
-    for dimension in dimensions:
+    for dimension, dimension_result in zip(dimensions, dimension_results, strict=True):
+        dimension_others = dimension_result.others
+        if dimension_others is not None and not _same_answer_count(raters, dimension, dimension_others.raters):
+            # Each rater's dimension score divides by the number of items they answered.
+            # When those numbers differ, n·dimension − Σ n·item weighs some raters' answers
+            # differently from the rest and singles them out: with two items, where only
+            # one rater answered the second, it is exactly half the difference of that
+            # rater's two answers; with five, it pins a lone "can't say" rater's score
+            # down to a few values. With equal numbers it leaves only a sum over every
+            # rater behind the figure, so the dimension's items are listed only then.
+            dimension_others = None
         for item in dimension.items:
             position += 1
             item_scores = {
@@ -402,7 +422,11 @@ def report_compute(
             _, others, _ = _measure_figures(
                 measure=f"item:{item.code}", raters=raters, scores=item_scores, k=rules.k, anonymous=anonymous
             )
-            if others is not None:
+            # An item figure stands beside its dimension's Others figure only when both rest on
+            # exactly the same raters. The dimension averages each rater's own mean while an
+            # item averages its answers, so when one rater said "can't say" on an item the
+            # counts differ by one and n·dimension − Σ n·item isolates that rater's score.
+            if others is not None and dimension_others is not None and others.raters == dimension_others.raters:
                 item_results.append(ItemResult(spec=item, dimension=dimension, position=position, others=others))
 
     indices: dict[str, dict[str, Figure]] = {}

@@ -7,7 +7,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
+from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet, Value
 from django.http import Http404
 from django.utils import timezone
 
@@ -24,23 +24,40 @@ def _is_superuser(user: AnyUser) -> bool:
     return bool(getattr(user, "is_superuser", False))
 
 
+def _coached_by(user: AnyUser) -> Exists:
+    """For a Report queryset: whether ``user`` is assigned as coach to its subject or cycle."""
+    return Exists(
+        CoachAssignment.objects.filter(coach_id=user.pk).filter(
+            Q(subject__isnull=True, cycle_id=OuterRef("cycle_id")) | Q(subject_id=OuterRef("subject_id"))
+        )
+    )
+
+
+def _managed_by(user: AnyUser) -> Q:
+    return Q(cycle__team__manager_id=user.pk) | Q(cycle__created_by_id=user.pk)
+
+
 def reports_visible_to(*, user: AnyUser) -> QuerySet[Report]:
-    """Every report ``user`` may read: as the cycle's manager, as an assigned coach, or as admin."""
+    """Every report whose content ``user`` may read: as an assigned coach, or as admin.
+
+    Not the cycle's manager: the manager decides who rates (outside raters by email
+    included), so a manager who entered two addresses of their own beside a single direct
+    report could subtract their own answers from any figure and read that one person's.
+    The manager sees each report's status, never its figures.
+    """
     if not user.is_authenticated:
         return Report.objects.none()
     reports = Report.objects.all()
     if _is_superuser(user):
         return reports
-    coached = CoachAssignment.objects.filter(coach_id=user.pk).filter(
-        Q(subject__isnull=True, cycle_id=OuterRef("cycle_id")) | Q(subject_id=OuterRef("subject_id"))
-    )
-    return reports.filter(Q(cycle__team__manager_id=user.pk) | Q(cycle__created_by_id=user.pk) | Exists(coached))
+    return reports.filter(_coached_by(user))
 
 
 def report_get_for_user(*, user: AnyUser, report_id: int | str) -> Report:
-    """The one way into a report for pages and the API: anyone without access gets 404.
+    """The one way into a report's content (page, JSON, PDF) for pages and the API.
 
-    404 rather than 403 so that an outsider cannot even learn which report ids exist.
+    Anyone who may not read it gets 404 rather than 403, so that an outsider cannot even
+    learn which report ids exist.
     """
     try:
         report_id = int(report_id)
@@ -57,8 +74,38 @@ def report_get_for_user(*, user: AnyUser, report_id: int | str) -> Report:
     return report
 
 
-def report_is_managed_by(*, report: Report, user: AnyUser) -> bool:
-    return _is_superuser(user) or user.pk in (report.cycle.team.manager_id, report.cycle.created_by_id)
+def _report_rows_for_user(*, user: AnyUser) -> QuerySet[Report]:
+    """Reports whose status row ``user`` may see, each annotated with ``readable``.
+
+    Coaches and admins may open them (``readable``); the cycle's manager sees the status
+    only, to follow the jobs and re-run a failed one.
+    """
+    if not user.is_authenticated:
+        return Report.objects.none()
+    if _is_superuser(user):
+        return Report.objects.annotate(readable=Value(True))
+    coached = _coached_by(user)
+    return Report.objects.annotate(readable=coached).filter(Q(readable=True) | _managed_by(user))
+
+
+def report_status_get_for_user(*, user: AnyUser, report_id: int | str) -> Report:
+    """A report's status row, for re-running a failed job: its coaches, its cycle's manager
+    or admin; anyone else gets 404. Never use it to show a report's content: that is
+    ``report_get_for_user``."""
+    try:
+        report_id = int(report_id)
+    except (TypeError, ValueError):
+        raise Http404("No such report.") from None
+    report = (
+        _report_rows_for_user(user=user)
+        .select_related("cycle", "cycle__team", "subject", "subject__person")
+        .defer("pdf", "data")
+        .filter(id=report_id)
+        .first()
+    )
+    if report is None:
+        raise Http404("No such report.")
+    return report
 
 
 def report_is_coached_by(*, report: Report, user: AnyUser) -> bool:
@@ -70,9 +117,10 @@ def report_is_coached_by(*, report: Report, user: AnyUser) -> bool:
 
 
 def report_list_for_user(*, user: AnyUser, cycle_id: int | None = None) -> QuerySet[Report]:
-    """Visible reports without their heavy columns, for lists (one query, any number of rows)."""
+    """Report rows ``user`` may see (as coach, the cycle's manager or admin) without their
+    heavy columns, each annotated with ``readable`` (one query, any number of rows)."""
     reports = (
-        reports_visible_to(user=user)
+        _report_rows_for_user(user=user)
         .select_related("cycle", "subject__person")
         .defer("pdf", "data")
         .order_by("-cycle__created_at", "cycle_id", "subject__person__name")
@@ -83,7 +131,7 @@ def report_list_for_user(*, user: AnyUser, cycle_id: int | None = None) -> Query
 
 
 def cycle_get_for_user(*, user: AnyUser, cycle_id: int | str) -> Cycle:
-    """A cycle in which ``user`` can see at least one report (coach or manager); else 404."""
+    """A cycle in which ``user`` may read at least one report (coach or admin); else 404."""
     try:
         cycle_id = int(cycle_id)
     except (TypeError, ValueError):

@@ -45,12 +45,15 @@ def pdf_response(*, pdf: bytes, filename: str) -> HttpResponse:
 @login_required
 @require_GET
 def coach_home(request: HttpRequest) -> HttpResponse:
-    """Everyone's own list: the reports they may read (as coach or manager), grouped by cycle."""
+    """Everyone's own list, grouped by cycle: the reports they coach (to read) and the
+    reports of the cycles they manage (status only: see ``selectors.reports_visible_to``)."""
     cycles: OrderedDict[int, dict[str, Any]] = OrderedDict()
     for report in selectors.report_list_for_user(user=request.user):
-        entry = cycles.setdefault(report.cycle_id, {"cycle": report.cycle, "reports": [], "ready": 0})
+        entry = cycles.setdefault(report.cycle_id, {"cycle": report.cycle, "reports": [], "ready": 0, "readable": 0})
         entry["reports"].append(report)
         entry["ready"] += report.status == Report.Status.READY
+        # Only PDFs the user may read go into the cycle's zip.
+        entry["readable"] += report.status == Report.Status.READY and bool(getattr(report, "readable", False))
     managed = set(selectors.manageable_cycle_ids(user=request.user, cycle_ids=list(cycles)) if cycles else set[int]())
     for cycle_id, entry in cycles.items():
         entry["managed"] = cycle_id in managed
@@ -87,14 +90,17 @@ def report_pdf(request: HttpRequest, report_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def report_rerun(request: HttpRequest, report_id: int) -> HttpResponse:
-    report = selectors.report_get_for_user(user=request.user, report_id=report_id)
+    # Re-running touches the job, not the content: the cycle's manager may do it too.
+    report = selectors.report_status_get_for_user(user=request.user, report_id=report_id)
     try:
         services.report_rerun(report=report, by=_signed_in(request))
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
     else:
         messages.success(request, "The report is queued again.")
-    return redirect("reports:detail", report_id=report.id)
+    if getattr(report, "readable", False):
+        return redirect("reports:detail", report_id=report.id)
+    return redirect("reports:coach")
 
 
 @login_required

@@ -9,7 +9,7 @@ from django.http import Http404
 from django.test import Client
 
 from reports.models import CoachAssignment, Release, Report
-from reports.selectors import report_get_for_user
+from reports.selectors import report_get_for_user, report_status_get_for_user
 from tests.factories import CycleFactory, SubjectFactory, UserFactory
 
 
@@ -97,26 +97,81 @@ def test_outsider_lists_are_empty(client: Client, world: dict[str, Any], other_m
     assert "Jonas Berg" not in page
 
 
+# The routes that show a report's content: only its coach (and admins) may use them.
+CONTENT_ROUTES = (
+    "/reports/{report}/",
+    "/reports/{report}/pdf/",
+    "/reports/cycles/{cycle}/pdfs.zip",
+    "/api/reports/{report}/",
+    "/api/reports/{report}/pdf/",
+)
+
+
 @pytest.mark.django_db
-def test_coach_and_manager_can_read_but_only_the_manager_sees_team_and_coaches(
+@pytest.mark.parametrize("route", CONTENT_ROUTES)
+def test_the_cycles_manager_gets_404_on_report_content(
+    client: Client, world: dict[str, Any], manager: Any, route: str
+) -> None:
+    # The manager chooses the raters (outside emails included): one who entered two
+    # addresses of their own beside a single direct report could subtract their own
+    # answers from the figures. They see statuses, never content.
+    client.force_login(manager)
+    url = route.format(report=world["report"].id, cycle=world["cycle"].id)
+    response = client.get(url)
+    assert response.status_code == 404, url
+    assert b"%PDF" not in response.content
+    assert b"Planning" not in response.content
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("route", CONTENT_ROUTES)
+def test_the_coach_and_an_admin_read_report_content(
+    client: Client, world: dict[str, Any], coach: Any, route: str
+) -> None:
+    url = route.format(report=world["report"].id, cycle=world["cycle"].id)
+    admin = UserFactory(username="root", is_superuser=True, is_staff=True)
+    for user in (coach, admin):
+        client.force_login(user)
+        assert client.get(url).status_code == 200, (user, url)
+
+
+@pytest.mark.django_db
+def test_the_manager_sees_statuses_team_and_coaches_but_not_release(
     client: Client, world: dict[str, Any], manager: Any, coach: Any
 ) -> None:
     report, cycle = world["report"].id, world["cycle"].id
-    for user in (manager, coach):
-        client.force_login(user)
-        assert client.get(f"/reports/{report}/").status_code == 200
-        assert client.get(f"/reports/{report}/pdf/").status_code == 200
-        assert client.get(f"/api/reports/{report}/").status_code == 200
-        assert client.get(f"/reports/cycles/{cycle}/pdfs.zip").status_code == 200
     client.force_login(coach)
     assert client.get(f"/reports/cycles/{cycle}/team/").status_code == 404
     assert client.get(f"/reports/cycles/{cycle}/coaches/").status_code == 404
     client.force_login(manager)
     assert client.get(f"/reports/cycles/{cycle}/team/").status_code == 200
     assert client.get(f"/reports/cycles/{cycle}/coaches/").status_code == 200
-    # releasing is the coach's call
-    assert client.post(f"/reports/{report}/release/").status_code == 403
-    assert client.post(f"/api/reports/{report}/release/").status_code == 403
+    # the list shows the status and links to nothing inside the report
+    page = client.get("/reports/").content.decode()
+    assert "Jonas Berg" in page and "Ready" in page
+    assert f"/reports/{report}/" not in page
+    assert f"/reports/{report}/pdf/" not in page
+    assert "pdfs.zip" not in page
+    rows = client.get("/api/reports/").json()["results"]
+    assert [(row["id"], row["status"], row["readable"]) for row in rows] == [(report, "ready", False)]
+    assert rows[0]["pdf_size"] is None and rows[0]["pdf_sha256"] is None
+    assert "figures" not in rows[0]
+    # the team view does not link into the reports either
+    assert f"/reports/{report}/" not in client.get(f"/reports/cycles/{cycle}/team/").content.decode()
+    # releasing is the coach's call; to the manager the report does not exist
+    assert client.post(f"/reports/{report}/release/").status_code == 404
+    assert client.post(f"/api/reports/{report}/release/").status_code == 404
+    assert Release.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_the_coach_sees_readable_rows_with_links(client: Client, world: dict[str, Any], coach: Any) -> None:
+    report = world["report"]
+    client.force_login(coach)
+    rows = client.get("/api/reports/").json()["results"]
+    assert [(row["id"], row["readable"], row["pdf_size"]) for row in rows] == [(report.id, True, report.pdf_size)]
+    page = client.get("/reports/").content.decode()
+    assert f'href="/reports/{report.id}/"' in page and f'href="/reports/{report.id}/pdf/"' in page
 
 
 @pytest.mark.django_db
@@ -136,3 +191,5 @@ def test_a_coach_of_one_subject_sees_only_that_subject(client: Client, ready_rep
 def test_access_helper_rejects_garbage_ids(manager: Any) -> None:
     with pytest.raises(Http404):
         report_get_for_user(user=manager, report_id="not-a-number")
+    with pytest.raises(Http404):
+        report_status_get_for_user(user=manager, report_id="not-a-number")

@@ -92,6 +92,36 @@ def test_no_figure_or_pair_of_figures_isolates_fewer_than_k_anonymous_raters(poo
 
 @settings(max_examples=300, deadline=None)
 @given(rater_pools())
+def test_item_figures_rest_on_exactly_the_raters_of_their_dimension_figure(pool: tuple) -> None:
+    # The dimension figure averages each rater's own mean, an item figure averages its
+    # answers: if their rater sets differed, n·dimension − Σ n·item could isolate the
+    # raters in the difference. With identical sets, and every rater behind them having
+    # answered the same number of the dimension's items, every combination of them weighs
+    # all those raters alike.
+    raters, rules = pool
+    result = report_compute(raters=raters, dimensions=DIMENSIONS, rules=rules, rng=random.Random(0))
+    data = report_data(result=result)
+    for dimension in result.dimensions:
+        items = [item for item in result.items if item.dimension.key == dimension.spec.key]
+        if not items:
+            continue
+        assert dimension.others is not None
+        for item in items:
+            assert item.others.raters == dimension.others.raters, (dimension.spec.key, item.spec.code)
+            assert item.others.anonymous == dimension.others.anonymous
+        answered_counts = {
+            sum(1 for spec in dimension.spec.items if raters[index].ratings.get(spec.code) is not None)
+            for index in dimension.others.raters
+        }
+        assert len(answered_counts) == 1
+    # the same holds for what is stored: every listed item carries its dimension's count
+    others_n = {d["name"]: (d["others"] or {}).get("n") for d in data["dimensions"]}
+    for listed in (*data["items"]["highest"], *data["items"]["lowest"]):
+        assert listed["n"] == others_n[listed["dimension"]]
+
+
+@settings(max_examples=300, deadline=None)
+@given(rater_pools())
 def test_stored_counts_are_zero_or_at_least_k_anonymous(pool: tuple) -> None:
     raters, rules = pool
     result = report_compute(raters=raters, dimensions=DIMENSIONS, rules=rules, rng=random.Random(0))

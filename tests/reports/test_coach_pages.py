@@ -66,9 +66,10 @@ def test_pdf_download_is_an_attachment_with_a_readable_name(client: Client, coac
 
 
 @pytest.mark.django_db
-def test_pdf_of_a_report_not_ready_is_404(client: Client, closed_cycle: Any, manager: Any) -> None:
+def test_pdf_of_a_report_not_ready_is_404(client: Client, closed_cycle: Any, coach: Any) -> None:
     report = Report.objects.create(cycle=closed_cycle, subject=SubjectFactory(cycle=closed_cycle))
-    client.force_login(manager)
+    CoachAssignment.objects.create(coach=coach, cycle=closed_cycle)
+    client.force_login(coach)
     assert client.get(f"/reports/{report.id}/pdf/").status_code == 404
     page = client.get(f"/reports/{report.id}/")
     assert "being prepared" in page.content.decode()
@@ -146,26 +147,54 @@ def test_api_release_and_not_ready_refusal(client: Client, coached: Report, coac
     assert refused.json() == {"non_field_errors": ["Only a ready report can be released."]}
 
 
+def failed_report(cycle: Any) -> Report:
+    return Report.objects.create(
+        cycle=cycle,
+        subject=SubjectFactory(cycle=cycle),
+        status=Report.Status.FAILED,
+        attempts=3,
+        reason="ValueError: bad data",
+    )
+
+
 @pytest.mark.django_db
-def test_failed_report_page_offers_rerun_and_rerun_queues_it(
+def test_failed_report_page_offers_rerun_to_the_coach(
+    client: Client, closed_cycle: Any, coach: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from reports.tasks import report_build_task
+
+    sent: list[int] = []
+    monkeypatch.setattr(report_build_task, "delay", lambda report_id: sent.append(report_id))
+    report = failed_report(closed_cycle)
+    CoachAssignment.objects.create(coach=coach, cycle=closed_cycle)
+    client.force_login(coach)
+    page = client.get(f"/reports/{report.id}/").content.decode()
+    assert "ValueError: bad data" in page
+    assert f'action="/reports/{report.id}/rerun/"' in page
+    response = client.post(f"/reports/{report.id}/rerun/")
+    assert response["Location"] == f"/reports/{report.id}/"
+    report.refresh_from_db()
+    assert report.status == Report.Status.QUEUED
+
+
+@pytest.mark.django_db
+def test_the_manager_reruns_a_failed_report_from_the_list(
     client: Client, closed_cycle: Any, manager: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from reports.tasks import report_build_task
 
     sent: list[int] = []
     monkeypatch.setattr(report_build_task, "delay", lambda report_id: sent.append(report_id))
-    report = Report.objects.create(
-        cycle=closed_cycle,
-        subject=SubjectFactory(cycle=closed_cycle),
-        status=Report.Status.FAILED,
-        attempts=3,
-        reason="ValueError: bad data",
-    )
+    report = failed_report(closed_cycle)
     client.force_login(manager)
-    page = client.get(f"/reports/{report.id}/").content.decode()
+    page = client.get("/reports/").content.decode()
     assert "ValueError: bad data" in page
     assert f'action="/reports/{report.id}/rerun/"' in page
+    assert f'href="/reports/{report.id}/"' not in page
+    # the report page itself stays closed to the manager
+    assert client.get(f"/reports/{report.id}/").status_code == 404
     response = client.post(f"/reports/{report.id}/rerun/", follow=True)
+    assert response.redirect_chain == [("/reports/", 302)]
     assert "queued again" in response.content.decode()
     report.refresh_from_db()
     assert report.status == Report.Status.QUEUED
@@ -176,6 +205,7 @@ def test_failed_report_page_offers_rerun_and_rerun_queues_it(
     api = client.post(f"/api/reports/{report.id}/rerun/")
     assert api.status_code == 202
     assert api.json()["status"] == "queued"
+    assert "figures" not in api.json()
 
 
 @pytest.mark.django_db

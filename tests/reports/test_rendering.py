@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 import threading
@@ -12,11 +13,11 @@ import pytest
 from django.test import Client
 
 from reports import services
-from reports.models import Report
+from reports.models import CoachAssignment, Report
 from reports.rendering import PDF_BASE_URL, pdf_url_fetcher_class, report_pdf_render, static_file_for
 from surveys.models import Group
 from tests.factories import ResponseFactory
-from tests.reports.conftest import ratings_for
+from tests.reports.conftest import answers_create, ratings_for
 
 
 def pdf_text(pdf_path: Path, page: int | None = None) -> str:
@@ -151,8 +152,43 @@ def test_identified_only_report_renders_and_says_why(closed_cycle: Any, tmp_path
 
 
 @pytest.mark.django_db
-def test_web_page_renders_the_same_report_template(client: Client, manager: Any, ready_report: Report) -> None:
-    client.force_login(manager)
+def test_a_dropped_group_is_never_named_in_data_page_or_pdf(
+    client: Client, closed_cycle: Any, coach: Any, tmp_path: Path
+) -> None:
+    # given: three peers (shown) and one direct report (dropped everywhere, k=3). Naming
+    # the dropped group ("answers from direct reports are left out") would tell the
+    # reader that the lone direct report answered.
+    from tests.factories import PersonFactory, SubjectFactory
+
+    subject = SubjectFactory(cycle=closed_cycle, person=PersonFactory(team=closed_cycle.team, name="Jonas Berg"))
+    answers_create(subject, peers=3, direct_reports=1)
+    report = Report.objects.create(cycle=closed_cycle, subject=subject)
+
+    # when
+    services.report_build(report_id=report.id)
+
+    # then
+    report.refresh_from_db()
+    assert report.status == Report.Status.READY
+    assert any("Some answers are not shown" in notice for notice in report.data["notices"])
+    CoachAssignment.objects.create(coach=coach, cycle=closed_cycle)
+    client.force_login(coach)
+    page = client.get(f"/reports/{report.id}/").content.decode()
+    assert "Some answers are not shown" in page
+    pdf_path = tmp_path / "report.pdf"
+    pdf_path.write_bytes(bytes(report.pdf))
+    pdf = " ".join(pdf_text(pdf_path).split())
+    assert "Some answers are not shown" in pdf
+    for where, text in (("data", json.dumps(report.data)), ("page", page), ("pdf", pdf)):
+        lowered = text.lower()
+        for name in ("direct report", "direct_report"):
+            assert name not in lowered, (where, name)
+
+
+@pytest.mark.django_db
+def test_web_page_renders_the_same_report_template(client: Client, coach: Any, ready_report: Report) -> None:
+    CoachAssignment.objects.create(coach=coach, cycle=ready_report.cycle)
+    client.force_login(coach)
     response = client.get(f"/reports/{ready_report.id}/")
     assert response.status_code == 200
     html = response.content.decode()

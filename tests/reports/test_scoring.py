@@ -177,7 +177,10 @@ def test_a_small_group_next_to_a_shown_group_is_dropped_not_folded_into_others()
     plan = dimension(data, "plan")
     assert [group["group"] for group in plan["groups"]] == ["peer"]
     assert plan["others"] == {"score": 2.0, "n": 3, "sd": 0.0, "disagreement": False}
-    assert any("direct reports" in notice for notice in data["notices"])
+    # the notice says answers were left out without naming whose: "direct reports" would
+    # tell the reader that the lone direct report answered
+    assert any("Some answers are not shown" in notice for notice in data["notices"])
+    assert not any("direct report" in notice.lower() for notice in data["notices"])
 
 
 def test_below_k_anonymous_shows_self_and_manager_only_and_says_why() -> None:
@@ -196,15 +199,19 @@ def test_items_need_k_anonymous_answers_and_list_highest_and_lowest_five() -> No
     raters.append(rater("peer", plan=(5, 4), motivate=(1, 2)))
     data = compute(raters)
     codes_shown = {item["code"] for item in data["items"]["highest"] + data["items"]["lowest"]}
-    # plan-2 was answered by only one peer: no figure.
+    # plan-2 was answered by only one peer: no figure. plan-1 is not listed either: the
+    # Plan figure (5 + 5 + 4.5) / 3 beside plan-1 (5, n=3) would give away that the one
+    # peer who answered plan-2 rated it 1 lower than plan-1.
     assert "plan-2" not in codes_shown
-    assert data["items"]["shown"] == 11
+    assert "plan-1" not in codes_shown
+    assert dimension(data, "plan")["others"] == {"score": 4.83, "n": 3, "sd": 0.24, "disagreement": False}
+    assert data["items"]["shown"] == 10
     assert data["items"]["highest"][0] == {
-        "code": "plan-1",
-        "text": "plan first",
-        "dimension": "Plan",
+        "code": "organize-1",
+        "text": "organize first",
+        "dimension": "Organize",
         "side": "management",
-        "score": 5.0,
+        "score": 3.0,
         "n": 3,
     }
     assert [item["code"] for item in data["items"]["lowest"][:2]] == ["motivate-1", "motivate-2"]
