@@ -83,8 +83,9 @@ def anonymity_promise(*, invitation: Invitation) -> dict[str, Any]:
         )
     elif invitation.group == Group.MANAGER:
         statement = (
-            f"Your answers are identified: {name}'s coach sees them as the manager's view, "
-            "on their own and not pooled with anyone else's."
+            f"Your answers are identified: {name}'s coach sees them as the manager's own view. They are also "
+            "part of the report's combined “Others” figures, together with the answers of peers, direct "
+            f"reports and other colleagues (never {name}'s self-assessment), whenever the report shows those."
         )
     else:
         group_name = Group(invitation.group).label.lower()

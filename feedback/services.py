@@ -13,9 +13,9 @@ How a response is kept from its invitation (the product's core promise):
   is stored; the mapping is dropped in the same request (see ``feedback.views``).
 * PostgreSQL stamps each row version with the id of the transaction that wrote it
   (``xmin``), which the completed invitation and its response share, and keeps rows in
-  the order they were written. ``responses_rewrite`` runs when a cycle closes and
-  rewrites the responses in random order, after which neither trace of the submit is
-  left on them.
+  the order they were written, and long comments get TOAST chunk ids in submission
+  order. ``responses_rewrite`` runs when a cycle closes and rewrites the responses and
+  their stored values in random order, after which none of these traces is left.
 * Rows are read in the order of their random ids (``Meta.ordering``), never in the
   physical order that follows submission.
 * Nothing here logs, and no response id is ever returned to the rater.
@@ -136,17 +136,30 @@ def responses_rewrite(*, cycle_id: int) -> int:
       random order puts the new versions in that random order, so matching the k-th
       response with the k-th completed invitation leads nowhere.
 
-    ``group = group`` changes no value; it only writes new row versions.
+    * A long comment (or decline reason) is stored out of line, in the table's TOAST
+      relation, under a chunk id that PostgreSQL hands out from a counter: chunk ids
+      follow submission order. An UPDATE that leaves a column's value untouched (such as
+      ``group = group``) keeps the old TOAST pointer, so the chunk ids would survive the
+      rewrite. Each stored text column is therefore set to an expression that yields a
+      freshly built value (``comments || '{}'``, ``ratings || '{}'``, ``reason || ''``) —
+      equal in content, but a new datum that PostgreSQL stores anew, with a chunk id
+      taken in the shuffled order.
+
+    The values do not change; only where and in which order they are stored.
     """
+    statements: list[tuple[type[Response] | type[Decline], str]] = [
+        (Response, "comments = comments || '{}'::jsonb, ratings = ratings || '{}'::jsonb"),
+        (Decline, "reason = reason || ''"),
+    ]
     rewritten = 0
     # No savepoint: inside the close transaction the rows take its id, not a subtransaction's.
     with transaction.atomic(savepoint=False), connection.cursor() as cursor:
-        for model in (Response, Decline):
+        for model, assignments in statements:
             ids = list(model.objects.filter(cycle_id=cycle_id).values_list("id", flat=True))
             _shuffle(ids)
             table = connection.ops.quote_name(model._meta.db_table)
             # One statement per row, in the shuffled order (psycopg pipelines them): a single
             # UPDATE would write the new versions in the old, physical order.
-            cursor.executemany(f'UPDATE {table} SET "group" = "group" WHERE id = %s', [(pk,) for pk in ids])  # noqa: S608 — the table name comes from the model, not from input
+            cursor.executemany(f"UPDATE {table} SET {assignments} WHERE id = %s", [(pk,) for pk in ids])  # noqa: S608 — the table name comes from the model and the assignments are constants, not input
             rewritten += len(ids)
     return rewritten

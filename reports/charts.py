@@ -96,11 +96,15 @@ def plane_svg(*, points: Sequence[Mapping[str, Any]], cut: float, title: str) ->
             parts.append(f'<circle cx="{px:.1f}" cy="{py:.1f}" r="6" fill="#fff" stroke="#000" stroke-width="2"/>')
         else:
             parts.append(f'<rect x="{px - 6:.1f}" y="{py - 6:.1f}" width="12" height="12" fill="#000" stroke="#000"/>')
+        # Self's label sits above-right of its circle and Others' below-left of its square:
+        # the two points are often close, and their labels must not print over each other.
+        above = point.get("shape") == "circle"
         parts.append(
             format_html(
-                '<text x="{}" y="{}" font-size="10" font-weight="bold">{}</text>',
-                f"{px + 9:.1f}",
-                f"{py - 7:.1f}",
+                '<text x="{}" y="{}" font-size="10" font-weight="bold" text-anchor="{}">{}</text>',
+                f"{px + 9:.1f}" if above else f"{px - 9:.1f}",
+                f"{py - 7:.1f}" if above else f"{py + 17:.1f}",
+                "start" if above else "end",
                 point["label"],
             )
         )

@@ -403,8 +403,11 @@ class CycleCloseApi(APIView):
 
 
 class ReminderResultSerializer(serializers.Serializer):
+    """That a reminder round was queued, and when. Deliberately no number of recipients:
+    set against the progress counts it would tell the manager who has not answered."""
+
     id = serializers.IntegerField()
-    recipients = serializers.IntegerField(help_text="Raters with at least one survey still open.")
+    kind = serializers.ChoiceField(choices=Reminder.Kind.choices)
     created_at = serializers.DateTimeField()
 
 
@@ -417,7 +420,7 @@ class CycleRemindApi(APIView):
         reminder = _call(services.reminder_send, cycle=cycle, kind=Reminder.Kind.MANUAL, by=request.user)
         assert reminder is not None
         return Response(
-            {"id": reminder.pk, "recipients": reminder.emails.count(), "created_at": reminder.created_at},
+            ReminderResultSerializer(reminder).data,
             status=status.HTTP_201_CREATED,
         )
 
@@ -442,7 +445,10 @@ class ProgressSerializer(serializers.Serializer):
     subjects = SubjectProgressSerializer(many=True)
     emails = serializers.DictField(
         child=serializers.DictField(child=serializers.IntegerField()),
-        help_text="Email counts by kind (invitation, reminder) and status (queued, sent, failed …).",
+        help_text=(
+            "Email counts by kind (invitation, nomination) and status (queued, sent, failed …). "
+            "Reminder emails are never counted: how many went out would tell who has not answered."
+        ),
     )
 
 

@@ -129,11 +129,11 @@ def demo_survey_links(*, cycle: Cycle, count: int = 2) -> list[tuple[str, str]]:
             chosen.append(invitation)
     with transaction.atomic():
         tokens = invitation_links_create(invitations=chosen)
-    return [
-        (
-            f"{invitation.rater_name or invitation.rater_email} rating {invitation.subject.person.name} "
-            f"{GROUP_ROLES[Group(invitation.group)]}",
-            links.survey_url(tokens[invitation.pk]),
-        )
-        for invitation in chosen
-    ]
+    return [(_link_description(invitation), links.survey_url(tokens[invitation.pk])) for invitation in chosen]
+
+
+def _link_description(invitation: Invitation) -> str:
+    rater = invitation.rater_name or invitation.rater_email
+    if invitation.group == Group.SELF:
+        return f"{rater} rating themself (self-assessment)"
+    return f"{rater} rating {invitation.subject.person.name} {GROUP_ROLES[Group(invitation.group)]}"

@@ -18,6 +18,7 @@ from surveys.models import (
     Nomination,
     OutboundEmail,
     Person,
+    Reminder,
     Subject,
     Team,
 )
@@ -213,21 +214,51 @@ class EmailSummary:
         )
 
 
-def cycle_email_summary(*, cycle: Cycle) -> EmailSummary:
-    """Delivery counts per kind and status, and the failed invitation emails by address.
+# Sent, or no longer needed: see cycle_email_summary.
+DELIVERED = "sent or no longer needed"
 
-    Failed reminders are counted but never listed: a reminder goes only to raters who
-    have not answered, so its recipient list would tell the manager exactly who that is.
+# Kinds whose delivery the manager may see. Reminder emails are left out on purpose.
+SUMMARY_EMAIL_KINDS: tuple[str, ...] = (OutboundEmail.Kind.INVITATION, OutboundEmail.Kind.NOMINATION)
+
+
+def cycle_email_summary(*, cycle: Cycle) -> EmailSummary:
+    """Delivery counts per kind and status for invitations and nominations, and the failed
+    invitation emails by address.
+
+    Reminders appear in no count at all, not even failed ones. A reminder round goes to
+    the distinct addresses with an open invitation, while progress counts answers per
+    subject: with two subjects at 2/3 each, "1 reminder sent" tells the manager that one
+    person is missing from both, and a sent or skipped count over time tells them when
+    somebody answered. When the mail server is down for a whole round, even the failed
+    count equals the number of recipients. The manager sees only that a round happened,
+    and when (``Reminder`` rows).
     """
-    counts: dict[str, dict[str, int]] = {kind: {} for kind in OutboundEmail.Kind.values}
-    for row in OutboundEmail.objects.filter(cycle=cycle).values("kind", "status").annotate(n=Count("id")).order_by():
-        counts[row["kind"]][row["status"]] = row["n"]
+    counts: dict[str, dict[str, int]] = {kind: {} for kind in SUMMARY_EMAIL_KINDS}
+    rows = (
+        OutboundEmail.objects.filter(cycle=cycle, kind__in=SUMMARY_EMAIL_KINDS)
+        .values("kind", "status")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    for row in rows:
+        # An email found to have nothing left to ask is counted with the sent ones: a
+        # separate "skipped" count would tell the manager that its rater had already
+        # answered (a failed invitation retried after a reminder got through, say).
+        status = (
+            DELIVERED if row["status"] in (OutboundEmail.Status.SENT, OutboundEmail.Status.SKIPPED) else row["status"]
+        )
+        counts[row["kind"]][status] = counts[row["kind"]].get(status, 0) + row["n"]
     failed = list(
         OutboundEmail.objects.filter(
             cycle=cycle, kind=OutboundEmail.Kind.INVITATION, status=OutboundEmail.Status.FAILED
         ).order_by("recipient")[:50]
     )
     return EmailSummary(counts=counts, failed_invitations=failed)
+
+
+def reminder_rounds(*, cycle: Cycle, limit: int = 5) -> list[Reminder]:
+    """The latest reminder rounds of a cycle: when, and whether scheduled or asked for — never to whom."""
+    return list(Reminder.objects.filter(cycle=cycle).only("id", "cycle_id", "kind", "created_at")[:limit])
 
 
 def nomination_get_by_token(*, token: str) -> Nomination | None:

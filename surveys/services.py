@@ -482,9 +482,9 @@ def cycle_update(*, cycle: Cycle, changes: dict[str, Any]) -> Cycle:
     """Change a cycle's settings; ``changes`` may also hold ``subjects`` (a list of people, draft only).
 
     Before launch everything can change. Once launched the questionnaire is frozen and the
-    subjects are fixed; the anonymity minimum can still be raised, and lowered only while
-    nobody has answered — lowering it afterwards would reveal groups that answered on the
-    promise of a higher minimum.
+    subjects are fixed; the anonymity minimum and the comment threshold can still be
+    raised, and lowered only while nobody has answered — lowering either afterwards would
+    reveal groups (or quote comments) given on the promise of a higher minimum.
     """
     unknown = set(changes) - CYCLE_FIELDS - {"subjects"}
     if unknown:
@@ -509,15 +509,7 @@ def cycle_update(*, cycle: Cycle, changes: dict[str, Any]) -> Cycle:
         if "deadline" not in changes:
             to_check.pop("deadline")
         _cycle_settings_validate(to_check)
-        new_k = changes.get("anonymity_min")
-        if (
-            new_k is not None
-            and new_k < cycle.anonymity_min
-            and cycle.invitations.filter(status=Invitation.Status.COMPLETED).exists()
-        ):
-            raise ValidationError(
-                {"anonymity_min": "The anonymity minimum cannot be lowered once anybody has answered."}
-            )
+        _cycle_minimums_guard(cycle=cycle, merged=merged, changes=changes)
         for field, value in merged.items():
             setattr(cycle, field, value.strip()[:200] if field == "name" else value)
         if "questionnaire" in changes:
@@ -528,6 +520,33 @@ def cycle_update(*, cycle: Cycle, changes: dict[str, Any]) -> Cycle:
         if "subjects" in changes:
             _cycle_subjects_set(cycle=cycle, people=list(changes["subjects"]))
     return cycle
+
+
+def _cycle_minimums_guard(*, cycle: Cycle, merged: dict[str, Any], changes: dict[str, Any]) -> None:
+    """Refuse to lower k or the comment threshold once anybody has answered.
+
+    Raters answered on the promise of the minimums in force at the time (the survey
+    states both). Lowering either afterwards would reveal groups, or quote comments,
+    that were given on the promise of a larger crowd. Clearing the comment minimum
+    counts as lowering it to k, the threshold that then applies.
+    """
+    new_k = merged["anonymity_min"]
+    new_threshold = merged["comment_min"] or new_k
+    lowers_k = new_k < cycle.anonymity_min
+    lowers_comments = new_threshold < cycle.comment_threshold
+    if not (lowers_k or lowers_comments):
+        return
+    if not cycle.invitations.filter(status=Invitation.Status.COMPLETED).exists():
+        return
+    errors: dict[str, str] = {}
+    if lowers_k:
+        errors["anonymity_min"] = "The anonymity minimum cannot be lowered once anybody has answered."
+    if lowers_comments and (not lowers_k or "comment_min" in changes):
+        errors["comment_min"] = (
+            f"The minimum for comments cannot go below {cycle.comment_threshold} once anybody has answered "
+            "(leaving it empty would lower it to the anonymity minimum)."
+        )
+    raise ValidationError(errors)
 
 
 def _cycle_subjects_set(*, cycle: Cycle, people: list[Person]) -> None:
@@ -777,6 +796,12 @@ def cycle_close(*, cycle: Cycle, by: Any) -> bool:
         # its responses at close for the same reason).
         Invitation.objects.filter(cycle_id=cycle.pk).update(opened_at=None)
         InvitationLink.objects.filter(invitation__cycle_id=cycle.pk).delete()
+        # Each reminder email went to a rater who had not answered at that moment: kept,
+        # the rows (with their times) would record who answered late and who never did.
+        # Nothing needs them once the cycle is closed. The invitation emails went to
+        # everybody invited, and the reminder rounds themselves (``Reminder``) say only
+        # when a round happened, so both stay.
+        OutboundEmail.objects.filter(cycle_id=cycle.pk, kind=OutboundEmail.Kind.REMINDER).delete()
         cycle.refresh_from_db()
         cycle_closed.send(sender=Cycle, cycle=cycle)
     return True
@@ -952,10 +977,17 @@ def outbound_emails_fail(*, email_ids: list[int]) -> int:
 
 
 def outbound_emails_retry(*, cycle: Cycle) -> list[int]:
-    """Queue the cycle's failed emails again (the manager fixed an address or the server is back)."""
+    """Queue the cycle's failed invitation and nomination emails again (the server is back).
+
+    Failed reminders are left alone: their count is never shown (it would say how many
+    raters have not answered), and the next reminder round reaches the same raters with
+    fresh links anyway.
+    """
     with transaction.atomic():
         ids = list(
-            OutboundEmail.objects.filter(cycle=cycle, status=OutboundEmail.Status.FAILED).values_list("id", flat=True)
+            OutboundEmail.objects.filter(cycle=cycle, status=OutboundEmail.Status.FAILED)
+            .exclude(kind=OutboundEmail.Kind.REMINDER)
+            .values_list("id", flat=True)
         )
         OutboundEmail.objects.filter(id__in=ids).update(status=OutboundEmail.Status.QUEUED, last_error="")
         _emails_enqueue_on_commit(ids)

@@ -217,7 +217,7 @@ def cycle_detail(request: HttpRequest, cycle_id: int) -> HttpResponse:
         "cycle": cycle,
         "progress": progress,
         "emails": selectors.cycle_email_summary(cycle=cycle),
-        "reminders": list(cycle.reminders.all()[:5]),
+        "reminders": selectors.reminder_rounds(cycle=cycle),
         "nominations_submitted": sum(selectors.nominations_status(cycle=cycle).values()),
         "anonymous_groups": [Group.PEER, Group.DIRECT_REPORT, Group.OTHER],
         "short_of_k": [
@@ -318,7 +318,8 @@ def cycle_remind(request: HttpRequest, cycle_id: int) -> HttpResponse:
         messages.error(request, _error_text(error))
     else:
         assert reminder is not None
-        messages.success(request, f"Reminder queued for {reminder.emails.count()} rater(s) who have not answered.")
+        # No number of recipients: see ``selectors.cycle_email_summary``.
+        messages.success(request, "Reminder queued for everyone who has not answered yet.")
     return _back(cycle)
 
 

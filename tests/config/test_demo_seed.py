@@ -37,6 +37,7 @@ def test_demo_is_seeded_once_and_its_closed_cycle_gets_ready_reports(celery_work
     links = [line for line in output.splitlines() if "/s/" in line]
     assert len(links) == 2
     assert all("http://testserver/s/" in line for line in links)
+    assert "rating themself (self-assessment)" in links[0]
 
     # the worker builds one report per subject of the closed cycle
     deadline = time.monotonic() + 180

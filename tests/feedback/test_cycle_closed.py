@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import secrets
+import string
 from typing import Any
 
 import pytest
@@ -116,3 +118,49 @@ def test_the_rewrite_puts_responses_out_of_submission_order(kotter_questionnaire
     after = physical_order(cycle)
     assert sorted(after) == sorted(submitted)
     assert after != submitted
+
+
+def toast_chunk_ids(cycle: Cycle) -> dict[str, int | None]:
+    """{response id: the TOAST chunk id of its comments, or None when stored inline}."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT id::text, pg_column_toast_chunk_id(comments)::bigint FROM feedback_response WHERE cycle_id = %s",
+            [cycle.pk],
+        )
+        return dict(cursor.fetchall())
+
+
+def test_the_rewrite_stores_long_comments_anew(kotter_questionnaire: Any, manager: Any) -> None:
+    # given: long comments, stored out of line under TOAST chunk ids handed out in
+    # submission order; random text so that compression cannot bring them back inline
+    cycle = CycleFactory(status=Cycle.Status.OPEN)
+    subject = SubjectFactory(cycle=cycle)
+    alphabet = string.ascii_letters + string.digits
+    texts = ["".join(secrets.choice(alphabet) for _ in range(3000)) for _ in range(3)]
+    for text in texts:
+        invitation = InvitationFactory(subject=subject, status=Invitation.Status.OPEN)
+        response_submit(invitation_id=invitation.pk, answers=full_answers(cycle, value=3, keep_doing=text))
+    before = toast_chunk_ids(cycle)
+    assert len(before) == 3 and None not in before.values()
+    # when
+    assert cycle_close(cycle=cycle, by=manager) is True
+    # then: every comment sits under a new chunk id; the words are the same
+    after = toast_chunk_ids(cycle)
+    assert set(after) == set(before)
+    assert None not in after.values()
+    assert not set(after.values()) & set(before.values())
+    stored = sorted(comments["keep_doing"] for comments in Response.objects.values_list("comments", flat=True))
+    assert stored == sorted(texts)
+
+
+def test_the_rewrite_keeps_every_value(kotter_questionnaire: Any) -> None:
+    cycle, _ = answered_cycle()
+    response = Response.objects.filter(cycle=cycle).first()
+    assert response is not None
+    Response.objects.filter(pk=response.pk).update(comments={**response.comments, "management": "Clear plans."})
+    values_before = sorted((str(r.pk), r.ratings, r.comments) for r in Response.objects.filter(cycle=cycle))
+    with transaction.atomic():
+        cycle_closed.send(sender=Cycle, cycle=cycle)
+    values_after = sorted((str(r.pk), r.ratings, r.comments) for r in Response.objects.filter(cycle=cycle))
+    assert values_after == values_before
+    assert Decline.objects.get(cycle=cycle).reason == "away"

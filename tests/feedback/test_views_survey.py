@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from html import unescape
 from typing import Any
 
 import pytest
@@ -50,6 +51,17 @@ def test_the_promise_is_stated_honestly_per_group(
     assert promise in html
     if group in (Group.SELF, Group.MANAGER):
         assert "anonymous" not in html.lower()
+
+
+def test_the_manager_is_told_their_answers_also_count_in_others(client: Client, make_link: Any) -> None:
+    # The report's Others figure is computed from the manager and the shown anonymous
+    # raters together: promising the manager "not pooled" would be untrue.
+    _, token = make_link(group=Group.MANAGER)
+    text = unescape(client.get(open_survey(client, token)).content.decode())
+    assert "Priya Nair's coach sees them as the manager's own view" in text
+    assert "also part of the report's combined “Others” figures" in text
+    assert "never Priya Nair's self-assessment" in text
+    assert "not pooled" not in text
 
 
 def test_items_are_grouped_by_dimension_with_labelled_radios_and_cant_say(

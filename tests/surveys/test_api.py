@@ -121,7 +121,7 @@ def test_cycle_lifecycle_through_the_api(api: APIClient, team: Team) -> None:
     assert set(peers) == {"group", "invited", "answered"}
     # remind, twice within the hour
     remind = api.post(f"/api/cycles/{cycle_id}/remind/")
-    assert remind.status_code == 201 and remind.json()["recipients"] > 0
+    assert remind.status_code == 201 and set(remind.json()) == {"id", "kind", "created_at"}
     again = api.post(f"/api/cycles/{cycle_id}/remind/")
     assert again.status_code == 400 and "reminder" in again.json()
     # close, twice
@@ -175,6 +175,22 @@ def test_launched_cycle_refuses_frozen_changes(api: APIClient, open_cycle: Cycle
     response = api.patch(f"/api/cycles/{open_cycle.pk}/", {"subjects": [person(team, "Ann").pk]}, format="json")
     assert response.status_code == 400 and "subjects" in response.json()
     assert api.delete(f"/api/cycles/{open_cycle.pk}/").status_code == 400
+
+
+def test_the_comment_minimum_cannot_be_lowered_through_the_api_once_somebody_answers(
+    api: APIClient, team: Team, cycle_build: Any
+) -> None:
+    cycle = cycle_build(team, launch=True, comment_min=5)
+    Invitation.objects.filter(pk=cycle.invitations.filter(group=Group.PEER).values("pk")[:1]).update(
+        status=Invitation.Status.COMPLETED
+    )
+    for payload in ({"comment_min": 4}, {"comment_min": None}):
+        response = api.patch(f"/api/cycles/{cycle.pk}/", payload, format="json")
+        assert response.status_code == 400
+        assert set(response.json()) == {"comment_min"}
+        assert "once anybody has answered" in response.json()["comment_min"][0]
+    assert Cycle.objects.get(pk=cycle.pk).comment_min == 5
+    assert api.patch(f"/api/cycles/{cycle.pk}/", {"comment_min": 6}, format="json").json()["comment_min"] == 6
 
 
 def test_draft_cannot_be_closed_but_can_be_deleted(api: APIClient, cycle: Cycle) -> None:

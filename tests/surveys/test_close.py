@@ -95,3 +95,22 @@ def test_close_due_task_is_in_the_beat_schedule() -> None:
     assert tasks["surveys.cycles_close_due"] <= 300
     assert "surveys.reminders_send_due" in tasks
     assert {"surveys.cycles_close_due", "surveys.reminders_send_due", "surveys.emails_send"} <= set(app.tasks)
+
+
+def test_close_deletes_the_reminder_emails_and_keeps_the_rest(open_cycle: Cycle, team: Team) -> None:
+    # given: a reminder round, which went only to raters who had not answered then
+    send_queued()
+    open_cycle.invitations.filter(group="self").update(status=Invitation.Status.COMPLETED)
+    reminder = services.reminder_send(cycle=open_cycle, kind="manual", by=team.manager)
+    assert reminder is not None
+    send_queued()
+    invitation_emails = set(
+        OutboundEmail.objects.filter(cycle=open_cycle, kind=OutboundEmail.Kind.INVITATION).values_list("id", flat=True)
+    )
+    assert OutboundEmail.objects.filter(cycle=open_cycle, kind=OutboundEmail.Kind.REMINDER).exists()
+    # when
+    services.cycle_close(cycle=open_cycle, by=team.manager)
+    # then: nothing records who was reminded; the round itself (when it happened) stays
+    assert not OutboundEmail.objects.filter(cycle=open_cycle, kind=OutboundEmail.Kind.REMINDER).exists()
+    assert set(OutboundEmail.objects.filter(cycle=open_cycle).values_list("id", flat=True)) == invitation_emails
+    assert list(open_cycle.reminders.values_list("id", flat=True)) == [reminder.pk]

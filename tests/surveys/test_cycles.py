@@ -94,6 +94,57 @@ def test_k_can_be_lowered_until_somebody_answers(open_cycle: Cycle) -> None:
     assert Cycle.objects.get(pk=open_cycle.pk).anonymity_min == 5
 
 
+def _somebody_answers(cycle: Cycle) -> None:
+    invitation = cycle.invitations.filter(group=Group.PEER).first()
+    assert invitation is not None
+    Invitation.objects.filter(pk=invitation.pk).update(status=Invitation.Status.COMPLETED)
+
+
+@pytest.mark.parametrize(
+    ("start", "changes", "field"),
+    [
+        ({"comment_min": 5}, {"comment_min": 4}, "comment_min"),
+        # clearing the comment minimum lowers the comment threshold to k
+        ({"comment_min": 5}, {"comment_min": None}, "comment_min"),
+        ({"comment_min": 5}, {"anonymity_min": 4, "comment_min": None}, "comment_min"),
+        # without a comment minimum, comments follow k, which cannot go down either
+        ({"anonymity_min": 4}, {"anonymity_min": 3}, "anonymity_min"),
+    ],
+)
+def test_the_comment_threshold_cannot_be_lowered_once_somebody_answers(
+    team: Team,
+    cycle_build: Callable[..., Cycle],
+    start: dict[str, Any],
+    changes: dict[str, Any],
+    field: str,
+) -> None:
+    # given: before anybody answers, the same change goes through
+    before = cycle_build(team, launch=True, name="Before", **start)
+    services.cycle_update(cycle=before, changes=changes)
+    after = cycle_build(team, launch=True, name="After", **start)
+    _somebody_answers(after)
+    # when
+    with pytest.raises(ValidationError) as error:
+        services.cycle_update(cycle=after, changes=changes)
+    # then: the field is named, and nothing changed
+    assert set(error.value.message_dict) == {field}
+    assert "once anybody has answered" in error.value.message_dict[field][0]
+    stored = Cycle.objects.get(pk=after.pk)
+    assert (stored.anonymity_min, stored.comment_min) == (after.anonymity_min, after.comment_min)
+
+
+def test_the_comment_threshold_can_still_go_up_or_stay_after_answers(
+    team: Team, cycle_build: Callable[..., Cycle]
+) -> None:
+    cycle = cycle_build(team, launch=True, comment_min=5)
+    _somebody_answers(cycle)
+    services.cycle_update(cycle=cycle, changes={"comment_min": 6})
+    # k raised to the old comment threshold: clearing the comment minimum keeps comments at 6
+    services.cycle_update(cycle=cycle, changes={"anonymity_min": 6, "comment_min": None})
+    stored = Cycle.objects.get(pk=cycle.pk)
+    assert (stored.anonymity_min, stored.comment_min, stored.comment_threshold) == (6, None, 6)
+
+
 def test_k_is_never_below_two_even_on_update(cycle: Cycle) -> None:
     with pytest.raises(ValidationError) as error:
         services.cycle_update(cycle=cycle, changes={"anonymity_min": 1})

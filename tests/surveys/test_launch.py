@@ -110,6 +110,10 @@ def test_manager_email_states_that_manager_answers_are_identified(open_cycle: Cy
     (message,) = [message for message in mail.outbox if message.to == [lead.email]]
     assert "as their manager" in message.body
     assert "the person will know they came from you" in message.body
+    # and that they also count in the combined Others figures, in both bodies
+    html = str(message.alternatives[0][0])
+    for body in (message.body, html):
+        assert "also count in the combined “Others” figures" in body
 
 
 def test_sending_again_never_sends_twice(open_cycle: Cycle) -> None:

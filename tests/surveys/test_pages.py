@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -175,6 +176,30 @@ def test_edit_a_launched_cycle_only_offers_what_may_change(signed_in: Client, op
     assert signed_in.post(f"/cycles/{open_cycle.pk}/edit/", data).status_code == 302
     open_cycle.refresh_from_db()
     assert open_cycle.name == "Renamed"
+
+
+def test_edit_page_refuses_to_clear_the_comment_minimum_once_somebody_answers(
+    signed_in: Client, team: Team, cycle_build: Callable[..., Cycle]
+) -> None:
+    cycle = cycle_build(team, launch=True, comment_min=5)
+    Invitation.objects.filter(pk=cycle.invitations.filter(group=Group.PEER).values("pk")[:1]).update(
+        status=Invitation.Status.COMPLETED
+    )
+    data = {
+        "name": "Renamed too",
+        "deadline": timezone.localtime(cycle.deadline).strftime("%Y-%m-%dT%H:%M"),
+        "anonymity_min": 3,
+        "comment_min": "",
+        "reminder_days_before": 2,
+    }
+    response = signed_in.post(f"/cycles/{cycle.pk}/edit/", data)
+    assert response.status_code == 400
+    html = response.content.decode()
+    # the error sits in the comment minimum's field, and what was typed is kept
+    assert re.search(r'id="id_comment_min_error">[^<]*cannot go below 5 once anybody has answered', html)
+    assert 'value="Renamed too"' in html
+    cycle.refresh_from_db()
+    assert (cycle.comment_min, cycle.name) == (5, "Spring review")
 
 
 def test_draft_delete_page(signed_in: Client, cycle: Cycle) -> None:

@@ -10,7 +10,7 @@ from django.core import mail
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from surveys import services
+from surveys import selectors, services
 from surveys.models import Cycle, Invitation, OutboundEmail, Reminder, Team
 from tests.surveys.conftest import outbox_for, person, send_queued
 
@@ -137,3 +137,84 @@ def test_reminder_task_runs_through_celery(
     with django_capture_on_commit_callbacks(execute=True):
         assert reminders_send_due.delay().get() == [open_cycle.pk]
     assert mail.outbox and all(message.subject.startswith("Reminder") for message in mail.outbox)
+
+
+# --- What the manager learns from a reminder: that it happened, and when -------------------
+
+
+def test_the_manager_never_sees_how_many_raters_a_reminder_reached(
+    open_cycle: Cycle, team: Team, api: Any, client: Any
+) -> None:
+    # given: everyone but Ann has answered every survey, so "1 recipient" would name her
+    _launched_and_sent(open_cycle)
+    ann = person(team, "Ann")
+    open_cycle.invitations.exclude(rater_email=ann.email).update(status=Invitation.Status.COMPLETED)
+    # when: the manager asks for a reminder through the API and it goes out
+    response = api.post(f"/api/cycles/{open_cycle.pk}/remind/")
+    send_queued()
+    # then: the answer says a round was queued and when, with no count of any kind
+    assert response.status_code == 201
+    assert set(response.json()) == {"id", "kind", "created_at"}
+    assert response.json()["kind"] == Reminder.Kind.MANUAL
+    assert len(outbox_for(ann.email)) == 1 and len(mail.outbox) == 1
+    # and neither the progress API nor the cycle page counts reminder emails
+    progress = api.get(f"/api/cycles/{open_cycle.pk}/progress/").json()
+    assert "reminder" not in progress["emails"]
+    client.force_login(team.manager)
+    html = client.get(f"/cycles/{open_cycle.pk}/").content.decode()
+    assert "Reminder rounds:" in html and "(requested by the manager)" in html
+    invitations = OutboundEmail.objects.filter(kind=OutboundEmail.Kind.INVITATION).count()
+    assert f"{invitations} sent" in html
+    assert "1 sent" not in html and "skipped" not in html
+
+
+def test_the_reminder_page_message_gives_no_count(open_cycle: Cycle, team: Team, client: Any) -> None:
+    ann = person(team, "Ann")
+    open_cycle.invitations.exclude(rater_email=ann.email).update(status=Invitation.Status.COMPLETED)
+    client.force_login(team.manager)
+    html = client.post(f"/cycles/{open_cycle.pk}/remind/", follow=True).content.decode()
+    assert "Reminder queued for everyone who has not answered yet." in html
+    assert not re.search(r"for \d+ rater", html)
+
+
+def test_failed_reminders_are_neither_counted_for_the_manager_nor_retried(
+    open_cycle: Cycle, team: Team, client: Any
+) -> None:
+    # given: the mail server refused a whole reminder round; that count is the number of
+    # raters who had not answered
+    send_queued()
+    reminder = services.reminder_send(cycle=open_cycle, kind=Reminder.Kind.MANUAL)
+    assert reminder is not None
+    reminder.emails.update(status=OutboundEmail.Status.FAILED, last_error="SMTPDataError: 451")
+    # when
+    client.force_login(team.manager)
+    html = client.get(f"/cycles/{open_cycle.pk}/").content.decode()
+    retried = services.outbound_emails_retry(cycle=open_cycle)
+    # then
+    assert "could not be delivered" not in html
+    assert retried == []
+    assert set(reminder.emails.values_list("status", flat=True)) == {OutboundEmail.Status.FAILED}
+
+
+def test_retry_still_requeues_a_failed_invitation(open_cycle: Cycle) -> None:
+    send_queued()
+    failed = OutboundEmail.objects.filter(kind=OutboundEmail.Kind.INVITATION).first()
+    assert failed is not None
+    OutboundEmail.objects.filter(pk=failed.pk).update(status=OutboundEmail.Status.FAILED)
+    assert services.outbound_emails_retry(cycle=open_cycle) == [failed.pk]
+    assert OutboundEmail.objects.get(pk=failed.pk).status == OutboundEmail.Status.QUEUED
+
+
+@pytest.mark.django_db
+def test_an_invitation_email_with_nothing_left_to_ask_counts_as_sent(cycle: Cycle) -> None:
+    # given: one invitation email sent, one found unnecessary because its rater had answered
+    OutboundEmail.objects.create(
+        cycle=cycle, recipient="a@example.test", kind=OutboundEmail.Kind.INVITATION, status=OutboundEmail.Status.SENT
+    )
+    OutboundEmail.objects.create(
+        cycle=cycle, recipient="b@example.test", kind=OutboundEmail.Kind.INVITATION, status=OutboundEmail.Status.SKIPPED
+    )
+    # when
+    summary = selectors.cycle_email_summary(cycle=cycle)
+    # then: the manager cannot tell the two apart, so cannot learn that b answered early
+    assert summary.counts[OutboundEmail.Kind.INVITATION] == {selectors.DELIVERED: 2}
