@@ -44,6 +44,9 @@ def coach(db: None) -> Any:
 def celery_worker(transactional_db: None) -> Iterator[Any]:
     """A real Celery worker consuming from the test Redis, in a thread of this process.
 
+    The solo pool runs each task in that same thread, which stops with the worker; a
+    thread pool would leave a daemon thread behind that can crash the interpreter at exit.
+
     It shares the test database (the settings pytest-django rewrote), so tests that use
     it see committed data only — hence ``transactional_db``.
     """
@@ -52,7 +55,7 @@ def celery_worker(transactional_db: None) -> Iterator[Any]:
     # could not be dropped at the end of the run.
     task_postrun.connect(_close_thread_connection)
     try:
-        with start_worker(celery_app, pool="threads", concurrency=2, perform_ping_check=False) as worker:
+        with start_worker(celery_app, pool="solo", perform_ping_check=False) as worker:
             yield worker
     finally:
         task_postrun.disconnect(_close_thread_connection)
