@@ -30,8 +30,23 @@ def compose() -> dict[str, Any]:
     return yaml.safe_load(result.stdout)
 
 
-def test_compose_has_the_five_services(compose: dict[str, Any]) -> None:
-    assert set(compose["services"]) == {"postgres", "redis", "web", "worker", "beat"}
+def test_compose_has_the_services(compose: dict[str, Any]) -> None:
+    assert set(compose["services"]) == {"postgres", "redis", "web", "worker", "beat", "proxy"}
+
+
+def test_only_the_tls_proxy_is_published(compose: dict[str, Any]) -> None:
+    # Production settings redirect to HTTPS and send cookies over HTTPS only, so plain
+    # HTTP from gunicorn must not be what users reach.
+    published = {name for name, service in compose["services"].items() if service.get("ports")}
+    assert published == {"proxy"}
+    proxy = compose["services"]["proxy"]
+    assert {str(port["target"]) if isinstance(port, dict) else str(port).split(":")[-1] for port in proxy["ports"]} == {
+        "80",
+        "443",
+    }
+    assert proxy["depends_on"]["web"]["condition"] == "service_healthy"
+    caddyfile = (BASE_DIR / "config" / "Caddyfile").read_text()
+    assert "reverse_proxy web:8000" in caddyfile
 
 
 def test_app_services_use_external_servers_and_production_settings(compose: dict[str, Any]) -> None:
@@ -52,7 +67,7 @@ def test_commands_and_health_checks(compose: dict[str, Any]) -> None:
     for name in ("postgres", "redis", "web", "worker"):
         assert services[name]["healthcheck"]["test"], name
     assert "/healthz" in " ".join(services["web"]["healthcheck"]["test"])
-    assert set(compose["volumes"]) == {"pgdata", "redisdata"}
+    assert set(compose["volumes"]) == {"pgdata", "redisdata", "caddydata"}
 
 
 def test_compose_refuses_to_start_without_a_secret_key() -> None:

@@ -60,3 +60,17 @@ def test_worker_check_without_a_worker_answers_503_naming_it(client: Client) -> 
     response = client.get("/healthz?worker=1")
     assert response.status_code == 503
     assert response.json()["failures"] == ["worker: no worker answered within 3 seconds"]
+
+
+@pytest.mark.django_db
+def test_probes_by_internal_address_are_answered_whatever_the_allowed_hosts(client: Client, settings: Any) -> None:
+    # given: production-like host and HTTPS settings
+    settings.ALLOWED_HOSTS = ["feedback.example.com"]
+    settings.SECURE_SSL_REDIRECT = True
+    # when: a container probe calls the server by its internal address over plain HTTP
+    probe = client.get("/healthz", HTTP_HOST="127.0.0.1:8000")
+    other = client.get("/accounts/login/", HTTP_HOST="127.0.0.1:8000")
+    # then: the probe gets its answer, every other path still refuses the unknown host
+    assert probe.status_code == 200
+    assert probe.json()["status"] == "ok"
+    assert other.status_code == 400
