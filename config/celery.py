@@ -18,6 +18,8 @@ app.conf.beat_schedule = {
     "surveys-close-due-cycles": {"task": "surveys.cycles_close_due", "schedule": 300.0},
     # The scheduled reminder round, once per cycle, `reminder_days_before` days before the deadline.
     "surveys-send-due-reminders": {"task": "surveys.reminders_send_due", "schedule": 900.0},
+    # Emails left `sending` by a worker that died mid-batch go back to the queue once their claim times out.
+    "surveys-requeue-stale-emails": {"task": "surveys.emails_requeue_stale", "schedule": 300.0},
 }
 
 

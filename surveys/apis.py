@@ -114,7 +114,7 @@ def _reports_to(team: Team, person_id: int | None) -> Person | None:
         return None
     boss = team.people.filter(pk=person_id).first()
     if boss is None:
-        raise serializers.ValidationError({"reports_to": "No such person in this team."})
+        raise serializers.ValidationError({"reports_to": ["No such person in this team."]})
     return boss
 
 
@@ -253,14 +253,16 @@ class CycleUpdateSerializer(serializers.Serializer):
     questionnaire = serializers.PrimaryKeyRelatedField(
         queryset=Questionnaire.objects.all(), required=False, help_text="Defaults to the newest Kotter questionnaire."
     )
-    anonymity_min = serializers.IntegerField(min_value=2, default=3)
-    comment_min = serializers.IntegerField(min_value=2, allow_null=True, required=False, default=None)
+    anonymity_min = serializers.IntegerField(min_value=2, max_value=services.MAX_ANONYMITY, default=3)
+    comment_min = serializers.IntegerField(
+        min_value=2, max_value=services.MAX_ANONYMITY, allow_null=True, required=False, default=None
+    )
     nomination_mode = serializers.ChoiceField(
         choices=Cycle.NominationMode.choices, default=Cycle.NominationMode.MANAGER
     )
-    nomination_min = serializers.IntegerField(min_value=0, default=3)
-    nomination_max = serializers.IntegerField(min_value=1, default=8)
-    reminder_days_before = serializers.IntegerField(min_value=0, max_value=60, default=2)
+    nomination_min = serializers.IntegerField(min_value=0, max_value=services.MAX_NOMINATIONS, default=3)
+    nomination_max = serializers.IntegerField(min_value=1, max_value=services.MAX_NOMINATIONS, default=8)
+    reminder_days_before = serializers.IntegerField(min_value=0, max_value=services.MAX_REMINDER_DAYS, default=2)
 
 
 class CycleInputSerializer(CycleUpdateSerializer):
@@ -275,7 +277,7 @@ def _cycle_detail(cycle: Cycle) -> dict[str, Any]:
 def _people_of_team(team: Team, ids: list[int]) -> list[Person]:
     people = list(team.people.filter(pk__in=ids))
     if len(people) != len(set(ids)):
-        raise serializers.ValidationError({"subjects": "Every subject must be a member of the cycle's team."})
+        raise serializers.ValidationError({"subjects": ["Every subject must be a member of the cycle's team."]})
     return people
 
 
@@ -291,7 +293,7 @@ class CycleListApi(APIView):
         values = dict(data.validated_data)
         team = selectors.teams_for_user(user=request.user).filter(pk=values.pop("team")).first()
         if team is None:
-            raise serializers.ValidationError({"team": "No such team."})
+            raise serializers.ValidationError({"team": ["No such team."]})
         people = _people_of_team(team, values.pop("subjects"))
         cycle = _call(services.cycle_create, team=team, by=request.user, people=people, **values)
         return Response(_cycle_detail(cycle), status=status.HTTP_201_CREATED)
@@ -357,7 +359,7 @@ class RaterListApi(APIView):
         data.is_valid(raise_exception=True)
         subject = cycle.subjects.select_related("person").filter(pk=data.validated_data["subject"]).first()
         if subject is None:
-            raise serializers.ValidationError({"subject": "No such subject in this cycle."})
+            raise serializers.ValidationError({"subject": ["No such subject in this cycle."]})
         invitation = _call(
             services.rater_add,
             cycle=cycle,
@@ -397,7 +399,7 @@ class CycleCloseApi(APIView):
     def post(self, request: Request, cycle_id: int) -> Response:
         cycle = selectors.cycle_get_for_user(user=request.user, cycle_id=cycle_id)
         if cycle.status in (Cycle.Status.DRAFT, Cycle.Status.NOMINATING):
-            raise serializers.ValidationError({"status": "Launch the cycle before closing it (or delete the draft)."})
+            raise serializers.ValidationError({"status": ["Launch the cycle before closing it (or delete the draft)."]})
         changed = services.cycle_close(cycle=cycle, by=request.user)
         return Response({"changed": changed, "status": Cycle.Status.CLOSED})
 

@@ -8,6 +8,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from surveys.models import Cycle, Group, Person, Questionnaire, Subject, Team
+from surveys.services import MAX_ANONYMITY, MAX_NOMINATIONS, MAX_REMINDER_DAYS
 
 DATETIME_LOCAL = "%Y-%m-%dT%H:%M"
 
@@ -61,17 +62,29 @@ class CycleForm(forms.Form):
     questionnaire = forms.ModelChoiceField(queryset=Questionnaire.objects.all(), empty_label=None)
     anonymity_min = forms.IntegerField(
         initial=3,
+        max_value=MAX_ANONYMITY,
         label="Anonymity minimum (k)",
         help_text="Anonymous groups (peers, direct reports, others) are shown only with at least this many answers.",
     )
     comment_min = forms.IntegerField(
-        required=False, label="Minimum for comments", help_text="Optional; at least the anonymity minimum."
+        required=False,
+        max_value=MAX_ANONYMITY,
+        label="Minimum for comments",
+        help_text="Optional; at least the anonymity minimum.",
     )
     nomination_mode = forms.ChoiceField(choices=Cycle.NominationMode.choices, initial=Cycle.NominationMode.MANAGER)
-    nomination_min = forms.IntegerField(initial=3, min_value=0, label="Minimum raters per group")
-    nomination_max = forms.IntegerField(initial=8, min_value=1, label="Maximum raters per group")
+    nomination_min = forms.IntegerField(
+        initial=3, min_value=0, max_value=MAX_NOMINATIONS, label="Minimum raters per group"
+    )
+    nomination_max = forms.IntegerField(
+        initial=8, min_value=1, max_value=MAX_NOMINATIONS, label="Maximum raters per group"
+    )
     reminder_days_before = forms.IntegerField(
-        initial=2, label="Reminder (days before the deadline)", help_text="Non-responders get one reminder then."
+        initial=2,
+        min_value=0,
+        max_value=MAX_REMINDER_DAYS,
+        label="Reminder (days before the deadline)",
+        help_text="Non-responders get one reminder then.",
     )
 
     def __init__(self, *args: Any, team: Team, cycle: Cycle | None = None, **kwargs: Any) -> None:

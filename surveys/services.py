@@ -45,6 +45,12 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_QUESTIONNAIRE_NAME = "Kotter balance"
 MIN_ANONYMITY = 2
+# Upper bounds for a cycle's settings. The columns are small integers (a larger value
+# would not even fit), and no real team reaches these sizes: a k or a nomination range
+# above them is a typing mistake that would hide every figure or block every nomination.
+MAX_ANONYMITY = 100
+MAX_NOMINATIONS = 50
+MAX_REMINDER_DAYS = 60
 # Emails per Celery task: each task reuses one SMTP connection for its batch.
 EMAIL_BATCH_SIZE = 100
 REMINDER_MIN_INTERVAL = timedelta(hours=1)
@@ -233,9 +239,26 @@ def _person_validate(*, team: Team, person: Person | None, name: str, email: str
     return email
 
 
+PERSON_UNIQUE_EMAIL = "person_unique_email_in_team"
+
+
+def _unique_violation(error: IntegrityError, constraint: str) -> bool:
+    diag = getattr(error.__cause__, "diag", None)
+    return getattr(diag, "constraint_name", None) == constraint
+
+
 def person_create(*, team: Team, name: str, email: str, reports_to: Person | None = None) -> Person:
     email = _person_validate(team=team, person=None, name=name, email=email, reports_to=reports_to)
-    return Person.objects.create(team=team, name=name.strip()[:200], email=email, reports_to=reports_to)
+    # Two identical requests (a double submit, two tabs) both pass the check above; the
+    # unique constraint stops the second insert, which then gets the same answer as if it
+    # had come later. The savepoint keeps the caller's transaction usable.
+    try:
+        with transaction.atomic():
+            return Person.objects.create(team=team, name=name.strip()[:200], email=email, reports_to=reports_to)
+    except IntegrityError as error:
+        if not _unique_violation(error, PERSON_UNIQUE_EMAIL):
+            raise
+        raise ValidationError({"email": f"{email} is already in this team."}) from error
 
 
 def person_update(*, person: Person, name: str, email: str, reports_to: Person | None) -> Person:
@@ -243,7 +266,13 @@ def person_update(*, person: Person, name: str, email: str, reports_to: Person |
     person.name = name.strip()[:200]
     person.email = email
     person.reports_to = reports_to
-    person.save(update_fields=["name", "email", "reports_to"])
+    try:
+        with transaction.atomic():
+            person.save(update_fields=["name", "email", "reports_to"])
+    except IntegrityError as error:
+        if not _unique_violation(error, PERSON_UNIQUE_EMAIL):
+            raise
+        raise ValidationError({"email": f"{email} is already in this team."}) from error
     return person
 
 
@@ -352,17 +381,34 @@ def people_import_csv(*, team: Team, data: bytes) -> list[Person]:
         errors.append(CsvLineError(0, "The file has a header but no people."))
     if errors:
         raise CsvImportError(sorted(errors, key=lambda error: error.line))
-    with transaction.atomic():
-        created = Person.objects.bulk_create(
-            [Person(team=team, name=name[:200], email=email) for _, name, email, _ in parsed]
-        )
-        by_email = {**existing, **{person.email: person for person in created}}
-        to_update = []
-        for person, (_, _, _, boss) in zip(created, parsed, strict=True):
-            if boss:
-                person.reports_to = by_email[boss]
-                to_update.append(person)
-        Person.objects.bulk_update(to_update, ["reports_to"])
+    try:
+        with transaction.atomic():
+            created = Person.objects.bulk_create(
+                [Person(team=team, name=name[:200], email=email) for _, name, email, _ in parsed]
+            )
+            by_email = {**existing, **{person.email: person for person in created}}
+            to_update = []
+            for person, (_, _, _, boss) in zip(created, parsed, strict=True):
+                if boss:
+                    person.reports_to = by_email[boss]
+                    to_update.append(person)
+            Person.objects.bulk_update(to_update, ["reports_to"])
+    except IntegrityError as error:
+        # Somebody added one of these people (or imported the same file) between the check
+        # above and this insert: nothing was imported, and uploading again names the line.
+        if not _unique_violation(error, PERSON_UNIQUE_EMAIL):
+            raise
+        raise CsvImportError(
+            [
+                CsvLineError(
+                    0,
+                    (
+                        "Some of these people were added to the team meanwhile; nothing was imported. "
+                        "Upload the file again to see which."
+                    ),
+                )
+            ]
+        ) from error
     return created
 
 
@@ -400,15 +446,23 @@ def _cycle_settings_validate(values: dict[str, Any]) -> None:
     k = values.get("anonymity_min")
     if k is not None and k < MIN_ANONYMITY:
         errors["anonymity_min"] = f"The anonymity minimum can never be below {MIN_ANONYMITY}."
+    elif k is not None and k > MAX_ANONYMITY:
+        errors["anonymity_min"] = f"The anonymity minimum can be at most {MAX_ANONYMITY}."
     comment_min = values.get("comment_min")
-    if comment_min is not None and k is not None and comment_min < k:
+    if comment_min is not None and comment_min > MAX_ANONYMITY:
+        errors["comment_min"] = f"The minimum for comments can be at most {MAX_ANONYMITY}."
+    elif comment_min is not None and k is not None and comment_min < k:
         errors["comment_min"] = "The minimum for comments cannot be below the anonymity minimum."
     low, high = values.get("nomination_min"), values.get("nomination_max")
-    if low is not None and high is not None and low > high:
+    if low is not None and not 0 <= low <= MAX_NOMINATIONS:
+        errors["nomination_min"] = f"Choose between 0 and {MAX_NOMINATIONS} raters per group."
+    if high is not None and not 1 <= high <= MAX_NOMINATIONS:
+        errors["nomination_max"] = f"Choose between 1 and {MAX_NOMINATIONS} raters per group."
+    elif low is not None and high is not None and low > high:
         errors["nomination_max"] = "The maximum per group cannot be below the minimum."
     days = values.get("reminder_days_before")
-    if days is not None and not 0 <= days <= 60:
-        errors["reminder_days_before"] = "Choose between 0 and 60 days."
+    if days is not None and not 0 <= days <= MAX_REMINDER_DAYS:
+        errors["reminder_days_before"] = f"Choose between 0 and {MAX_REMINDER_DAYS} days."
     if errors:
         raise ValidationError(errors)
 
@@ -862,19 +916,27 @@ def outbound_emails_send(*, email_ids: list[int]) -> list[int]:
         )
     if not ids:
         return []
-    emails = list(OutboundEmail.objects.filter(id__in=ids).select_related("cycle").order_by("id"))
-    messages = _invitation_messages([email for email in emails if email.kind != OutboundEmail.Kind.NOMINATION])
-    messages.update(_nomination_messages([email for email in emails if email.kind == OutboundEmail.Kind.NOMINATION]))
-    pending = [email for email in emails if email.pk in messages]
-    # Nothing left to ask (answered, declined or closed meanwhile): no email at all.
-    OutboundEmail.objects.filter(id__in={email.pk for email in emails} - set(messages)).update(
-        status=OutboundEmail.Status.SKIPPED
-    )
+    # The claimed emails not yet handed to the server. If the batch is interrupted (the
+    # task's soft time limit), they go back to the queue at once instead of waiting, as
+    # ``sending``, for the claim to time out.
+    unsent = set(ids)
     retry: list[int] = []
     connection = get_connection()
     opened = False
     try:
+        emails = list(OutboundEmail.objects.filter(id__in=ids).select_related("cycle").order_by("id"))
+        messages = _invitation_messages([email for email in emails if email.kind != OutboundEmail.Kind.NOMINATION])
+        messages.update(
+            _nomination_messages([email for email in emails if email.kind == OutboundEmail.Kind.NOMINATION])
+        )
+        pending = [email for email in emails if email.pk in messages]
+        # Nothing left to ask (answered, declined or closed meanwhile): no email at all.
+        OutboundEmail.objects.filter(id__in={email.pk for email in emails} - set(messages)).update(
+            status=OutboundEmail.Status.SKIPPED
+        )
         for email in pending:
+            # From here on the server may accept this email whatever happens to us.
+            unsent.discard(email.pk)
             message = messages[email.pk]
             try:
                 if not opened:
@@ -904,6 +966,14 @@ def outbound_emails_send(*, email_ids: list[int]) -> list[int]:
                 OutboundEmail.objects.filter(pk=email.pk).update(
                     status=OutboundEmail.Status.SENT, sent_at=timezone.now(), last_error=""
                 )
+    except BaseException:
+        # Only the rows this claim still holds and never handed over. The email being sent
+        # when the interruption came stays ``sending`` (the server may have accepted it):
+        # it is taken back only once its claim has timed out, never straight away.
+        OutboundEmail.objects.filter(id__in=unsent, status=OutboundEmail.Status.SENDING, claimed_at=now).update(
+            status=OutboundEmail.Status.QUEUED
+        )
+        raise
     finally:
         _connection_close(connection)
     return retry
@@ -967,6 +1037,30 @@ def _nomination_messages(emails: list[OutboundEmail]) -> dict[int, EmailMultiAlt
         )
         for email in pending
     }
+
+
+def outbound_emails_requeue_stale() -> list[int]:
+    """Queue again the emails left ``sending`` past the claim timeout; returns their ids.
+
+    A worker that dies mid-batch leaves its claimed emails ``sending``; the redelivered
+    task cannot claim them yet (the claim is too recent) and ends, so nothing else would
+    ever send them. The task's time limit is well below ``EMAIL_CLAIM_TIMEOUT``, so a row
+    still ``sending`` after it belongs to no live worker. Only such rows are taken back
+    (a conditional UPDATE), so an email already sent is never sent again.
+    """
+    cutoff = timezone.now() - EMAIL_CLAIM_TIMEOUT
+    with transaction.atomic():
+        stale = OutboundEmail.objects.select_for_update(skip_locked=True).filter(
+            status=OutboundEmail.Status.SENDING, claimed_at__lt=cutoff
+        )
+        ids = list(stale.values_list("id", flat=True))
+        OutboundEmail.objects.filter(id__in=ids, status=OutboundEmail.Status.SENDING, claimed_at__lt=cutoff).update(
+            status=OutboundEmail.Status.QUEUED
+        )
+        _emails_enqueue_on_commit(ids)
+    if ids:
+        logger.warning("re-queued %s email(s) left sending by an interrupted worker", len(ids))
+    return ids
 
 
 def outbound_emails_fail(*, email_ids: list[int]) -> int:

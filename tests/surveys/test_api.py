@@ -18,6 +18,15 @@ def _deadline(days: int = 14) -> str:
     return (timezone.now() + timedelta(days=days)).isoformat()
 
 
+def _messages(response: Any, field: str) -> list[str]:
+    """The field's error messages, checking they come as DRF's list of strings."""
+    assert response.status_code == 400, response.content
+    messages = response.json()[field]
+    assert isinstance(messages, list) and messages, messages
+    assert all(isinstance(message, str) for message in messages), messages
+    return messages
+
+
 def test_team_and_people_round_trip(api: APIClient) -> None:
     team = api.post("/api/teams/", {"name": "Ops"}, format="json")
     assert team.status_code == 201
@@ -50,8 +59,7 @@ def test_team_and_people_round_trip(api: APIClient) -> None:
 )
 def test_person_errors_name_the_field(api: APIClient, team: Team, payload: dict[str, Any], field: str) -> None:
     response = api.post(f"/api/teams/{team.pk}/people/", payload, format="json")
-    assert response.status_code == 400
-    assert field in response.json()
+    assert _messages(response, field)
 
 
 def test_duplicate_person_email_is_a_field_error(api: APIClient, team: Team) -> None:
@@ -142,6 +150,11 @@ def test_cycle_lifecycle_through_the_api(api: APIClient, team: Team) -> None:
         ({"subjects": [999999]}, "subjects"),
         ({"nomination_min": 5, "nomination_max": 2}, "nomination_max"),
         ({"team": 999999}, "team"),
+        ({"anonymity_min": 99999}, "anonymity_min"),
+        ({"comment_min": 99999}, "comment_min"),
+        ({"nomination_min": 99999}, "nomination_min"),
+        ({"nomination_max": 99999}, "nomination_max"),
+        ({"reminder_days_before": 99999}, "reminder_days_before"),
     ],
 )
 def test_cycle_create_errors_name_the_field(api: APIClient, team: Team, payload: dict[str, Any], field: str) -> None:
@@ -155,20 +168,69 @@ def test_cycle_create_errors_name_the_field(api: APIClient, team: Team, payload:
     if data["deadline"] == "past":
         data["deadline"] = _deadline(-1)
     response = api.post("/api/cycles/", data, format="json")
-    assert response.status_code == 400
-    assert field in response.json(), response.json()
+    assert _messages(response, field)
     assert not Cycle.objects.exists()
+
+
+def test_cycle_create_refuses_numbers_too_large_naming_each_field(api: APIClient, team: Team) -> None:
+    data = {
+        "team": team.pk,
+        "name": "Cycle",
+        "deadline": _deadline(),
+        "subjects": list(team.people.values_list("id", flat=True)),
+        **{field: 99999 for field in ("anonymity_min", "comment_min", "nomination_min", "nomination_max")},
+    }
+    response = api.post("/api/cycles/", data, format="json")
+    assert response.status_code == 400
+    assert response.json() == {
+        "anonymity_min": ["Ensure this value is less than or equal to 100."],
+        "comment_min": ["Ensure this value is less than or equal to 100."],
+        "nomination_min": ["Ensure this value is less than or equal to 50."],
+        "nomination_max": ["Ensure this value is less than or equal to 50."],
+    }
+    assert not Cycle.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        ({"anonymity_min": 70000}, "anonymity_min"),
+        ({"comment_min": 101}, "comment_min"),
+        ({"nomination_max": 51}, "nomination_max"),
+        ({"reminder_days_before": 61}, "reminder_days_before"),
+    ],
+)
+def test_cycle_patch_refuses_numbers_too_large(
+    api: APIClient, cycle: Cycle, payload: dict[str, Any], field: str
+) -> None:
+    response = api.patch(f"/api/cycles/{cycle.pk}/", payload, format="json")
+    assert "less than or equal to" in _messages(response, field)[0]
+    stored = Cycle.objects.get(pk=cycle.pk)
+    assert (stored.anonymity_min, stored.comment_min, stored.nomination_max) == (3, None, 8)
 
 
 def test_rater_errors_name_the_field(api: APIClient, cycle: Cycle) -> None:
     subject = cycle.subjects.first()
     assert subject is not None
     bad_subject = api.post(f"/api/cycles/{cycle.pk}/raters/", {"subject": 999999, "email": "a@x.test"}, format="json")
-    assert bad_subject.status_code == 400 and "subject" in bad_subject.json()
+    assert _messages(bad_subject, "subject") == ["No such subject in this cycle."]
     bad_group = api.post(
         f"/api/cycles/{cycle.pk}/raters/", {"subject": subject.pk, "email": "a@x.test", "group": "boss"}, format="json"
     )
-    assert bad_group.status_code == 400 and "group" in bad_group.json()
+    assert _messages(bad_group, "group")
+
+
+def test_service_and_http_layer_errors_share_one_shape(api: APIClient, cycle: Cycle, team: Team) -> None:
+    # given: errors raised by the HTTP layer itself, not by a service
+    no_team = api.post(
+        "/api/cycles/", {"team": 999999, "name": "C", "deadline": _deadline(), "subjects": [1]}, format="json"
+    )
+    stranger = api.patch(f"/api/cycles/{cycle.pk}/", {"subjects": [999999]}, format="json")
+    no_boss = api.patch(f"/api/people/{person(team, 'Ann').pk}/", {"reports_to": 999999}, format="json")
+    # then: a list of messages per field, exactly like DRF's own validation
+    assert _messages(no_team, "team") == ["No such team."]
+    assert _messages(stranger, "subjects") == ["Every subject must be a member of the cycle's team."]
+    assert _messages(no_boss, "reports_to") == ["No such person in this team."]
 
 
 def test_launched_cycle_refuses_frozen_changes(api: APIClient, open_cycle: Cycle, team: Team) -> None:
@@ -195,7 +257,7 @@ def test_the_comment_minimum_cannot_be_lowered_through_the_api_once_somebody_ans
 
 def test_draft_cannot_be_closed_but_can_be_deleted(api: APIClient, cycle: Cycle) -> None:
     response = api.post(f"/api/cycles/{cycle.pk}/close/")
-    assert response.status_code == 400 and "status" in response.json()
+    assert _messages(response, "status") == ["Launch the cycle before closing it (or delete the draft)."]
     assert api.delete(f"/api/cycles/{cycle.pk}/").status_code == 204
     assert not Cycle.objects.exists()
 

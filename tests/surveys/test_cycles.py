@@ -41,6 +41,13 @@ def test_cycle_for_some_members_only(team: Team, cycle_build: Callable[..., Cycl
         ({"anonymity_min": 4, "comment_min": 3}, "comment_min", "cannot be below the anonymity minimum"),
         ({"nomination_min": 5, "nomination_max": 4}, "nomination_max", "cannot be below the minimum"),
         ({"reminder_days_before": 61}, "reminder_days_before", "between 0 and 60"),
+        # Values beyond the small-integer columns get a field error, not a database error.
+        ({"anonymity_min": 99999}, "anonymity_min", "can be at most 100"),
+        ({"anonymity_min": 3, "comment_min": 99999}, "comment_min", "can be at most 100"),
+        ({"nomination_min": 99999, "nomination_max": 99999}, "nomination_min", "between 0 and 50"),
+        ({"nomination_max": 99999}, "nomination_max", "between 1 and 50"),
+        ({"nomination_min": -1}, "nomination_min", "between 0 and 50"),
+        ({"reminder_days_before": 99999}, "reminder_days_before", "between 0 and 60"),
         ({"people": []}, "subjects", "at least one person"),
         ({"people": "stranger"}, "subjects", "member of the cycle's team"),
     ],
@@ -143,6 +150,16 @@ def test_the_comment_threshold_can_still_go_up_or_stay_after_answers(
     services.cycle_update(cycle=cycle, changes={"anonymity_min": 6, "comment_min": None})
     stored = Cycle.objects.get(pk=cycle.pk)
     assert (stored.anonymity_min, stored.comment_min, stored.comment_threshold) == (6, None, 6)
+
+
+def test_update_refuses_values_too_large_for_a_cycle(cycle: Cycle) -> None:
+    with pytest.raises(ValidationError) as error:
+        services.cycle_update(cycle=cycle, changes={"anonymity_min": 70000, "nomination_max": 51})
+    assert error.value.message_dict == {
+        "anonymity_min": ["The anonymity minimum can be at most 100."],
+        "nomination_max": ["Choose between 1 and 50 raters per group."],
+    }
+    assert Cycle.objects.get(pk=cycle.pk).anonymity_min == 3
 
 
 def test_k_is_never_below_two_even_on_update(cycle: Cycle) -> None:

@@ -92,6 +92,26 @@ def _cycle_form(team: Team, **overrides: Any) -> dict[str, Any]:
     return data
 
 
+def test_cycle_form_refuses_numbers_too_large_keeping_what_was_typed(signed_in: Client, team: Team) -> None:
+    typed = {"anonymity_min": 99999, "comment_min": 99999, "nomination_min": 99999, "nomination_max": 99999}
+    response = signed_in.post(f"/teams/{team.pk}/cycles/new/", _cycle_form(team, name="Too big", **typed))
+    assert response.status_code == 400
+    html = response.content.decode()
+    for field in typed:
+        assert re.search(rf'id="id_{field}_error">[^<]*less than or equal to', html), field
+        assert re.search(rf'name="{field}" value="99999"', html), field
+    assert 'value="Too big"' in html
+    assert not Cycle.objects.exists()
+
+
+def test_cycle_edit_form_refuses_a_k_too_large(signed_in: Client, team: Team, cycle: Cycle) -> None:
+    data = _cycle_form(team, name=cycle.name, anonymity_min=70000)
+    response = signed_in.post(f"/cycles/{cycle.pk}/edit/", data)
+    assert response.status_code == 400
+    assert re.search(r'id="id_anonymity_min_error">[^<]*less than or equal to 100', response.content.decode())
+    assert Cycle.objects.get(pk=cycle.pk).anonymity_min == 3
+
+
 def test_cycle_form_shows_errors_next_to_fields_and_keeps_input(signed_in: Client, team: Team) -> None:
     response = signed_in.post(
         f"/teams/{team.pk}/cycles/new/", _cycle_form(team, name="Keep me", anonymity_min=1, comment_min="")

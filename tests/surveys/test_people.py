@@ -151,3 +151,65 @@ def test_csv_import_runs_a_constant_number_of_queries(team: Team, django_assert_
     with django_assert_max_num_queries(8):
         services.people_import_csv(team=team, data=f"name,email,reports_to\n{rows}".encode())
     assert team.people.filter(reports_to__email="p0@example.test").count() == 199
+
+
+def _racing_validate(team: Team, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The duplicate check passes, then a concurrent request adds the same person before our insert."""
+    check = services._person_validate
+
+    def check_then_lose_the_race(**kwargs: Any) -> str:
+        email = check(**kwargs)
+        Person.objects.create(team=team, name="Added in another tab", email=email)
+        return email
+
+    monkeypatch.setattr(services, "_person_validate", check_then_lose_the_race)
+
+
+def test_a_concurrent_duplicate_person_is_a_field_error(team: Team, monkeypatch: pytest.MonkeyPatch) -> None:
+    _racing_validate(team, monkeypatch)
+    with pytest.raises(ValidationError) as error:
+        services.person_create(team=team, name="Eve", email="Eve@Example.test")
+    assert error.value.message_dict == {"email": ["eve@example.test is already in this team."]}
+    # the savepoint kept the surrounding transaction usable
+    assert list(Person.objects.filter(team=team, email="eve@example.test").values_list("name", flat=True)) == [
+        "Added in another tab"
+    ]
+
+
+def test_a_concurrent_duplicate_through_the_api_is_a_400(team: Team, monkeypatch: pytest.MonkeyPatch, api: Any) -> None:
+    _racing_validate(team, monkeypatch)
+    response = api.post(f"/api/teams/{team.pk}/people/", {"name": "Eve", "email": "eve@example.test"}, format="json")
+    assert response.status_code == 400
+    assert response.json() == {"email": ["eve@example.test is already in this team."]}
+
+
+def test_a_concurrent_email_change_to_a_taken_address_is_a_field_error(
+    team: Team, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ann = person(team, "Ann")
+    _racing_validate(team, monkeypatch)
+    with pytest.raises(ValidationError) as error:
+        services.person_update(person=ann, name=ann.name, email="new.ann@example.test", reports_to=ann.reports_to)
+    assert error.value.message_dict == {"email": ["new.ann@example.test is already in this team."]}
+
+
+def test_a_concurrent_csv_import_of_the_same_person_imports_nothing(
+    team: Team, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given: the file passes every check, then somebody adds Zoe before the insert
+    check = services.validate_email
+
+    def validate_then_lose_the_race(value: str) -> None:
+        check(value)
+        if value == "zoe@example.test" and not Person.objects.filter(email=value).exists():
+            Person.objects.create(team=team, name="Zoe (by hand)", email=value)
+
+    monkeypatch.setattr(services, "validate_email", validate_then_lose_the_race)
+    before = team.people.count()
+    # when
+    with pytest.raises(services.CsvImportError) as error:
+        services.people_import_csv(team=team, data=b"name,email\nYan,yan@example.test\nZoe,zoe@example.test\n")
+    # then: a clear message, and the import is all or nothing
+    assert "added to the team meanwhile; nothing was imported" in error.value.messages()[0]
+    assert team.people.count() == before + 1
+    assert not team.people.filter(email="yan@example.test").exists()
