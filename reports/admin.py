@@ -42,8 +42,10 @@ class CoachAssignmentAdmin(admin.ModelAdmin):
 
 @admin.register(Release)
 class ReleaseAdmin(admin.ModelAdmin):
-    list_display = ["report", "email", "expires_at", "revoked_at", "created_by"]
+    list_display = ["report", "email", "status", "attempts", "sent_at", "expires_at", "revoked_at", "created_by"]
+    list_filter = ["status"]
     list_select_related = ["report", "created_by"]
     # The token itself was never stored; its hash is useless to show.
     exclude = ["token_hash"]
-    readonly_fields = ["report", "email", "created_by"]
+    # The email job owns these; a coach tries a failed email again from the report page.
+    readonly_fields = ["report", "email", "created_by", "status", "attempts", "last_error", "claimed_at", "sent_at"]

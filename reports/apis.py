@@ -23,7 +23,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from reports import selectors, services
-from reports.models import CoachAssignment, Report
+from reports.models import CoachAssignment, Release, Report
 from reports.views import pdf_response, report_filename
 
 
@@ -112,10 +112,32 @@ class ReportDetailSerializer(ReportSummarySerializer):
         read_only_fields = fields
 
 
-class ReleaseSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    email = serializers.EmailField()
-    expires_at = serializers.DateTimeField()
+class ReleaseSerializer(serializers.ModelSerializer):
+    status = serializers.CharField(
+        read_only=True,
+        help_text="The email's progress, one of: "
+        + ", ".join(Release.Status.values)
+        + " (queued → sending → sent, or failed: see `last_error`, and retry).",
+    )
+    last_error = serializers.CharField(read_only=True, help_text="Why the last attempt to email the link failed.")
+    expires_at = serializers.DateTimeField(
+        read_only=True, help_text="Until when the link works; counted again from the email that carries it."
+    )
+
+    class Meta:
+        model = Release
+        fields = [
+            "id",
+            "email",
+            "status",
+            "attempts",
+            "last_error",
+            "created_at",
+            "sent_at",
+            "expires_at",
+            "revoked_at",
+        ]
+        read_only_fields = fields
 
 
 class TeamPointSerializer(serializers.Serializer):
@@ -182,23 +204,59 @@ class ReportRerunApi(APIView):
         return Response(ReportSummarySerializer(report).data, status=status.HTTP_202_ACCEPTED)
 
 
+def _report_for_coach(request: Request, report_id: int, action: str) -> Report:
+    report = selectors.report_get_for_user(user=request.user, report_id=report_id)
+    if not selectors.report_is_coached_by(report=report, user=request.user):
+        raise PermissionDenied(f"Only the person's coach {action}.")
+    return report
+
+
 class ReportReleaseApi(APIView):
     @extend_schema(
         operation_id="reports_release",
         request=None,
         responses={201: ReleaseSerializer},
         summary="Email the person a download link to their ready report (coach only)",
+        description="The release is recorded at once (status `queued`); the email follows from a background job "
+        "that retries with backoff. Follow its status in the report's releases.",
     )
     def post(self, request: Request, report_id: int) -> Response:
-        report = selectors.report_get_for_user(user=request.user, report_id=report_id)
-        if not selectors.report_is_coached_by(report=report, user=request.user):
-            raise PermissionDenied("Only the person's coach releases a report.")
+        report = _report_for_coach(request, report_id, "releases a report")
         try:
             release = services.report_release(report=report, by=_user(request))
         except DjangoValidationError as error:
             _raise_as_drf(error)
-        payload: dict[str, Any] = {"id": release.id, "email": release.email, "expires_at": release.expires_at}
-        return Response(ReleaseSerializer(payload).data, status=status.HTTP_201_CREATED)
+        return Response(ReleaseSerializer(release).data, status=status.HTTP_201_CREATED)
+
+
+class ReleaseListApi(APIView):
+    @extend_schema(
+        operation_id="reports_releases_list",
+        responses=ReleaseSerializer(many=True),
+        summary="The report's releases and how their emails went (coach only)",
+    )
+    def get(self, request: Request, report_id: int) -> Response:
+        report = _report_for_coach(request, report_id, "sees the releases")
+        return Response(ReleaseSerializer(selectors.releases_for_report(report=report), many=True).data)
+
+
+class ReleaseRetryApi(APIView):
+    @extend_schema(
+        operation_id="reports_release_retry",
+        request=None,
+        responses={202: ReleaseSerializer},
+        summary="Email a release whose email failed again, with a new link (coach only)",
+    )
+    def post(self, request: Request, report_id: int, release_id: int) -> Response:
+        report = _report_for_coach(request, report_id, "releases a report")
+        release = report.releases.filter(id=release_id).first()
+        if release is None:
+            raise Http404("No such release.")
+        try:
+            release = services.release_retry(release=release, by=_user(request))
+        except DjangoValidationError as error:
+            _raise_as_drf(error)
+        return Response(ReleaseSerializer(release).data, status=status.HTTP_202_ACCEPTED)
 
 
 class TeamBalanceApi(APIView):
@@ -221,15 +279,12 @@ class ReleaseRevokeApi(APIView):
         summary="Withdraw a release: its download link stops working (coach only)",
     )
     def post(self, request: Request, report_id: int, release_id: int) -> Response:
-        report = selectors.report_get_for_user(user=request.user, report_id=report_id)
-        if not selectors.report_is_coached_by(report=report, user=request.user):
-            raise PermissionDenied("Only the person's coach revokes a release.")
+        report = _report_for_coach(request, report_id, "revokes a release")
         release = report.releases.filter(id=release_id).first()
         if release is None:
             raise Http404("No such release.")
         release = services.release_revoke(release=release)
-        payload: dict[str, Any] = {"id": release.id, "email": release.email, "expires_at": release.expires_at}
-        return Response(ReleaseSerializer(payload).data)
+        return Response(ReleaseSerializer(release).data)
 
 
 class CoachAssignmentSerializer(serializers.Serializer):

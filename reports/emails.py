@@ -8,7 +8,8 @@ from reports.models import Release
 from surveys.emails import email_build
 
 
-def report_release_email_send(*, release: Release, link: str) -> None:
+def report_release_email_send(*, release: Release, link: str) -> int:
+    """Send the release email now; returns how many messages the backend accepted (1)."""
     report = release.report
     context = {
         "person_name": report.subject.person.name,
@@ -16,4 +17,4 @@ def report_release_email_send(*, release: Release, link: str) -> None:
         "link": link,
         "expires_at": timezone.localtime(release.expires_at),
     }
-    email_build(name="report-release", context=context, to=release.email).send()
+    return email_build(name="report-release", context=context, to=release.email).send()

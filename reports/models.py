@@ -92,17 +92,35 @@ def _release_expiry() -> datetime:
 
 
 class Release(models.Model):
-    """A report released to its subject: an emailed download link, stored as a hash only."""
+    """A report released to its subject: an emailed download link, stored as a hash only.
+
+    The row is written when the coach releases; the email is sent by a background job,
+    which makes the link at send time and keeps only its SHA-256 here (an attempt that is
+    retried replaces it, so only the link of the email that went out works). ``status``
+    follows the email: queued → sending → sent, or back to queued for a retry, or failed
+    with ``last_error`` once the retries are spent (the coach can then try again).
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        SENDING = "sending", "Sending"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
 
     report = models.ForeignKey(Report, on_delete=models.CASCADE, related_name="releases")
-    token_hash = models.CharField(max_length=64, unique=True)
+    token_hash = models.CharField(max_length=64, unique=True, null=True, blank=True)
     email = models.EmailField()
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.TextField(blank=True)
     expires_at = models.DateTimeField(default=_release_expiry)
     revoked_at = models.DateTimeField(null=True, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]

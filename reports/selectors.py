@@ -246,6 +246,11 @@ def release_get_by_token(*, token: str) -> Release | None:
     )
 
 
+def releases_for_report(*, report: Report) -> QuerySet[Release]:
+    """The report's releases, newest first, with how their emails went (one query)."""
+    return Release.objects.filter(report=report).order_by("-created_at", "-id")
+
+
 def coach_assignments_for_cycle(*, cycle: Cycle) -> QuerySet[CoachAssignment]:
     return CoachAssignment.objects.filter(cycle=cycle).select_related("coach", "subject__person")
 

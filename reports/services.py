@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import smtplib
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -15,7 +17,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from reports import emails
-from reports.models import CoachAssignment, Release, Report
+from reports.models import RELEASE_VALID_FOR, CoachAssignment, Release, Report
 from reports.rendering import pdf_checksum, report_pdf_render
 from reports.scoring import Rules, report_compute, report_data
 from reports.selectors import report_build_input
@@ -223,20 +225,163 @@ def coach_unassign(*, assignment: CoachAssignment) -> None:
 
 
 def report_release(*, report: Report, by: User) -> Release:
-    """Email the subject a download link for their ready report; the link expires and can be revoked.
+    """Record a release of the ready report to its subject; its email goes out once this commits.
 
-    The raw token exists only in the email; the database keeps its SHA-256. If the email
-    cannot be sent the release is rolled back, so no link exists that nobody received.
+    The email (and the download link in it) is made by ``release_send`` in a background
+    job, so a mail server that is down delays the link and never fails the coach's
+    request. The raw token exists only in that email; the database keeps its SHA-256.
     """
     if report.status != Report.Status.READY:
         raise ValidationError("Only a ready report can be released.")
-    token = token_new()
     with transaction.atomic():
-        release = Release.objects.create(
-            report=report, token_hash=token_hash(token), email=report.subject.person.email, created_by=by
-        )
-        emails.report_release_email_send(release=release, link=public_url(f"/r/{token}/"))
+        release = Release.objects.create(report=report, email=report.subject.person.email, created_by=by)
+        transaction.on_commit(partial(_release_enqueue, release.id))
     return release
+
+
+def _release_enqueue(release_id: int) -> None:
+    from reports.tasks import release_send_task
+
+    try:
+        release_send_task.delay(release_id)
+    except Exception as error:
+        # This runs after the commit, still inside the coach's request. Whatever keeps the
+        # job from reaching the broker (Redis down, a network error), the request must not
+        # fail for it, and the release must not wait for a job that will never run: it is
+        # marked failed, with the reason on the coach's page, and can be tried again.
+        logger.error("release %s: email job could not be queued: %s", release_id, type(error).__name__)
+        Release.objects.filter(id=release_id, status=Release.Status.QUEUED).update(
+            status=Release.Status.FAILED, last_error=_error_describe(error, prefix="The email could not be queued")
+        )
+
+
+def release_retry(*, release: Release, by: User) -> Release:
+    """Queue the email of a failed release again, with a fresh attempt budget."""
+    if release.report.status != Report.Status.READY:
+        raise ValidationError("Only a ready report can be released.")
+    with transaction.atomic():
+        updated = Release.objects.filter(id=release.id, status=Release.Status.FAILED, revoked_at__isnull=True).update(
+            status=Release.Status.QUEUED, attempts=0, last_error="", claimed_at=None
+        )
+        if not updated:
+            raise ValidationError("Only a release whose email failed can be tried again.")
+        transaction.on_commit(partial(_release_enqueue, release.id))
+    logger.info("release %s queued again by user %s", release.id, by.pk)
+    release.refresh_from_db()
+    return release
+
+
+@dataclass(frozen=True)
+class ReleaseOutcome:
+    status: str
+    retry: bool = False
+    # Set when the job should look again after this many seconds rather than its backoff.
+    retry_in: float | None = None
+
+
+def release_claim(*, release_id: int) -> bool:
+    """Take the release's email for this job: queued (or a stale, dead send) → sending.
+
+    The conditional UPDATE is the lock: of two deliveries of the same job only one sends
+    the email. A revoked release is never claimed, so its email never goes out.
+    """
+    now = timezone.now()
+    updated = (
+        Release.objects.filter(id=release_id, revoked_at__isnull=True)
+        .filter(Q(status=Release.Status.QUEUED) | Q(status=Release.Status.SENDING, claimed_at__lt=_stale_before()))
+        .update(status=Release.Status.SENDING, claimed_at=now, attempts=F("attempts") + 1)
+    )
+    return updated == 1
+
+
+def _release_fail(*, release_id: int, reason: str) -> None:
+    Release.objects.filter(id=release_id).exclude(status=Release.Status.SENT).update(
+        status=Release.Status.FAILED, last_error=reason[:500]
+    )
+
+
+def _after_lost_release_claim(*, release_id: int, last_try: bool) -> ReleaseOutcome:
+    row = Release.objects.filter(id=release_id).values("status", "revoked_at", "claimed_at").first()
+    if row is None:
+        return ReleaseOutcome(status="missing")
+    if row["revoked_at"] is not None:
+        return ReleaseOutcome(status="revoked")
+    if row["status"] == Release.Status.SENDING and row["claimed_at"] is not None:
+        # Another delivery is sending it, or its worker died mid-send: look again once a
+        # live send would have hit the time limit, and give up visibly in the end.
+        if last_try:
+            _release_fail(release_id=release_id, reason="The email job kept stopping before it finished.")
+            return ReleaseOutcome(status=Release.Status.FAILED)
+        remaining = (row["claimed_at"] - _stale_before()).total_seconds()
+        return ReleaseOutcome(status=row["status"], retry=True, retry_in=max(remaining, 1.0) + 1.0)
+    return ReleaseOutcome(status=row["status"])
+
+
+def _smtp_error_is_permanent(error: Exception) -> bool:
+    """A 5xx answer means retrying cannot help (unknown mailbox, rejected content)."""
+    if isinstance(error, smtplib.SMTPRecipientsRefused):
+        return bool(error.recipients) and all(code >= 500 for code, _ in error.recipients.values())
+    if isinstance(error, smtplib.SMTPResponseException):
+        return error.smtp_code >= 500
+    return False
+
+
+def _error_describe(error: BaseException, prefix: str = "") -> str:
+    text = f"{type(error).__name__}: {error}"
+    return (f"{prefix}: {text}" if prefix else text)[:500]
+
+
+def release_send(*, release_id: int, last_try: bool) -> ReleaseOutcome:
+    """Send the release's email with a new download link; record how it went on the row.
+
+    The link is made now and only its hash is stored, replacing the hash of any earlier
+    attempt: of all the emails tried for a release, only the last one's link works, and
+    it works for ``RELEASE_VALID_FOR`` from that email. A transient failure (the server
+    refuses for now, or cannot be reached) puts the row back to queued and asks for a
+    retry, unless this is the ``last_try``; then, as for a permanent refusal, the row ends
+    failed with the reason, which the coach sees on the report page.
+    """
+    if not release_claim(release_id=release_id):
+        return _after_lost_release_claim(release_id=release_id, last_try=last_try)
+    release = (
+        Release.objects.select_related("report__cycle", "report__subject__person")
+        .defer("report__pdf", "report__data")
+        .get(id=release_id)
+    )
+    if release.report.status != Report.Status.READY:
+        _release_fail(release_id=release_id, reason="The report is no longer ready: it is being built again.")
+        return ReleaseOutcome(status=Release.Status.FAILED)
+    token = token_new()
+    release.expires_at = timezone.now() + RELEASE_VALID_FOR
+    # Stored (and committed: no transaction is open here) before the email leaves, since
+    # the person may click the link the moment it arrives.
+    Release.objects.filter(id=release_id).update(token_hash=token_hash(token), expires_at=release.expires_at)
+    try:
+        if emails.report_release_email_send(release=release, link=public_url(f"/r/{token}/")) != 1:
+            raise smtplib.SMTPException("the email backend did not accept the message")
+    except (smtplib.SMTPException, OSError) as error:
+        give_up = last_try or _smtp_error_is_permanent(error)
+        Release.objects.filter(id=release_id, status=Release.Status.SENDING).update(
+            status=Release.Status.FAILED if give_up else Release.Status.QUEUED, last_error=_error_describe(error)
+        )
+        logger.warning(
+            "release %s: email not sent, %s: %s",
+            release_id,
+            "giving up" if give_up else "will retry",
+            type(error).__name__,
+        )
+        if give_up:
+            return ReleaseOutcome(status=Release.Status.FAILED)
+        return ReleaseOutcome(status=Release.Status.QUEUED, retry=True)
+    except Exception as error:
+        # Anything else (a broken template, bad data) will not get better by retrying.
+        logger.exception("release %s: email failed", release_id)
+        _release_fail(release_id=release_id, reason=_error_describe(error))
+        return ReleaseOutcome(status=Release.Status.FAILED)
+    Release.objects.filter(id=release_id, status=Release.Status.SENDING).update(
+        status=Release.Status.SENT, sent_at=timezone.now(), last_error=""
+    )
+    return ReleaseOutcome(status=Release.Status.SENT)
 
 
 def release_revoke(*, release: Release) -> Release:

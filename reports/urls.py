@@ -14,6 +14,7 @@ urlpatterns = [
     path("reports/<int:report_id>/rerun/", views.report_rerun, name="rerun"),
     path("reports/<int:report_id>/release/", views.report_release, name="release"),
     path("reports/<int:report_id>/releases/<int:release_id>/revoke/", views.release_revoke, name="release-revoke"),
+    path("reports/<int:report_id>/releases/<int:release_id>/retry/", views.release_retry, name="release-retry"),
     path("reports/cycles/<int:cycle_id>/pdfs.zip", views.cycle_zip, name="cycle-zip"),
     path("reports/cycles/<int:cycle_id>/team/", views.team_balance, name="team"),
     path("reports/cycles/<int:cycle_id>/coaches/", views.cycle_coaches, name="coaches"),
@@ -30,6 +31,12 @@ urlpatterns = [
     path("api/reports/<int:report_id>/pdf/", apis.ReportPdfApi.as_view(), name="api-pdf"),
     path("api/reports/<int:report_id>/rerun/", apis.ReportRerunApi.as_view(), name="api-rerun"),
     path("api/reports/<int:report_id>/release/", apis.ReportReleaseApi.as_view(), name="api-release"),
+    path("api/reports/<int:report_id>/releases/", apis.ReleaseListApi.as_view(), name="api-releases"),
+    path(
+        "api/reports/<int:report_id>/releases/<int:release_id>/retry/",
+        apis.ReleaseRetryApi.as_view(),
+        name="api-release-retry",
+    ),
     path(
         "api/reports/<int:report_id>/releases/<int:release_id>/revoke/",
         apis.ReleaseRevokeApi.as_view(),

@@ -65,10 +65,15 @@ def coach_home(request: HttpRequest) -> HttpResponse:
 def report_detail(request: HttpRequest, report_id: int) -> HttpResponse:
     report = selectors.report_get_for_user(user=request.user, report_id=report_id)
     can_release = selectors.report_is_coached_by(report=report, user=request.user)
+    releases = list(selectors.releases_for_report(report=report)) if can_release else []
     context: dict[str, Any] = {
         "report_row": report,
         "can_release": can_release,
-        "releases": list(report.releases.order_by("-created_at")) if can_release else [],
+        "releases": releases,
+        # Emails given up on are shown up front, not only inside the folded list.
+        "releases_failed": [
+            release for release in releases if release.status == Release.Status.FAILED and release.revoked_at is None
+        ],
         "filename": report_filename(report),
     }
     if report.status != Report.Status.READY:
@@ -114,7 +119,23 @@ def report_release(request: HttpRequest, report_id: int) -> HttpResponse:
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
     else:
-        messages.success(request, f"Download link emailed to {release.email}.")
+        messages.success(request, f"The download link will be emailed to {release.email} in a moment.")
+    return redirect("reports:detail", report_id=report.id)
+
+
+@login_required
+@require_POST
+def release_retry(request: HttpRequest, report_id: int, release_id: int) -> HttpResponse:
+    report = selectors.report_get_for_user(user=request.user, report_id=report_id)
+    if not selectors.report_is_coached_by(report=report, user=request.user):
+        raise PermissionDenied("Only the person's coach releases a report.")
+    release = get_object_or_404(Release, id=release_id, report=report)
+    try:
+        release = services.release_retry(release=release, by=_signed_in(request))
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(request, f"The download link will be emailed to {release.email} again in a moment.")
     return redirect("reports:detail", report_id=report.id)
 
 

@@ -10,7 +10,6 @@ import smtplib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -755,7 +754,14 @@ def _emails_enqueue_on_commit(email_ids: list[int]) -> None:
 
     batches = [email_ids[start : start + EMAIL_BATCH_SIZE] for start in range(0, len(email_ids), EMAIL_BATCH_SIZE)]
     for batch in batches:
-        transaction.on_commit(partial(emails_send.delay, batch))
+        # robust: with the broker briefly down the launch or reminder has still happened
+        # (its emails are recorded, queued); the request must not fail, and the scheduled
+        # outbox job queues the emails again (outbound_emails_requeue_stale).
+        # A named function, not a partial: Django names the callback when it logs a failure.
+        def emails_send_batch(ids: list[int] = batch) -> None:
+            emails_send.delay(ids)
+
+        transaction.on_commit(emails_send_batch, robust=True)
 
 
 # --- Reminders ----------------------------------------------------------------------------
@@ -1040,7 +1046,8 @@ def _nomination_messages(emails: list[OutboundEmail]) -> dict[int, EmailMultiAlt
 
 
 def outbound_emails_requeue_stale() -> list[int]:
-    """Queue again the emails left ``sending`` past the claim timeout; returns their ids.
+    """Queue again the emails left ``sending`` past the claim timeout, and those never
+    picked up since they were recorded that long ago; returns their ids.
 
     A worker that dies mid-batch leaves its claimed emails ``sending``; the redelivered
     task cannot claim them yet (the claim is too recent) and ends, so nothing else would
@@ -1057,6 +1064,13 @@ def outbound_emails_requeue_stale() -> list[int]:
         OutboundEmail.objects.filter(id__in=ids, status=OutboundEmail.Status.SENDING, claimed_at__lt=cutoff).update(
             status=OutboundEmail.Status.QUEUED
         )
+        # Emails still queued long after they were recorded: their task may never have
+        # reached the broker (it was down at commit). Queuing one twice is harmless: only
+        # the task that claims it (queued → sending) sends it.
+        never_sent = OutboundEmail.objects.filter(
+            status=OutboundEmail.Status.QUEUED, created_at__lt=cutoff, claimed_at__isnull=True
+        ).values_list("id", flat=True)
+        ids += list(never_sent)
         _emails_enqueue_on_commit(ids)
     if ids:
         logger.warning("re-queued %s email(s) left sending by an interrupted worker", len(ids))

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from django.utils import timezone
 
+from config.celery import app as celery_app
 from reports.models import Report
 from reports.rendering import pdf_checksum, report_pdf_render
 from reports.services import report_data_compute
@@ -130,3 +132,19 @@ def stored_report_create(subject: Any) -> Report:
 @pytest.fixture
 def stored_report(subject: Any) -> Report:
     return stored_report_create(subject)
+
+
+@pytest.fixture
+def eager_celery() -> Iterator[None]:
+    """Tasks run in the calling thread; a retry runs at once instead of after its countdown.
+
+    Errors are not propagated from ``delay`` (Celery would then raise its own ``Retry``
+    instead of running the retry).
+    """
+    previous = (celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates)
+    celery_app.conf.task_always_eager = True
+    celery_app.conf.task_eager_propagates = False
+    try:
+        yield
+    finally:
+        celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates = previous

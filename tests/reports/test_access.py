@@ -18,7 +18,13 @@ def world(stored_report: Report, manager: Any, coach: Any) -> dict[str, Any]:
     """Alice manages the cycle, Charlie coaches it; Bob manages another team; Dana coaches elsewhere."""
     cycle = stored_report.cycle
     assignment = CoachAssignment.objects.create(coach=coach, cycle=cycle, created_by=manager)
-    release = Release.objects.create(report=stored_report, token_hash="0" * 64, email="jonas@example.test")
+    release = Release.objects.create(
+        report=stored_report,
+        token_hash="0" * 64,
+        email="jonas@example.test",
+        status=Release.Status.FAILED,
+        last_error="SMTPDataError: 451",
+    )
     elsewhere = SubjectFactory(cycle=CycleFactory())
     dana = UserFactory(username="dana")
     CoachAssignment.objects.create(coach=dana, cycle=elsewhere.cycle, subject=elsewhere)
@@ -40,6 +46,7 @@ def routes(world: dict[str, Any]) -> list[tuple[str, str]]:
         ("post", f"/reports/{report}/rerun/"),
         ("post", f"/reports/{report}/release/"),
         ("post", f"/reports/{report}/releases/{world['release'].id}/revoke/"),
+        ("post", f"/reports/{report}/releases/{world['release'].id}/retry/"),
         ("get", f"/reports/cycles/{cycle}/pdfs.zip"),
         ("get", f"/reports/cycles/{cycle}/team/"),
         ("get", f"/reports/cycles/{cycle}/coaches/"),
@@ -51,13 +58,15 @@ def routes(world: dict[str, Any]) -> list[tuple[str, str]]:
         ("post", f"/api/reports/{report}/release/"),
         ("get", f"/api/reports/cycles/{cycle}/team/"),
         ("post", f"/api/reports/{report}/releases/{world['release'].id}/revoke/"),
+        ("get", f"/api/reports/{report}/releases/"),
+        ("post", f"/api/reports/{report}/releases/{world['release'].id}/retry/"),
         ("get", f"/api/reports/cycles/{cycle}/coaches/"),
         ("post", f"/api/reports/cycles/{cycle}/coaches/"),
         ("delete", f"/api/reports/cycles/{cycle}/coaches/{world['assignment'].id}/"),
     ]
 
 
-ROUTE_COUNT = 19
+ROUTE_COUNT = 22
 
 
 @pytest.mark.django_db
@@ -73,7 +82,8 @@ def test_outsider_gets_404_on_every_route(
     assert response.status_code == 404, url
     # nothing changed behind the 404
     assert CoachAssignment.objects.filter(id=world["assignment"].id).exists()
-    assert Release.objects.get(id=world["release"].id).revoked_at is None
+    release = Release.objects.get(id=world["release"].id)
+    assert (release.revoked_at, release.status) == (None, Release.Status.FAILED)
     assert Release.objects.count() == 1
 
 
@@ -161,7 +171,12 @@ def test_the_manager_sees_statuses_team_and_coaches_but_not_release(
     # releasing is the coach's call; to the manager the report does not exist
     assert client.post(f"/reports/{report}/release/").status_code == 404
     assert client.post(f"/api/reports/{report}/release/").status_code == 404
+    assert client.get(f"/api/reports/{report}/releases/").status_code == 404
+    release = world["release"].id
+    assert client.post(f"/api/reports/{report}/releases/{release}/retry/").status_code == 404
+    assert client.post(f"/reports/{report}/releases/{release}/retry/").status_code == 404
     assert Release.objects.count() == 1
+    assert Release.objects.get(id=release).status == Release.Status.FAILED
 
 
 @pytest.mark.django_db

@@ -91,10 +91,13 @@ def test_zip_holds_every_ready_pdf_of_the_cycle(client: Client, coached: Report,
 
 
 @pytest.mark.django_db
-def test_release_emails_a_link_that_downloads_until_revoked(client: Client, coached: Report, coach: Any) -> None:
+def test_release_emails_a_link_that_downloads_until_revoked(
+    client: Client, coached: Report, coach: Any, eager_celery: None, django_capture_on_commit_callbacks: Any
+) -> None:
     client.force_login(coach)
-    response = client.post(f"/reports/{coached.id}/release/", follow=True)
-    assert "Download link emailed to jonas@example.test" in response.content.decode()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(f"/reports/{coached.id}/release/", follow=True)
+    assert "The download link will be emailed to jonas@example.test" in response.content.decode()
     assert len(mail.outbox) == 1
     message = mail.outbox[0]
     assert message.to == ["jonas@example.test"]
@@ -135,11 +138,19 @@ def test_expired_or_unknown_release_links_do_not_download(client: Client, coache
 
 
 @pytest.mark.django_db
-def test_api_release_and_not_ready_refusal(client: Client, coached: Report, coach: Any, closed_cycle: Any) -> None:
+def test_api_release_and_not_ready_refusal(
+    client: Client,
+    coached: Report,
+    coach: Any,
+    closed_cycle: Any,
+    eager_celery: None,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
     client.force_login(coach)
-    response = client.post(f"/api/reports/{coached.id}/release/")
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(f"/api/reports/{coached.id}/release/")
     assert response.status_code == 201
-    assert response.json()["email"] == "jonas@example.test"
+    assert (response.json()["email"], response.json()["status"]) == ("jonas@example.test", "queued")
     assert len(mail.outbox) == 1
     queued = Report.objects.create(cycle=closed_cycle, subject=SubjectFactory(cycle=closed_cycle))
     refused = client.post(f"/api/reports/{queued.id}/release/")
@@ -324,6 +335,8 @@ def test_reports_api_is_documented(client: Client) -> None:
         "/api/reports/{report_id}/pdf/",
         "/api/reports/{report_id}/rerun/",
         "/api/reports/{report_id}/release/",
+        "/api/reports/{report_id}/releases/",
+        "/api/reports/{report_id}/releases/{release_id}/retry/",
         "/api/reports/cycles/{cycle_id}/team/",
     ):
         assert path in paths
@@ -354,9 +367,12 @@ def test_api_assigns_and_removes_coaches_with_errors_per_field(
 
 
 @pytest.mark.django_db
-def test_api_revoke_stops_the_link(client: Client, coached: Report, coach: Any) -> None:
+def test_api_revoke_stops_the_link(
+    client: Client, coached: Report, coach: Any, eager_celery: None, django_capture_on_commit_callbacks: Any
+) -> None:
     client.force_login(coach)
-    release_id = client.post(f"/api/reports/{coached.id}/release/").json()["id"]
+    with django_capture_on_commit_callbacks(execute=True):
+        release_id = client.post(f"/api/reports/{coached.id}/release/").json()["id"]
     match = re.search(r"/r/([A-Za-z0-9_\-]+)/", mail.outbox[0].body)
     assert match is not None
     token = match.group(1)

@@ -142,3 +142,39 @@ def test_the_task_retries_what_the_time_limit_left_and_never_sends_twice(
         assert services.outbound_emails_requeue_stale() == [interrupted.pk]
     assert len(outbox_for(interrupted.recipient)) == 1
     assert set(emails.values_list("status", flat=True)) == {OutboundEmail.Status.SENT}
+
+
+def test_an_email_whose_task_never_reached_the_broker_is_sent_by_the_job(
+    open_cycle: Cycle, eager_celery: None, django_capture_on_commit_callbacks: Any
+) -> None:
+    # given: a launch email recorded long ago whose task was lost (the broker was down at commit)
+    email = OutboundEmail.objects.filter(cycle=open_cycle, status=OutboundEmail.Status.QUEUED).first()
+    assert email is not None
+    OutboundEmail.objects.filter(pk=email.pk).update(created_at=timezone.now() - STALE)
+    # when
+    with django_capture_on_commit_callbacks(execute=True):
+        requeued = services.outbound_emails_requeue_stale()
+    # then: it is delivered, once
+    assert email.pk in requeued
+    assert OutboundEmail.objects.get(pk=email.pk).status == OutboundEmail.Status.SENT
+    assert len(outbox_for(email.recipient)) == 1
+
+
+def test_a_launch_while_the_broker_is_down_still_succeeds_and_keeps_its_emails_queued(
+    cycle: Cycle, api: Any, monkeypatch: pytest.MonkeyPatch, django_capture_on_commit_callbacks: Any
+) -> None:
+    from kombu.exceptions import OperationalError
+
+    def broker_down(*args: Any, **kwargs: Any) -> None:
+        raise OperationalError("Error 111 connecting to the broker. Connection refused.")
+
+    monkeypatch.setattr(emails_send, "delay", broker_down)
+    # when
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api.post(f"/api/cycles/{cycle.pk}/launch/")
+    # then: the launch happened; its emails wait, queued, for the scheduled job
+    assert response.status_code == 200
+    assert response.json() == {"changed": True, "status": "open"}
+    emails = OutboundEmail.objects.filter(cycle=cycle)
+    assert emails.exists()
+    assert set(emails.values_list("status", flat=True)) == {OutboundEmail.Status.QUEUED}
