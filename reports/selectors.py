@@ -194,6 +194,9 @@ def report_build_input(*, report_id: int) -> BuildInput:
             status=Report.Status.READY,
             cycle__status=Cycle.Status.CLOSED,
             cycle__closed_at__lt=closed_at,
+            # An earlier report built under a smaller k holds figures this report's k
+            # would not allow; it is not shown as the "before" of a trend.
+            cycle__anonymity_min__gte=report.cycle.anonymity_min,
         )
         .exclude(id=report.id)
         .order_by("-cycle__closed_at")

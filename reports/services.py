@@ -213,6 +213,10 @@ def coach_assign(*, cycle: Cycle, coach: User, by: User, subject: Subject | None
     """Let ``coach`` read the reports of one subject of ``cycle``, or of the whole cycle."""
     if subject is not None and subject.cycle_id != cycle.id:
         raise ValidationError({"subject": "This person is not a subject of the cycle."})
+    if coach.pk in (cycle.team.manager_id, cycle.created_by_id):
+        # The manager chooses the raters, so reading reports would let them subtract the
+        # answers of raters they control; coaching their own cycle would reopen that door.
+        raise ValidationError({"coach": "The cycle's manager cannot coach its people; choose someone else."})
     with transaction.atomic():
         assignment, _ = CoachAssignment.objects.get_or_create(
             coach=coach, cycle=cycle, subject=subject, defaults={"created_by": by}

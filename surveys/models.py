@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models.functions import Lower
 
@@ -89,6 +90,13 @@ class Item(models.Model):
 
     def __str__(self) -> str:
         return self.text
+
+    def clean(self) -> None:
+        # Answers are stored by item code: two items of one questionnaire sharing a code
+        # would count one answer in two dimensions (and let their figures be subtracted).
+        clash = Item.objects.filter(dimension__questionnaire_id=self.dimension.questionnaire_id, code=self.code)
+        if clash.exclude(pk=self.pk).exists():
+            raise ValidationError({"code": "Another item of this questionnaire already has this code."})
 
 
 class Team(models.Model):

@@ -39,3 +39,21 @@ def test_default_questionnaire_has_kotters_six_dimensions_of_five_items() -> Non
     assert items.count() == 30
     assert all(Item.objects.filter(dimension=d).count() == 5 for d in dimensions)
     assert len(set(items.values_list("code", flat=True))) == 30
+
+
+@pytest.mark.django_db
+def test_item_codes_are_unique_across_a_questionnaires_dimensions() -> None:
+    from django.core.exceptions import ValidationError
+
+    questionnaire = default_questionnaire()
+    planning, direction = (
+        Dimension.objects.get(questionnaire=questionnaire, key="planning_budgeting"),
+        Dimension.objects.get(questionnaire=questionnaire, key="establishing_direction"),
+    )
+    taken = Item.objects.filter(dimension=planning).first()
+    assert taken is not None
+    duplicate = Item(dimension=direction, code=taken.code, text="Another behaviour.", position=9)
+    with pytest.raises(ValidationError) as error:
+        duplicate.full_clean()
+    assert "code" in error.value.message_dict
+    Item(dimension=direction, code="establishing_direction-9", text="Another behaviour.", position=9).full_clean()

@@ -379,3 +379,22 @@ def test_api_revoke_stops_the_link(
     assert Client().get(f"/r/{token}/").status_code == 200
     assert client.post(f"/api/reports/{coached.id}/releases/{release_id}/revoke/").status_code == 200
     assert Client().get(f"/r/{token}/").status_code == 410
+
+
+@pytest.mark.django_db
+def test_the_cycle_manager_cannot_make_themself_a_coach(client: Client, stored_report: Report, manager: Any) -> None:
+    # The manager picks the raters; as coach they would read every report of the cycle.
+    cycle = stored_report.cycle
+    assert cycle.team.manager_id == manager.pk
+    client.force_login(manager)
+    page = client.post(f"/reports/cycles/{cycle.id}/coaches/", {"coach": manager.username, "subject": ""})
+    assert page.status_code == 200
+    assert "cannot coach its people" in page.content.decode()
+    assert f'value="{manager.username}"' in page.content.decode()
+    api = client.post(
+        f"/api/reports/cycles/{cycle.id}/coaches/", {"coach": manager.username}, content_type="application/json"
+    )
+    assert api.status_code == 400
+    assert "coach" in api.json()
+    assert not CoachAssignment.objects.exists()
+    assert client.get(f"/reports/{stored_report.id}/").status_code == 404

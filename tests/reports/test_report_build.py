@@ -307,3 +307,34 @@ def test_task_retries_with_the_backoff_the_service_asks_for(monkeypatch: pytest.
     assert countdowns == [10]
     monkeypatch.setattr(tasks, "report_build", lambda report_id: services.BuildOutcome(status="ready"))
     assert tasks.report_build_task.run(1) == "ready"
+
+
+@pytest.mark.django_db
+def test_no_trend_from_an_earlier_report_built_under_a_smaller_k(subject: Any) -> None:
+    # given: the earlier cycle allowed figures from 2 anonymous raters, this one needs 3
+    Cycle.objects.filter(pk=subject.cycle_id).update(anonymity_min=3)
+    subject.cycle.refresh_from_db()
+    earlier = CycleFactory(
+        team=subject.cycle.team,
+        name="Autumn 2025",
+        status=Cycle.Status.CLOSED,
+        closed_at=subject.cycle.closed_at - timedelta(days=180),
+        anonymity_min=2,
+    )
+    earlier_subject = SubjectFactory(cycle=earlier, person=subject.person)
+    for seed in range(2):
+        ResponseFactory(
+            subject=earlier_subject,
+            group=Group.PEER,
+            ratings=ratings_for(earlier, management=2, leadership=2, seed=seed),
+        )
+    earlier_report = queued_report(earlier_subject)
+    services.report_build(report_id=earlier_report.id)
+    earlier_report.refresh_from_db()
+    assert earlier_report.data["indices"]["others"]["management"]["n"] == 2  # shown under k=2
+    # when
+    report = queued_report(subject)
+    services.report_build(report_id=report.id)
+    report.refresh_from_db()
+    # then: its two-rater figures do not reappear as this report's "before"
+    assert not report.data.get("trend")
