@@ -7,7 +7,6 @@ import os
 os.environ.setdefault("SECRET_KEY", "test-only-insecure-key-0123456789-abcdefghijklmnopqrstuvwxyz")
 
 from config.settings.base import *  # noqa: F403
-from config.settings.base import DATABASES
 
 DEBUG = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
@@ -20,7 +19,3 @@ PUBLIC_BASE_URL = "http://testserver"
 # Static files come straight from the app directories; nothing is collected for tests.
 STATIC_ROOT = None
 WHITENOISE_USE_FINDERS = True
-# The live server answers each request in a new thread; persistent connections would
-# outlive those threads and keep the test database from being dropped at the end.
-# (Persistence itself is tested against the run command's settings.)
-DATABASES["default"]["CONN_MAX_AGE"] = 0
