@@ -204,13 +204,6 @@ class ReportRerunApi(APIView):
         return Response(ReportSummarySerializer(report).data, status=status.HTTP_202_ACCEPTED)
 
 
-def _report_for_coach(request: Request, report_id: int, action: str) -> Report:
-    report = selectors.report_get_for_user(user=request.user, report_id=report_id)
-    if not selectors.report_is_coached_by(report=report, user=request.user):
-        raise PermissionDenied(f"Only the person's coach {action}.")
-    return report
-
-
 class ReportReleaseApi(APIView):
     @extend_schema(
         operation_id="reports_release",
@@ -221,7 +214,7 @@ class ReportReleaseApi(APIView):
         "that retries with backoff. Follow its status in the report's releases.",
     )
     def post(self, request: Request, report_id: int) -> Response:
-        report = _report_for_coach(request, report_id, "releases a report")
+        report = selectors.report_get_for_coach(user=request.user, report_id=report_id, action="releases a report")
         try:
             release = services.report_release(report=report, by=_user(request))
         except DjangoValidationError as error:
@@ -236,7 +229,7 @@ class ReleaseListApi(APIView):
         summary="The report's releases and how their emails went (coach only)",
     )
     def get(self, request: Request, report_id: int) -> Response:
-        report = _report_for_coach(request, report_id, "sees the releases")
+        report = selectors.report_get_for_coach(user=request.user, report_id=report_id, action="sees the releases")
         return Response(ReleaseSerializer(selectors.releases_for_report(report=report), many=True).data)
 
 
@@ -248,7 +241,7 @@ class ReleaseRetryApi(APIView):
         summary="Email a release whose email failed again, with a new link (coach only)",
     )
     def post(self, request: Request, report_id: int, release_id: int) -> Response:
-        report = _report_for_coach(request, report_id, "releases a report")
+        report = selectors.report_get_for_coach(user=request.user, report_id=report_id, action="releases a report")
         release = report.releases.filter(id=release_id).first()
         if release is None:
             raise Http404("No such release.")
@@ -279,7 +272,7 @@ class ReleaseRevokeApi(APIView):
         summary="Withdraw a release: its download link stops working (coach only)",
     )
     def post(self, request: Request, report_id: int, release_id: int) -> Response:
-        report = _report_for_coach(request, report_id, "revokes a release")
+        report = selectors.report_get_for_coach(user=request.user, report_id=report_id, action="revokes a release")
         release = report.releases.filter(id=release_id).first()
         if release is None:
             raise Http404("No such release.")

@@ -7,6 +7,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.core.exceptions import PermissionDenied
 from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet, Value
 from django.http import Http404
 from django.utils import timezone
@@ -114,6 +115,17 @@ def report_is_coached_by(*, report: Report, user: AnyUser) -> bool:
     return CoachAssignment.objects.filter(
         Q(subject__isnull=True, cycle_id=report.cycle_id) | Q(subject_id=report.subject_id), coach_id=user.pk
     ).exists()
+
+
+def report_get_for_coach(*, user: AnyUser, report_id: int, action: str) -> Report:
+    """The report, for its person's coach only: releasing is theirs, not an admin's or manager's.
+
+    Others who may read the report get 403; everyone else 404 (``report_get_for_user``).
+    """
+    report = report_get_for_user(user=user, report_id=report_id)
+    if not report_is_coached_by(report=report, user=user):
+        raise PermissionDenied(f"Only the person's coach {action}.")
+    return report
 
 
 def report_list_for_user(*, user: AnyUser, cycle_id: int | None = None) -> QuerySet[Report]:

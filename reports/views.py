@@ -111,9 +111,7 @@ def report_rerun(request: HttpRequest, report_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def report_release(request: HttpRequest, report_id: int) -> HttpResponse:
-    report = selectors.report_get_for_user(user=request.user, report_id=report_id)
-    if not selectors.report_is_coached_by(report=report, user=request.user):
-        raise PermissionDenied("Only the person's coach releases a report.")
+    report = selectors.report_get_for_coach(user=request.user, report_id=report_id, action="releases a report")
     try:
         release = services.report_release(report=report, by=_signed_in(request))
     except ValidationError as error:
@@ -126,9 +124,7 @@ def report_release(request: HttpRequest, report_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def release_retry(request: HttpRequest, report_id: int, release_id: int) -> HttpResponse:
-    report = selectors.report_get_for_user(user=request.user, report_id=report_id)
-    if not selectors.report_is_coached_by(report=report, user=request.user):
-        raise PermissionDenied("Only the person's coach releases a report.")
+    report = selectors.report_get_for_coach(user=request.user, report_id=report_id, action="releases a report")
     release = get_object_or_404(Release, id=release_id, report=report)
     try:
         release = services.release_retry(release=release, by=_signed_in(request))
@@ -142,9 +138,7 @@ def release_retry(request: HttpRequest, report_id: int, release_id: int) -> Http
 @login_required
 @require_POST
 def release_revoke(request: HttpRequest, report_id: int, release_id: int) -> HttpResponse:
-    report = selectors.report_get_for_user(user=request.user, report_id=report_id)
-    if not selectors.report_is_coached_by(report=report, user=request.user):
-        raise PermissionDenied("Only the person's coach revokes a release.")
+    report = selectors.report_get_for_coach(user=request.user, report_id=report_id, action="revokes a release")
     release = get_object_or_404(Release, id=release_id, report=report)
     services.release_revoke(release=release)
     messages.success(request, "The download link no longer works.")
