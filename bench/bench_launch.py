@@ -61,7 +61,7 @@ def launch_benchmark(subjects: int) -> tuple[int, float, int, int]:
                     raters.append(services.RaterSpec(subject=subject, group=Group.PEER, email=peer.email, person=peer))
                 for step in range(3):
                     address = f"outside{(index * 3 + step) % pool}-{subjects}@partner.test"
-                    raters.append(services.RaterSpec(subject=subject, group=Group.OTHER, email=address))
+                    raters.append(services.RaterSpec(subject=subject, group=Group.OUTSIDE, email=address))
             invitations = services.raters_bulk_add(cycle=cycle, raters=raters)
         services.cycle_launch(cycle=cycle, by=manager)
     emails = OutboundEmail.objects.filter(cycle=cycle).count()

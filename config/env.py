@@ -6,6 +6,8 @@ process at start-up rather than silently fall back to a default.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 
 from django.core.exceptions import ImproperlyConfigured
@@ -63,3 +65,27 @@ def env_float(name: str, default: float) -> float:
         return float(value)
     except ValueError:
         raise ImproperlyConfigured(f"Environment variable {name}={value!r} is not a number.") from None
+
+
+def env_keys(name: str, *, length: int = 32) -> list[bytes]:
+    """A comma-separated list of secret keys, each URL-safe base64 of ``length`` random bytes.
+
+    Required: a missing or malformed key must stop the process, never fall back.
+    """
+    keys = []
+    for position, part in enumerate(env_list(name, []), start=1):
+        try:
+            key = key_decode(part)
+        except (binascii.Error, UnicodeEncodeError, ValueError):
+            raise ImproperlyConfigured(f"Key {position} of {name} is not URL-safe base64.") from None
+        if len(key) != length:
+            raise ImproperlyConfigured(f"Key {position} of {name} must be {length} bytes ({len(key)} given).")
+        keys.append(key)
+    if not keys:
+        raise ImproperlyConfigured(f"Environment variable {name} is required.")
+    return keys
+
+
+def key_decode(text: str) -> bytes:
+    """URL-safe base64, with or without its ``=`` padding."""
+    return base64.b64decode(text.encode("ascii") + b"=" * (-len(text) % 4), altchars=b"-_", validate=True)

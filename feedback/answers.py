@@ -12,6 +12,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from surveys.vocabulary import COMMENT_PROMPTS, COMMENT_QUESTIONS
+
 RATING_MIN = 1
 RATING_MAX = 5
 SCALE: tuple[tuple[int, str], ...] = (
@@ -25,13 +27,8 @@ CANT_SAY_LABEL = "Can't say"
 
 # Every stored response carries all four keys (empty when not answered), so two raters
 # of one group who gave the same answers produce identical rows.
-COMMENT_FIELDS: tuple[tuple[str, str], ...] = (
-    ("management", "Comments on management (optional)"),
-    ("leadership", "Comments on leadership (optional)"),
-    ("keep_doing", "What should they keep doing? (optional)"),
-    ("start_doing", "What should they start doing? (optional)"),
-)
-COMMENT_NAMES: tuple[str, ...] = tuple(name for name, _ in COMMENT_FIELDS)
+COMMENT_FIELDS: tuple[tuple[str, str], ...] = tuple((name, COMMENT_PROMPTS[name]) for name in COMMENT_QUESTIONS)
+COMMENT_NAMES: tuple[str, ...] = COMMENT_QUESTIONS
 COMMENT_MAX_LENGTH = 4000
 REASON_MAX_LENGTH = 2000
 

@@ -8,7 +8,7 @@ class FeedbackConfig(AppConfig):
     verbose_name = "Anonymous feedback"
 
     def ready(self) -> None:
-        from feedback.receivers import cycle_closed_rewrite_responses
+        from feedback.receivers import cycle_closed_unseal_answers
         from surveys.signals import cycle_closed
 
-        cycle_closed.connect(cycle_closed_rewrite_responses, dispatch_uid="feedback.cycle_closed_rewrite_responses")
+        cycle_closed.connect(cycle_closed_unseal_answers, dispatch_uid="feedback.cycle_closed_unseal_answers")

@@ -1,4 +1,4 @@
-"""Anonymous answers: stored with no path back to the rater or the invitation."""
+"""Anonymous answers: sealed while their cycle is open, then stored with no path back to the rater."""
 
 from __future__ import annotations
 
@@ -9,13 +9,34 @@ from django.db import models
 from surveys.models import Cycle, Group, Subject
 
 
+class SealedAnswer(models.Model):
+    """A submitted answer (or a decline's reason) while its cycle is open: ciphertext only.
+
+    The row holds the cycle and an encrypted, fixed-size blob (``feedback.sealing``) and
+    nothing else — not the subject, the group, a time or a sequence — because the submit
+    transaction that writes it also marks its rater's invitation answered, and every
+    trace of that transaction pairs the two. The close opens the cycle's blobs and writes
+    them as ``Response`` and ``Decline`` rows in one shuffled batch, then deletes these.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    cycle = models.ForeignKey(Cycle, on_delete=models.CASCADE, related_name="sealed_answers")
+    ciphertext = models.BinaryField()
+
+    class Meta:
+        ordering = ["id"]  # random, not submission order
+
+    def __str__(self) -> str:
+        return f"sealed answer in cycle {self.cycle_id}"
+
+
 class Response(models.Model):
-    """One rater's answers about one subject.
+    """One rater's answers about one subject, written when the cycle closes.
 
     Deliberately absent: any key, sequence or time that leads back to the invitation or
     the rater. The primary key is random (UUID4), not a sequence that would follow
-    submission order, and no submission time is stored at all — even a date could be
-    matched against the day an invitation stopped receiving reminders.
+    submission order, and no submission time is stored at all. The rows of a cycle are
+    all written by its close, in shuffled order (see ``SealedAnswer``).
     """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -38,7 +59,11 @@ class Response(models.Model):
 
 
 class Decline(models.Model):
-    """A rater's refusal to answer, with an optional reason, as anonymous as a response."""
+    """A rater's reason for declining, as anonymous as a response and written at close like one.
+
+    Only declines that gave a reason have a row: that a rater declined is on their
+    invitation already.
+    """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     cycle = models.ForeignKey(Cycle, on_delete=models.CASCADE, related_name="declines")

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from feedback.services import responses_rewrite
+from feedback.services import answers_unseal
 from surveys.models import Cycle
 
 
-def cycle_closed_rewrite_responses(*, sender: Any, cycle: Cycle, **kwargs: Any) -> None:
-    """Sent inside ``cycle_close``'s transaction: rewrite the cycle's responses there too.
+def cycle_closed_unseal_answers(*, sender: Any, cycle: Cycle, **kwargs: Any) -> None:
+    """Sent inside ``cycle_close``'s transaction: open the cycle's sealed answers there.
 
-    See ``responses_rewrite``: the surveys app rewrites the invitations at close, this
-    rewrites the responses, so no row keeps the transaction id of the submit that
-    paired them.
+    See ``answers_unseal``: the answers are written in the clear by the close
+    transaction, in shuffled order, so no trace of a submit pairs one with its rater.
     """
-    responses_rewrite(cycle_id=cycle.pk)
+    answers_unseal(cycle_id=cycle.pk)

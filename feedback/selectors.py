@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from surveys.models import IDENTIFIED_GROUPS, Cycle, Dimension, Group, Invitation, Item
 from surveys.selectors import invitation_get_by_token
+from surveys.vocabulary import SURVEY_ROLES
 
 
 def invitation_is_answerable(invitation: Invitation) -> bool:
@@ -56,18 +57,9 @@ def questionnaire_item_codes(*, questionnaire_id: int) -> list[str]:
     )
 
 
-ROLE_PHRASES: dict[str, str] = {
-    Group.SELF: "You are rating yourself, {name}",
-    Group.MANAGER: "You are rating {name} as their manager",
-    Group.PEER: "You are rating {name} as a peer",
-    Group.DIRECT_REPORT: "You are rating {name} as a direct report",
-    Group.OTHER: "You are rating {name} as a colleague",
-}
-
-
 def survey_role(*, invitation: Invitation) -> str:
     """The one sentence that tells a rater whom they rate and in which role."""
-    return ROLE_PHRASES[invitation.group].format(name=invitation.subject.person.name)
+    return SURVEY_ROLES[invitation.group].format(name=invitation.subject.person.name)
 
 
 def anonymity_promise(*, invitation: Invitation) -> dict[str, Any]:
@@ -76,25 +68,32 @@ def anonymity_promise(*, invitation: Invitation) -> dict[str, Any]:
     k = cycle.anonymity_min
     name = invitation.subject.person.name
     identified = invitation.group in IDENTIFIED_GROUPS
+    sealed = (
+        "Your answers are sealed (encrypted) the moment you submit them, and opened only when the review "
+        "closes, together with everyone else's and in shuffled order."
+    )
     if invitation.group == Group.SELF:
         statement = (
             "Your answers are identified: they are your self-assessment, and your coach sees them as yours, "
-            "next to how others see you."
+            f"next to how others see you. {sealed}"
         )
     elif invitation.group == Group.MANAGER:
         statement = (
             f"Your answers are identified: {name}'s coach sees them as the manager's own view. They are also "
             "part of the report's combined “Others” figures, together with the answers of peers, direct "
-            f"reports and other colleagues (never {name}'s self-assessment), whenever the report shows those."
+            f"reports and outside raters (never {name}'s self-assessment), whenever the report shows those. "
+            f"{sealed}"
         )
     else:
         group_name = Group(invitation.group).label.lower()
         statement = (
-            f"Your answers are anonymous. They are pooled with those of the other {group_name} and shown only "
-            f"when at least {k} {group_name} have answered; a smaller group is never shown on its own (it may "
-            f"only be combined with other small anonymous groups once that pool reaches {k}). Your name is not "
-            "stored with your answers. Comments are quoted word for word without names, and only when at least "
-            f"{cycle.comment_threshold} anonymous raters have answered — leave out details that would identify you."
+            f"Your answers are anonymous. {sealed} After that they are stored with nothing that leads back to "
+            f"you. On each question, answers from {group_name} count only when at least {k} of them answered "
+            f"it; a smaller group is combined with other small anonymous groups once together they reach {k}, "
+            "and otherwise counts in no score at all. Reports show averages only — never a spread, a lowest or "
+            "a highest answer — and the manager who chose the raters never sees any score. Comments are quoted "
+            f"word for word without names, only when at least {cycle.comment_threshold} anonymous raters have "
+            "answered — leave out details that would identify you."
         )
     return {
         "identified": identified,

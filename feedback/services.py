@@ -1,24 +1,24 @@
-"""Writes for the public survey: opening a link, submitting, declining, and the close-time rewrite.
+"""Writes for the public survey: opening a link, submitting, declining, and unsealing at close.
 
-How a response is kept from its invitation (the product's core promise):
+How an answer is kept from its invitation (the product's core promise):
 
-* The response row copies only cycle, subject and group from the invitation — values
-  every rater of that group shares. No foreign key to the invitation, its link or the
-  rater's person; the primary key is a random UUID4 (not a sequence that would follow
-  submission order, and not derived from anything on the invitation); no timestamp.
-* Ratings and comments are normalized (every item code and all four comment keys,
-  in a fixed order) so same-group raters who gave the same answers produce identical
-  rows — nothing in the row's shape is particular to one rater.
-* The session only maps an opaque per-browser key to the invitation until the answer
-  is stored; the mapping is dropped in the same request (see ``feedback.views``).
-* PostgreSQL stamps each row version with the id of the transaction that wrote it
-  (``xmin``), which the completed invitation and its response share, and keeps rows in
-  the order they were written, and long comments get TOAST chunk ids in submission
-  order. ``responses_rewrite`` runs when a cycle closes and rewrites the responses and
-  their stored values in random order, after which none of these traces is left.
-* Rows are read in the order of their random ids (``Meta.ordering``), never in the
-  physical order that follows submission.
-* Nothing here logs, and no response id is ever returned to the rater.
+* While the cycle is open an answer exists only sealed (``feedback.sealing``): encrypted
+  with a key that is not in the database, padded to one fixed size, stored beside its
+  cycle id and nothing else. The submit transaction pairs it with the invitation it
+  completes — in ``xmin``, in the order of rows and TOAST chunks, in the WAL — but what
+  it pairs is ciphertext.
+* When the cycle closes, ``answers_unseal`` opens every sealed answer of the cycle inside
+  the close transaction, shuffles them, writes them as ``Response`` (and ``Decline``)
+  rows in one batch and deletes the sealed rows. Each plaintext row is written by the
+  close, in an order that follows nothing, next to every other answer of the cycle.
+* A response row copies only cycle, subject and group — values every rater of that group
+  shares. No foreign key to the invitation, its link or the rater's person; the primary
+  key is a random UUID4; no timestamp. Ratings and comments are normalized (every item
+  code and all four comment keys, in a fixed order), so nothing in a row's shape is
+  particular to one rater.
+* The session only maps an opaque per-browser key to the invitation until the answer is
+  stored; the mapping is dropped in the same request (see ``feedback.views``).
+* Nothing here logs, and no id of a stored answer is ever returned to the rater.
 """
 
 from __future__ import annotations
@@ -29,13 +29,18 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
-from feedback.answers import answers_clean, reason_clean
-from feedback.models import Decline, Response
+from feedback.answers import COMMENT_NAMES, answers_clean, reason_clean
+from feedback.models import Decline, Response, SealedAnswer
+from feedback.sealing import answer_seal, answer_unseal
 from feedback.selectors import questionnaire_item_codes
 from surveys.models import Cycle, Invitation
 
 # The order must not be predictable from anything stored, hence the operating system's randomness.
 _shuffle = random.SystemRandom().shuffle
+
+# What a sealed answer holds: a rater's answers, or a decline's reason.
+RESPONSE = "response"
+DECLINE = "decline"
 
 NOT_OPEN_MESSAGE = "This survey was already submitted or is no longer open."
 
@@ -86,8 +91,8 @@ def _invitation_claim(*, invitation_id: int, new_status: str) -> Invitation:
     return invitation
 
 
-def response_submit(*, invitation_id: int, answers: Any) -> Response:
-    """Store a rater's answers, once: ``answers`` is ``{"ratings": {...}, "comments": {...}}``.
+def response_submit(*, invitation_id: int, answers: Any) -> None:
+    """Store a rater's answers, once and sealed: ``answers`` is ``{"ratings": {...}, "comments": {...}}``.
 
     Raises ``AnswersInvalid`` (with per-field errors) or ``SurveyNotOpen``.
     """
@@ -100,66 +105,72 @@ def response_submit(*, invitation_id: int, answers: Any) -> Response:
     )
     with transaction.atomic():
         claimed = _invitation_claim(invitation_id=invitation_id, new_status=Invitation.Status.COMPLETED)
-        # Only values shared by every rater of the group are copied; see the module docstring.
-        return Response.objects.create(
-            cycle_id=claimed.cycle_id,
-            subject_id=claimed.subject_id,
-            group=claimed.group,
-            ratings=clean.ratings,
-            comments=clean.comments,
+        # Only values shared by every rater of the group go with the answer; see the module docstring.
+        _seal(
+            claimed,
+            payload={"kind": RESPONSE, "ratings": clean.ratings},
+            texts=clean.comments,
         )
 
 
-def response_decline(*, invitation_id: int, reason: Any = "") -> Decline:
-    """Record that the rater will not answer, with an optional reason, as anonymously as a response."""
+def response_decline(*, invitation_id: int, reason: Any = "") -> None:
+    """Record that the rater will not answer; an optional reason is kept, sealed like an answer."""
     text = reason_clean(reason=reason)
     with transaction.atomic():
         claimed = _invitation_claim(invitation_id=invitation_id, new_status=Invitation.Status.DECLINED)
-        return Decline.objects.create(
-            cycle_id=claimed.cycle_id, subject_id=claimed.subject_id, group=claimed.group, reason=text
-        )
+        if text:
+            _seal(claimed, payload={"kind": DECLINE}, texts={"reason": text})
 
 
-def responses_rewrite(*, cycle_id: int) -> int:
-    """Give every response and decline of a cycle a fresh row version, in random order; returns the count.
+def _seal(invitation: Invitation, *, payload: dict[str, Any], texts: dict[str, str]) -> None:
+    SealedAnswer.objects.create(
+        cycle_id=invitation.cycle_id,
+        ciphertext=answer_seal(
+            cycle_id=invitation.cycle_id,
+            payload={**payload, "subject": invitation.subject_id, "group": invitation.group},
+            texts=texts,
+        ),
+    )
 
-    Two traces of the submit survive in a row otherwise, visible to anyone with SQL access:
 
-    * PostgreSQL stamps each row version with the id of its writing transaction (``xmin``),
-      and a completed invitation and its response share that id from the submit
-      transaction. When a cycle closes the surveys app rewrites the cycle's invitations,
-      and this rewrites the responses and declines in the same (close) transaction, so
-      that pairing is gone before any report is built.
-    * Rows sit in the table's pages in the order they were written (``ctid``): responses
-      in submission order, and completed invitations — whose status update also writes a
-      new row version — in completion order too. Rewriting the rows one by one in a
-      random order puts the new versions in that random order, so matching the k-th
-      response with the k-th completed invitation leads nowhere.
+def answers_unseal(*, cycle_id: int) -> int:
+    """Open every sealed answer of a closing cycle and write it in the clear; returns how many.
 
-    * A long comment (or decline reason) is stored out of line, in the table's TOAST
-      relation, under a chunk id that PostgreSQL hands out from a counter: chunk ids
-      follow submission order. An UPDATE that leaves a column's value untouched (such as
-      ``group = group``) keeps the old TOAST pointer, so the chunk ids would survive the
-      rewrite. Each stored text column is therefore set to an expression that yields a
-      freshly built value (``comments || '{}'``, ``ratings || '{}'``, ``reason || ''``) —
-      equal in content, but a new datum that PostgreSQL stores anew, with a chunk id
-      taken in the shuffled order.
+    Runs inside the close transaction (``cycle_closed``): the cycle row is already closed
+    there, and every submit either committed before the close took its row or will find
+    the cycle closed. The answers are shuffled with the operating system's randomness and
+    inserted in one statement, so the rows, their TOAST chunks and their WAL records come
+    in an order that follows nothing; then the sealed rows are deleted.
 
-    The values do not change; only where and in which order they are stored.
+    A blob no configured key opens stops the close (``SealBroken``): dropping it would
+    lose an answer silently, and the cycle stays open until the key is configured again.
     """
-    statements: list[tuple[type[Response] | type[Decline], str]] = [
-        (Response, "comments = comments || '{}'::jsonb, ratings = ratings || '{}'::jsonb"),
-        (Decline, "reason = reason || ''"),
-    ]
-    rewritten = 0
+    responses: list[Response] = []
+    declines: list[Decline] = []
+    sealed = SealedAnswer.objects.filter(cycle_id=cycle_id).values_list("ciphertext", flat=True)
+    for blob in sealed.iterator(chunk_size=200):
+        payload, texts = answer_unseal(cycle_id=cycle_id, blob=blob)
+        if payload["kind"] == RESPONSE:
+            responses.append(
+                Response(
+                    cycle_id=cycle_id,
+                    subject_id=payload["subject"],
+                    group=payload["group"],
+                    ratings=payload["ratings"],
+                    comments={name: texts.get(name, "") for name in COMMENT_NAMES},
+                )
+            )
+        else:
+            declines.append(
+                Decline(
+                    cycle_id=cycle_id, subject_id=payload["subject"], group=payload["group"], reason=texts["reason"]
+                )
+            )
+    _shuffle(responses)
+    _shuffle(declines)
     # No savepoint: inside the close transaction the rows take its id, not a subtransaction's.
-    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
-        for model, assignments in statements:
-            ids = list(model.objects.filter(cycle_id=cycle_id).values_list("id", flat=True))
-            _shuffle(ids)
-            table = connection.ops.quote_name(model._meta.db_table)
-            # One statement per row, in the shuffled order (psycopg pipelines them): a single
-            # UPDATE would write the new versions in the old, physical order.
-            cursor.executemany(f"UPDATE {table} SET {assignments} WHERE id = %s", [(pk,) for pk in ids])  # noqa: S608 — the table name comes from the model and the assignments are constants, not input
-            rewritten += len(ids)
-    return rewritten
+    with transaction.atomic(savepoint=False):
+        Response.objects.bulk_create(responses)
+        Decline.objects.bulk_create(declines)
+        SealedAnswer.objects.filter(cycle_id=cycle_id).delete()
+    return len(responses) + len(declines)

@@ -256,11 +256,12 @@ class TeamBalanceApi(APIView):
     @extend_schema(
         operation_id="reports_team_balance",
         responses=TeamPointSerializer(many=True),
-        summary="Each subject's Others point for the cycle's manager (only where the anonymity rules allow)",
+        summary="Each coached subject's Others point (coaches and admins; only where the anonymity rules allow)",
+        description="The cycle's manager chooses the raters and sees no scores: for them this is a 404.",
     )
     def get(self, request: Request, cycle_id: int) -> Response:
-        cycle = selectors.cycle_get_for_manager(user=request.user, cycle_id=cycle_id)
-        points = selectors.team_balance_points(cycle=cycle)
+        cycle = selectors.cycle_get_for_user(user=request.user, cycle_id=cycle_id)
+        points = selectors.team_balance_points(cycle=cycle, user=request.user)
         return Response(TeamPointSerializer(points, many=True).data)
 
 

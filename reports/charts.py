@@ -14,6 +14,8 @@ from django.utils.html import escape, format_html
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.text import slugify
 
+from surveys.vocabulary import COMBINED, DIRECT_REPORT, MANAGER, OTHERS, OUTSIDE, PEER, SELF
+
 SCALE_MIN = 1.0
 SCALE_MAX = 5.0
 FONT = "DejaVu Sans"
@@ -21,12 +23,12 @@ FONT = "DejaVu Sans"
 # Gray levels per group (distinct in grayscale); Others, the figure the indices and the
 # quadrant come from, is hatched.
 GROUP_FILLS: dict[str, str] = {
-    "self": "#ffffff",
-    "manager": "#bdbdbd",
-    "peer": "#8c8c8c",
-    "direct_report": "#5e5e5e",
-    "other": "#a6a6a6",
-    "pooled": "#767676",
+    SELF: "#ffffff",
+    MANAGER: "#bdbdbd",
+    PEER: "#8c8c8c",
+    DIRECT_REPORT: "#5e5e5e",
+    OUTSIDE: "#a6a6a6",
+    COMBINED: "#767676",
 }
 
 
@@ -39,7 +41,8 @@ def _hatch_defs(pattern_id: str) -> str:
 
 
 def _number(value: float) -> str:
-    return f"{value:.2f}".rstrip("0").rstrip(".") if value != int(value) else f"{value:.0f}"
+    # Scores are stored with one decimal and shown with exactly one, everywhere.
+    return f"{value:.1f}"
 
 
 def _svg(width: int, height: int, title: str, body: str, *, defs: str = "") -> SafeString:
@@ -132,7 +135,7 @@ def bars_svg(*, bars: Sequence[Mapping[str, Any]], title: str, chart_id: str) ->
     for index, bar in enumerate(bars):
         top = index * row + 4
         score = float(bar["score"])
-        fill = f"url(#{hatch})" if bar["group"] == "others" else GROUP_FILLS.get(str(bar["group"]), "#999999")
+        fill = f"url(#{hatch})" if bar["group"] == OTHERS else GROUP_FILLS.get(str(bar["group"]), "#999999")
         parts.append(
             format_html('<text x="{}" y="{}" text-anchor="end">{}</text>', label_width - 6, top + 13, str(bar["label"]))
         )
@@ -183,7 +186,7 @@ def gap_svg(*, gaps: Sequence[Mapping[str, Any]], title: str) -> SafeString:
             f'<rect x="{min(centre, centre + bar):.1f}" y="{top}" width="{abs(bar):.1f}" height="16" '
             f'fill="{fill}" stroke="#000"/>'
         )
-        text = f"{value:+.2f}" + (f" {gap['label']}" if gap.get("label") else "")
+        text = f"{value:+.1f}" + (f" {gap['label']}" if gap.get("label") else "")
         parts.append(
             format_html(
                 '<text x="{}" y="{}" font-size="10">{}</text>',

@@ -21,6 +21,7 @@ from django.contrib.staticfiles import finders
 from django.template.loader import render_to_string
 
 from reports import charts
+from surveys.vocabulary import FIGURE_LABELS, OTHERS, SELF, SIDES
 
 logger = logging.getLogger(__name__)
 # WeasyPrint narrates seven progress steps per document at INFO: a thousand reports would
@@ -94,29 +95,21 @@ def report_context(*, data: Mapping[str, Any]) -> dict[str, Any]:
     cycle_name = (data.get("cycle") or {}).get("name", "")
     indices = data.get("indices") or {}
     points = []
-    if "self" in indices:
-        points.append(
-            {
-                "label": "Self",
-                "management": indices["self"]["management"]["score"],
-                "leadership": indices["self"]["leadership"]["score"],
-                "shape": "circle",
-            }
-        )
-    if "others" in indices:
-        points.append(
-            {
-                "label": "Others",
-                "management": indices["others"]["management"]["score"],
-                "leadership": indices["others"]["leadership"]["score"],
-                "shape": "square",
-            }
-        )
+    for label, shape in ((SELF, "circle"), (OTHERS, "square")):
+        if label in indices:
+            points.append(
+                {
+                    "label": FIGURE_LABELS[label],
+                    "management": indices[label]["management"]["score"],
+                    "leadership": indices[label]["leadership"]["score"],
+                    "shape": shape,
+                }
+            )
     dimensions = []
     for dimension in data.get("dimensions", []):
         bars = list(dimension.get("groups", []))
         if dimension.get("others"):
-            bars.append({"group": "others", "label": "Others", **dimension["others"]})
+            bars.append({"group": OTHERS, "label": FIGURE_LABELS[OTHERS], **dimension["others"]})
         dimensions.append(
             {
                 **dimension,
@@ -135,10 +128,10 @@ def report_context(*, data: Mapping[str, Any]) -> dict[str, Any]:
     index_rows = [
         {
             "label": side.title(),
-            "self": indices.get("self", {}).get(side),
-            "others": indices.get("others", {}).get(side),
+            "self": indices.get(SELF, {}).get(side),
+            "others": indices.get(OTHERS, {}).get(side),
         }
-        for side in ("management", "leadership")
+        for side in SIDES
     ]
     return {
         "report": data,

@@ -1,74 +1,85 @@
-"""Balance report scoring and the anonymity filter: pure functions, no database.
+"""Balance report scoring: the safe base of per-item figures, and everything computed from it.
 
-Everything a report can show is computed here from plain data (the raters' answers,
-the questionnaire structure, k, the comment minimum and the quadrant cut). Each figure
-is built only from the raters that ``anonymity_filter`` selected for its measure, and
-``report_data`` turns the figures into the JSON stored on the report. The web page,
-the PDF, the JSON API and the team view read only that stored JSON, so none of them can
-show anything the filter did not let through.
+Pure functions, no database. Aggregation is item first (PRODUCT.md, "Scores"):
 
-Internally every figure remembers *which* raters it was computed from (indices into the
-list of raters given to ``report_compute``); the property tests use those sets to prove
-that no figure rests on fewer than k anonymous raters and that no two figures of the same
-measure can be subtracted to isolate fewer than k of them. The sets never leave this
-module: the stored JSON carries only scores and rater counts.
+1. ``safe_base_build`` applies the anonymity rules to every item on its own: for each
+   item and each label (self, manager, an anonymous group, the smaller groups combined,
+   Others) it keeps the figure only where the rules allow it, with the raters behind it.
+   A "can't say" removes that one answer and nothing else.
+2. Every other figure — dimension scores per label, the indices, balance, quadrant,
+   self–others gaps, Kotter's pairs, highest and lowest items, the team view's point, the
+   trend — is computed by the functions below from ``SafeBase`` alone. None of them
+   sees a rater's answers: ``SafeBase`` hands out only item figures that passed. A new
+   figure written against it cannot bypass the rules.
+
+Why this holds the rule "no combination of figures isolates fewer than k anonymous
+raters": on each item, the anonymous rater sets behind the shown figures (groups, the
+combined group) are disjoint and each has at least k raters, and Others is exactly their
+union plus the identified manager. Any linear combination of item figures therefore
+weighs whole sets of at least k raters, and every derived figure is a linear combination
+of item figures. Nothing but means is ever shown: no spread, minimum, maximum or
+distribution of anonymous raters; agreement is a flag, given only where at least
+max(k, 5) anonymous raters stand behind a dimension.
+
+Values are exact fractions until ``report_data`` rounds them, once, to one decimal
+(half away from zero) for the stored JSON; thresholds use the exact values, and no
+unrounded value is ever stored.
 """
 
 from __future__ import annotations
 
+import math
 import random
 import statistics
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Any
 
-SELF = "self"
-MANAGER = "manager"
-PEER = "peer"
-DIRECT_REPORT = "direct_report"
-OTHER = "other"
-ANONYMOUS_GROUPS: tuple[str, ...] = (PEER, DIRECT_REPORT, OTHER)
-IDENTIFIED_GROUPS: tuple[str, ...] = (SELF, MANAGER)
-# The label of the figure made by pooling anonymous groups that are each too small.
-POOLED = "pooled"
-OTHERS = "others"
+from surveys.vocabulary import (
+    ANONYMOUS_GROUPS,
+    BUREAUCRACY_RISK,
+    CHAOS_RISK,
+    COMBINED,
+    COMMENT_QUESTIONS,
+    COMMENT_TITLES,
+    DEVELOPING_BOTH,
+    FIGURE_LABELS,
+    FIGURE_ORDER,
+    IDENTIFIED_GROUPS,
+    LEADERSHIP,
+    MANAGEMENT,
+    MANAGER,
+    OTHERS,
+    QUADRANT_LABELS,
+    SELF,
+    SIDES,
+    STRONG_BOTH,
+)
 
-GROUP_LABELS: dict[str, str] = {
-    SELF: "Self",
-    MANAGER: "Manager",
-    PEER: "Peers",
-    DIRECT_REPORT: "Direct reports",
-    OTHER: "Other raters",
-    POOLED: "Other raters (pooled)",
-    OTHERS: "Others",
-}
-SHOWN_GROUP_ORDER: tuple[str, ...] = (SELF, MANAGER, PEER, DIRECT_REPORT, OTHER, POOLED, OTHERS)
-
-SIDES: tuple[str, ...] = ("management", "leadership")
-COMMENT_QUESTIONS: dict[str, str] = {
-    "management": "Management",
-    "leadership": "Leadership",
-    "keep_doing": "Keep doing",
-    "start_doing": "Start doing",
-}
+# The stored JSON's shape; a report of another format is never compared with (trend).
+REPORT_FORMAT = 2
 
 # |leadership − management| below this reads as balanced.
-BALANCE_MARGIN = 0.5
+BALANCE_MARGIN = Fraction(1, 2)
 # self − Others at or beyond ±0.5 is a blind spot / hidden strength.
-GAP_MARGIN = 0.5
-# Population standard deviation of the Others raters' dimension scores at or above 1.0
-# (one full step on the 1–5 scale) is flagged as strong disagreement: at that spread a
-# typical rater sits a whole answer away from the mean, so the mean hides real views.
-DISAGREEMENT_SD = 1.0
+GAP_MARGIN = Fraction(1, 2)
+# Agreement is judged only from this many anonymous raters up (or k, if larger): the
+# flag is one bit about their spread, and from fewer raters even one bit says too much.
+AGREEMENT_MIN_RATERS = 5
+# A population standard deviation of the raters' own dimension scores at or above one
+# whole step of the 1–5 scale: a typical rater then sits a full answer away from the
+# mean, so the mean hides views that really differ.
+DIVIDED_SPREAD = 1.0
+DIVIDED = "divided"
+CONSISTENT = "consistent"
 # How many items are listed as highest and lowest.
 ITEMS_LISTED = 5
 
-QUADRANTS: dict[str, str] = {
-    "strong_both": "Strong on both",
-    "chaos_risk": "Strong leadership only — chaos risk",
-    "bureaucracy_risk": "Strong management only — bureaucracy risk",
-    "developing_both": "Developing on both",
-}
+# Set only by the adversary tests, to prove that their attacks find a leak when there is
+# one: "sd" adds the Others standard deviation to each dimension (the old report's
+# number), "fold_dropped" counts dropped groups into Others. Never set in the product.
+_TEST_ONLY_LEAK: str | None = None
 
 
 # --- Input ---------------------------------------------------------------------------
@@ -102,7 +113,7 @@ class DimensionSpec:
 class Rules:
     k: int
     comment_min: int
-    quadrant_cut: float
+    quadrant_cut: Fraction
 
     def __post_init__(self) -> None:
         if self.k < 2:
@@ -110,45 +121,53 @@ class Rules:
         if self.comment_min < self.k:
             raise ValueError("the comment minimum must not be below k")
 
+    @property
+    def agreement_min(self) -> int:
+        return max(self.k, AGREEMENT_MIN_RATERS)
 
-# --- The anonymity filter ------------------------------------------------------------
+
+def rating_value(value: object) -> int | None:
+    """A stored rating as a number, or None for "can't say" (and anything that is not 1..5)."""
+    if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 5:
+        return value
+    return None
+
+
+def _mean(values: Sequence[Fraction]) -> Fraction:
+    return sum(values, Fraction(0)) / len(values)
+
+
+# --- The anonymity rules, per item ---------------------------------------------------
 
 
 @dataclass(frozen=True)
 class Selection:
-    """Which raters may be shown for one measure, and under which group label.
+    """Which raters one item may show, and under which label.
 
-    ``groups`` maps a shown label (self, manager, an anonymous group, or ``pooled``) to
-    the raters behind it; ``others`` is the rater set behind the Others figure (empty
-    when it may not be shown); ``dropped`` names anonymous groups that answered but count
-    nowhere for this measure.
+    ``labels`` maps a label (self, manager, an anonymous group, ``combined``, ``others``)
+    to the raters behind its figure; ``dropped`` names the anonymous groups that answered
+    the item but count in none of its figures.
     """
 
-    groups: dict[str, frozenset[int]]
-    others: frozenset[int]
+    labels: dict[str, frozenset[int]]
     dropped: tuple[str, ...]
 
 
 def anonymity_filter(*, groups: Sequence[str], answered: Sequence[bool], k: int) -> Selection:
-    """The anonymity rules for one measure (a dimension or an item).
+    """The anonymity rules for one item.
 
     ``groups[i]`` is rater i's group and ``answered[i]`` whether rater i answered the
-    measure ("can't say" on everything does not count).
+    item (a "can't say" does not).
 
     - Self and manager are identified and shown as such.
     - An anonymous group is shown on its own when at least k of its raters answered.
-    - The anonymous groups below k are pooled into one "other raters" figure when
-      together they reach k; otherwise they are dropped from every figure of this
-      measure — never folded into Others, where Others minus the shown groups would
-      isolate them.
-    - Others = manager + every shown anonymous rater (never self), and only when at
-      least k anonymous raters stand behind it: with none it would merely repeat the
-      manager's score under a name that promises more people.
-
-    Why this holds the subtraction rule: the shown anonymous sets (groups and pool) are
-    pairwise disjoint and each has at least k raters, and Others is exactly their union
-    plus the identified manager, so any two figures differ by zero anonymous raters or by
-    at least one whole shown set.
+    - The anonymous groups below k are combined into one figure when together they reach
+      k (none of them is then shown on its own); otherwise they are dropped from every
+      figure of the item — never folded into Others, where Others minus the shown groups
+      would isolate them.
+    - Others = manager + every shown anonymous rater (never self), and only when at least
+      one anonymous figure stands behind it: with none it would merely repeat the
+      manager's answer under a name that promises more people.
     """
     if len(groups) != len(answered):
         raise ValueError("groups and answered must have the same length")
@@ -157,46 +176,43 @@ def anonymity_filter(*, groups: Sequence[str], answered: Sequence[bool], k: int)
         if did_answer:
             members.setdefault(group, set()).add(index)
 
-    shown: dict[str, frozenset[int]] = {}
+    labels: dict[str, frozenset[int]] = {}
     for group in IDENTIFIED_GROUPS:
         if members.get(group):
-            shown[group] = frozenset(members[group])
-
+            labels[group] = frozenset(members[group])
     small: list[str] = []
     for group in ANONYMOUS_GROUPS:
         raters = members.get(group, set())
         if len(raters) >= k:
-            shown[group] = frozenset(raters)
+            labels[group] = frozenset(raters)
         elif raters:
             small.append(group)
-
     dropped: tuple[str, ...] = ()
     pool = frozenset(index for group in small for index in members[group])
     if len(pool) >= k:
-        shown[POOLED] = pool
+        labels[COMBINED] = pool
     else:
         dropped = tuple(small)
+    # Every shown anonymous set has at least k raters, so a non-empty union does too.
+    anonymous = frozenset(index for label in (*ANONYMOUS_GROUPS, COMBINED) for index in labels.get(label, ()))
+    if _TEST_ONLY_LEAK == "fold_dropped":
+        anonymous |= pool
+    if anonymous:
+        labels[OTHERS] = anonymous | labels.get(MANAGER, frozenset())
+    return Selection(labels=labels, dropped=dropped)
 
-    anonymous = frozenset(
-        index for label, raters in shown.items() if label not in IDENTIFIED_GROUPS for index in raters
-    )
-    others = anonymous | shown.get(MANAGER, frozenset()) if len(anonymous) >= k else frozenset()
-    return Selection(groups=shown, others=others, dropped=dropped)
 
-
-# --- Figures -------------------------------------------------------------------------
+# --- The safe base -------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class Figure:
-    """One score that may be shown: its measure, label, value and the raters behind it."""
+class ItemFigure:
+    """One label's score on one item: the mean of the answers of the raters behind it."""
 
-    measure: str
+    code: str
     label: str
-    score: float
+    score: Fraction
     raters: frozenset[int]
-    anonymous: frozenset[int]
-    spread: float | None = None
 
     @property
     def n(self) -> int:
@@ -204,22 +220,108 @@ class Figure:
 
 
 @dataclass(frozen=True)
-class DimensionResult:
-    spec: DimensionSpec
-    groups: tuple[Figure, ...]
-    others: Figure | None
-    self_figure: Figure | None
-    dropped: tuple[str, ...]
+class SafeBase:
+    """The item figures that passed the anonymity rules: the only source of every score.
+
+    ``figures`` maps (item code, label) to its figure. ``answers`` keeps, for the raters
+    behind an Others item figure, their answer to that item — used for one thing only,
+    the agreement flag, which is a flag and never a number. ``dropped`` names, per item,
+    the anonymous groups that answered but count nowhere.
+    """
+
+    rules: Rules
+    dimensions: tuple[DimensionSpec, ...]
+    figures: Mapping[tuple[str, str], ItemFigure]
+    answers: Mapping[tuple[str, int], int]
+    dropped: Mapping[str, tuple[str, ...]]
+    anonymous: frozenset[int]
+
+    def item(self, code: str, label: str) -> ItemFigure | None:
+        return self.figures.get((code, label))
+
+
+def safe_base_build(*, raters: Sequence[RaterAnswers], dimensions: Sequence[DimensionSpec], rules: Rules) -> SafeBase:
+    """Apply the anonymity rules to every item; keep only the figures they allow."""
+    groups = [rater.group for rater in raters]
+    figures: dict[tuple[str, str], ItemFigure] = {}
+    answers: dict[tuple[str, int], int] = {}
+    dropped: dict[str, tuple[str, ...]] = {}
+    for dimension in dimensions:
+        for item in dimension.items:
+            values = {
+                index: value
+                for index, rater in enumerate(raters)
+                if (value := rating_value(rater.ratings.get(item.code))) is not None
+            }
+            selection = anonymity_filter(
+                groups=groups, answered=[index in values for index in range(len(raters))], k=rules.k
+            )
+            for label, behind in selection.labels.items():
+                figures[(item.code, label)] = ItemFigure(
+                    code=item.code,
+                    label=label,
+                    score=_mean([Fraction(values[index]) for index in sorted(behind)]),
+                    raters=behind,
+                )
+            for index in selection.labels.get(OTHERS, ()):
+                answers[(item.code, index)] = values[index]
+            if selection.dropped:
+                dropped[item.code] = selection.dropped
+    anonymous = frozenset(index for index, group in enumerate(groups) if group in ANONYMOUS_GROUPS)
+    return SafeBase(
+        rules=rules,
+        dimensions=tuple(dimensions),
+        figures=figures,
+        answers=answers,
+        dropped=dropped,
+        anonymous=anonymous,
+    )
+
+
+# --- Figures computed from the safe base ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class Score:
+    """A score computed from item figures: its exact value and every rater it rests on."""
+
+    value: Fraction
+    raters: frozenset[int]
 
     @property
-    def gap(self) -> float | None:
-        if self.others is None or self.self_figure is None:
-            return None
-        return self.self_figure.score - self.others.score
+    def n(self) -> int:
+        return len(self.raters)
 
-    @property
-    def disagreement(self) -> bool:
-        return self.others is not None and self.others.spread is not None and self.others.spread >= DISAGREEMENT_SD
+
+def _mean_score(scores: Sequence[Score | ItemFigure]) -> Score:
+    values = [score.value if isinstance(score, Score) else score.score for score in scores]
+    return Score(value=_mean(values), raters=frozenset().union(*(score.raters for score in scores)))
+
+
+def dimension_score(*, base: SafeBase, dimension: DimensionSpec, label: str) -> Score | None:
+    """A label's dimension score: the mean of its item scores over the dimension's items.
+
+    Each shown item weighs equally; an item the label has no figure for (too few answers,
+    or only "can't say") is left out of the mean, not counted as anything.
+    """
+    present = [figure for item in dimension.items if (figure := base.item(item.code, label)) is not None]
+    return _mean_score(present) if present else None
+
+
+def agreement(*, base: SafeBase, dimension: DimensionSpec) -> str | None:
+    """``divided`` or ``consistent`` for the anonymous raters behind the dimension's Others
+    figures; ``None`` when fewer than max(k, 5) of them stand behind it."""
+    own: dict[int, list[int]] = {}
+    for item in dimension.items:
+        figure = base.item(item.code, OTHERS)
+        if figure is None:
+            continue
+        for index in figure.raters & base.anonymous:
+            own.setdefault(index, []).append(base.answers[(item.code, index)])
+    if len(own) < base.rules.agreement_min:
+        return None
+    spread = statistics.pstdev(statistics.fmean(values) for values in own.values())
+    return DIVIDED if spread >= DIVIDED_SPREAD else CONSISTENT
 
 
 @dataclass(frozen=True)
@@ -227,7 +329,110 @@ class ItemResult:
     spec: ItemSpec
     dimension: DimensionSpec
     position: int
-    others: Figure
+    others: ItemFigure | None
+
+
+@dataclass(frozen=True)
+class DimensionResult:
+    spec: DimensionSpec
+    labels: dict[str, Score]
+    agreement: str | None
+    items: tuple[ItemResult, ...]
+    dropped: tuple[str, ...]
+
+    @property
+    def others(self) -> Score | None:
+        return self.labels.get(OTHERS)
+
+    @property
+    def self_score(self) -> Score | None:
+        return self.labels.get(SELF)
+
+    @property
+    def gap(self) -> Fraction | None:
+        """Self − Others: positive when the person rates themself higher."""
+        if self.others is None or self.self_score is None:
+            return None
+        return self.self_score.value - self.others.value
+
+
+def dimension_result(*, base: SafeBase, dimension: DimensionSpec, first_position: int) -> DimensionResult:
+    labels = {
+        label: score
+        for label in FIGURE_ORDER
+        if (score := dimension_score(base=base, dimension=dimension, label=label)) is not None
+    }
+    items = tuple(
+        ItemResult(
+            spec=item, dimension=dimension, position=first_position + offset, others=base.item(item.code, OTHERS)
+        )
+        for offset, item in enumerate(dimension.items)
+    )
+    dropped = tuple(
+        group for group in ANONYMOUS_GROUPS if any(group in base.dropped.get(item.code, ()) for item in dimension.items)
+    )
+    return DimensionResult(
+        spec=dimension, labels=labels, agreement=agreement(base=base, dimension=dimension), items=items, dropped=dropped
+    )
+
+
+def side_index(*, dimensions: Sequence[DimensionResult], side: str, label: str) -> Score | None:
+    """Management or leadership index: the mean of the side's dimension scores, only when
+    the label has a score on every dimension of that side."""
+    on_side = [result.labels.get(label) for result in dimensions if result.spec.side == side]
+    if not on_side or any(score is None for score in on_side):
+        return None
+    return _mean_score([score for score in on_side if score is not None])
+
+
+def quadrant_of(*, management: Fraction, leadership: Fraction, cut: Fraction) -> str:
+    if management >= cut and leadership >= cut:
+        return STRONG_BOTH
+    if leadership >= cut:
+        return CHAOS_RISK
+    if management >= cut:
+        return BUREAUCRACY_RISK
+    return DEVELOPING_BOTH
+
+
+def balance_label(balance: Fraction) -> str:
+    if abs(balance) < BALANCE_MARGIN:
+        return "balanced"
+    return "leans leadership" if balance > 0 else "leans management"
+
+
+def gap_flag(gap: Fraction) -> str | None:
+    if gap >= GAP_MARGIN:
+        return "blind_spot"
+    if gap <= -GAP_MARGIN:
+        return "hidden_strength"
+    return None
+
+
+GAP_LABELS = {"blind_spot": "Blind spot", "hidden_strength": "Hidden strength"}
+
+
+def items_ranked(*, dimensions: Sequence[DimensionResult]) -> tuple[list[ItemResult], list[ItemResult]]:
+    """The highest and the lowest Others item scores, each item listed once.
+
+    Five of each when at least ten items have an Others score; with fewer, the higher
+    half (rounded up) is "highest" and the rest "lowest".
+    """
+    shown = [item for result in dimensions for item in result.items if item.others is not None]
+
+    def score(item: ItemResult) -> Fraction:
+        assert item.others is not None
+        return item.others.score
+
+    descending = sorted(shown, key=lambda item: (-score(item), item.position))
+    listed = min(ITEMS_LISTED, math.ceil(len(shown) / 2))
+    highest = descending[:listed]
+    rest = [item for item in descending if item not in highest]
+    lowest = sorted(rest, key=lambda item: (score(item), item.position))[: min(ITEMS_LISTED, len(rest))]
+    return highest, lowest
+
+
+# --- Comments ------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -235,83 +440,8 @@ class Comment:
     question: str
     label: str | None
     text: str
-    # Kept for the property tests only; never stored.
+    # Kept for the tests only; never stored.
     rater: int
-
-
-@dataclass(frozen=True)
-class ReportResult:
-    rules: Rules
-    dimensions: tuple[DimensionResult, ...]
-    items: tuple[ItemResult, ...]
-    indices: dict[str, dict[str, Figure]]
-    comments: tuple[Comment, ...]
-    notices: tuple[str, ...]
-    anonymous_pool: int
-
-    def figures(self) -> Iterator[Figure]:
-        """Every figure the report exposes, for the checks that guard anonymity."""
-        for dimension in self.dimensions:
-            yield from dimension.groups
-        for item in self.items:
-            yield item.others
-        for by_side in self.indices.values():
-            yield from by_side.values()
-
-
-def rating_value(value: object) -> float | None:
-    """A stored rating as a number, or None for "can't say" (and anything that is not 1..5)."""
-    if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 5:
-        return float(value)
-    return None
-
-
-def _rater_dimension_score(rater: RaterAnswers, dimension: DimensionSpec) -> float | None:
-    answered = [
-        rating for item in dimension.items if (rating := rating_value(rater.ratings.get(item.code))) is not None
-    ]
-    return statistics.fmean(answered) if answered else None
-
-
-def _same_answer_count(raters: Sequence[RaterAnswers], dimension: DimensionSpec, behind: frozenset[int]) -> bool:
-    """Whether every rater in ``behind`` answered the same number of ``dimension``'s items."""
-    counts = {
-        sum(1 for item in dimension.items if rating_value(raters[index].ratings.get(item.code)) is not None)
-        for index in behind
-    }
-    return len(counts) <= 1
-
-
-def _figure(
-    *, measure: str, label: str, raters: frozenset[int], scores: Mapping[int, float], anonymous: frozenset[int]
-) -> Figure:
-    values = [scores[index] for index in sorted(raters)]
-    return Figure(
-        measure=measure,
-        label=label,
-        score=statistics.fmean(values),
-        raters=raters,
-        anonymous=raters & anonymous,
-        spread=statistics.pstdev(values) if label == OTHERS else None,
-    )
-
-
-def _measure_figures(
-    *, measure: str, raters: Sequence[RaterAnswers], scores: Mapping[int, float], k: int, anonymous: frozenset[int]
-) -> tuple[tuple[Figure, ...], Figure | None, tuple[str, ...]]:
-    selection = anonymity_filter(
-        groups=[rater.group for rater in raters], answered=[index in scores for index in range(len(raters))], k=k
-    )
-    figures = [
-        _figure(measure=measure, label=label, raters=selection.groups[label], scores=scores, anonymous=anonymous)
-        for label in SHOWN_GROUP_ORDER
-        if label in selection.groups
-    ]
-    others = None
-    if selection.others:
-        others = _figure(measure=measure, label=OTHERS, raters=selection.others, scores=scores, anonymous=anonymous)
-        figures.append(others)
-    return tuple(figures), others, selection.dropped
 
 
 def comments_filter(
@@ -321,20 +451,21 @@ def comments_filter(
 
     Self and manager comments are identified and labelled. Anonymous comments appear only
     when the anonymous raters who responded reach the comment minimum. An anonymous group
-    is named only when at least k of its raters responded; the rest are unlabelled, and if
-    the unlabelled raters would be fewer than k, no group is named at all — otherwise an
-    unlabelled comment beside named ones would point at the one or two people outside the
-    named groups. Anonymous comments are shuffled so their order follows nothing (not
-    submission, not storage order).
+    is named only when it reaches the comment minimum on its own; the rest are unlabelled,
+    and if the unlabelled raters would be fewer than the minimum, no group is named at
+    all — otherwise an unlabelled comment beside named ones would point at the one or two
+    people outside the named groups. Anonymous comments are shuffled within each question
+    and each question is shuffled on its own, so nothing (order, label, grouping) ties
+    one rater's comments together across questions, or follows submission or storage.
     """
     rng = rng or random.SystemRandom()
-    anonymous_by_group: dict[str, int] = {}
+    responded: dict[str, int] = {}
     for rater in raters:
         if rater.group in ANONYMOUS_GROUPS:
-            anonymous_by_group[rater.group] = anonymous_by_group.get(rater.group, 0) + 1
-    pool = sum(anonymous_by_group.values())
-    named = {group for group, count in anonymous_by_group.items() if count >= rules.k}
-    if 0 < pool - sum(anonymous_by_group[group] for group in named) < rules.k:
+            responded[rater.group] = responded.get(rater.group, 0) + 1
+    pool = sum(responded.values())
+    named = {group for group, count in responded.items() if count >= rules.comment_min}
+    if 0 < pool - sum(responded[group] for group in named) < rules.comment_min:
         named = set()
 
     result: list[Comment] = []
@@ -346,15 +477,42 @@ def comments_filter(
             if not isinstance(text, str) or not text.strip():
                 continue
             if rater.group in IDENTIFIED_GROUPS:
-                identified.append(Comment(question, GROUP_LABELS[rater.group], text.strip(), index))
+                identified.append(Comment(question, FIGURE_LABELS[rater.group], text.strip(), index))
             elif rater.group in ANONYMOUS_GROUPS and pool >= rules.comment_min:
-                label = GROUP_LABELS[rater.group] if rater.group in named else None
+                label = FIGURE_LABELS[rater.group] if rater.group in named else None
                 anonymous.append(Comment(question, label, text.strip(), index))
-        identified.sort(key=lambda comment: SHOWN_GROUP_ORDER.index(raters[comment.rater].group))
+        identified.sort(key=lambda comment: FIGURE_ORDER.index(raters[comment.rater].group))
         rng.shuffle(anonymous)
         result.extend(identified)
         result.extend(anonymous)
     return tuple(result)
+
+
+# --- The whole report ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReportResult:
+    base: SafeBase
+    dimensions: tuple[DimensionResult, ...]
+    indices: dict[str, dict[str, Score]]
+    comments: tuple[Comment, ...]
+    anonymous_pool: int
+
+    @property
+    def rules(self) -> Rules:
+        return self.base.rules
+
+    def scores(self) -> Iterator[tuple[str, Score | ItemFigure]]:
+        """Every score the report is made of, named, for the checks that guard anonymity."""
+        for figure in self.base.figures.values():
+            yield f"item:{figure.code}:{figure.label}", figure
+        for dimension in self.dimensions:
+            for label, score in dimension.labels.items():
+                yield f"dimension:{dimension.spec.key}:{label}", score
+        for source, by_side in self.indices.items():
+            for side, score in by_side.items():
+                yield f"index:{side}:{source}", score
 
 
 def report_compute(
@@ -364,261 +522,196 @@ def report_compute(
     rules: Rules,
     rng: random.Random | None = None,
 ) -> ReportResult:
-    """Every figure of one person's report, each computed only from filtered raters."""
-    anonymous = frozenset(index for index, rater in enumerate(raters) if rater.group in ANONYMOUS_GROUPS)
-    pool = len(anonymous)
-    notices: list[str] = []
-    if pool < rules.k:
-        notices.append(
-            f"Fewer than {rules.k} peers, direct reports and other raters answered, so this report shows "
-            "self and manager scores only: any figure from so few anonymous raters could reveal who said what."
-        )
-
-    dimension_results: list[DimensionResult] = []
-    dropped_anywhere: set[str] = set()
+    """One person's report: the safe base, then every figure computed from it alone."""
+    base = safe_base_build(raters=raters, dimensions=dimensions, rules=rules)
+    results: list[DimensionResult] = []
+    position = 1
     for dimension in dimensions:
-        scores = {
-            index: score
-            for index, rater in enumerate(raters)
-            if (score := _rater_dimension_score(rater, dimension)) is not None
+        results.append(dimension_result(base=base, dimension=dimension, first_position=position))
+        position += len(dimension.items)
+    indices: dict[str, dict[str, Score]] = {}
+    for label in (SELF, OTHERS):
+        by_side = {
+            side: score
+            for side in SIDES
+            if (score := side_index(dimensions=results, side=side, label=label)) is not None
         }
-        figures, others, dropped = _measure_figures(
-            measure=f"dimension:{dimension.key}", raters=raters, scores=scores, k=rules.k, anonymous=anonymous
-        )
-        dropped_anywhere.update(dropped)
-        self_figure = next((figure for figure in figures if figure.label == SELF), None)
-        dimension_results.append(
-            DimensionResult(spec=dimension, groups=figures, others=others, self_figure=self_figure, dropped=dropped)
-        )
-    if dropped_anywhere and pool >= rules.k:
-        # The notice never names the dropped group: "answers from direct reports are left
-        # out" would tell the reader that the lone direct report answered at all.
-        notices.append(
-            f"Some answers are not shown because fewer than {rules.k} people of their group answered; "
-            "they are not counted anywhere in this report."
-        )
-
-    item_results: list[ItemResult] = []
-    position = 0
-    for dimension, dimension_result in zip(dimensions, dimension_results, strict=True):
-        dimension_others = dimension_result.others
-        if dimension_others is not None and not _same_answer_count(raters, dimension, dimension_others.raters):
-            # Each rater's dimension score divides by the number of items they answered.
-            # When those numbers differ, n·dimension − Σ n·item weighs some raters' answers
-            # differently from the rest and singles them out: with two items, where only
-            # one rater answered the second, it is exactly half the difference of that
-            # rater's two answers; with five, it pins a lone "can't say" rater's score
-            # down to a few values. With equal numbers it leaves only a sum over every
-            # rater behind the figure, so the dimension's items are listed only then.
-            dimension_others = None
-        for item in dimension.items:
-            position += 1
-            item_scores = {
-                index: rating
-                for index, rater in enumerate(raters)
-                if (rating := rating_value(rater.ratings.get(item.code))) is not None
-            }
-            # Items show Others only; the group figures exist just to select Others.
-            _, others, _ = _measure_figures(
-                measure=f"item:{item.code}", raters=raters, scores=item_scores, k=rules.k, anonymous=anonymous
-            )
-            # An item figure stands beside its dimension's Others figure only when both rest on
-            # exactly the same raters. The dimension averages each rater's own mean while an
-            # item averages its answers, so when one rater said "can't say" on an item the
-            # counts differ by one and n·dimension − Σ n·item isolates that rater's score.
-            if others is not None and dimension_others is not None and others.raters == dimension_others.raters:
-                item_results.append(ItemResult(spec=item, dimension=dimension, position=position, others=others))
-
-    indices: dict[str, dict[str, Figure]] = {}
-    for source in (SELF, OTHERS):
-        by_side: dict[str, Figure] = {}
-        for side in SIDES:
-            on_side = [result for result in dimension_results if result.spec.side == side]
-            figures_on_side = [result.self_figure if source == SELF else result.others for result in on_side]
-            if not on_side or any(figure is None for figure in figures_on_side):
-                continue
-            present = [figure for figure in figures_on_side if figure is not None]
-            raters_behind = frozenset().union(*(figure.raters for figure in present))
-            by_side[side] = Figure(
-                measure=f"index:{side}",
-                label=source,
-                score=statistics.fmean(figure.score for figure in present),
-                raters=raters_behind,
-                anonymous=raters_behind & anonymous,
-            )
         if len(by_side) == len(SIDES):
-            indices[source] = by_side
-
+            indices[label] = by_side
     return ReportResult(
-        rules=rules,
-        dimensions=tuple(dimension_results),
-        items=tuple(item_results),
+        base=base,
+        dimensions=tuple(results),
         indices=indices,
         comments=comments_filter(raters=raters, rules=rules, rng=rng),
-        notices=tuple(notices),
-        anonymous_pool=pool,
+        anonymous_pool=sum(1 for rater in raters if rater.group in ANONYMOUS_GROUPS),
     )
 
 
-# --- Derived readings ----------------------------------------------------------------
-
-
-def balance_label(balance: float) -> str:
-    if abs(balance) < BALANCE_MARGIN:
-        return "balanced"
-    return "leans leadership" if balance > 0 else "leans management"
-
-
-def quadrant_of(*, management: float, leadership: float, cut: float) -> str:
-    if management >= cut and leadership >= cut:
-        return "strong_both"
-    if leadership >= cut:
-        return "chaos_risk"
-    if management >= cut:
-        return "bureaucracy_risk"
-    return "developing_both"
-
-
-def gap_flag(gap: float) -> str | None:
-    if gap >= GAP_MARGIN:
-        return "blind_spot"
-    if gap <= -GAP_MARGIN:
-        return "hidden_strength"
-    return None
-
-
-GAP_LABELS = {"blind_spot": "Blind spot", "hidden_strength": "Hidden strength"}
+def report_notices(*, result: ReportResult) -> list[str]:
+    """What the reader must know about figures that are missing, stated truthfully."""
+    rules = result.rules
+    notices: list[str] = []
+    if result.anonymous_pool < rules.k:
+        notices.append(
+            f"Fewer than {rules.k} peers, direct reports and outside raters answered, so this report shows "
+            "self and manager scores only: any figure from so few anonymous raters could reveal who said what."
+        )
+        return notices
+    if any(dimension.dropped for dimension in result.dimensions):
+        # Never names the dropped group: "answers from direct reports are left out" would
+        # tell the reader that the lone direct report answered at all.
+        text = (
+            f"Some ratings count in no score: on those questions fewer than {rules.k} people of a group "
+            "answered, and they could not be combined with other small groups."
+        )
+        if any(comment.label is None for comment in result.comments):
+            text += " Their written comments may still appear, without a group name, among the comments."
+        notices.append(text)
+    if not result.indices.get(OTHERS):
+        notices.append(
+            "There is no Others point on the balance plane: on at least one dimension too few anonymous "
+            "raters answered for an Others score."
+        )
+    return notices
 
 
 # --- The stored JSON -----------------------------------------------------------------
 
 
-def _round(value: float) -> float:
-    return round(value, 2)
+def one_decimal(value: Fraction) -> float:
+    """Round half away from zero to one decimal — the only precision any score is stored in."""
+    tenths = math.floor(abs(value) * 10 + Fraction(1, 2))
+    return (tenths if value >= 0 else -tenths) / 10
 
 
-def _figure_json(figure: Figure) -> dict[str, Any]:
-    return {"score": _round(figure.score), "n": figure.n}
+def _score_json(score: Score | ItemFigure) -> dict[str, Any]:
+    value = score.value if isinstance(score, Score) else score.score
+    return {"score": one_decimal(value), "n": score.n}
 
 
-def report_data(*, result: ReportResult, previous: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """The JSON stored on the report: filtered figures only, scores rounded, counts attached."""
-    cut = result.rules.quadrant_cut
-    dimensions: list[dict[str, Any]] = []
-    for dimension in result.dimensions:
-        gap = dimension.gap
-        dimensions.append(
+def _pstdev_leak(base: SafeBase, dimension: DimensionSpec, others: Score) -> float:
+    # The number the adversary tests must be able to exploit (see ``_TEST_ONLY_LEAK``):
+    # the spread of the Others raters' own dimension scores, manager included.
+    own: dict[int, list[int]] = {}
+    for item in dimension.items:
+        for index in others.raters:
+            if (item.code, index) in base.answers:
+                own.setdefault(index, []).append(base.answers[(item.code, index)])
+    return round(statistics.pstdev(statistics.fmean(values) for values in own.values()), 2)
+
+
+def _dimension_json(result: DimensionResult, base: SafeBase) -> dict[str, Any]:
+    others = result.others
+    gap = result.gap
+    others_json: dict[str, Any] | None = None
+    if others is not None:
+        others_json = {**_score_json(others), "agreement": result.agreement}
+        if _TEST_ONLY_LEAK == "sd":
+            others_json["sd"] = _pstdev_leak(base, result.spec, others)
+    return {
+        "key": result.spec.key,
+        "name": result.spec.name,
+        "side": result.spec.side,
+        "pair": result.spec.pair,
+        "groups": [
+            {"group": label, "label": FIGURE_LABELS[label], **_score_json(score)}
+            for label, score in result.labels.items()
+            if label != OTHERS
+        ],
+        "others": others_json,
+        "self": None if result.self_score is None else _score_json(result.self_score),
+        "gap": None
+        if gap is None
+        else {"value": one_decimal(gap), "flag": gap_flag(gap), "label": GAP_LABELS.get(gap_flag(gap) or "")},
+        "items": [
             {
-                "key": dimension.spec.key,
-                "name": dimension.spec.name,
-                "side": dimension.spec.side,
-                "pair": dimension.spec.pair,
-                "groups": [
-                    {"group": figure.label, "label": GROUP_LABELS[figure.label], **_figure_json(figure)}
-                    for figure in dimension.groups
-                    if figure.label != OTHERS
-                ],
-                "others": None
-                if dimension.others is None
-                else {
-                    **_figure_json(dimension.others),
-                    "sd": _round(dimension.others.spread or 0.0),
-                    "disagreement": dimension.disagreement,
-                },
-                "self": None if dimension.self_figure is None else _figure_json(dimension.self_figure),
-                "gap": None
-                if gap is None
-                else {"value": _round(gap), "flag": gap_flag(gap), "label": GAP_LABELS.get(gap_flag(gap) or "")},
+                "code": item.spec.code,
+                "text": item.spec.text,
+                "others": None if item.others is None else _score_json(item.others),
             }
-        )
-
-    indices = {
-        source: {side: _figure_json(figure) for side, figure in by_side.items()}
-        for source, by_side in result.indices.items()
+            for item in result.items
+        ],
     }
-    balance = None
-    quadrant = None
-    others_index = result.indices.get(OTHERS)
-    if others_index is not None:
-        management = others_index["management"].score
-        leadership = others_index["leadership"].score
-        value = leadership - management
-        balance = {"value": _round(value), "label": balance_label(value)}
-        key = quadrant_of(management=management, leadership=leadership, cut=cut)
-        quadrant = {"key": key, "label": QUADRANTS[key]}
-    self_quadrant = None
-    self_index = result.indices.get(SELF)
-    if self_index is not None:
-        key = quadrant_of(management=self_index["management"].score, leadership=self_index["leadership"].score, cut=cut)
-        self_quadrant = {"key": key, "label": QUADRANTS[key]}
 
-    by_key = {dimension["key"]: dimension for dimension in dimensions}
+
+def _quadrant_json(by_side: Mapping[str, Score] | None, cut: Fraction) -> dict[str, str] | None:
+    if not by_side:
+        return None
+    key = quadrant_of(management=by_side[MANAGEMENT].value, leadership=by_side[LEADERSHIP].value, cut=cut)
+    return {"key": key, "label": QUADRANT_LABELS[key]}
+
+
+def _pairs_json(result: ReportResult, dimensions_json: Mapping[str, dict[str, Any]]) -> list[dict[str, Any]]:
     pairs: list[dict[str, Any]] = []
     for pair in sorted({dimension.spec.pair for dimension in result.dimensions}):
-        management_dim = next(
-            (d for d in result.dimensions if d.spec.pair == pair and d.spec.side == "management"), None
-        )
-        leadership_dim = next(
-            (d for d in result.dimensions if d.spec.pair == pair and d.spec.side == "leadership"), None
-        )
-        if management_dim is None or leadership_dim is None:
+        sides = {d.spec.side: d for d in result.dimensions if d.spec.pair == pair}
+        management, leadership = sides.get(MANAGEMENT), sides.get(LEADERSHIP)
+        if management is None or leadership is None:
             continue
-        gap_value = None
-        if management_dim.others is not None and leadership_dim.others is not None:
-            gap_value = _round(leadership_dim.others.score - management_dim.others.score)
+        gap = None
+        if management.others is not None and leadership.others is not None:
+            gap = one_decimal(leadership.others.value - management.others.value)
         pairs.append(
             {
                 "pair": pair,
-                "management": {"key": management_dim.spec.key, "name": management_dim.spec.name},
-                "leadership": {"key": leadership_dim.spec.key, "name": leadership_dim.spec.name},
-                "management_others": by_key[management_dim.spec.key]["others"],
-                "leadership_others": by_key[leadership_dim.spec.key]["others"],
-                "gap": gap_value,
+                "management": {"key": management.spec.key, "name": management.spec.name},
+                "leadership": {"key": leadership.spec.key, "name": leadership.spec.name},
+                "management_others": dimensions_json[management.spec.key]["others"],
+                "leadership_others": dimensions_json[leadership.spec.key]["others"],
+                "gap": gap,
             }
         )
+    return pairs
 
-    ranked = sorted(result.items, key=lambda item: (-item.others.score, item.position))
-    highest = ranked[:ITEMS_LISTED]
-    lowest_pool = [item for item in sorted(result.items, key=lambda item: (item.others.score, item.position))]
-    # An item is listed once: with fewer than ten items shown, the lowest list skips the highest.
-    lowest = [item for item in lowest_pool if item not in highest][:ITEMS_LISTED]
 
-    def item_json(item: ItemResult) -> dict[str, Any]:
-        return {
-            "code": item.spec.code,
-            "text": item.spec.text,
-            "dimension": item.dimension.name,
-            "side": item.dimension.side,
-            **_figure_json(item.others),
-        }
+def _item_json(item: ItemResult) -> dict[str, Any]:
+    assert item.others is not None
+    return {
+        "code": item.spec.code,
+        "text": item.spec.text,
+        "dimension": item.dimension.name,
+        "side": item.dimension.side,
+        **_score_json(item.others),
+    }
 
-    comments: list[dict[str, Any]] = []
-    for question, title in COMMENT_QUESTIONS.items():
-        entries = [
-            {"label": comment.label, "text": comment.text}
-            for comment in result.comments
-            if comment.question == question
-        ]
+
+def report_data(*, result: ReportResult, previous: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The JSON stored on the report: figures from the safe base only, one decimal, counts attached."""
+    rules = result.rules
+    dimensions = [_dimension_json(dimension, result.base) for dimension in result.dimensions]
+    by_key = {dimension["key"]: dimension for dimension in dimensions}
+    others_index = result.indices.get(OTHERS)
+    balance = None
+    if others_index is not None:
+        value = others_index[LEADERSHIP].value - others_index[MANAGEMENT].value
+        balance = {"value": one_decimal(value), "label": balance_label(value)}
+    highest, lowest = items_ranked(dimensions=result.dimensions)
+    comments = []
+    for question in COMMENT_QUESTIONS:
+        entries = [{"label": c.label, "text": c.text} for c in result.comments if c.question == question]
         if entries:
-            comments.append({"question": question, "title": title, "entries": entries})
-
+            comments.append({"question": question, "title": COMMENT_TITLES[question], "entries": entries})
     data: dict[str, Any] = {
-        "k": result.rules.k,
-        "comment_min": result.rules.comment_min,
-        "quadrant_cut": cut,
-        "disagreement_sd": DISAGREEMENT_SD,
-        "anonymous_shown": others_index is not None or any(d.others is not None for d in result.dimensions),
-        "notices": list(result.notices),
+        "format": REPORT_FORMAT,
+        "k": rules.k,
+        "comment_min": rules.comment_min,
+        "agreement_min": rules.agreement_min,
+        "quadrant_cut": float(rules.quadrant_cut),
+        "anonymous_shown": any(dimension.others is not None for dimension in result.dimensions),
+        "notices": report_notices(result=result),
         "dimensions": dimensions,
-        "indices": indices,
+        "indices": {
+            label: {side: _score_json(score) for side, score in by_side.items()}
+            for label, by_side in result.indices.items()
+        },
         "balance": balance,
-        "quadrant": quadrant,
-        "self_quadrant": self_quadrant,
-        "pairs": pairs,
+        "quadrant": _quadrant_json(others_index, rules.quadrant_cut),
+        "self_quadrant": _quadrant_json(result.indices.get(SELF), rules.quadrant_cut),
+        "pairs": _pairs_json(result, by_key),
         "items": {
-            "shown": len(result.items),
-            "highest": [item_json(item) for item in highest],
-            "lowest": [item_json(item) for item in lowest],
+            "shown": sum(1 for d in result.dimensions for item in d.items if item.others is not None),
+            "highest": [_item_json(item) for item in highest],
+            "lowest": [_item_json(item) for item in lowest],
         },
         "comments": comments,
     }
@@ -629,11 +722,22 @@ def report_data(*, result: ReportResult, previous: Mapping[str, Any] | None = No
 def _change(before: object, now: object) -> dict[str, float] | None:
     if not isinstance(before, int | float) or not isinstance(now, int | float):
         return None
-    return {"before": float(before), "now": float(now), "change": _round(float(now) - float(before))}
+    return {
+        "before": float(before),
+        "now": float(now),
+        "change": one_decimal(Fraction(str(now)) - Fraction(str(before))),
+    }
 
 
 def trend_compute(*, current: Mapping[str, Any], previous: Mapping[str, Any]) -> dict[str, Any] | None:
-    """Change since the person's previous report, from the two stored (already filtered) reports."""
+    """Change since the person's previous report, from the figures both reports show.
+
+    Only a report of this format, built under the same or a larger k, is compared with:
+    its figures each passed the rules on their own. Both sides are the one-decimal values
+    the two reports already show, so the trend adds no precision to either.
+    """
+    if previous.get("format") != REPORT_FORMAT or int(previous.get("k") or 0) < int(current.get("k") or 0):
+        return None
 
     def index_score(data: Mapping[str, Any], side: str) -> object:
         return ((data.get("indices") or {}).get(OTHERS) or {}).get(side, {}).get("score")
@@ -641,12 +745,12 @@ def trend_compute(*, current: Mapping[str, Any], previous: Mapping[str, Any]) ->
     def balance_value(data: Mapping[str, Any]) -> object:
         return (data.get("balance") or {}).get("value")
 
-    previous_dimensions = {
-        dimension["key"]: ((dimension.get("others") or {}).get("score")) for dimension in previous.get("dimensions", [])
+    before_dimensions = {
+        dimension["key"]: (dimension.get("others") or {}).get("score") for dimension in previous.get("dimensions", [])
     }
     dimensions = []
     for dimension in current.get("dimensions", []):
-        change = _change(previous_dimensions.get(dimension["key"]), (dimension.get("others") or {}).get("score"))
+        change = _change(before_dimensions.get(dimension["key"]), (dimension.get("others") or {}).get("score"))
         if change is not None:
             dimensions.append({"key": dimension["key"], "name": dimension["name"], **change})
     indices = {

@@ -8,15 +8,16 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.exceptions import PermissionDenied
-from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet, Value
+from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet, Value
 from django.http import Http404
 from django.utils import timezone
 
 from feedback.models import Response
 from reports.models import CoachAssignment, Release, Report
-from reports.scoring import DimensionSpec, ItemSpec, RaterAnswers
+from reports.scoring import REPORT_FORMAT, DimensionSpec, ItemSpec, RaterAnswers
 from surveys.links import token_hash
-from surveys.models import Cycle, Dimension, Item
+from surveys.models import ANONYMOUS_GROUPS, Cycle, Dimension, Invitation, Item
+from surveys.selectors import managed_by
 
 AnyUser = AbstractBaseUser | AnonymousUser
 
@@ -32,10 +33,6 @@ def _coached_by(user: AnyUser) -> Exists:
             Q(subject__isnull=True, cycle_id=OuterRef("cycle_id")) | Q(subject_id=OuterRef("subject_id"))
         )
     )
-
-
-def _managed_by(user: AnyUser) -> Q:
-    return Q(cycle__team__manager_id=user.pk) | Q(cycle__created_by_id=user.pk)
 
 
 def reports_visible_to(*, user: AnyUser) -> QuerySet[Report]:
@@ -86,7 +83,7 @@ def _report_rows_for_user(*, user: AnyUser) -> QuerySet[Report]:
     if _is_superuser(user):
         return Report.objects.annotate(readable=Value(True))
     coached = _coached_by(user)
-    return Report.objects.annotate(readable=coached).filter(Q(readable=True) | _managed_by(user))
+    return Report.objects.annotate(readable=coached).filter(Q(readable=True) | managed_by(user=user, via="cycle__"))
 
 
 def report_status_get_for_user(*, user: AnyUser, report_id: int | str) -> Report:
@@ -163,7 +160,7 @@ def cycle_get_for_manager(*, user: AnyUser, cycle_id: int | str) -> Cycle:
         raise Http404("No such cycle.")
     cycles = Cycle.objects.select_related("team")
     if not _is_superuser(user):
-        cycles = cycles.filter(Q(team__manager_id=user.pk) | Q(created_by_id=user.pk))
+        cycles = cycles.filter(managed_by(user=user))
     cycle = cycles.filter(id=cycle_id).first()
     if cycle is None:
         raise Http404("No such cycle.")
@@ -176,10 +173,14 @@ class BuildInput:
     dimensions: list[DimensionSpec]
     raters: list[RaterAnswers]
     previous: dict[str, Any] | None
+    # Anonymous raters invited for the subject, and how many of them the manager added by
+    # hand: the manager chooses raters and sees no scores; the coach is told this count.
+    anonymous_invited: int
+    added_by_manager: int
 
 
 def report_build_input(*, report_id: int) -> BuildInput:
-    """Everything one report is computed from, in a fixed number of queries (five)."""
+    """Everything one report is computed from, in a fixed number of queries (six)."""
     report = Report.objects.select_related("cycle", "cycle__questionnaire", "subject__person").get(id=report_id)
     dimensions = [
         DimensionSpec(
@@ -209,13 +210,24 @@ def report_build_input(*, report_id: int) -> BuildInput:
             # An earlier report built under a smaller k holds figures this report's k
             # would not allow; it is not shown as the "before" of a trend.
             cycle__anonymity_min__gte=report.cycle.anonymity_min,
+            data__format=REPORT_FORMAT,
         )
         .exclude(id=report.id)
         .order_by("-cycle__closed_at")
         .values_list("data", flat=True)
         .first()
     )
-    return BuildInput(report=report, dimensions=dimensions, raters=raters, previous=previous)
+    invited = Invitation.objects.filter(subject_id=report.subject_id, group__in=ANONYMOUS_GROUPS).aggregate(
+        invited=Count("id"), by_manager=Count("id", filter=Q(source=Invitation.Source.MANAGER))
+    )
+    return BuildInput(
+        report=report,
+        dimensions=dimensions,
+        raters=raters,
+        previous=previous,
+        anonymous_invited=invited["invited"],
+        added_by_manager=invited["by_manager"],
+    )
 
 
 @dataclass(frozen=True)
@@ -231,15 +243,18 @@ class TeamPoint:
         return self.management is not None and self.leadership is not None
 
 
-def team_balance_points(*, cycle: Cycle) -> list[TeamPoint]:
-    """Each subject's Others point, taken from their stored (already filtered) report.
+def team_balance_points(*, cycle: Cycle, user: AnyUser) -> list[TeamPoint]:
+    """Each subject's Others point, taken from their stored report, for the reports ``user`` may read.
 
-    A subject whose report has no Others index — too few anonymous raters — gets no
-    point: the team view may show nothing the person's own report would not.
+    Only coaches and admins get here (``cycle_get_for_user``), never the cycle's manager,
+    who chooses the raters. A subject whose report has no Others index — too few
+    anonymous raters — gets no point: the team view shows nothing the person's own report
+    does not.
     """
     points = []
     for report_id, name, status, others in (
-        Report.objects.filter(cycle=cycle)
+        reports_visible_to(user=user)
+        .filter(cycle=cycle)
         .order_by("subject__person__name")
         .values_list("id", "subject__person__name", "status", "data__indices__others")
     ):
@@ -276,7 +291,7 @@ def manageable_cycle_ids(*, user: AnyUser, cycle_ids: list[int]) -> set[int]:
         return set()
     cycles = Cycle.objects.filter(id__in=cycle_ids)
     if not _is_superuser(user):
-        cycles = cycles.filter(Q(team__manager_id=user.pk) | Q(created_by_id=user.pk))
+        cycles = cycles.filter(managed_by(user=user))
     return set(cycles.values_list("id", flat=True))
 
 

@@ -6,6 +6,7 @@ import logging
 import smtplib
 from dataclasses import dataclass
 from datetime import timedelta
+from fractions import Fraction
 from functools import partial
 from typing import Any
 
@@ -23,6 +24,7 @@ from reports.scoring import Rules, report_compute, report_data
 from reports.selectors import report_build_input
 from surveys.links import public_url, token_hash, token_new
 from surveys.models import Cycle, Subject
+from surveys.selectors import cycle_is_managed_by
 
 logger = logging.getLogger(__name__)
 
@@ -146,10 +148,11 @@ def report_data_compute(*, report_id: int) -> dict[str, Any]:
     rules = Rules(
         k=cycle.anonymity_min,
         comment_min=max(cycle.comment_threshold, cycle.anonymity_min),
-        quadrant_cut=float(settings.BALANCE_QUADRANT_CUT),
+        quadrant_cut=Fraction(str(settings.BALANCE_QUADRANT_CUT)),
     )
     result = report_compute(raters=build.raters, dimensions=build.dimensions, rules=rules)
     data = report_data(result=result, previous=build.previous)
+    data["raters"] = {"anonymous_invited": build.anonymous_invited, "added_by_manager": build.added_by_manager}
     data["subject"] = {"name": build.report.subject.person.name, "person_id": build.report.subject.person_id}
     data["cycle"] = {
         "id": cycle.id,
@@ -213,7 +216,7 @@ def coach_assign(*, cycle: Cycle, coach: User, by: User, subject: Subject | None
     """Let ``coach`` read the reports of one subject of ``cycle``, or of the whole cycle."""
     if subject is not None and subject.cycle_id != cycle.id:
         raise ValidationError({"subject": "This person is not a subject of the cycle."})
-    if coach.pk in (cycle.team.manager_id, cycle.created_by_id):
+    if cycle_is_managed_by(cycle=cycle, user=coach):
         # The manager chooses the raters, so reading reports would let them subtract the
         # answers of raters they control; coaching their own cycle would reopen that door.
         raise ValidationError({"coach": "The cycle's manager cannot coach its people; choose someone else."})

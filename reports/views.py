@@ -49,11 +49,15 @@ def coach_home(request: HttpRequest) -> HttpResponse:
     reports of the cycles they manage (status only: see ``selectors.reports_visible_to``)."""
     cycles: OrderedDict[int, dict[str, Any]] = OrderedDict()
     for report in selectors.report_list_for_user(user=request.user):
-        entry = cycles.setdefault(report.cycle_id, {"cycle": report.cycle, "reports": [], "ready": 0, "readable": 0})
+        entry = cycles.setdefault(
+            report.cycle_id, {"cycle": report.cycle, "reports": [], "ready": 0, "readable": 0, "coached": False}
+        )
         entry["reports"].append(report)
         entry["ready"] += report.status == Report.Status.READY
-        # Only PDFs the user may read go into the cycle's zip.
-        entry["readable"] += report.status == Report.Status.READY and bool(getattr(report, "readable", False))
+        readable = bool(getattr(report, "readable", False))
+        # Only PDFs the user may read go into the cycle's zip; the team view is for coaches.
+        entry["readable"] += report.status == Report.Status.READY and readable
+        entry["coached"] = entry["coached"] or readable
     managed = set(selectors.manageable_cycle_ids(user=request.user, cycle_ids=list(cycles)) if cycles else set[int]())
     for cycle_id, entry in cycles.items():
         entry["managed"] = cycle_id in managed
@@ -175,8 +179,9 @@ def cycle_zip(request: HttpRequest, cycle_id: int) -> HttpResponse:
 @login_required
 @require_GET
 def team_balance(request: HttpRequest, cycle_id: int) -> HttpResponse:
-    cycle = selectors.cycle_get_for_manager(user=request.user, cycle_id=cycle_id)
-    points = selectors.team_balance_points(cycle=cycle)
+    # Coaches and admins only: the manager chooses the raters and sees no scores.
+    cycle = selectors.cycle_get_for_user(user=request.user, cycle_id=cycle_id)
+    points = selectors.team_balance_points(cycle=cycle, user=request.user)
     shown = [point for point in points if point.shown]
     plane = charts.plane_svg(
         points=[

@@ -11,8 +11,9 @@ from typing import Any, TypeVar
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import QuerySet
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import serializers, status
+from rest_framework.exceptions import APIException
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
@@ -21,6 +22,7 @@ from rest_framework.views import APIView
 
 from surveys import selectors, services
 from surveys.models import Cycle, Group, Invitation, Person, Questionnaire, Reminder, Team
+from surveys.signals import CloseRefused
 
 T = TypeVar("T")
 
@@ -341,7 +343,7 @@ class RaterInputSerializer(serializers.Serializer):
     subject = serializers.IntegerField(help_text="Id of the subject (see the cycle's `subjects`).")
     email = serializers.EmailField()
     name = serializers.CharField(max_length=200, required=False, default="", allow_blank=True)
-    group = serializers.ChoiceField(choices=Group.choices, default=Group.OTHER)
+    group = serializers.ChoiceField(choices=Group.choices, default=Group.OUTSIDE)
 
 
 class RaterListApi(APIView):
@@ -394,13 +396,21 @@ class CycleLaunchApi(APIView):
         return Response({"changed": changed, "status": cycle.status})
 
 
+class CloseUnavailable(APIException):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = "The cycle cannot close right now."
+
+
 class CycleCloseApi(APIView):
     @extend_schema(request=None, responses=ActionResultSerializer, summary="Close: links die, reports are queued")
     def post(self, request: Request, cycle_id: int) -> Response:
         cycle = selectors.cycle_get_for_user(user=request.user, cycle_id=cycle_id)
         if cycle.status in (Cycle.Status.DRAFT, Cycle.Status.NOMINATING):
             raise serializers.ValidationError({"status": ["Launch the cycle before closing it (or delete the draft)."]})
-        changed = services.cycle_close(cycle=cycle, by=request.user)
+        try:
+            changed = services.cycle_close(cycle=cycle, by=request.user)
+        except CloseRefused as error:
+            raise CloseUnavailable(f"The cycle is still open: {error}") from error
         return Response({"changed": changed, "status": Cycle.Status.CLOSED})
 
 
@@ -427,23 +437,39 @@ class CycleRemindApi(APIView):
         )
 
 
-class GroupProgressSerializer(serializers.Serializer):
-    group = serializers.ChoiceField(choices=Group.choices)
-    invited = serializers.IntegerField()
-    answered = serializers.IntegerField()
+class RaterProgressSerializer(serializers.Serializer):
+    invited = serializers.BooleanField()
+    answered = serializers.BooleanField()
+
+
+class AnonymousProgressSerializer(serializers.Serializer):
+    invited = serializers.IntegerField(help_text="Peers, direct reports and outside raters invited, together.")
+    answered = serializers.IntegerField(
+        allow_null=True,
+        help_text="How many of them answered — null when fewer than k are invited (one answer would then show).",
+    )
+    enough = serializers.BooleanField(help_text="Whether at least k of them answered: enough for their figures.")
 
 
 class SubjectProgressSerializer(serializers.Serializer):
     subject = serializers.IntegerField(source="subject_id")
     name = serializers.CharField()
-    invited = serializers.IntegerField()
-    answered = serializers.IntegerField()
-    declined = serializers.IntegerField()
-    groups = GroupProgressSerializer(many=True)
+    self = RaterProgressSerializer(source="self_rater", help_text="The subject's self-assessment (identified).")
+    manager = RaterProgressSerializer(source="manager_rater", help_text="The subject's manager (identified).")
+    anonymous = serializers.SerializerMethodField()
+
+    @extend_schema_field(AnonymousProgressSerializer)
+    def get_anonymous(self, progress: selectors.SubjectProgress) -> dict[str, Any]:
+        return {
+            "invited": progress.anonymous_invited,
+            "answered": progress.anonymous_answered,
+            "enough": progress.enough,
+        }
 
 
 class ProgressSerializer(serializers.Serializer):
     status = serializers.CharField()
+    anonymity_min = serializers.IntegerField(help_text="k: the minimum number of anonymous raters behind a figure.")
     subjects = SubjectProgressSerializer(many=True)
     emails = serializers.DictField(
         child=serializers.DictField(child=serializers.IntegerField()),
@@ -455,12 +481,16 @@ class ProgressSerializer(serializers.Serializer):
 
 
 class CycleProgressApi(APIView):
-    @extend_schema(responses=ProgressSerializer, summary="Answers received per subject and group (counts only)")
+    @extend_schema(
+        responses=ProgressSerializer,
+        summary="Per subject: whether self and manager answered, and the anonymous raters pooled (from k invited)",
+    )
     def get(self, request: Request, cycle_id: int) -> Response:
         cycle = selectors.cycle_get_for_user(user=request.user, cycle_id=cycle_id)
         summary = selectors.cycle_email_summary(cycle=cycle)
         data = {
             "status": cycle.status,
+            "anonymity_min": cycle.anonymity_min,
             "subjects": selectors.cycle_progress(cycle=cycle),
             "emails": summary.counts,
         }

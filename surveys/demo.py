@@ -11,9 +11,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from surveys import links
-from surveys.emails import GROUP_ROLES
 from surveys.models import Cycle, Group, Invitation, Person, Team
-from surveys.services import cycle_create, cycle_launch, invitation_links_create
+from surveys.services import cycle_create, cycle_launch, invitation_links_create, rater_add
+from surveys.vocabulary import GROUP_ROLES
 
 DEMO_TEAM_NAME = "Product Engineering"
 
@@ -34,6 +34,9 @@ DEMO_TEAM = [
     ("Samuel Okafor", "samuel@demo.balance360.test", "Priya Nair"),
     ("Clara Dubois", "clara@demo.balance360.test", "Priya Nair"),
 ]
+
+# subject, rater's name, rater's email
+DEMO_OUTSIDE_RATER = ("Jonas Berg", "Rosa Marín", "rosa@customer.demo.balance360.test")
 
 
 @dataclass
@@ -99,6 +102,7 @@ def demo_cycles_seed(*, organization: DemoOrganization) -> DemoCycles:
         people=people,
         reminder_days_before=0,
     )
+    _outside_rater_add(closed_cycle)
     cycle_launch(cycle=closed_cycle, by=organization.manager)
     open_cycle = cycle_create(
         team=team,
@@ -107,8 +111,16 @@ def demo_cycles_seed(*, organization: DemoOrganization) -> DemoCycles:
         deadline=timezone.now() + timedelta(days=14),
         people=people,
     )
+    _outside_rater_add(open_cycle)
     cycle_launch(cycle=open_cycle, by=organization.manager)
     return DemoCycles(open_cycle=open_cycle, closed_cycle=closed_cycle)
+
+
+def _outside_rater_add(cycle: Cycle) -> None:
+    # A customer of Jonas's, added by the manager by hand: his report tells the coach so.
+    subject_name, name, email = DEMO_OUTSIDE_RATER
+    subject = cycle.subjects.select_related("person").get(person__name=subject_name)
+    rater_add(cycle=cycle, subject=subject, email=email, name=name, group=Group.OUTSIDE)
 
 
 def demo_survey_links(*, cycle: Cycle, count: int = 2) -> list[tuple[str, str]]:
@@ -121,7 +133,7 @@ def demo_survey_links(*, cycle: Cycle, count: int = 2) -> list[tuple[str, str]]:
     invitations = Invitation.objects.filter(cycle=cycle, status=Invitation.Status.OPEN).select_related(
         "subject__person"
     )
-    for group in (Group.SELF, Group.PEER, Group.MANAGER, Group.DIRECT_REPORT, Group.OTHER):
+    for group in (Group.SELF, Group.PEER, Group.MANAGER, Group.DIRECT_REPORT, Group.OUTSIDE):
         if len(chosen) >= count:
             break
         invitation = invitations.filter(group=group).order_by("subject__person__name", "rater_email").first()
@@ -136,4 +148,4 @@ def _link_description(invitation: Invitation) -> str:
     rater = invitation.rater_name or invitation.rater_email
     if invitation.group == Group.SELF:
         return f"{rater} rating themself (self-assessment)"
-    return f"{rater} rating {invitation.subject.person.name} {GROUP_ROLES[Group(invitation.group)]}"
+    return f"{rater} rating {invitation.subject.person.name} {GROUP_ROLES[invitation.group]}"

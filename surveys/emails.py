@@ -10,17 +10,8 @@ from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 
 from surveys import links
-from surveys.models import Cycle, Group, Invitation, Nomination
-
-# How each email names the role the rater answers in.
-GROUP_ROLES = {
-    Group.SELF: "yourself (self-assessment)",
-    Group.MANAGER: "as their manager",
-    Group.PEER: "as a peer",
-    Group.DIRECT_REPORT: "as someone who reports to them",
-    Group.OTHER: "as someone who works with them",
-}
-GROUP_ORDER = [Group.SELF, Group.MANAGER, Group.PEER, Group.DIRECT_REPORT, Group.OTHER]
+from surveys.models import Cycle, Invitation, Nomination
+from surveys.vocabulary import GROUP_ROLES, IDENTIFIED_GROUPS, MANAGER, RATER_GROUPS, SELF
 
 
 @dataclass(frozen=True)
@@ -32,8 +23,8 @@ class EmailLink:
 
     @property
     def identified(self) -> bool:
-        # Self and manager answers are shown as such in the report; the others are pooled.
-        return self.group in (Group.SELF, Group.MANAGER)
+        # Self and manager answers are shown as such in the report; the others are anonymous.
+        return self.group in IDENTIFIED_GROUPS
 
 
 def email_build(*, name: str, context: dict[str, Any], to: str, connection: Any = None) -> EmailMultiAlternatives:
@@ -61,12 +52,12 @@ def invitation_email_build(
 
     ``kind`` is ``invitation`` or ``reminder`` (the template names).
     """
-    ordered = sorted(invitations, key=lambda item: (GROUP_ORDER.index(Group(item.group)), item.subject.person.name))
+    ordered = sorted(invitations, key=lambda item: (RATER_GROUPS.index(item.group), item.subject.person.name))
     entries = [
         EmailLink(
             subject_name=invitation.subject.person.name,
             group=invitation.group,
-            role=GROUP_ROLES[Group(invitation.group)],
+            role=GROUP_ROLES[invitation.group],
             url=links.survey_url(tokens[invitation.pk]),
         )
         for invitation in ordered
@@ -79,8 +70,8 @@ def invitation_email_build(
         "count": len(entries),
         "deadline": cycle.deadline,
         "anonymity_min": cycle.anonymity_min,
-        "any_self": any(entry.group == Group.SELF for entry in entries),
-        "any_manager": any(entry.group == Group.MANAGER for entry in entries),
+        "any_self": any(entry.group == SELF for entry in entries),
+        "any_manager": any(entry.group == MANAGER for entry in entries),
         "any_anonymous": any(not entry.identified for entry in entries),
     }
     return email_build(name=kind, context=context, to=recipient, connection=connection)

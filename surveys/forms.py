@@ -64,7 +64,7 @@ class CycleForm(forms.Form):
         initial=3,
         max_value=MAX_ANONYMITY,
         label="Anonymity minimum (k)",
-        help_text="Anonymous groups (peers, direct reports, others) are shown only with at least this many answers.",
+        help_text="Peers, direct reports and outside raters count only with at least this many answers per question.",
     )
     comment_min = forms.IntegerField(
         required=False,
@@ -105,7 +105,7 @@ class RaterForm(forms.Form):
     subject = SubjectChoiceField(queryset=Subject.objects.none(), label="Person rated")
     email = forms.EmailField(label="Rater's email")
     name = forms.CharField(max_length=200, required=False, label="Rater's name")
-    group = forms.ChoiceField(choices=Group.choices, initial=Group.OTHER, label="Role")
+    group = forms.ChoiceField(choices=Group.choices, initial=Group.OUTSIDE, label="Role")
 
     def __init__(self, *args: Any, cycle: Cycle, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -7,26 +7,28 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models.functions import Lower
 
+from surveys import vocabulary
+
 
 class Side(models.TextChoices):
-    MANAGEMENT = "management", "Management"
-    LEADERSHIP = "leadership", "Leadership"
+    MANAGEMENT = vocabulary.MANAGEMENT, vocabulary.SIDE_LABELS[vocabulary.MANAGEMENT]
+    LEADERSHIP = vocabulary.LEADERSHIP, vocabulary.SIDE_LABELS[vocabulary.LEADERSHIP]
 
 
 class Group(models.TextChoices):
-    """A rater's relationship to the person they rate."""
+    """A rater's relationship to the person they rate (names in ``surveys.vocabulary``)."""
 
-    SELF = "self", "Self"
-    MANAGER = "manager", "Manager"
-    PEER = "peer", "Peers"
-    DIRECT_REPORT = "direct_report", "Direct reports"
-    OTHER = "other", "Other raters"
+    SELF = vocabulary.SELF, vocabulary.GROUP_LABELS[vocabulary.SELF]
+    MANAGER = vocabulary.MANAGER, vocabulary.GROUP_LABELS[vocabulary.MANAGER]
+    PEER = vocabulary.PEER, vocabulary.GROUP_LABELS[vocabulary.PEER]
+    DIRECT_REPORT = vocabulary.DIRECT_REPORT, vocabulary.GROUP_LABELS[vocabulary.DIRECT_REPORT]
+    OUTSIDE = vocabulary.OUTSIDE, vocabulary.GROUP_LABELS[vocabulary.OUTSIDE]
 
 
-# Self and manager answers are identified (the survey says so up front); these three
+# Self and manager answers are identified (the survey says so up front); the other three
 # groups are anonymous and fall under the minimum group size k.
-ANONYMOUS_GROUPS: tuple[str, ...] = (Group.PEER, Group.DIRECT_REPORT, Group.OTHER)
-IDENTIFIED_GROUPS: tuple[str, ...] = (Group.SELF, Group.MANAGER)
+ANONYMOUS_GROUPS = vocabulary.ANONYMOUS_GROUPS
+IDENTIFIED_GROUPS = vocabulary.IDENTIFIED_GROUPS
 
 
 class Questionnaire(models.Model):
@@ -215,9 +217,18 @@ class Invitation(models.Model):
         DECLINED = "declined", "Declined"
         EXPIRED = "expired", "Expired"
 
+    class Source(models.TextChoices):
+        """Who put the rater on the list. The coach is told how many anonymous raters the
+        manager added by hand: the manager could add people whose answers they know."""
+
+        REPORTING_LINES = "reporting_lines", "From the reporting lines"
+        MANAGER = "manager", "Added by the manager"
+        NOMINATED = "nominated", "Nominated by the subject"
+
     cycle = models.ForeignKey(Cycle, on_delete=models.CASCADE, related_name="invitations")
     subject = models.ForeignKey(Subject, on_delete=models.CASCADE, related_name="invitations")
     group = models.CharField(max_length=20, choices=Group.choices)
+    source = models.CharField(max_length=20, choices=Source.choices, default=Source.REPORTING_LINES)
     rater_name = models.CharField(max_length=200, blank=True)
     rater_email = models.EmailField(help_text="Stored lower-cased.")
     rater_person = models.ForeignKey(

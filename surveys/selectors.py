@@ -63,10 +63,24 @@ def person_get_for_user(*, user: Any, person_id: int) -> Person:
     return person
 
 
+def managed_by(*, user: Any, via: str = "") -> Q:
+    """The one definition of "manages this cycle": the manager of its team, or whoever created it.
+
+    A filter on cycles, or on rows that belong to a cycle with ``via="cycle__"``. Whoever
+    manages a cycle chooses its raters, so this also decides who never sees its scores.
+    """
+    return Q(**{f"{via}team__manager_id": user.pk}) | Q(**{f"{via}created_by_id": user.pk})
+
+
 def cycles_for_user(*, user: Any) -> QuerySet[Cycle]:
+    """The cycles ``user`` manages (see ``managed_by``)."""
     if not user.is_authenticated:
         return Cycle.objects.none()
-    return Cycle.objects.filter(team__manager=user)
+    return Cycle.objects.filter(managed_by(user=user))
+
+
+def cycle_is_managed_by(*, cycle: Cycle, user: Any) -> bool:
+    return cycles_for_user(user=user).filter(pk=cycle.pk).exists()
 
 
 def cycle_get_for_user(*, user: Any, cycle_id: int) -> Cycle:
@@ -121,79 +135,92 @@ def raters_list(*, cycle: Cycle) -> QuerySet[Invitation]:
 # --- Progress -----------------------------------------------------------------------------
 
 
-@dataclass
-class GroupProgress:
-    group: str
-    label: str
-    invited: int = 0
-    answered: int = 0
+@dataclass(frozen=True)
+class RaterProgress:
+    """Whether an identified rater (self, manager) is invited and has answered."""
 
-    @property
-    def percent(self) -> int:
-        return round(100 * self.answered / self.invited) if self.invited else 0
-
-    @property
-    def anonymous(self) -> bool:
-        return self.group in ANONYMOUS_GROUPS
+    invited: bool
+    answered: bool
 
 
-@dataclass
+@dataclass(frozen=True)
 class SubjectProgress:
+    """What a manager may follow for one subject (PRODUCT.md, "Progress").
+
+    Self and manager are identified, so whether each answered is shown. The anonymous
+    raters are one pool: "n of m answered" only when m ≥ k — with fewer invited, the
+    count would move when one known person answers — and whether the pool has reached k.
+    Never a split by anonymous group, never a decline, never a time: the manager chooses
+    the raters and could make any of those a group of one.
+    """
+
     subject_id: int
     name: str
-    groups: list[GroupProgress] = field(default_factory=list)
-    declined: int = 0
+    self_rater: RaterProgress
+    manager_rater: RaterProgress
+    anonymous_invited: int
+    k: int
+    _anonymous_answered: int = field(repr=False)
 
     @property
-    def invited(self) -> int:
-        return sum(group.invited for group in self.groups)
+    def anonymous_answered(self) -> int | None:
+        return self._anonymous_answered if self.anonymous_invited >= self.k else None
 
     @property
-    def answered(self) -> int:
-        return sum(group.answered for group in self.groups)
+    def enough(self) -> bool:
+        """Whether enough anonymous raters answered for the report to show their figures."""
+        return self._anonymous_answered >= self.k
 
     @property
-    def percent(self) -> int:
-        return round(100 * self.answered / self.invited) if self.invited else 0
+    def short_of_k(self) -> bool:
+        """Fewer than k anonymous raters invited: their report can show self and manager only."""
+        return self.anonymous_invited < self.k
+
+    @property
+    def percent(self) -> int | None:
+        answered = self.anonymous_answered
+        if answered is None:
+            return None
+        return round(100 * answered / self.anonymous_invited) if self.anonymous_invited else 0
 
 
 def cycle_progress(*, cycle: Cycle) -> list[SubjectProgress]:
-    """Per subject, the number of answers per group: counts only, two queries whatever the size.
+    """Per subject, what the manager may see of the answers: two queries whatever the size.
 
-    Never which rater answered: the aggregate is computed in the database and nothing
-    per invitation leaves this function.
+    The counting happens in the database and only the pooled figures leave this
+    function; ``SubjectProgress`` then hides the anonymous count below k.
     """
-    progress = {
-        subject_id: SubjectProgress(
-            subject_id=subject_id,
-            name=name,
-            groups=[GroupProgress(group=group.value, label=group.label) for group in Group],
-        )
-        for subject_id, name in Subject.objects.filter(cycle=cycle)
-        .order_by("person__name")
-        .values_list("id", "person__name")
-    }
-    counts = (
+    subjects = list(
+        Subject.objects.filter(cycle=cycle).order_by("person__name", "id").values_list("id", "person__name")
+    )
+    counts: dict[tuple[int, str], tuple[int, int]] = {}
+    for row in (
         Invitation.objects.filter(cycle=cycle)
         .values("subject_id", "group")
-        .annotate(
-            invited=Count("id"),
-            answered=Count("id", filter=Q(status=Invitation.Status.COMPLETED)),
-            declined=Count("id", filter=Q(status=Invitation.Status.DECLINED)),
-        )
+        .annotate(invited=Count("id"), answered=Count("id", filter=Q(status=Invitation.Status.COMPLETED)))
         .order_by()
-    )
-    order = list(Group.values)
-    for row in counts:
-        subject = progress.get(row["subject_id"])
-        if subject is None:
-            continue
-        group = subject.groups[order.index(row["group"])]
-        group.invited, group.answered = row["invited"], row["answered"]
-        subject.declined += row["declined"]
-    for subject in progress.values():
-        subject.groups = [group for group in subject.groups if group.invited]
-    return list(progress.values())
+    ):
+        counts[(row["subject_id"], row["group"])] = (row["invited"], row["answered"])
+
+    def identified(subject_id: int, group: str) -> RaterProgress:
+        invited, answered = counts.get((subject_id, group), (0, 0))
+        return RaterProgress(invited=invited > 0, answered=answered > 0)
+
+    progress = []
+    for subject_id, name in subjects:
+        pooled = [counts.get((subject_id, group), (0, 0)) for group in ANONYMOUS_GROUPS]
+        progress.append(
+            SubjectProgress(
+                subject_id=subject_id,
+                name=name,
+                self_rater=identified(subject_id, Group.SELF),
+                manager_rater=identified(subject_id, Group.MANAGER),
+                anonymous_invited=sum(invited for invited, _ in pooled),
+                k=cycle.anonymity_min,
+                _anonymous_answered=sum(answered for _, answered in pooled),
+            )
+        )
+    return progress
 
 
 @dataclass

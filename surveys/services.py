@@ -38,7 +38,7 @@ from surveys.models import (
     Subject,
     Team,
 )
-from surveys.signals import cycle_closed
+from surveys.signals import CloseRefused, cycle_closed
 
 logger = logging.getLogger(__name__)
 
@@ -423,6 +423,7 @@ class RaterSpec:
     email: str
     name: str = ""
     person: Person | None = None
+    source: str = Invitation.Source.REPORTING_LINES
 
 
 def questionnaire_default() -> Questionnaire:
@@ -536,8 +537,8 @@ def cycle_update(*, cycle: Cycle, changes: dict[str, Any]) -> Cycle:
 
     Before launch everything can change. Once launched the questionnaire is frozen and the
     subjects are fixed; the anonymity minimum and the comment threshold can still be
-    raised, and lowered only while nobody has answered — lowering either afterwards would
-    reveal groups (or quote comments) given on the promise of a higher minimum.
+    raised, never lowered — that would reveal groups (or quote comments) given on the
+    promise of a higher minimum.
     """
     unknown = set(changes) - CYCLE_FIELDS - {"subjects"}
     if unknown:
@@ -576,30 +577,31 @@ def cycle_update(*, cycle: Cycle, changes: dict[str, Any]) -> Cycle:
 
 
 def _cycle_minimums_guard(*, cycle: Cycle, merged: dict[str, Any], changes: dict[str, Any]) -> None:
-    """Refuse to lower k or the comment threshold once anybody has answered.
+    """Refuse to lower k or the comment threshold once the cycle is launched.
 
-    Raters answered on the promise of the minimums in force at the time (the survey
-    states both). Lowering either afterwards would reveal groups, or quote comments,
-    that were given on the promise of a larger crowd. Clearing the comment minimum
-    counts as lowering it to k, the threshold that then applies.
+    Raters answer on the promise of the minimums in force (the survey states both).
+    Lowering either afterwards would reveal groups, or quote comments, that were given
+    on the promise of a larger crowd. The rule does not ask whether anybody has answered
+    yet: a refusal that depended on it would tell the manager that some anonymous rater
+    had. Clearing the comment minimum counts as lowering it to k, the threshold that then
+    applies.
     """
+    if cycle.status != Cycle.Status.OPEN:
+        return
     new_k = merged["anonymity_min"]
     new_threshold = merged["comment_min"] or new_k
     lowers_k = new_k < cycle.anonymity_min
     lowers_comments = new_threshold < cycle.comment_threshold
-    if not (lowers_k or lowers_comments):
-        return
-    if not cycle.invitations.filter(status=Invitation.Status.COMPLETED).exists():
-        return
     errors: dict[str, str] = {}
     if lowers_k:
-        errors["anonymity_min"] = "The anonymity minimum cannot be lowered once anybody has answered."
+        errors["anonymity_min"] = "The anonymity minimum cannot be lowered once the cycle is launched."
     if lowers_comments and (not lowers_k or "comment_min" in changes):
         errors["comment_min"] = (
-            f"The minimum for comments cannot go below {cycle.comment_threshold} once anybody has answered "
+            f"The minimum for comments cannot go below {cycle.comment_threshold} once the cycle is launched "
             "(leaving it empty would lower it to the anonymity minimum)."
         )
-    raise ValidationError(errors)
+    if errors:
+        raise ValidationError(errors)
 
 
 def _cycle_subjects_set(*, cycle: Cycle, people: list[Person]) -> None:
@@ -665,6 +667,7 @@ def raters_bulk_add(*, cycle: Cycle, raters: Iterable[RaterSpec]) -> int:
             rater_email=_email_normalize(spec.email),
             rater_name=spec.name[:200],
             rater_person=spec.person,
+            source=spec.source,
         )
         for spec in raters
     ]
@@ -701,6 +704,7 @@ def rater_add(*, cycle: Cycle, subject: Subject, email: str, group: str, name: s
                 rater_email=email,
                 rater_name=(name.strip() or (person.name if person else ""))[:200],
                 rater_person=person,
+                source=Invitation.Source.MANAGER,
             )
     except IntegrityError as error:
         raise ValidationError({"email": f"{email} is already asked to rate {subject.person.name}."}) from error
@@ -833,10 +837,13 @@ def reminders_send_due() -> list[int]:
 
 
 def cycle_close(*, cycle: Cycle, by: Any) -> bool:
-    """Close an open cycle: links die, open invitations expire, reports are queued; ``False`` if not open.
+    """Close an open cycle: links die, open invitations expire, answers are unsealed, reports are
+    queued; ``False`` if not open.
 
     A conditional UPDATE on the cycle's status makes a second close (or the scheduler
-    racing the manager) a no-op.
+    racing the manager) a no-op. Raises ``CloseRefused`` (and stays open) when a receiver
+    of ``cycle_closed`` cannot do its part, such as answers sealed with a key that is no
+    longer configured.
     """
     with transaction.atomic():
         now = timezone.now()
@@ -871,8 +878,12 @@ def cycles_close_due() -> list[int]:
     """Close every open cycle whose deadline has passed; returns their ids."""
     closed = []
     for cycle in Cycle.objects.filter(status=Cycle.Status.OPEN, deadline__lte=timezone.now()):
-        if cycle_close(cycle=cycle, by=None):
-            closed.append(cycle.pk)
+        try:
+            if cycle_close(cycle=cycle, by=None):
+                closed.append(cycle.pk)
+        except CloseRefused as error:
+            # The cycle stays open (its answers are kept) and is tried again next time.
+            logger.error("cycle %s could not close: %s", cycle.pk, error)
     return closed
 
 
@@ -1105,7 +1116,7 @@ def outbound_emails_retry(*, cycle: Cycle) -> list[int]:
 # --- Nominations (subjects choose their peers and outside raters) -------------------------
 
 
-NOMINATED_GROUPS = (Group.PEER, Group.OTHER)
+NOMINATED_GROUPS = (Group.PEER, Group.OUTSIDE)
 
 
 def cycle_nominations_open(*, cycle: Cycle, by: Any) -> bool:
@@ -1192,10 +1203,26 @@ def nomination_submit(*, nomination: Nomination, peers: list[Person], others: li
         raters_bulk_add(
             cycle=cycle,
             raters=[
-                RaterSpec(subject=subject, group=Group.PEER, email=person.email, name=person.name, person=person)
+                RaterSpec(
+                    subject=subject,
+                    group=Group.PEER,
+                    email=person.email,
+                    name=person.name,
+                    person=person,
+                    source=Invitation.Source.NOMINATED,
+                )
                 for person in peers
             ]
-            + [RaterSpec(subject=subject, group=Group.OTHER, email=other.email, name=other.name) for other in others],
+            + [
+                RaterSpec(
+                    subject=subject,
+                    group=Group.OUTSIDE,
+                    email=other.email,
+                    name=other.name,
+                    source=Invitation.Source.NOMINATED,
+                )
+                for other in others
+            ],
         )
         Nomination.objects.filter(pk=nomination.pk).update(submitted_at=timezone.now())
     nomination.submitted_at = timezone.now()

@@ -27,6 +27,7 @@ from surveys.forms import (
     form_errors_apply,
 )
 from surveys.models import Cycle, Group, Nomination, Person, Reminder
+from surveys.signals import CloseRefused
 
 
 def _error_text(error: ValidationError) -> str:
@@ -219,12 +220,7 @@ def cycle_detail(request: HttpRequest, cycle_id: int) -> HttpResponse:
         "emails": selectors.cycle_email_summary(cycle=cycle),
         "reminders": selectors.reminder_rounds(cycle=cycle),
         "nominations_submitted": sum(selectors.nominations_status(cycle=cycle).values()),
-        "anonymous_groups": [Group.PEER, Group.DIRECT_REPORT, Group.OTHER],
-        "short_of_k": [
-            subject.name
-            for subject in progress
-            if sum(group.invited for group in subject.groups if group.anonymous) < cycle.anonymity_min
-        ],
+        "short_of_k": [subject.name for subject in progress if subject.short_of_k],
     }
     return render(request, "surveys/cycle_detail.html", context)
 
@@ -329,8 +325,14 @@ def cycle_close(request: HttpRequest, cycle_id: int) -> HttpResponse:
     cycle = selectors.cycle_get_for_user(user=request.user, cycle_id=cycle_id)
     if cycle.status != Cycle.Status.OPEN:
         messages.info(request, "Only an open cycle can be closed.")
-    elif services.cycle_close(cycle=cycle, by=request.user):
-        messages.success(request, "Closed: the survey links no longer work and the reports are being prepared.")
+        return _back(cycle)
+    try:
+        closed = services.cycle_close(cycle=cycle, by=request.user)
+    except CloseRefused as error:
+        messages.error(request, f"The cycle is still open: {error}")
+    else:
+        if closed:
+            messages.success(request, "Closed: the survey links no longer work and the reports are being prepared.")
     return _back(cycle)
 
 
@@ -378,7 +380,7 @@ def _nomination_page(request: HttpRequest, token: str) -> HttpResponse:
         "others": "\n".join(
             f"{invitation.rater_name}, {invitation.rater_email}" if invitation.rater_name else invitation.rater_email
             for invitation in current
-            if invitation.group == Group.OTHER
+            if invitation.group == Group.OUTSIDE
         ),
     }
     form = NominationForm(request.POST or None, peers=_nomination_peers(found), initial=initial)

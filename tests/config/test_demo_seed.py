@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from django.core.management import call_command
 
-from feedback.models import Response
+from feedback.models import Response, SealedAnswer
 from reports.models import Report
 from surveys.models import Cycle, Invitation, Person, Team
 from tests.factories import default_questionnaire
@@ -31,7 +31,12 @@ def test_demo_is_seeded_once_and_its_closed_cycle_gets_ready_reports(celery_work
     closed = Cycle.objects.get(team=team, status=Cycle.Status.CLOSED)
     opened = Cycle.objects.get(team=team, status=Cycle.Status.OPEN)
     assert Response.objects.filter(cycle=closed).count() > 0
-    assert Response.objects.filter(cycle=opened).count() > 0
+    # the open cycle's answers are sealed until it closes
+    assert SealedAnswer.objects.filter(cycle=opened).count() > 0
+    assert not Response.objects.filter(cycle=opened).exists()
+    assert not SealedAnswer.objects.filter(cycle=closed).exists()
+    # one outside rater was added by hand, which the coach is told
+    assert closed.invitations.filter(source=Invitation.Source.MANAGER, group="outside").count() == 1
     assert Invitation.objects.filter(cycle=opened, status=Invitation.Status.OPEN).exists()
     assert "login: manager / manager-demo-360" in output
     links = [line for line in output.splitlines() if "/s/" in line]
@@ -46,6 +51,9 @@ def test_demo_is_seeded_once_and_its_closed_cycle_gets_ready_reports(celery_work
         assert not failed, failed
         assert time.monotonic() < deadline, list(Report.objects.filter(cycle=closed).values_list("status", flat=True))
         time.sleep(0.5)
+
+    jonas = Report.objects.get(cycle=closed, subject__person__name="Jonas Berg")
+    assert jonas.data["raters"]["added_by_manager"] == 1
 
     # a second run seeds nothing more but still prints fresh links
     again = _seed()

@@ -40,7 +40,12 @@ def test_served_processes_keep_persistent_connections() -> None:
         result = subprocess.run(
             [sys.executable, "manage.py", "shell", "--verbosity", "0", "-c", code],
             cwd=BASE_DIR,
-            env={**os.environ, "DJANGO_SETTINGS_MODULE": module, "SECRET_KEY": secrets.token_urlsafe(50)},
+            env={
+                **os.environ,
+                "DJANGO_SETTINGS_MODULE": module,
+                "SECRET_KEY": secrets.token_urlsafe(50),
+                "RESPONSE_SEAL_KEY": secrets.token_urlsafe(32),
+            },
             capture_output=True,
             text=True,
             timeout=120,

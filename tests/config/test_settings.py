@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from config.env import env_bool, env_float, env_int, env_list, env_str
+from config.env import env_bool, env_float, env_int, env_keys, env_list, env_str, key_decode
+from config.settings.published_keys import PUBLISHED
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 
@@ -78,9 +79,39 @@ def test_production_settings_pass_the_deployment_check() -> None:
         "--fail-level",
         "WARNING",
         SECRET_KEY=secrets.token_urlsafe(50),
+        RESPONSE_SEAL_KEY=secrets.token_urlsafe(32),
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+def test_production_refuses_the_published_seal_keys() -> None:
+    for key in PUBLISHED:
+        result = _manage(
+            "config.settings.production", "check", SECRET_KEY=secrets.token_urlsafe(50), RESPONSE_SEAL_KEY=key
+        )
+        assert result.returncode != 0
+        assert "RESPONSE_SEAL_KEY must be a key of your own" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("", "RESPONSE_SEAL_KEY is required"),
+        ("not base64 !", "Key 1 of RESPONSE_SEAL_KEY is not URL-safe base64"),
+        ("c2hvcnQ=", "Key 1 of RESPONSE_SEAL_KEY must be 32 bytes (5 given)"),
+    ],
+)
+def test_a_missing_or_malformed_seal_key_stops_start_up(value: str, message: str) -> None:
+    result = _manage("config.settings.local", "check", RESPONSE_SEAL_KEY=value)
+    assert result.returncode != 0
+    assert message in result.stderr
+
+
+def test_seal_keys_rotate_through_a_list(monkeypatch: pytest.MonkeyPatch) -> None:
+    new, old = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+    monkeypatch.setenv("B360_KEYS", f"{new}, {old}")
+    assert env_keys("B360_KEYS") == [key_decode(new), key_decode(old)]
 
 
 def test_production_refuses_a_weak_secret_key() -> None:

@@ -8,10 +8,10 @@ import pytest
 from django.test import Client
 
 from feedback import apis
-from feedback.models import Decline, Response
+from feedback.models import SealedAnswer
 from feedback.services import response_submit
 from surveys.models import Invitation
-from tests.feedback.helpers import full_answers, item_codes
+from tests.feedback.helpers import full_answers, item_codes, opened_answers, opened_declines
 
 NOT_OPEN = {"detail": "This survey link is not open. If you already answered, thank you."}
 
@@ -33,7 +33,7 @@ def test_read_gives_whom_role_promise_deadline_and_questionnaire(
     assert body["role"] == "You are rating Jonas Berg as a peer"
     assert body["anonymity"]["identified"] is False
     assert body["anonymity"]["minimum_group_size"] == 4
-    assert "at least 4 peers" in body["anonymity"]["statement"]
+    assert "answers from peers count only when at least 4 of them answered" in body["anonymity"]["statement"]
     assert body["deadline"].startswith(str(invitation.cycle.deadline.year))
     dimensions = body["questionnaire"]["dimensions"]
     assert [d["side"] for d in dimensions] == ["management"] * 3 + ["leadership"] * 3
@@ -64,14 +64,15 @@ def test_submit_creates_one_response_and_returns_no_id(invitation: Invitation, t
     response = post(client, f"/api/survey/{token}/responses/", full_answers(invitation.cycle, keep_doing="Demos"))
     assert response.status_code == 201
     assert response.json() == {"detail": "Thank you. Your answers have been recorded."}
-    stored = Response.objects.get()
-    assert str(stored.pk) not in response.content.decode()
-    assert stored.comments["keep_doing"] == "Demos"
+    [stored] = opened_answers(invitation.cycle)
+    sealed_id = str(SealedAnswer.objects.get().pk)
+    assert sealed_id not in response.content.decode()
+    assert stored["comments"]["keep_doing"] == "Demos"
     assert "sessionid" not in response.cookies
     # The link is used now: the same neutral 404 as any bad link.
     again = post(client, f"/api/survey/{token}/responses/", full_answers(invitation.cycle))
     assert (again.status_code, again.json()) == (404, NOT_OPEN)
-    assert Response.objects.count() == 1
+    assert len(opened_answers(invitation.cycle)) == 1
 
 
 def test_invalid_answers_get_400_naming_each_field(client: Client, invitation: Invitation, token: str) -> None:
@@ -88,7 +89,7 @@ def test_invalid_answers_get_400_naming_each_field(client: Client, invitation: I
     assert set(errors["ratings"]) == {codes[0], codes[1], codes[2], "no_such-1"}
     assert set(errors["comments"]) == {"management", "mood"}
     assert all(isinstance(messages, list) and messages for messages in errors["ratings"].values())
-    assert not Response.objects.exists()
+    assert not SealedAnswer.objects.exists()
     invitation.refresh_from_db()
     assert invitation.status == Invitation.Status.OPEN
 
@@ -97,7 +98,7 @@ def test_invalid_answers_get_400_naming_each_field(client: Client, invitation: I
 def test_malformed_bodies_get_400(client: Client, token: str, body: str) -> None:
     response = client.post(f"/api/survey/{token}/responses/", body, content_type="application/json")
     assert response.status_code == 400
-    assert not Response.objects.exists()
+    assert not SealedAnswer.objects.exists()
 
 
 def test_a_submit_that_loses_the_race_gets_409_already_submitted(
@@ -113,13 +114,13 @@ def test_a_submit_that_loses_the_race_gets_409_already_submitted(
     # then
     assert response.status_code == 409
     assert response.json() == {"detail": "This survey was already submitted or is no longer open."}
-    assert Response.objects.count() == 1
+    assert len(opened_answers(invitation.cycle)) == 1
 
 
 def test_decline_with_reason(client: Client, invitation: Invitation, token: str) -> None:
     response = post(client, f"/api/survey/{token}/decline/", {"reason": "On leave until next year."})
     assert response.status_code == 201
-    assert Decline.objects.get().reason == "On leave until next year."
+    assert [decline["reason"] for decline in opened_declines(invitation.cycle)] == ["On leave until next year."]
     invitation.refresh_from_db()
     assert invitation.status == Invitation.Status.DECLINED
     assert client.get(f"/api/survey/{token}/").json() == NOT_OPEN
@@ -130,7 +131,7 @@ def test_decline_reason_too_long_gets_400(client: Client, invitation: Invitation
     assert response.status_code == 400
     assert list(response.json()) == ["reason"]
     assert post(client, f"/api/survey/{token}/decline/", ["no"]).status_code == 400
-    assert not Decline.objects.exists()
+    assert not SealedAnswer.objects.exists()
 
 
 @pytest.mark.parametrize("endpoint", ["", "responses/", "decline/"])

@@ -6,11 +6,11 @@ from typing import Any
 
 import pytest
 
-from feedback.models import Decline, Response
+from feedback.models import SealedAnswer
 from surveys.models import Cycle, Invitation
 from surveys.services import invitation_link_create
 from tests.factories import CycleFactory, InvitationFactory, SubjectFactory
-from tests.feedback.helpers import item_codes
+from tests.feedback.helpers import item_codes, opened_answers, opened_declines
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -89,7 +89,7 @@ def test_a_rater_answers_with_the_keyboard_reloads_keeps_the_draft_and_submits(
     assert page.locator("#comment-leadership").input_value() == "Shares the <why> behind changes"
     assert page.locator("#survey-progress-text").inner_text() == "3 of 30 statements answered"
     assert len(page.evaluate(DRAFTS)) == 1
-    assert not Response.objects.exists()  # the draft never reached the server
+    assert not SealedAnswer.objects.exists()  # the draft never reached the server
 
     # Answer the rest, then submit with Enter.
     page.locator(f"#rating-{codes[3]}-1").focus()
@@ -103,9 +103,9 @@ def test_a_rater_answers_with_the_keyboard_reloads_keeps_the_draft_and_submits(
 
     page.get_by_role("heading", name="Thank you.").wait_for()
     assert page.evaluate(DRAFTS) == []
-    stored = Response.objects.get()
-    assert [stored.ratings[code] for code in codes] == values
-    assert stored.comments["leadership"] == "Shares the <why> behind changes"
+    [stored] = opened_answers(cycle)
+    assert [stored["ratings"][code] for code in codes] == values
+    assert stored["comments"]["leadership"] == "Shares the <why> behind changes"
     assert problems == []  # no script error, nothing refused by the Content-Security-Policy
 
     # The link now shows the neutral page; the survey page only "thank you".
@@ -135,7 +135,7 @@ def test_a_validation_error_keeps_everything_typed(page: Any, survey_link: tuple
     assert page.locator("#comment-start_doing").input_value() == "Delegate more"
     assert page.locator(f"#rating-{codes[3]}-error").inner_text().startswith("Choose an answer")
     assert page.locator("#survey-progress-text").inner_text() == "3 of 30 statements answered"
-    assert not Response.objects.exists()
+    assert not SealedAnswer.objects.exists()
 
 
 def test_the_survey_fits_a_phone_screen(page: Any, survey_link: tuple[str, Cycle]) -> None:
@@ -148,7 +148,7 @@ def test_the_survey_fits_a_phone_screen(page: Any, survey_link: tuple[str, Cycle
 
 
 def test_a_rater_declines_with_the_keyboard(page: Any, survey_link: tuple[str, Cycle]) -> None:
-    url, _ = survey_link
+    url, cycle = survey_link
     page.goto(url)
     summary = page.locator("details.decline summary")
     summary.focus()
@@ -159,5 +159,5 @@ def test_a_rater_declines_with_the_keyboard(page: Any, survey_link: tuple[str, C
     page.keyboard.press("Tab")
     page.keyboard.press("Enter")
     page.get_by_role("heading", name="Thank you.").wait_for()
-    assert Decline.objects.get().reason == "I joined the team last week."
-    assert not Response.objects.exists()
+    assert [decline["reason"] for decline in opened_declines(cycle)] == ["I joined the team last week."]
+    assert not opened_answers(cycle)

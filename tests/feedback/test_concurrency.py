@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from django.db import connection, transaction
 
-from feedback.models import Response
+from feedback.models import SealedAnswer
 from surveys.models import Cycle, Invitation
 from surveys.services import invitation_link_create
 from tests.factories import CycleFactory, InvitationFactory
@@ -78,7 +78,7 @@ def test_ten_concurrent_submits_of_one_link_store_exactly_one_response(
     assert statuses == [201] + [409] * (RACERS - 1)
     conflicts = [body for status, body in results if status == 409]
     assert all(body == {"detail": "This survey was already submitted or is no longer open."} for body in conflicts)
-    assert Response.objects.count() == 1
+    assert SealedAnswer.objects.count() == 1
     invitation.refresh_from_db()
     assert invitation.status == Invitation.Status.COMPLETED
 
@@ -108,4 +108,4 @@ def test_ten_concurrent_submits_without_help_still_store_one_response(
     assert len(results) == RACERS
     assert results.count(201) == 1
     assert set(results) <= {201, 409, 404}
-    assert Response.objects.count() == 1
+    assert SealedAnswer.objects.count() == 1

@@ -1,19 +1,22 @@
-"""At close, responses get new row versions: the submit transaction's id no longer pairs them with invitations."""
+"""At close, the sealed answers are opened and written by the close transaction, in shuffled order."""
 
 from __future__ import annotations
 
+import json
 import secrets
 import string
 from typing import Any
 
 import pytest
 from django.db import connection, transaction
+from django.test import override_settings
 
-from feedback.models import Decline, Response
+from feedback.models import Decline, Response, SealedAnswer
+from feedback.sealing import SealBroken
 from feedback.services import response_decline, response_submit
 from surveys.models import Cycle, Invitation
 from surveys.services import cycle_close
-from surveys.signals import cycle_closed
+from surveys.signals import CloseRefused, cycle_closed
 from tests.factories import CycleFactory, InvitationFactory, SubjectFactory
 from tests.feedback.helpers import full_answers
 
@@ -38,129 +41,127 @@ def answered_cycle() -> tuple[Cycle, list[Invitation]]:
     return cycle, invitations
 
 
-def test_before_close_a_response_shares_its_transaction_id_with_its_invitation(kotter_questionnaire: Any) -> None:
-    # This is the correlation the close-time rewrite exists to remove.
+def test_while_open_the_submit_transaction_pairs_an_invitation_with_ciphertext_only(kotter_questionnaire: Any) -> None:
+    # This is the correlation sealing exists for: the submit writes both rows.
     cycle, invitations = answered_cycle()
     invitation_xmins = xmins("surveys_invitation", cycle)
-    response_xmins = set(xmins("feedback_response", cycle).values())
-    submitted = {invitation_xmins[str(invitations[0].pk)], invitation_xmins[str(invitations[1].pk)]}
-    assert response_xmins == submitted
+    sealed_xmins = set(xmins("feedback_sealedanswer", cycle).values())
+    assert {invitation_xmins[str(invitations[0].pk)], invitation_xmins[str(invitations[1].pk)]} <= sealed_xmins
+    assert not Response.objects.exists()
+    assert not Decline.objects.exists()
 
 
-def test_the_cycle_closed_signal_rewrites_every_response_and_decline(kotter_questionnaire: Any) -> None:
-    # given
-    cycle, _ = answered_cycle()
-    before = xmins("feedback_response", cycle) | xmins("feedback_decline", cycle)
-    invitation_xmins = set(xmins("surveys_invitation", cycle).values())
-    ratings_before = sorted(str(r) for r in Response.objects.values_list("ratings", flat=True))
-    # when: the signal the surveys app sends inside its close transaction
-    with transaction.atomic():
-        cycle_closed.send(sender=Cycle, cycle=cycle)
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT (pg_current_xact_id()::text::bigint % 4294967296)::text")
-            close_xid = cursor.fetchone()[0]
-    # then
-    after = xmins("feedback_response", cycle) | xmins("feedback_decline", cycle)
-    assert set(after) == set(before) and len(after) == 3  # the same rows, no new ones
-    assert set(after.values()) == {close_xid}
-    assert not set(after.values()) & invitation_xmins
-    assert not set(after.values()) & set(before.values())
-    assert sorted(str(r) for r in Response.objects.values_list("ratings", flat=True)) == ratings_before
-    assert Decline.objects.get().reason == "away"
-
-
-def test_after_cycle_close_no_response_shares_a_transaction_id_with_any_invitation(
+def test_the_close_writes_every_answer_in_its_own_transaction_and_deletes_the_sealed_rows(
     kotter_questionnaire: Any, manager: Any
 ) -> None:
+    # given
     cycle, _ = answered_cycle()
-    submit_era = set(xmins("surveys_invitation", cycle).values()) | set(xmins("feedback_response", cycle).values())
+    submit_era = set(xmins("surveys_invitation", cycle).values()) | set(xmins("feedback_sealedanswer", cycle).values())
+    # when
     assert cycle_close(cycle=cycle, by=manager) is True
+    # then: one transaction id for all answers and all invitations, none from the submits
     response_xmins = set(xmins("feedback_response", cycle).values()) | set(xmins("feedback_decline", cycle).values())
     invitation_xmins = set(xmins("surveys_invitation", cycle).values())
-    # Each table was rewritten as a whole by the close: one transaction id for all its rows,
-    # and none left from the submits.
     assert len(response_xmins) == 1
-    assert len(invitation_xmins) == 1
+    assert response_xmins == invitation_xmins
     assert not response_xmins & submit_era
-    assert not invitation_xmins & submit_era
-    assert Response.objects.filter(cycle=cycle).count() == 2
+    assert sorted(r["ratings"][next(iter(r["ratings"]))] for r in Response.objects.values("ratings")) == [2, 5]
+    assert Decline.objects.get().reason == "away"
+    assert not SealedAnswer.objects.filter(cycle=cycle).exists()
 
 
-def test_other_cycles_are_left_alone(kotter_questionnaire: Any) -> None:
+def test_other_cycles_stay_sealed(kotter_questionnaire: Any) -> None:
     cycle, _ = answered_cycle()
     other, _ = answered_cycle()
-    before = xmins("feedback_response", other)
-    cycle_closed.send(sender=Cycle, cycle=cycle)
-    assert xmins("feedback_response", other) == before
-
-
-def physical_order(cycle: Cycle) -> list[str]:
-    """Response ids in the order their row versions sit in the table's pages."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT id::text FROM feedback_response WHERE cycle_id = %s ORDER BY ctid", [cycle.pk])
-        return [row[0] for row in cursor.fetchall()]
-
-
-def test_the_rewrite_puts_responses_out_of_submission_order(kotter_questionnaire: Any) -> None:
-    # given: twelve answers; the table holds them in submission order, which completed
-    # invitations (rewritten by their status update) share
-    cycle = CycleFactory(status=Cycle.Status.OPEN)
-    subject = SubjectFactory(cycle=cycle)
-    submitted = []
-    for value in [1, 2, 3, 4, 5] * 2 + [1, 2]:
-        invitation = InvitationFactory(subject=subject, status=Invitation.Status.OPEN)
-        submitted.append(str(response_submit(invitation_id=invitation.pk, answers=full_answers(cycle, value=value)).pk))
-    assert physical_order(cycle) == submitted
-    # when
     with transaction.atomic():
         cycle_closed.send(sender=Cycle, cycle=cycle)
-    # then: the same rows, no longer in submission order (a 1 in 479 million chance otherwise)
-    after = physical_order(cycle)
-    assert sorted(after) == sorted(submitted)
-    assert after != submitted
+    assert SealedAnswer.objects.filter(cycle=other).count() == 3
+    assert not Response.objects.filter(cycle=other).exists()
+
+
+def physical_order(cycle: Cycle) -> list[int]:
+    """The first rating of each response, in the order the rows sit in the table's pages."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT ratings FROM feedback_response WHERE cycle_id = %s ORDER BY ctid", [cycle.pk])
+        return [next(iter(json.loads(row[0]).values())) for row in cursor.fetchall()]
+
+
+def test_the_answers_are_written_out_of_submission_order(kotter_questionnaire: Any, manager: Any) -> None:
+    # given: twelve answers submitted in a known order (each recognisable by its value)
+    cycle = CycleFactory(status=Cycle.Status.OPEN)
+    subject = SubjectFactory(cycle=cycle)
+    submitted = [1, 2, 3, 4, 5, 1, 2, 3, 4, 5, 1, 2]
+    for value in submitted:
+        invitation = InvitationFactory(subject=subject, status=Invitation.Status.OPEN)
+        response_submit(invitation_id=invitation.pk, answers=full_answers(cycle, value=value))
+    # when
+    assert cycle_close(cycle=cycle, by=manager) is True
+    # then: the same answers, in an order that is not the submission order. Two closes of
+    # the same answers give different orders; the chance that three orders all equal the
+    # submission order by accident is negligible.
+    assert sorted(physical_order(cycle)) == sorted(submitted)
+    assert physical_order(cycle) != submitted
 
 
 def toast_chunk_ids(cycle: Cycle) -> dict[str, int | None]:
     """{response id: the TOAST chunk id of its comments, or None when stored inline}."""
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT id::text, pg_column_toast_chunk_id(comments)::bigint FROM feedback_response WHERE cycle_id = %s",
+            "SELECT comments->>'keep_doing', pg_column_toast_chunk_id(comments)::bigint "
+            "FROM feedback_response WHERE cycle_id = %s",
             [cycle.pk],
         )
         return dict(cursor.fetchall())
 
 
-def test_the_rewrite_stores_long_comments_anew(kotter_questionnaire: Any, manager: Any) -> None:
-    # given: long comments, stored out of line under TOAST chunk ids handed out in
-    # submission order; random text so that compression cannot bring them back inline
+def test_long_comments_get_their_toast_chunks_at_close_in_shuffled_order(
+    kotter_questionnaire: Any, manager: Any
+) -> None:
+    # given: long comments (random text, so that compression cannot bring them back inline)
     cycle = CycleFactory(status=Cycle.Status.OPEN)
     subject = SubjectFactory(cycle=cycle)
     alphabet = string.ascii_letters + string.digits
-    texts = ["".join(secrets.choice(alphabet) for _ in range(3000)) for _ in range(3)]
+    texts = ["".join(secrets.choice(alphabet) for _ in range(3000)) for _ in range(8)]
     for text in texts:
         invitation = InvitationFactory(subject=subject, status=Invitation.Status.OPEN)
         response_submit(invitation_id=invitation.pk, answers=full_answers(cycle, value=3, keep_doing=text))
-    before = toast_chunk_ids(cycle)
-    assert len(before) == 3 and None not in before.values()
     # when
     assert cycle_close(cycle=cycle, by=manager) is True
-    # then: every comment sits under a new chunk id; the words are the same
-    after = toast_chunk_ids(cycle)
-    assert set(after) == set(before)
-    assert None not in after.values()
-    assert not set(after.values()) & set(before.values())
-    stored = sorted(comments["keep_doing"] for comments in Response.objects.values_list("comments", flat=True))
-    assert stored == sorted(texts)
+    # then: every comment is stored out of line, and the chunk ids (handed out from a
+    # counter as the close inserted them) do not follow the submission order
+    chunks = toast_chunk_ids(cycle)
+    assert set(chunks) == set(texts)
+    assert None not in chunks.values()
+    by_chunk = sorted(texts, key=lambda text: chunks[text] or 0)
+    assert by_chunk != texts
 
 
-def test_the_rewrite_keeps_every_value(kotter_questionnaire: Any) -> None:
+def test_a_sealed_answer_no_configured_key_opens_keeps_the_cycle_open(kotter_questionnaire: Any, manager: Any) -> None:
+    # given: answers sealed with a key that has since been removed from the settings
     cycle, _ = answered_cycle()
-    response = Response.objects.filter(cycle=cycle).first()
-    assert response is not None
-    Response.objects.filter(pk=response.pk).update(comments={**response.comments, "management": "Clear plans."})
-    values_before = sorted((str(r.pk), r.ratings, r.comments) for r in Response.objects.filter(cycle=cycle))
-    with transaction.atomic():
-        cycle_closed.send(sender=Cycle, cycle=cycle)
-    values_after = sorted((str(r.pk), r.ratings, r.comments) for r in Response.objects.filter(cycle=cycle))
-    assert values_after == values_before
-    assert Decline.objects.get(cycle=cycle).reason == "away"
+    # when
+    with override_settings(RESPONSE_SEAL_KEYS=[secrets.token_bytes(32)]), pytest.raises(CloseRefused) as refused:
+        cycle_close(cycle=cycle, by=manager)
+    # then: nothing is lost, the close rolled back
+    assert isinstance(refused.value, SealBroken)
+    cycle.refresh_from_db()
+    assert cycle.status == Cycle.Status.OPEN
+    assert SealedAnswer.objects.filter(cycle=cycle).count() == 3
+    assert not Response.objects.exists()
+    # and with the key back, the close works
+    assert cycle_close(cycle=cycle, by=manager) is True
+    assert Response.objects.filter(cycle=cycle).count() == 2
+
+
+def test_a_rotated_key_still_opens_answers_sealed_with_the_old_one(kotter_questionnaire: Any, manager: Any) -> None:
+    # given: answers sealed with the current key, then a new key put first
+    from django.conf import settings
+
+    cycle, _ = answered_cycle()
+    with override_settings(RESPONSE_SEAL_KEYS=[secrets.token_bytes(32), *settings.RESPONSE_SEAL_KEYS]):
+        invitation = InvitationFactory(subject=cycle.subjects.get(), status=Invitation.Status.OPEN)
+        response_submit(invitation_id=invitation.pk, answers=full_answers(cycle, value=1))
+        # when
+        assert cycle_close(cycle=cycle, by=manager) is True
+    # then: both generations of answers are there
+    assert Response.objects.filter(cycle=cycle).count() == 3

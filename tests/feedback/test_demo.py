@@ -6,12 +6,13 @@ import pytest
 
 from feedback.demo import demo_answers_seed
 from feedback.models import Response
+from feedback.services import answers_unseal
 from surveys.models import Cycle, Group, Invitation, Side
 from tests.factories import InvitationFactory, SubjectFactory
 
 
 def _cycle_with_raters(cycle: Cycle, subjects: int = 4, raters: int = 6) -> list[Invitation]:
-    groups = [Group.SELF, Group.MANAGER, Group.PEER, Group.PEER, Group.DIRECT_REPORT, Group.OTHER]
+    groups = [Group.SELF, Group.MANAGER, Group.PEER, Group.PEER, Group.DIRECT_REPORT, Group.OUTSIDE]
     invitations = []
     for _ in range(subjects):
         subject = SubjectFactory(cycle=cycle)
@@ -36,6 +37,7 @@ def test_demo_answers_the_share_asked_for_through_the_real_service(cycle: Cycle)
     invitations = _cycle_with_raters(cycle)
     submitted = demo_answers_seed(cycle=cycle, share=0.75, seed=7)
     assert submitted == 18 == round(len(invitations) * 0.75)
+    assert answers_unseal(cycle_id=cycle.pk) == 18
     assert Response.objects.filter(cycle=cycle).count() == 18
     assert Invitation.objects.filter(cycle=cycle, status=Invitation.Status.COMPLETED).count() == 18
     assert Invitation.objects.filter(cycle=cycle, status=Invitation.Status.OPEN).count() == 6
@@ -44,6 +46,7 @@ def test_demo_answers_the_share_asked_for_through_the_real_service(cycle: Cycle)
 def test_demo_answers_are_plausible_and_varied(cycle: Cycle) -> None:
     _cycle_with_raters(cycle)
     demo_answers_seed(cycle=cycle, share=1.0, seed=3)
+    answers_unseal(cycle_id=cycle.pk)
     responses = list(Response.objects.filter(cycle=cycle))
     values = [value for response in responses for value in response.ratings.values()]
     assert None in values  # some "can't say"
@@ -57,6 +60,7 @@ def test_demo_answers_are_plausible_and_varied(cycle: Cycle) -> None:
 def test_some_people_show_a_clear_imbalance_between_the_sides(cycle: Cycle) -> None:
     _cycle_with_raters(cycle)
     demo_answers_seed(cycle=cycle, share=1.0)
+    answers_unseal(cycle_id=cycle.pk)
     balances = []
     for subject in cycle.subjects.all():
         others = [_side_means(r, cycle) for r in Response.objects.filter(subject=subject).exclude(group=Group.SELF)]
@@ -69,10 +73,12 @@ def test_some_people_show_a_clear_imbalance_between_the_sides(cycle: Cycle) -> N
 def test_the_same_seed_gives_the_same_answers(cycle: Cycle) -> None:
     _cycle_with_raters(cycle, subjects=1)
     demo_answers_seed(cycle=cycle, share=0.5, seed=11)
+    answers_unseal(cycle_id=cycle.pk)
     first = sorted(str(r.ratings) for r in Response.objects.all())
     Response.objects.all().delete()
     Invitation.objects.update(status=Invitation.Status.OPEN)
     demo_answers_seed(cycle=cycle, share=0.5, seed=11)
+    answers_unseal(cycle_id=cycle.pk)
     assert sorted(str(r.ratings) for r in Response.objects.all()) == first
 
 

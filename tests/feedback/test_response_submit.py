@@ -8,40 +8,68 @@ import pytest
 from django.db import models
 from django.utils import timezone
 
-from feedback.answers import AnswersInvalid
-from feedback.models import Decline, Response
-from feedback.services import SurveyNotOpen, invitation_open_mark, response_decline, response_submit
+from feedback.answers import COMMENT_MAX_LENGTH, COMMENT_NAMES, AnswersInvalid
+from feedback.models import Decline, Response, SealedAnswer
+from feedback.services import (
+    SurveyNotOpen,
+    answers_unseal,
+    invitation_open_mark,
+    response_decline,
+    response_submit,
+)
 from surveys.models import Cycle, Group, Invitation, Subject
-from tests.feedback.helpers import full_answers, item_codes
+from tests.feedback.helpers import full_answers, item_codes, sealed_payloads
 
 
-def test_submit_stores_the_answers_and_completes_the_invitation(invitation: Invitation) -> None:
+def test_submit_seals_the_answers_and_completes_the_invitation(invitation: Invitation) -> None:
     # given
     answers = full_answers(invitation.cycle, value=5, management="Plans well.", keep_doing="Weekly planning.")
     answers["ratings"][item_codes(invitation.cycle)[0]] = None
     # when
-    response = response_submit(invitation_id=invitation.pk, answers=answers)
+    response_submit(invitation_id=invitation.pk, answers=answers)
     # then
     invitation.refresh_from_db()
     assert invitation.status == Invitation.Status.COMPLETED
+    assert not Response.objects.exists()
+    sealed = SealedAnswer.objects.get()
+    assert sealed.cycle_id == invitation.cycle_id
+    assert b"Plans well." not in bytes(sealed.ciphertext)
+    [(payload, texts)] = sealed_payloads(invitation.cycle)
+    assert payload == {
+        "kind": "response",
+        "subject": invitation.subject_id,
+        "group": "peer",
+        "ratings": answers["ratings"],
+    }
+    assert texts == {"management": "Plans well.", "leadership": "", "keep_doing": "Weekly planning.", "start_doing": ""}
+    # when the cycle closes
+    assert answers_unseal(cycle_id=invitation.cycle_id) == 1
+    # then the answer is stored in the clear and the sealed row is gone
     stored = Response.objects.get()
-    assert stored.pk == response.pk
     assert (stored.cycle_id, stored.subject_id, stored.group) == (invitation.cycle_id, invitation.subject_id, "peer")
     assert stored.ratings == answers["ratings"]
-    assert stored.comments == {
-        "management": "Plans well.",
-        "leadership": "",
-        "keep_doing": "Weekly planning.",
-        "start_doing": "",
-    }
+    assert stored.comments == texts
+    assert not SealedAnswer.objects.exists()
+
+
+def test_every_sealed_answer_has_the_same_length_whatever_was_typed(make_link: Any) -> None:
+    short, _ = make_link(name="Short")
+    long, _ = make_link(name="Long")
+    response_submit(invitation_id=short.pk, answers=full_answers(short.cycle))
+    texts = {name: "ü🙂" * (COMMENT_MAX_LENGTH // 2) for name in COMMENT_NAMES}
+    response_submit(invitation_id=long.pk, answers=full_answers(long.cycle, **texts))
+    decline, _ = make_link(name="Decline")
+    response_decline(invitation_id=decline.pk, reason="Not this year.")
+    lengths = {len(bytes(blob)) for blob in SealedAnswer.objects.values_list("ciphertext", flat=True)}
+    assert len(lengths) == 1
 
 
 def test_second_submit_is_rejected_and_stores_nothing(invitation: Invitation) -> None:
     response_submit(invitation_id=invitation.pk, answers=full_answers(invitation.cycle))
     with pytest.raises(SurveyNotOpen, match="already submitted"):
         response_submit(invitation_id=invitation.pk, answers=full_answers(invitation.cycle, value=1))
-    assert Response.objects.count() == 1
-    assert Response.objects.get().ratings == full_answers(invitation.cycle)["ratings"]
+    [(payload, _)] = sealed_payloads(invitation.cycle)
+    assert payload["ratings"] == full_answers(invitation.cycle)["ratings"]
 
 
 def test_invalid_answers_store_nothing_and_keep_the_invitation_open(invitation: Invitation) -> None:
@@ -52,7 +80,7 @@ def test_invalid_answers_store_nothing_and_keep_the_invitation_open(invitation: 
     assert list(raised.value.errors["ratings"]) == [item_codes(invitation.cycle)[3]]
     invitation.refresh_from_db()
     assert invitation.status == Invitation.Status.OPEN
-    assert not Response.objects.exists()
+    assert not SealedAnswer.objects.exists()
 
 
 @pytest.mark.parametrize(
@@ -63,7 +91,7 @@ def test_submit_to_an_invitation_that_is_not_open_is_rejected(invitation: Invita
     Invitation.objects.filter(pk=invitation.pk).update(status=status)
     with pytest.raises(SurveyNotOpen):
         response_submit(invitation_id=invitation.pk, answers=full_answers(invitation.cycle))
-    assert not Response.objects.exists()
+    assert not SealedAnswer.objects.exists()
 
 
 def test_submit_after_the_cycle_closed_is_rejected(invitation: Invitation) -> None:
@@ -72,14 +100,14 @@ def test_submit_after_the_cycle_closed_is_rejected(invitation: Invitation) -> No
         response_submit(invitation_id=invitation.pk, answers=full_answers(invitation.cycle))
     invitation.refresh_from_db()
     assert invitation.status == Invitation.Status.OPEN
-    assert not Response.objects.exists()
+    assert not SealedAnswer.objects.exists()
 
 
 def test_submit_after_the_deadline_is_rejected(invitation: Invitation) -> None:
     Cycle.objects.filter(pk=invitation.cycle_id).update(deadline=timezone.now() - timedelta(minutes=1))
     with pytest.raises(SurveyNotOpen):
         response_submit(invitation_id=invitation.pk, answers=full_answers(invitation.cycle))
-    assert not Response.objects.exists()
+    assert not SealedAnswer.objects.exists()
 
 
 def test_submit_for_an_unknown_invitation_is_rejected(db: None) -> None:
@@ -87,17 +115,22 @@ def test_submit_for_an_unknown_invitation_is_rejected(db: None) -> None:
         response_submit(invitation_id=987654, answers={})
 
 
-def test_decline_stores_the_reason_and_declines_the_invitation(invitation: Invitation) -> None:
-    decline = response_decline(invitation_id=invitation.pk, reason="  I have not worked with Jonas this year. ")
+def test_decline_seals_the_reason_and_declines_the_invitation(invitation: Invitation) -> None:
+    response_decline(invitation_id=invitation.pk, reason="  I have not worked with Jonas this year. ")
     invitation.refresh_from_db()
     assert invitation.status == Invitation.Status.DECLINED
-    assert Decline.objects.get().pk == decline.pk
-    assert (decline.cycle_id, decline.subject_id, decline.group) == (invitation.cycle_id, invitation.subject_id, "peer")
-    assert decline.reason == "I have not worked with Jonas this year."
+    assert not Decline.objects.exists()
+    [(payload, texts)] = sealed_payloads(invitation.cycle)
+    assert payload == {"kind": "decline", "subject": invitation.subject_id, "group": "peer"}
+    assert texts == {"reason": "I have not worked with Jonas this year."}
     with pytest.raises(SurveyNotOpen):
         response_submit(invitation_id=invitation.pk, answers=full_answers(invitation.cycle))
     with pytest.raises(SurveyNotOpen):
         response_decline(invitation_id=invitation.pk)
+    answers_unseal(cycle_id=invitation.cycle_id)
+    decline = Decline.objects.get()
+    assert (decline.cycle_id, decline.subject_id, decline.group) == (invitation.cycle_id, invitation.subject_id, "peer")
+    assert decline.reason == "I have not worked with Jonas this year."
 
 
 def test_decline_reason_too_long_is_refused_and_nothing_changes(invitation: Invitation) -> None:
@@ -106,11 +139,16 @@ def test_decline_reason_too_long_is_refused_and_nothing_changes(invitation: Invi
     assert "reason" in raised.value.errors
     invitation.refresh_from_db()
     assert invitation.status == Invitation.Status.OPEN
+    assert not SealedAnswer.objects.exists()
+
+
+def test_a_decline_without_a_reason_stores_nothing_but_the_invitation_status(invitation: Invitation) -> None:
+    response_decline(invitation_id=invitation.pk)
+    invitation.refresh_from_db()
+    assert invitation.status == Invitation.Status.DECLINED
+    assert not SealedAnswer.objects.exists()
+    answers_unseal(cycle_id=invitation.cycle_id)
     assert not Decline.objects.exists()
-
-
-def test_decline_without_a_reason_is_fine(invitation: Invitation) -> None:
-    assert response_decline(invitation_id=invitation.pk).reason == ""
 
 
 def test_the_opened_mark_is_set_once(invitation: Invitation) -> None:
@@ -137,8 +175,17 @@ def test_stored_rows_have_no_key_time_or_sequence_leading_back_to_the_rater(mode
     assert pk.default is uuid.uuid4
 
 
-@pytest.mark.parametrize("group", [Group.SELF, Group.MANAGER, Group.DIRECT_REPORT, Group.OTHER])
+def test_a_sealed_answer_holds_its_cycle_and_ciphertext_only() -> None:
+    fields = {field.name: field for field in SealedAnswer._meta.concrete_fields}
+    assert set(fields) == {"id", "cycle", "ciphertext"}
+    pk = SealedAnswer._meta.pk
+    assert isinstance(pk, models.UUIDField)
+    assert pk.default is uuid.uuid4
+
+
+@pytest.mark.parametrize("group", [Group.SELF, Group.MANAGER, Group.DIRECT_REPORT, Group.OUTSIDE])
 def test_the_group_is_copied_from_the_invitation(make_link: Any, group: str) -> None:
     invitation, _ = make_link(group=group)
-    response = response_submit(invitation_id=invitation.pk, answers=full_answers(invitation.cycle))
-    assert response.group == group
+    response_submit(invitation_id=invitation.pk, answers=full_answers(invitation.cycle))
+    answers_unseal(cycle_id=invitation.cycle_id)
+    assert Response.objects.get().group == group

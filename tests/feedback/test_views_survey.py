@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from feedback.models import Decline, Response
+from feedback.models import SealedAnswer
 from surveys.models import Cycle, Group, Invitation
-from tests.feedback.helpers import form_data, item_codes
+from tests.feedback.helpers import form_data, item_codes, opened_answers, opened_declines
 from tests.feedback.test_views_link import assert_survey_headers
 
 
@@ -28,7 +28,8 @@ def test_the_page_says_whom_in_which_role_and_the_anonymity_promise_with_k(
     html = client.get(open_survey(client, token)).content.decode()
     assert "<h1>You are rating Jonas Berg as a peer</h1>" in html
     assert "Your answers are anonymous" in html
-    assert "shown only when at least 4 peers have answered" in html  # the cycle's k
+    assert "answers from peers count only when at least 4 of them answered" in html  # the cycle's k
+    assert "sealed (encrypted) the moment you submit them" in html
     assert invitation.cycle.deadline.strftime("%Y") in html
     assert '<time datetime="' in html
 
@@ -38,8 +39,12 @@ def test_the_page_says_whom_in_which_role_and_the_anonymity_promise_with_k(
     [
         (Group.SELF, "You are rating yourself, Priya Nair", "Your answers are identified"),
         (Group.MANAGER, "You are rating Priya Nair as their manager", "Your answers are identified"),
-        (Group.DIRECT_REPORT, "You are rating Priya Nair as a direct report", "at least 4 direct reports"),
-        (Group.OTHER, "You are rating Priya Nair as a colleague", "at least 4 other raters"),
+        (Group.DIRECT_REPORT, "You are rating Priya Nair as a direct report", "from direct reports count only"),
+        (
+            Group.OUTSIDE,
+            "You are rating Priya Nair as someone who works with them from outside the team",
+            "from outside raters count only",
+        ),
     ],
 )
 def test_the_promise_is_stated_honestly_per_group(
@@ -120,10 +125,10 @@ def test_a_complete_submit_stores_one_response_and_then_shows_only_thank_you(
     assert response.status_code == 303
     assert response["Location"] == page
     assert_survey_headers(response)
-    stored = Response.objects.get()
-    assert stored.ratings[item_codes(invitation.cycle)[0]] is None
-    assert stored.ratings[item_codes(invitation.cycle)[1]] == 5
-    assert stored.comments["management"] == "Clear plans."
+    [stored] = opened_answers(invitation.cycle)
+    assert stored["ratings"][item_codes(invitation.cycle)[0]] is None
+    assert stored["ratings"][item_codes(invitation.cycle)[1]] == 5
+    assert stored["comments"]["management"] == "Clear plans."
     invitation.refresh_from_db()
     assert invitation.status == Invitation.Status.COMPLETED
     thanks = client.get(page)
@@ -141,7 +146,7 @@ def test_a_complete_submit_stores_one_response_and_then_shows_only_thank_you(
     second = client.post(page, data)
     assert second.status_code == 200
     assert "Thank you." in second.content.decode()
-    assert Response.objects.count() == 1
+    assert len(opened_answers(invitation.cycle)) == 1
 
 
 def test_missing_answers_re_render_with_errors_next_to_the_fields_and_everything_typed_kept(
@@ -167,7 +172,7 @@ def test_missing_answers_re_render_with_errors_next_to_the_fields_and_everything
     assert "<b>talks</b>" not in html
     assert "12</span> of 30" not in html and "28</span> of 30 statements answered" in html
     assert "data-from-post" in html
-    assert not Response.objects.exists()
+    assert not SealedAnswer.objects.exists()
     invitation.refresh_from_db()
     assert invitation.status == Invitation.Status.OPEN
 
@@ -176,7 +181,7 @@ def test_html_in_comments_is_stored_as_text(client: Client, invitation: Invitati
     page = open_survey(client, token)
     script = "<script>alert('hi')</script> & more"
     assert client.post(page, form_data(invitation.cycle, start_doing=script)).status_code == 303
-    assert Response.objects.get().comments["start_doing"] == script
+    assert [answer["comments"]["start_doing"] for answer in opened_answers(invitation.cycle)] == [script]
 
 
 def test_a_comment_over_the_limit_is_refused_next_to_the_field_and_kept(
@@ -189,7 +194,7 @@ def test_a_comment_over_the_limit_is_refused_next_to_the_field_and_kept(
     assert response.status_code == 400
     assert '<p class="field-error" id="comment-keep_doing-error">At most 4000 characters, please' in html
     assert long_text.strip() in html
-    assert not Response.objects.exists()
+    assert not SealedAnswer.objects.exists()
 
 
 def test_a_tampered_answer_is_refused(client: Client, invitation: Invitation, token: str) -> None:
@@ -200,7 +205,7 @@ def test_a_tampered_answer_is_refused(client: Client, invitation: Invitation, to
     html = client.post(page, data).content.decode()
     assert "Must be a whole number from 1 to 5" in html
     assert "invented-1: Not an item of this survey." in html
-    assert not Response.objects.exists()
+    assert not SealedAnswer.objects.exists()
 
 
 def test_the_survey_page_is_bound_to_the_session_that_opened_the_link(
@@ -211,7 +216,7 @@ def test_the_survey_page_is_bound_to_the_session_that_opened_the_link(
     neutral = stranger.get("/s/not-a-token-0000000/").content
     assert stranger.get(page).content == neutral
     assert stranger.post(page, form_data(invitation.cycle)).content == neutral
-    assert not Response.objects.exists()
+    assert not SealedAnswer.objects.exists()
 
 
 def test_the_page_stops_taking_answers_when_the_cycle_closes(
@@ -223,18 +228,18 @@ def test_the_page_stops_taking_answers_when_the_cycle_closes(
     Cycle.objects.filter(pk=invitation.cycle_id).update(status=Cycle.Status.OPEN)
     # The browser forgot the page when it found it closed; the link opens it again.
     assert "This survey link is not open." in client.post(page, form_data(invitation.cycle)).content.decode()
-    assert not Response.objects.exists()
+    assert not SealedAnswer.objects.exists()
 
 
 def test_decline_with_a_reason(client: Client, invitation: Invitation, token: str) -> None:
     page = open_survey(client, token)
     response = client.post(f"{page}decline/", {"reason": "We have not worked together."})
     assert response.status_code == 303
-    assert Decline.objects.get().reason == "We have not worked together."
+    assert [decline["reason"] for decline in opened_declines(invitation.cycle)] == ["We have not worked together."]
     invitation.refresh_from_db()
     assert invitation.status == Invitation.Status.DECLINED
     assert "Thank you." in client.get(page).content.decode()
-    assert not Response.objects.exists()
+    assert not opened_answers(invitation.cycle)
 
 
 def test_a_decline_reason_over_the_limit_is_refused_and_kept(
@@ -247,7 +252,7 @@ def test_a_decline_reason_over_the_limit_is_refused_and_kept(
     assert 'id="decline-reason-error">At most 2000 characters' in html
     assert '<details class="decline" open>' in html
     assert ("long " * 500).strip() in html
-    assert not Decline.objects.exists()
+    assert not SealedAnswer.objects.exists()
 
 
 def test_posting_without_the_csrf_token_is_refused(invitation: Invitation, token: str) -> None:
@@ -255,8 +260,7 @@ def test_posting_without_the_csrf_token_is_refused(invitation: Invitation, token
     page = open_survey(client, token)
     assert client.post(page, form_data(invitation.cycle)).status_code == 403
     assert client.post(f"{page}decline/", {}).status_code == 403
-    assert not Response.objects.exists()
-    assert not Decline.objects.exists()
+    assert not SealedAnswer.objects.exists()
 
 
 def _csrf_form(client: Client, page: str, invitation: Invitation) -> dict[str, str]:
@@ -273,7 +277,7 @@ def test_a_same_origin_post_from_a_no_referrer_page_passes_csrf(invitation: Invi
     data = _csrf_form(client, page, invitation)
     response = client.post(page, data, headers={"Origin": "null", "Sec-Fetch-Site": "same-origin"})
     assert response.status_code == 303
-    assert Response.objects.count() == 1
+    assert len(opened_answers(invitation.cycle)) == 1
 
 
 @pytest.mark.parametrize(
@@ -291,7 +295,7 @@ def test_a_cross_site_post_is_refused_even_with_a_valid_token(
     page = open_survey(client, token)
     data = _csrf_form(client, page, invitation)
     assert client.post(page, data, headers=headers).status_code == 403
-    assert not Response.objects.exists()
+    assert not SealedAnswer.objects.exists()
 
 
 def test_the_survey_page_takes_a_fixed_number_of_queries(

@@ -170,15 +170,15 @@ def test_a_dropped_group_is_never_named_in_data_page_or_pdf(
     # then
     report.refresh_from_db()
     assert report.status == Report.Status.READY
-    assert any("Some answers are not shown" in notice for notice in report.data["notices"])
+    assert any("Some ratings count in no score" in notice for notice in report.data["notices"])
     CoachAssignment.objects.create(coach=coach, cycle=closed_cycle)
     client.force_login(coach)
     page = client.get(f"/reports/{report.id}/").content.decode()
-    assert "Some answers are not shown" in page
+    assert "Some ratings count in no score" in page
     pdf_path = tmp_path / "report.pdf"
     pdf_path.write_bytes(bytes(report.pdf))
     pdf = " ".join(pdf_text(pdf_path).split())
-    assert "Some answers are not shown" in pdf
+    assert "Some ratings count in no score" in pdf
     for where, text in (("data", json.dumps(report.data)), ("page", page), ("pdf", pdf)):
         lowered = text.lower()
         for name in ("direct report", "direct_report"):

@@ -97,14 +97,14 @@ def test_build_stores_ready_report_with_pdf_size_and_checksum(subject: Any) -> N
 @pytest.mark.django_db
 def test_build_uses_a_fixed_number_of_queries(subject: Any, django_assert_num_queries: Any) -> None:
     first = queued_report(subject)
-    # claim, report, dimensions, items, responses, previous report, store
-    with django_assert_num_queries(7):
+    # claim, report, dimensions, items, responses, previous report, invitation counts, store
+    with django_assert_num_queries(8):
         services.report_build(report_id=first.id)
 
     other = SubjectFactory(cycle=subject.cycle)
     answers_create(other, peers=6, direct_reports=6)
     second = queued_report(other)
-    with django_assert_num_queries(7):
+    with django_assert_num_queries(8):
         services.report_build(report_id=second.id)
 
 

@@ -24,7 +24,10 @@ def test_demo_cycles_are_launched_on_the_whole_demo_team() -> None:
         assert cycle.status == Cycle.Status.OPEN
         assert cycle.subjects.count() == 8
         assert not cycle.invitations.exclude(status=Invitation.Status.OPEN).exists()
-        assert OutboundEmail.objects.filter(cycle=cycle).count() == 8
+        # one email per rater: the eight team members and an outside rater added by hand
+        assert OutboundEmail.objects.filter(cycle=cycle).count() == 9
+        added = cycle.invitations.get(source=Invitation.Source.MANAGER)
+        assert (added.group, added.subject.person.name) == (Group.OUTSIDE, "Jonas Berg")
     assert cycles.closed_cycle.name == "Autumn 2025 360"
     assert cycles.open_cycle.name == "Spring 2026 360"
     assert cycles.closed_cycle.deadline < cycles.open_cycle.deadline
@@ -34,7 +37,7 @@ def test_demo_cycles_are_launched_on_the_whole_demo_team() -> None:
     assert groups == sorted([Group.SELF, Group.DIRECT_REPORT, Group.PEER])
     # the emails go through the normal path
     send_queued()
-    assert len(mail.outbox) == 16
+    assert len(mail.outbox) == 18
 
 
 def test_demo_survey_links_work_and_cover_different_groups() -> None:

@@ -79,14 +79,14 @@ def test_subject_nominates_through_the_link_and_the_manager_launches(
         ben.email,
         cat.email,
     }
-    assert set(subject_invitations.filter(group=Group.OTHER).values_list("rater_email", "rater_name")) == {
+    assert set(subject_invitations.filter(group=Group.OUTSIDE).values_list("rater_email", "rater_name")) == {
         ("kim@partner.test", "Kim Lee"),
         ("zed@partner.test", ""),
     }
     # the page shows the current list when opened again, and a new list replaces it
     assert "kim@partner.test" in client.get(url).content.decode()
     client.post(url, {"peers": [ben.pk, cat.pk], "others": ""})
-    assert not subject_invitations.filter(group=Group.OTHER).exists()
+    assert not subject_invitations.filter(group=Group.OUTSIDE).exists()
     # the manager sees who has sent a list, then launches
     api = APIClient()
     api.force_authenticate(team.manager)

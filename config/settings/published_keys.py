@@ -1,0 +1,11 @@
+"""Seal keys that are public because they are written here: the demo's and the tests'.
+
+Production refuses them (``production.py``): answers sealed with a key anyone can read
+are not sealed at all.
+"""
+
+from __future__ import annotations
+
+LOCAL_RESPONSE_SEAL_KEY = "FrJxpLUzeJvcUwsKYWbl39iQms9AnPUxesnEyguEqA0="
+TEST_RESPONSE_SEAL_KEY = "v7VWUUeLSDlIVX0ITKnEHCXrQKafqKe2fxNSfS_V8Pc="
+PUBLISHED = (LOCAL_RESPONSE_SEAL_KEY, TEST_RESPONSE_SEAL_KEY)

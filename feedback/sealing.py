@@ -1,0 +1,117 @@
+"""Sealed answers: encrypted from the moment they are submitted until their cycle closes.
+
+A submit writes two things in one transaction: the invitation's new status and the
+answer. Whatever records that transaction — the row versions' ``xmin``, the order of rows
+and TOAST chunks on disk, the WAL, a physical backup or WAL archive — pairs the two. So
+the answer is not written in the clear: it is encrypted with a key that is not in the
+database (``settings.RESPONSE_SEAL_KEYS``) and stored as an opaque blob beside nothing
+but its cycle id. When the cycle closes, its blobs are opened and the answers written in
+the clear in one shuffled batch by the close transaction, which pairs them with nobody.
+
+What the blob must not give away either:
+
+* its length — every plaintext is padded to one fixed size before encryption, so a long
+  comment seals to exactly as many bytes as no comment at all;
+* its time — AES-GCM with a random nonce, no timestamp (unlike Fernet, whose tokens carry
+  their creation time in the clear);
+* where it belongs — the cycle id is bound as associated data, so a blob moved to another
+  cycle fails to open rather than joining its answers.
+
+Each blob starts with a short key id, so that after a key rotation (new key first in the
+list, old ones kept until their cycles have closed) it is opened with the key that sealed
+it. The id is the same for every blob sealed with that key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import struct
+from collections.abc import Mapping
+from typing import Any
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from django.conf import settings
+
+from feedback.answers import COMMENT_MAX_LENGTH, COMMENT_NAMES, REASON_MAX_LENGTH
+from surveys.signals import CloseRefused
+
+FORMAT = b"\x01"
+KEY_ID_BYTES = 8
+NONCE_BYTES = 12
+# The texts are stored as UTF-8, at most four bytes per character, each with a four-byte
+# length; the rest (subject, group, ratings) is a small JSON header.
+HEADER_MAX_BYTES = 16 * 1024
+_TEXT_MAX_BYTES = 4 * max(COMMENT_MAX_LENGTH, REASON_MAX_LENGTH)
+PLAINTEXT_BYTES = 4 + HEADER_MAX_BYTES + len(COMMENT_NAMES) * (4 + _TEXT_MAX_BYTES)
+
+
+class SealBroken(CloseRefused):
+    """A sealed answer that cannot be opened: no configured key sealed it, or it was altered.
+
+    Raised while a cycle closes, it stops the close: the answer is not dropped silently.
+    """
+
+
+def _key_id(key: bytes) -> bytes:
+    return hashlib.sha256(b"balance360 seal key id" + key).digest()[:KEY_ID_BYTES]
+
+
+def _associated_data(cycle_id: int) -> bytes:
+    return f"balance360 sealed answer, cycle {cycle_id}".encode()
+
+
+def _plaintext(payload: Mapping[str, Any], texts: list[str]) -> bytes:
+    header = json.dumps(payload, ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode("utf-8")
+    if len(header) > HEADER_MAX_BYTES:
+        raise ValueError("The answer's ratings are too large to seal.")
+    parts = [struct.pack(">I", len(header)), header]
+    for text in texts:
+        encoded = text.encode("utf-8")
+        if len(encoded) > _TEXT_MAX_BYTES:
+            raise ValueError("A text is too long to seal.")
+        parts += [struct.pack(">I", len(encoded)), encoded]
+    body = b"".join(parts)
+    return body + bytes(PLAINTEXT_BYTES - len(body))
+
+
+def answer_seal(*, cycle_id: int, payload: Mapping[str, Any], texts: Mapping[str, str]) -> bytes:
+    """Seal an answer: ``payload`` (small JSON values) and ``texts`` (the free texts, by name).
+
+    Every result has the same length, whatever was typed.
+    """
+    names = sorted(texts)
+    if len(names) > len(COMMENT_NAMES):
+        raise ValueError("Too many texts to seal.")
+    key = settings.RESPONSE_SEAL_KEYS[0]
+    plaintext = _plaintext({**payload, "texts": names}, [texts[name] for name in names])
+    nonce = os.urandom(NONCE_BYTES)
+    ciphertext = AESGCM(key).encrypt(nonce, plaintext, _associated_data(cycle_id))
+    return FORMAT + _key_id(key) + nonce + ciphertext
+
+
+def answer_unseal(*, cycle_id: int, blob: bytes | memoryview) -> tuple[dict[str, Any], dict[str, str]]:
+    """Open a sealed answer of ``cycle_id``: (payload, texts). Raises ``SealBroken``."""
+    blob = bytes(blob)
+    if blob[:1] != FORMAT:
+        raise SealBroken("unknown sealed-answer format")
+    key_id = blob[1 : 1 + KEY_ID_BYTES]
+    keys = [key for key in settings.RESPONSE_SEAL_KEYS if _key_id(key) == key_id]
+    if not keys:
+        raise SealBroken("no configured RESPONSE_SEAL_KEY sealed this answer")
+    nonce = blob[1 + KEY_ID_BYTES : 1 + KEY_ID_BYTES + NONCE_BYTES]
+    try:
+        plaintext = AESGCM(keys[0]).decrypt(nonce, blob[1 + KEY_ID_BYTES + NONCE_BYTES :], _associated_data(cycle_id))
+    except InvalidTag:
+        raise SealBroken("the sealed answer does not open with its key (altered, or of another cycle)") from None
+    (length,) = struct.unpack_from(">I", plaintext, 0)
+    payload = json.loads(plaintext[4 : 4 + length].decode("utf-8"))
+    offset = 4 + length
+    texts: dict[str, str] = {}
+    for name in payload.pop("texts"):
+        (size,) = struct.unpack_from(">I", plaintext, offset)
+        texts[name] = plaintext[offset + 4 : offset + 4 + size].decode("utf-8")
+        offset += 4 + size
+    return payload, texts
