@@ -15,6 +15,7 @@ RUN pip install --no-cache-dir -r requirements.txt
 COPY . .
 # collectstatic needs settings to import; these placeholders are never used at run time.
 RUN SECRET_KEY=collectstatic-only-placeholder-value-that-is-long-enough-0123456789 \
+    RESPONSE_SEAL_KEY=Oz1nXjPkPnoG7QTlvtJBPnnM8YATe-zS4a_o1yqIaUo \
     DATABASE_URL=postgres://build/none REDIS_URL=redis://build:6379/0 \
     python manage.py collectstatic --noinput \
     && useradd --system --uid 1000 balance360

@@ -21,7 +21,7 @@ def compose() -> dict[str, Any]:
     result = subprocess.run(
         [binary, "-f", "docker-compose.yml", "config"],
         cwd=BASE_DIR,
-        env={**os.environ, "SECRET_KEY": "s" * 60},
+        env={**os.environ, "SECRET_KEY": "s" * 60, "RESPONSE_SEAL_KEY": "k" * 43},
         capture_output=True,
         text=True,
         timeout=60,
@@ -56,6 +56,7 @@ def test_app_services_use_external_servers_and_production_settings(compose: dict
         assert environment["DATABASE_URL"].startswith("postgres://balance360:")
         assert environment["DATABASE_URL"].endswith("@postgres:5432/balance360")
         assert environment["REDIS_URL"] == "redis://redis:6379/0"
+        assert environment["RESPONSE_SEAL_KEY"] == "k" * 43
         assert compose["services"][name]["depends_on"]["postgres"]["condition"] == "service_healthy"
 
 
@@ -70,8 +71,10 @@ def test_commands_and_health_checks(compose: dict[str, Any]) -> None:
     assert set(compose["volumes"]) == {"pgdata", "redisdata", "caddydata"}
 
 
-def test_compose_refuses_to_start_without_a_secret_key() -> None:
-    env = {key: value for key, value in os.environ.items() if key != "SECRET_KEY"}
+@pytest.mark.parametrize("missing", ["SECRET_KEY", "RESPONSE_SEAL_KEY"])
+def test_compose_refuses_to_start_without_its_secrets(missing: str) -> None:
+    env = {**os.environ, "SECRET_KEY": "s" * 60, "RESPONSE_SEAL_KEY": "k" * 43}
+    del env[missing]
     result = subprocess.run(
         ["docker-compose", "-f", "docker-compose.yml", "config"],
         cwd=BASE_DIR,
@@ -81,4 +84,4 @@ def test_compose_refuses_to_start_without_a_secret_key() -> None:
         timeout=60,
     )
     assert result.returncode != 0
-    assert "SECRET_KEY" in result.stderr
+    assert missing in result.stderr
