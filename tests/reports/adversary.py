@@ -216,9 +216,13 @@ class Interpreter:
             raise Unexplained(f"{path}: shows {shown}, the published figure is {float(value):.4f}")
         self.figures.append(Figure(path=path, shown=shown, form=form, raters=behind, **context))
 
-    def read(self, data: Mapping[str, Any]) -> list[Figure]:
-        """Every number of a report's JSON, explained; raises ``Unexplained`` otherwise."""
-        stray = numeric_paths(data) - EXPLAINED_PATHS
+    def read(self, data: Mapping[str, Any], previous: Mapping[str, Any] | None = None) -> list[Figure]:
+        """Every number of a report's JSON, explained; raises ``Unexplained`` otherwise.
+
+        ``previous`` is the person's earlier report the coach can also read: a trend may
+        only repeat figures the two reports show, and their difference.
+        """
+        stray = numeric_paths(data) - EXPLAINED_PATHS - TREND_PATHS
         if stray:
             raise Unexplained(f"numbers no published figure explains: {sorted(stray)}")
         scenario = self.scenario
@@ -299,8 +303,35 @@ class Interpreter:
                 resolved = self.item_form(item["code"], OTHERS, item["n"])
                 self.add(f"items.{listing}[{position}].score", item["score"], resolved)
         if data.get("trend"):
-            raise Unexplained("trend: a single review has no earlier report to compare with")
+            self._trend(data, previous)
         return self.figures
+
+    @staticmethod
+    def _trend(data: Mapping[str, Any], previous: Mapping[str, Any] | None) -> None:
+        if previous is None:
+            raise Unexplained("trend: there is no earlier report to compare with")
+        if previous.get("k", 0) < data["k"]:
+            raise Unexplained("trend: the earlier report was built under a smaller k")
+        trend = data["trend"]
+
+        def shown(report: Mapping[str, Any], where: tuple[str, str]) -> Any:
+            kind, key = where
+            if kind == "index":
+                return ((report.get("indices") or {}).get(OTHERS) or {}).get(key, {}).get("score")
+            if kind == "balance":
+                return (report.get("balance") or {}).get("value")
+            dimension = next((d for d in report["dimensions"] if d["key"] == key), None)
+            return ((dimension or {}).get("others") or {}).get("score")
+
+        entries = [(f"trend.indices.{side}", ("index", side), change) for side, change in trend["indices"].items()]
+        if trend.get("balance"):
+            entries.append(("trend.balance", ("balance", ""), trend["balance"]))
+        entries += [(f"trend.dimensions.{c['key']}", ("dimension", c["key"]), c) for c in trend["dimensions"]]
+        for path, where, change in entries:
+            if change["before"] != shown(previous, where) or change["now"] != shown(data, where):
+                raise Unexplained(f"{path}: not the figures the two reports show")
+            if change["change"] != one_decimal(Fraction(str(change["now"])) - Fraction(str(change["before"]))):
+                raise Unexplained(f"{path}: the change is not the difference of what the reports show")
 
     @staticmethod
     def _count(path: str, shown: int, resolved: tuple[Form, frozenset[int]] | None) -> None:
@@ -362,6 +393,14 @@ EXPLAINED_PATHS = {
     "items.highest[].n",
     "items.lowest[].score",
     "items.lowest[].n",
+}
+
+
+# A trend repeats the figures of two reports and their difference (checked by ``_trend``).
+TREND_PATHS = {
+    f"trend.{where}.{field}"
+    for where in ("indices.management", "indices.leadership", "balance", "dimensions[]")
+    for field in ("before", "now", "change")
 }
 
 

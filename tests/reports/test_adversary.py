@@ -117,14 +117,22 @@ def _post_answers(client: Client, token: str, rater: Rater) -> None:
     assert response.status_code == 201, response.content
 
 
-def world_build(*, manager: User, k: int, pools: list[list[Rater]], name: str) -> World:
-    """A cycle with one subject per pool, answered through the survey API, closed by its manager."""
+def world_build(
+    *, manager: User, k: int, pools: list[list[Rater]], name: str, people: list[Person] | None = None
+) -> World:
+    """A cycle with one subject per pool, answered through the survey API, closed by its manager.
+
+    ``people`` reviews people of an earlier world again (their previous report is then
+    the "before" of a trend).
+    """
     questionnaire = surveys_services.questionnaire_load(data=PROBE)
-    team = surveys_services.team_create(manager=manager, name=f"Team {name}")
-    people = [
-        Person.objects.create(team=team, name=f"Subject {name}-{n}", email=f"subject-{name}-{n}@probe.test")
-        for n in range(len(pools))
-    ]
+    if people is None:
+        team = surveys_services.team_create(manager=manager, name=f"Team {name}")
+        people = [
+            Person.objects.create(team=team, name=f"Subject {name}-{n}", email=f"subject-{name}-{n}@probe.test")
+            for n in range(len(pools))
+        ]
+    team = people[0].team
     cycle = surveys_services.cycle_create(
         team=team,
         by=manager,
@@ -286,6 +294,38 @@ def test_an_unexplained_number_in_a_report_is_caught(probe_people: tuple[User, U
     data["dimensions"][0]["groups"][0]["score"] += 0.1
     with pytest.raises(Unexplained, match="the published figure is"):
         Interpreter(world.scenarios[subject_id]).read(data)
+
+
+def test_a_trend_shows_only_what_both_reports_show(celery_worker: Any, probe_people: tuple[User, User]) -> None:
+    # given: the same people reviewed twice, at k = 3 and then at k = 3 again; between the
+    # reviews one rater joins each pool — the case where subtracting the two reviews' means
+    # would single out the newcomer if a trend added precision
+    manager, coach = probe_people
+    rng = random.Random(11)
+    first_pools = [pool_draw(rng, cant_say=0.0) for _ in range(4)]
+    second_pools = [[*pool, Rater(group=PEER, ratings=dict.fromkeys(CODES, 5), comments={})] for pool in first_pools]
+    before = world_build(manager=manager, k=3, pools=first_pools, name="before")
+    people = [Subject.objects.get(pk=subject).person for subject in before.reports]
+    coach_assign(cycle=before.cycle, coach=coach, by=manager)
+    reports_ready([before])
+    after = world_build(manager=manager, k=3, pools=second_pools, name="after", people=people)
+    coach_assign(cycle=after.cycle, coach=coach, by=manager)
+    reports_ready([after])
+    client = Client()
+    client.force_login(coach)
+    earlier = {
+        Subject.objects.get(pk=subject).person_id: client.get(f"/api/reports/{report}/").json()["figures"]
+        for subject, report in before.reports.items()
+    }
+    trends = 0
+    for subject_id, report_id in after.reports.items():
+        data = client.get(f"/api/reports/{report_id}/").json()["figures"]
+        previous = earlier[data["subject"]["person_id"]]
+        # when/then: every number of the trend repeats one of the two reports, or their difference
+        figures = Interpreter(after.scenarios[subject_id]).read(data, previous=previous)
+        assert linear_attack(after.scenarios[subject_id], figures) == []
+        trends += data["trend"] is not None
+    assert trends >= 2
 
 
 def _manager_surfaces(client: Client, world: World, extra: dict[str, list[Any]] | None = None) -> dict[str, str]:
