@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | 
 # mypy's Django plugin loads the settings, which insist on these; nothing connects to them.
 TYPECHECK_ENV := DATABASE_URL=postgres://typecheck/none REDIS_URL=redis://typecheck:6379/0
 
-.PHONY: run test lint typecheck pytest bench clean
+.PHONY: run test lint typecheck pytest bench mutate clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,5 +38,21 @@ pytest: $(STAMP)
 bench: $(STAMP)
 	for script in bench/bench_*.py; do $(BIN)/python "$$script" || exit 1; done
 
+## mutate: mutation testing of reports/scoring.py and feedback/answers.py against their fast tests (no database)
+# mutmut keeps a verdict for every function it saw unchanged, even after the tests changed, so
+# each run starts from a fresh copy; the score is then the current tests' score.
+mutate: $(STAMP)
+	rm -rf mutants
+	$(BIN)/mutmut run --max-children 1
+	@$(BIN)/mutmut results --all true | awk -F': ' ' \
+		{ sub(/^ +/, "", $$1); split($$1, name, "."); file = name[1] "/" name[2] ".py" } \
+		!(file in total) { files[++count] = file } \
+		{ total[file]++ } \
+		$$2 == "killed" { killed[file]++; next } \
+		{ left[file] = left[file] sprintf("    %s: %s\n", $$1, $$2) } \
+		END { for (i = 1; i <= count; i++) { file = files[i]; all += total[file]; dead += killed[file]; \
+			printf "%s: %d / %d killed\n%s", file, killed[file], total[file], left[file] } \
+			printf "mutation score: %d / %d killed\n", dead, all }'
+
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache mutants

@@ -70,7 +70,7 @@ AGREEMENT_MIN_RATERS = 5
 # A population standard deviation of the raters' own dimension scores at or above one
 # whole step of the 1–5 scale: a typical rater then sits a full answer away from the
 # mean, so the mean hides views that really differ.
-DIVIDED_SPREAD = 1.0
+DIVIDED_SPREAD = Fraction(1)
 DIVIDED = "divided"
 CONSISTENT = "consistent"
 # How many items are listed as highest and lowest.
@@ -230,7 +230,6 @@ class SafeBase:
     """
 
     rules: Rules
-    dimensions: tuple[DimensionSpec, ...]
     figures: Mapping[tuple[str, str], ItemFigure]
     answers: Mapping[tuple[str, int], int]
     dropped: Mapping[str, tuple[str, ...]]
@@ -270,7 +269,6 @@ def safe_base_build(*, raters: Sequence[RaterAnswers], dimensions: Sequence[Dime
     anonymous = frozenset(index for index, group in enumerate(groups) if group in ANONYMOUS_GROUPS)
     return SafeBase(
         rules=rules,
-        dimensions=tuple(dimensions),
         figures=figures,
         answers=answers,
         dropped=dropped,
@@ -320,8 +318,12 @@ def agreement(*, base: SafeBase, dimension: DimensionSpec) -> str | None:
             own.setdefault(index, []).append(base.answers[(item.code, index)])
     if len(own) < base.rules.agreement_min:
         return None
-    spread = statistics.pstdev(statistics.fmean(values) for values in own.values())
-    return DIVIDED if spread >= DIVIDED_SPREAD else CONSISTENT
+    # Exactly, as every threshold: in floats a spread of exactly one step can come out a
+    # hair below it (six raters whose own means are 1, 1, 1, 7/5, 7/5 and 19/5).
+    means = [_mean([Fraction(value) for value in values]) for values in own.values()]
+    centre = _mean(means)
+    variance = _mean([(mean - centre) ** 2 for mean in means])
+    return DIVIDED if variance >= DIVIDED_SPREAD**2 else CONSISTENT
 
 
 @dataclass(frozen=True)

@@ -8,11 +8,13 @@ from feedback.answers import (
     BAD_RATING,
     COMMENT_MAX_LENGTH,
     MISSING_RATING,
+    NOT_TEXT,
     UNKNOWN_COMMENT,
     UNKNOWN_ITEM,
     AnswersInvalid,
     answers_clean,
     reason_clean,
+    text_clean,
 )
 
 CODES = ["planning_budgeting-1", "planning_budgeting-2", "aligning_people-1"]
@@ -49,11 +51,29 @@ def test_out_of_range_and_wrong_types_are_refused_naming_the_item(value: Any) ->
 
 @pytest.mark.parametrize("data", [None, [], "ratings", 3])
 def test_answers_that_are_not_an_object_are_refused(data: Any) -> None:
-    assert "non_field_errors" in errors_of(data)
+    assert errors_of(data) == {"non_field_errors": ["Expected an object with “ratings” and “comments”."]}
+
+
+def test_invalid_answers_raise_one_plain_message_beside_the_field_errors() -> None:
+    with pytest.raises(AnswersInvalid) as raised:
+        answers_clean(item_codes=CODES, data={"ratings": {}})
+    assert str(raised.value) == "The answers are not valid."
 
 
 def test_ratings_that_are_not_an_object_are_refused() -> None:
-    assert list(errors_of({"ratings": [3, 3, 3]})) == ["ratings"]
+    assert errors_of({"ratings": [3, 3, 3]}) == {
+        "ratings": ["Expected an object mapping each item code to 1–5 or null."]
+    }
+
+
+def test_comments_given_as_null_count_as_no_comments() -> None:
+    answers = answers_clean(item_codes=CODES, data={"ratings": dict.fromkeys(CODES, 4), "comments": None})
+    assert answers.comments == {"management": "", "leadership": "", "keep_doing": "", "start_doing": ""}
+
+
+def test_comments_that_are_not_an_object_are_refused() -> None:
+    errors = errors_of({"ratings": dict.fromkeys(CODES, 3), "comments": ["Plans well."]})
+    assert errors == {"comments": ["Expected an object of texts."]}
 
 
 def test_comments_over_the_limit_are_refused_naming_the_field() -> None:
@@ -100,3 +120,10 @@ def test_decline_reason_has_a_limit() -> None:
     with pytest.raises(AnswersInvalid) as raised:
         reason_clean(reason="z" * 2001)
     assert list(raised.value.errors) == ["reason"]
+
+
+def test_text_that_is_not_a_string_is_refused_and_none_of_it_kept() -> None:
+    assert text_clean(42, limit=10) == ("", NOT_TEXT)
+    assert text_clean(None, limit=10) == ("", None)
+    assert text_clean(" abc ", limit=3) == ("abc", None)
+    assert text_clean("abcd", limit=3) == ("abcd", "At most 3 characters, please (this has 4).")

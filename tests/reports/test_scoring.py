@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import json
 import random
+from collections import Counter
 from fractions import Fraction
 from typing import Any
 
 import pytest
 
+from reports import scoring
 from reports.scoring import (
     CONSISTENT,
     DIVIDED,
     REPORT_FORMAT,
     DimensionSpec,
+    ItemFigure,
     ItemSpec,
     RaterAnswers,
     Rules,
@@ -23,8 +26,10 @@ from reports.scoring import (
     gap_flag,
     one_decimal,
     quadrant_of,
+    rating_value,
     report_compute,
     report_data,
+    safe_base_build,
     trend_compute,
 )
 from surveys.vocabulary import COMBINED, DIRECT_REPORT, MANAGER, OTHERS, OUTSIDE, PEER, SELF
@@ -77,6 +82,33 @@ def peers(count: int, **by_key: Any) -> list[RaterAnswers]:
     return [rater(PEER, **by_key) for _ in range(count)]
 
 
+# --- Rules and stored ratings ---------------------------------------------------------
+
+
+def test_k_may_be_as_small_as_two_and_the_comment_minimum_as_small_as_k() -> None:
+    rules = Rules(k=2, comment_min=2, quadrant_cut=Fraction(7, 2))
+    assert (rules.k, rules.comment_min, rules.agreement_min) == (2, 2, 5)
+    with pytest.raises(ValueError, match=r"^k must be at least 2$"):
+        Rules(k=1, comment_min=2, quadrant_cut=Fraction(7, 2))
+    with pytest.raises(ValueError, match=r"^the comment minimum must not be below k$"):
+        Rules(k=3, comment_min=2, quadrant_cut=Fraction(7, 2))
+
+
+@pytest.mark.parametrize(
+    ("stored", "value"),
+    [(1, 1), (5, 5), (0, None), (6, None), (None, None), (True, None), (3.0, None), ("3", None)],
+)
+def test_a_stored_rating_counts_only_as_a_whole_number_from_one_to_five(stored: object, value: int | None) -> None:
+    assert rating_value(stored) == value
+
+
+def test_a_stored_rating_outside_the_scale_counts_in_no_figure() -> None:
+    # a fourth peer's 6 on plan-1 is not an answer: the item keeps the three 4s
+    raters = [*peers(3, plan=(4, 4)), RaterAnswers(group=PEER, ratings={"plan-1": 6, "plan-2": 4})]
+    items = {item["code"]: item["others"] for item in dimension(compute(raters), "plan")["items"]}
+    assert items == {"plan-1": {"score": 4.0, "n": 3}, "plan-2": {"score": 4.0, "n": 4}}
+
+
 # --- The rules per item ---------------------------------------------------------------
 
 
@@ -109,6 +141,34 @@ def test_others_needs_an_anonymous_figure_and_never_includes_self() -> None:
     assert alone.labels == {SELF: frozenset({0}), MANAGER: frozenset({1})}
     with_peers = anonymity_filter(groups=[SELF, MANAGER, PEER, PEER, PEER], answered=[True] * 5, k=3)
     assert with_peers.labels[OTHERS] == frozenset({1, 2, 3, 4})
+
+
+def test_the_filter_refuses_groups_and_answers_of_different_lengths() -> None:
+    with pytest.raises(ValueError, match=r"^groups and answered must have the same length$"):
+        anonymity_filter(groups=[PEER, PEER, PEER], answered=[True, True], k=2)
+
+
+def test_the_fold_dropped_switch_really_leaks_dropped_raters_into_others(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The switch is the known leak that anonymity attacks are proven against; it must leak.
+    monkeypatch.setattr(scoring, "_TEST_ONLY_LEAK", "fold_dropped")
+    selection = anonymity_filter(groups=[MANAGER, PEER, PEER, PEER, DIRECT_REPORT], answered=[True] * 5, k=3)
+    assert selection.labels[OTHERS] == frozenset({0, 1, 2, 3, 4})
+    assert selection.dropped == (DIRECT_REPORT,)
+
+
+def test_the_safe_base_keeps_each_figure_under_its_item_and_label() -> None:
+    # given three peers answering 4 and 2 on plan, and a fourth saying "can't say" on plan-1
+    raters = [*peers(3, plan=(4, 2)), rater(PEER, plan=(None, 2))]
+    # when
+    base = safe_base_build(raters=raters, dimensions=DIMENSIONS, rules=RULES)
+    # then
+    assert base.item("plan-1", PEER) == ItemFigure(
+        code="plan-1", label=PEER, score=Fraction(4), raters=frozenset({0, 1, 2})
+    )
+    assert base.item("plan-2", OTHERS) == ItemFigure(
+        code="plan-2", label=OTHERS, score=Fraction(2), raters=frozenset({0, 1, 2, 3})
+    )
+    assert base.item("plan-1", MANAGER) is None
 
 
 def test_a_cant_say_removes_one_answer_never_the_item_or_the_dimension() -> None:
@@ -156,6 +216,42 @@ def test_with_fewer_than_ten_items_the_lists_split_the_items_without_repeating_o
     data = compute(only_plan_and_organize)
     assert [item["code"] for item in data["items"]["highest"]] == ["plan-1", "plan-2"]
     assert [item["code"] for item in data["items"]["lowest"]] == ["organize-2", "organize-1"]
+
+
+def test_items_are_numbered_in_questionnaire_order_across_dimensions() -> None:
+    result = report_compute(raters=peers(3), dimensions=DIMENSIONS, rules=RULES, rng=random.Random(1))
+    numbered = [(item.spec.code, item.position) for d in result.dimensions for item in d.items]
+    assert numbered == [(f"{key}-{n}", 2 * index + n) for index, (key, _, _) in enumerate(KEYS) for n in (1, 2)]
+
+
+def test_items_with_equal_scores_are_listed_in_questionnaire_order() -> None:
+    data = compute(peers(3))
+    assert [item["code"] for item in data["items"]["highest"]] == [
+        "plan-1",
+        "plan-2",
+        "organize-1",
+        "organize-2",
+        "control-1",
+    ]
+    assert [item["code"] for item in data["items"]["lowest"]] == [
+        "control-2",
+        "direct-1",
+        "direct-2",
+        "align-1",
+        "align-2",
+    ]
+
+
+def test_a_listed_item_carries_its_text_dimension_and_side() -> None:
+    data = compute(peers(3, direct=(5, 4)))
+    assert data["items"]["highest"][0] == {
+        "code": "direct-1",
+        "text": "direct first",
+        "dimension": "Direct",
+        "side": "leadership",
+        "score": 5.0,
+        "n": 3,
+    }
 
 
 # --- Indices, balance, quadrants, gaps, pairs -----------------------------------------
@@ -213,6 +309,68 @@ def test_kotters_pairs_face_each_management_process_with_its_leadership_counterp
     assert pairs[0]["management_others"] == {"score": 5.0, "n": 3, "agreement": None}
 
 
+def test_a_pair_is_listed_only_with_both_sides_and_its_gap_only_with_both_others_scores() -> None:
+    # given a questionnaire without "direct" (pair 1 has no leadership side) and no answer on control
+    without_direct = tuple(d for d in DIMENSIONS if d.key != "direct")
+    raters = peers(3, organize=(4, 4), align=(2, 2), control=(None, None))
+    # when
+    result = report_compute(raters=raters, dimensions=without_direct, rules=RULES, rng=random.Random(1))
+    pairs = report_data(result=result)["pairs"]
+    # then
+    assert pairs == [
+        {
+            "pair": 2,
+            "management": {"key": "organize", "name": "Organize"},
+            "leadership": {"key": "align", "name": "Align"},
+            "management_others": {"score": 4.0, "n": 3, "agreement": None},
+            "leadership_others": {"score": 2.0, "n": 3, "agreement": None},
+            "gap": -2.0,
+        },
+        {
+            "pair": 3,
+            "management": {"key": "control", "name": "Control"},
+            "leadership": {"key": "motivate", "name": "Motivate"},
+            "management_others": None,
+            "leadership_others": {"score": 3.0, "n": 3, "agreement": None},
+            "gap": None,
+        },
+    ]
+
+
+def test_the_quadrants_are_stored_with_their_labels() -> None:
+    raters = [
+        rater(SELF, default=5),
+        *peers(3, plan=(4, 4), organize=(4, 4), control=(4, 4), direct=(2, 2), align=(2, 2), motivate=(2, 2)),
+    ]
+    data = compute(raters)
+    assert data["quadrant"] == {"key": "bureaucracy_risk", "label": "Strong management only — bureaucracy risk"}
+    assert data["self_quadrant"] == {"key": "strong_both", "label": "Strong on both"}
+
+
+def test_a_dimension_is_stored_with_its_groups_others_self_gap_and_items() -> None:
+    raters = [rater(SELF, plan=(5, 4)), rater(MANAGER, plan=(2, 2)), *peers(3, plan=(4, 3))]
+    # Others: plan-1 (2 + 4 + 4 + 4) / 4 = 3.5, plan-2 (2 + 3 + 3 + 3) / 4 = 2.75; the dimension
+    # (3.5 + 2.75) / 2 = 3.125; self (5 + 4) / 2 = 4.5; gap 4.5 - 3.125 = 1.375
+    assert dimension(compute(raters), "plan") == {
+        "key": "plan",
+        "name": "Plan",
+        "side": "management",
+        "pair": 1,
+        "groups": [
+            {"group": SELF, "label": "Self", "score": 4.5, "n": 1},
+            {"group": MANAGER, "label": "Manager", "score": 2.0, "n": 1},
+            {"group": PEER, "label": "Peers", "score": 3.5, "n": 3},
+        ],
+        "others": {"score": 3.1, "n": 4, "agreement": None},
+        "self": {"score": 4.5, "n": 1},
+        "gap": {"value": 1.4, "flag": "blind_spot", "label": "Blind spot"},
+        "items": [
+            {"code": "plan-1", "text": "plan first", "others": {"score": 3.5, "n": 4}},
+            {"code": "plan-2", "text": "plan second", "others": {"score": 2.8, "n": 4}},
+        ],
+    }
+
+
 def test_an_index_needs_every_dimension_of_its_side() -> None:
     raters = [*peers(3), rater(PEER, plan=(None, None))]
     assert OTHERS in compute(raters)["indices"]
@@ -250,6 +408,24 @@ def test_a_spread_of_exactly_one_step_is_divided() -> None:
     assert dimension(just_below, "plan")["others"]["agreement"] == CONSISTENT
     exact = compute([rater(PEER, plan=(v, v)) for v in (2, 4, 2, 4, 2, 4)])
     assert dimension(exact, "plan")["others"]["agreement"] == DIVIDED
+
+
+def test_agreement_reads_every_item_with_an_others_figure_after_one_without() -> None:
+    # plan-1: two peers answer, too few for a figure; plan-2: five peers answer 1, 5, 1, 5, 3,
+    # which are also their own plan scores: around 3, population spread √(16/5) ≈ 1.79
+    raters = [rater(PEER, plan=answers) for answers in ((1, 1), (5, 5), (None, 1), (None, 5), (None, 3))]
+    plan = dimension(compute(raters), "plan")
+    assert plan["items"][0]["others"] is None
+    assert plan["others"]["agreement"] == DIVIDED
+
+
+def test_the_sd_switch_really_stores_the_spread_of_others(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The switch is the known leak that anonymity attacks are proven against; it must leak.
+    monkeypatch.setattr(scoring, "_TEST_ONLY_LEAK", "sd")
+    # Others on plan: the manager's 3 and the peers' 1, 5, 3 — around 3, spread √(8/4) = √2
+    data = compute([rater(MANAGER), *(rater(PEER, plan=(v, v)) for v in (1, 5, 3))])
+    assert dimension(data, "plan")["others"]["sd"] == 1.41
+    assert dimension(data, "organize")["others"]["sd"] == 0.0
 
 
 def test_no_spread_minimum_or_maximum_of_anonymous_raters_is_stored() -> None:
@@ -293,6 +469,39 @@ def test_no_group_is_named_when_the_unnamed_rest_would_be_too_few() -> None:
     ]
     entries = compute(raters)["comments"][0]["entries"]
     assert {entry["label"] for entry in entries} == {None}
+
+
+def test_groups_are_named_when_the_unnamed_rest_reaches_the_comment_minimum() -> None:
+    # three peers are named; two direct reports and one outside rater make an unnamed rest of 3
+    raters = [
+        *(rater(PEER, comments={"keep_doing": "p"}) for _ in range(3)),
+        *(rater(DIRECT_REPORT, comments={"keep_doing": "d"}) for _ in range(2)),
+        rater(OUTSIDE, comments={"keep_doing": "o"}),
+    ]
+    entries = compute(raters)["comments"][0]["entries"]
+    labelled = Counter((entry["text"], entry["label"]) for entry in entries)
+    assert labelled == Counter({("p", "Peers"): 3, ("d", None): 2, ("o", None): 1})
+
+
+def test_comments_are_stored_under_their_question_and_title_self_before_manager() -> None:
+    raters = [rater(MANAGER, comments={"management": "Clear plans."}), rater(SELF, comments={"management": "I plan."})]
+    assert compute(raters)["comments"] == [
+        {
+            "question": "management",
+            "title": "Management",
+            "entries": [{"label": "Self", "text": "I plan."}, {"label": "Manager", "text": "Clear plans."}],
+        }
+    ]
+
+
+def test_comments_are_shuffled_with_the_random_source_given_or_the_systems() -> None:
+    raters = [rater(PEER, comments={"keep_doing": f"k{n}"}) for n in range(10)]
+    # given one source, the report and the filter shuffle alike
+    result = report_compute(raters=raters, dimensions=DIMENSIONS, rules=RULES, rng=random.Random(7))
+    assert result.comments == comments_filter(raters=raters, rules=RULES, rng=random.Random(7))
+    # given none, the system's randomness shuffles them, and none is lost
+    texts = sorted(comment.text for comment in comments_filter(raters=raters, rules=RULES))
+    assert texts == sorted(f"k{n}" for n in range(10))
 
 
 def test_anonymous_comments_do_not_keep_the_raters_order_across_questions() -> None:
@@ -373,6 +582,52 @@ def test_the_dropped_notice_is_honest_about_comments_of_dropped_raters() -> None
         assert "direct report" not in notice.lower()
 
 
+FEW_ANONYMOUS = (
+    "Fewer than 3 peers, direct reports and outside raters answered, so this report shows self and manager "
+    "scores only: any figure from so few anonymous raters could reveal who said what."
+)
+SOME_DROPPED = (
+    "Some ratings count in no score: on those questions fewer than 3 people of a group answered, and they "
+    "could not be combined with other small groups."
+)
+UNNAMED_COMMENTS = " Their written comments may still appear, without a group name, among the comments."
+NO_OTHERS_POINT = (
+    "There is no Others point on the balance plane: on at least one dimension too few anonymous raters "
+    "answered for an Others score."
+)
+
+
+def test_a_report_where_every_answer_counts_carries_no_notice() -> None:
+    assert compute([rater(SELF), rater(MANAGER), *peers(3)])["notices"] == []
+
+
+def test_each_notice_says_in_full_why_figures_are_missing() -> None:
+    assert compute([rater(SELF), *peers(2)])["notices"] == [FEW_ANONYMOUS]
+    commenting = rater(DIRECT_REPORT, comments={"keep_doing": "the weekly plan"})
+    assert compute([*peers(3), commenting])["notices"] == [SOME_DROPPED + UNNAMED_COMMENTS]
+    assert compute(peers(3, plan=(None, None)))["notices"] == [NO_OTHERS_POINT]
+    assert compute([*peers(2), rater(PEER, plan=(None, None))])["notices"] == [SOME_DROPPED, NO_OTHERS_POINT]
+
+
+def test_a_dropped_group_is_noted_only_on_the_dimensions_it_was_dropped_from() -> None:
+    lone = RaterAnswers(group=DIRECT_REPORT, ratings={"plan-2": 4})
+    result = report_compute(raters=[*peers(3), lone], dimensions=DIMENSIONS, rules=RULES, rng=random.Random(1))
+    assert {d.spec.key: d.dropped for d in result.dimensions} == {
+        "plan": (DIRECT_REPORT,),
+        "organize": (),
+        "control": (),
+        "direct": (),
+        "align": (),
+        "motivate": (),
+    }
+
+
+def test_the_report_states_the_rules_it_was_built_under() -> None:
+    data = compute(peers(3), Rules(k=3, comment_min=4, quadrant_cut=Fraction(7, 2)))
+    header = {key: data[key] for key in ("format", "k", "comment_min", "agreement_min", "quadrant_cut")}
+    assert header == {"format": REPORT_FORMAT, "k": 3, "comment_min": 4, "agreement_min": 5, "quadrant_cut": 3.5}
+
+
 # --- Trend ----------------------------------------------------------------------------
 
 
@@ -395,3 +650,94 @@ def test_no_trend_from_a_report_under_a_smaller_k_or_an_older_format() -> None:
     assert trend_compute(current=_report(4, k=4), previous=_report(2, k=3)) is None
     assert trend_compute(current=_report(4, k=3), previous=_report(2, k=4)) is not None
     assert trend_compute(current=_report(4), previous=_report(2, format_=1)) is None
+
+
+def test_the_report_carries_the_trend_only_when_given_a_previous_report() -> None:
+    result = report_compute(raters=peers(4, default=4), dimensions=DIMENSIONS, rules=RULES, rng=random.Random(1))
+    trend = report_data(result=result, previous=_report(2))["trend"]
+    assert trend is not None
+    assert trend["cycle"] == "Autumn"
+    assert trend["indices"] == {
+        "management": {"before": 2.0, "now": 4.0, "change": 2.0},
+        "leadership": {"before": 2.0, "now": 4.0, "change": 2.0},
+    }
+    assert report_data(result=result)["trend"] is None
+
+
+def test_the_trend_shows_the_change_of_balance() -> None:
+    # before: management 4, leadership 2, a balance of -2; now 3 and 3, a balance of 0
+    previous = compute(
+        peers(4, plan=(4, 4), organize=(4, 4), control=(4, 4), direct=(2, 2), align=(2, 2), motivate=(2, 2))
+    )
+    trend = trend_compute(current=compute(peers(4)), previous=previous)
+    assert trend is not None
+    assert trend["balance"] == {"before": -2.0, "now": 0.0, "change": 2.0}
+    assert trend["indices"] == {
+        "management": {"before": 4.0, "now": 3.0, "change": -1.0},
+        "leadership": {"before": 2.0, "now": 3.0, "change": 1.0},
+    }
+
+
+def test_a_previous_report_without_an_others_point_still_gives_the_dimensions_it_showed() -> None:
+    # given a previous report where plan had too few answers (no Others index, no balance)
+    previous = compute([*peers(2), rater(PEER, plan=(None, None))])
+    previous["cycle"] = {"name": "Spring"}
+    # when
+    trend = trend_compute(current=compute(peers(4, default=4)), previous=previous)
+    # then
+    assert trend == {
+        "cycle": "Spring",
+        "indices": {},
+        "balance": None,
+        "dimensions": [
+            {"key": key, "name": key.title(), "before": 3.0, "now": 4.0, "change": 1.0}
+            for key in ("organize", "control", "direct", "align", "motivate")
+        ],
+    }
+
+
+def test_no_trend_when_the_previous_report_showed_no_others_figure() -> None:
+    assert trend_compute(current=compute(peers(4)), previous=compute(peers(2))) is None
+
+
+def test_a_trend_across_a_changed_questionnaire_compares_the_indices_and_balance_only() -> None:
+    renamed = tuple(
+        DimensionSpec(key=f"old_{d.key}", name=d.name, side=d.side, pair=d.pair, items=d.items) for d in DIMENSIONS
+    )
+    result = report_compute(raters=peers(4, default=2), dimensions=renamed, rules=RULES, rng=random.Random(1))
+    previous = report_data(result=result)
+    previous["cycle"] = {"name": "Spring"}
+    assert trend_compute(current=compute(peers(4, default=4)), previous=previous) == {
+        "cycle": "Spring",
+        "indices": {
+            "management": {"before": 2.0, "now": 4.0, "change": 2.0},
+            "leadership": {"before": 2.0, "now": 4.0, "change": 2.0},
+        },
+        "balance": {"before": 0.0, "now": 0.0, "change": 0.0},
+        "dimensions": [],
+    }
+
+
+def test_the_trend_counts_a_figure_a_report_does_not_carry_as_not_shown() -> None:
+    previous = {"format": REPORT_FORMAT, "k": 3, "balance": {"value": -0.5}}
+    current = {"format": REPORT_FORMAT, "k": 3, "balance": {"value": 0.5}}
+    assert trend_compute(current=current, previous=previous) == {
+        "cycle": "",
+        "indices": {},
+        "balance": {"before": -0.5, "now": 0.5, "change": 1.0},
+        "dimensions": [],
+    }
+
+
+def test_a_spread_of_exactly_one_step_is_divided_even_where_floats_fall_short() -> None:
+    # given: five questions, six peers whose own means are 1, 1, 1, 7/5, 7/5 and 19/5 —
+    # an exact population variance of 1, which floating point puts a hair below it
+    five = DimensionSpec(
+        key="plan", name="Plan", side="management", pair=1, items=tuple(ItemSpec(f"p-{n}", f"p {n}") for n in range(5))
+    )
+    answers = [(1, 1, 1, 1, 1)] * 3 + [(1, 1, 1, 2, 2)] * 2 + [(4, 4, 4, 4, 3)]
+    raters = [RaterAnswers(group=PEER, ratings={f"p-{n}": v for n, v in enumerate(row)}) for row in answers]
+    # when
+    result = report_compute(raters=raters, dimensions=(five,), rules=RULES, rng=random.Random(1))
+    # then
+    assert result.dimensions[0].agreement == DIVIDED
