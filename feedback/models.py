@@ -7,6 +7,10 @@ import uuid
 from django.db import models
 
 from surveys.models import Cycle, Group, Subject
+from surveys.vocabulary import FIGURE_LABELS, SMALL_GROUPS
+
+# An answer's group: the rater's, or "smaller groups" for a group with fewer than k answers.
+STORED_GROUP_CHOICES = [*Group.choices, (SMALL_GROUPS, FIGURE_LABELS[SMALL_GROUPS])]
 
 
 class SealedAnswer(models.Model):
@@ -42,7 +46,7 @@ class Response(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     cycle = models.ForeignKey(Cycle, on_delete=models.CASCADE, related_name="responses")
     subject = models.ForeignKey(Subject, on_delete=models.CASCADE, related_name="responses")
-    group = models.CharField(max_length=20, choices=Group.choices)
+    group = models.CharField(max_length=20, choices=STORED_GROUP_CHOICES)
     # {item code: 1..5, or null for "can't say"}
     ratings = models.JSONField(default=dict)
     # {"management": str, "leadership": str, "keep_doing": str, "start_doing": str}
@@ -68,7 +72,7 @@ class Decline(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     cycle = models.ForeignKey(Cycle, on_delete=models.CASCADE, related_name="declines")
     subject = models.ForeignKey(Subject, on_delete=models.CASCADE, related_name="declines")
-    group = models.CharField(max_length=20, choices=Group.choices)
+    group = models.CharField(max_length=20, choices=STORED_GROUP_CHOICES)
     reason = models.TextField(blank=True)
 
     class Meta:

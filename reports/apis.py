@@ -95,9 +95,16 @@ class ReportRowSerializer(ReportSummarySerializer):
         data = super().to_representation(instance)
         if not getattr(instance, "readable", False):
             # The PDF's size and checksum follow its content (how long the comments are,
-            # which groups are shown): nothing about it for those who may not read it.
+            # which groups are shown): nothing about it for those who may not read it. Nor
+            # the build's exact times: with one worker, the gap between two reports
+            # follows how long each took to render, which grows with its comments.
             data["pdf_size"] = None
             data["pdf_sha256"] = None
+            for field in ("queued_at", "finished_at"):
+                if instance_time := getattr(instance, field):
+                    data[field] = serializers.DateTimeField().to_representation(
+                        instance_time.replace(second=0, microsecond=0)
+                    )
         return data
 
 

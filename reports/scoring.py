@@ -54,6 +54,8 @@ from surveys.vocabulary import (
     QUADRANT_LABELS,
     SELF,
     SIDES,
+    SMALL_GROUPS,
+    STORED_ANONYMOUS_GROUPS,
     STRONG_BOTH,
 )
 
@@ -187,6 +189,10 @@ def anonymity_filter(*, groups: Sequence[str], answered: Sequence[bool], k: int)
             labels[group] = frozenset(raters)
         elif raters:
             small.append(group)
+    # Answers stored as "smaller groups" came from groups with fewer than k answers in
+    # all: small on every item, never shown on their own.
+    if members.get(SMALL_GROUPS):
+        small.append(SMALL_GROUPS)
     dropped: tuple[str, ...] = ()
     pool = frozenset(index for group in small for index in members[group])
     if len(pool) >= k:
@@ -266,7 +272,7 @@ def safe_base_build(*, raters: Sequence[RaterAnswers], dimensions: Sequence[Dime
                 answers[(item.code, index)] = values[index]
             if selection.dropped:
                 dropped[item.code] = selection.dropped
-    anonymous = frozenset(index for index, group in enumerate(groups) if group in ANONYMOUS_GROUPS)
+    anonymous = frozenset(index for index, group in enumerate(groups) if group in STORED_ANONYMOUS_GROUPS)
     return SafeBase(
         rules=rules,
         figures=figures,
@@ -371,7 +377,9 @@ def dimension_result(*, base: SafeBase, dimension: DimensionSpec, first_position
         for offset, item in enumerate(dimension.items)
     )
     dropped = tuple(
-        group for group in ANONYMOUS_GROUPS if any(group in base.dropped.get(item.code, ()) for item in dimension.items)
+        group
+        for group in STORED_ANONYMOUS_GROUPS
+        if any(group in base.dropped.get(item.code, ()) for item in dimension.items)
     )
     return DimensionResult(
         spec=dimension, labels=labels, agreement=agreement(base=base, dimension=dimension), items=items, dropped=dropped
@@ -463,10 +471,10 @@ def comments_filter(
     rng = rng or random.SystemRandom()
     responded: dict[str, int] = {}
     for rater in raters:
-        if rater.group in ANONYMOUS_GROUPS:
+        if rater.group in STORED_ANONYMOUS_GROUPS:
             responded[rater.group] = responded.get(rater.group, 0) + 1
     pool = sum(responded.values())
-    named = {group for group, count in responded.items() if count >= rules.comment_min}
+    named = {group for group, count in responded.items() if count >= rules.comment_min and group in ANONYMOUS_GROUPS}
     if 0 < pool - sum(responded[group] for group in named) < rules.comment_min:
         named = set()
 
@@ -480,7 +488,7 @@ def comments_filter(
                 continue
             if rater.group in IDENTIFIED_GROUPS:
                 identified.append(Comment(question, FIGURE_LABELS[rater.group], text.strip(), index))
-            elif rater.group in ANONYMOUS_GROUPS and pool >= rules.comment_min:
+            elif rater.group in STORED_ANONYMOUS_GROUPS and pool >= rules.comment_min:
                 label = FIGURE_LABELS[rater.group] if rater.group in named else None
                 anonymous.append(Comment(question, label, text.strip(), index))
         identified.sort(key=lambda comment: FIGURE_ORDER.index(raters[comment.rater].group))
@@ -545,7 +553,7 @@ def report_compute(
         dimensions=tuple(results),
         indices=indices,
         comments=comments_filter(raters=raters, rules=rules, rng=rng),
-        anonymous_pool=sum(1 for rater in raters if rater.group in ANONYMOUS_GROUPS),
+        anonymous_pool=sum(1 for rater in raters if rater.group in STORED_ANONYMOUS_GROUPS),
     )
 
 

@@ -8,7 +8,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet, Value
+from django.db.models import BooleanField, Count, Exists, ExpressionWrapper, OuterRef, Prefetch, Q, QuerySet, Value
 from django.http import Http404
 from django.utils import timezone
 
@@ -16,7 +16,7 @@ from feedback.models import Response
 from reports.models import CoachAssignment, Release, Report
 from reports.scoring import REPORT_FORMAT, DimensionSpec, ItemSpec, RaterAnswers
 from surveys.links import token_hash
-from surveys.models import ANONYMOUS_GROUPS, Cycle, Dimension, Invitation, Item
+from surveys.models import ANONYMOUS_GROUPS, Cycle, Dimension, Invitation, Item, Subject
 from surveys.selectors import managed_by
 
 AnyUser = AbstractBaseUser | AnonymousUser
@@ -48,7 +48,19 @@ def reports_visible_to(*, user: AnyUser) -> QuerySet[Report]:
     reports = Report.objects.all()
     if _is_superuser(user):
         return reports
-    return reports.filter(_coached_by(user))
+    return reports.filter(_coached_by(user)).exclude(_rated_by_choice_of(user))
+
+
+def _rated_by_choice_of(user: AnyUser) -> Exists:
+    """For a Report queryset: whether ``user`` managed any cycle that reviewed its person.
+
+    Whoever chose a person's raters once never reads that person's reports — not even as
+    a coach assigned later, or after handing the team over: a report's trend carries the
+    earlier review's figures, and those rest on raters they chose.
+    """
+    return Exists(
+        Subject.objects.filter(person_id=OuterRef("subject__person_id")).filter(managed_by(user=user, via="cycle__"))
+    )
 
 
 def report_get_for_user(*, user: AnyUser, report_id: int | str) -> Report:
@@ -82,8 +94,8 @@ def _report_rows_for_user(*, user: AnyUser) -> QuerySet[Report]:
         return Report.objects.none()
     if _is_superuser(user):
         return Report.objects.annotate(readable=Value(True))
-    coached = _coached_by(user)
-    return Report.objects.annotate(readable=coached).filter(Q(readable=True) | managed_by(user=user, via="cycle__"))
+    readable = ExpressionWrapper(Q(_coached_by(user)) & ~Q(_rated_by_choice_of(user)), output_field=BooleanField())
+    return Report.objects.annotate(readable=readable).filter(Q(readable=True) | managed_by(user=user, via="cycle__"))
 
 
 def report_status_get_for_user(*, user: AnyUser, report_id: int | str) -> Report:
@@ -173,10 +185,10 @@ class BuildInput:
     dimensions: list[DimensionSpec]
     raters: list[RaterAnswers]
     previous: dict[str, Any] | None
-    # Anonymous raters invited for the subject, and how many of them the manager added by
-    # hand: the manager chooses raters and sees no scores; the coach is told this count.
+    # Anonymous raters invited for the subject, counted by who put them on the list: the
+    # manager chooses raters and sees no scores; the coach is told these counts.
     anonymous_invited: int
-    added_by_manager: int
+    sources: dict[str, int]
 
 
 def report_build_input(*, report_id: int) -> BuildInput:
@@ -217,16 +229,19 @@ def report_build_input(*, report_id: int) -> BuildInput:
         .values_list("data", flat=True)
         .first()
     )
-    invited = Invitation.objects.filter(subject_id=report.subject_id, group__in=ANONYMOUS_GROUPS).aggregate(
-        invited=Count("id"), by_manager=Count("id", filter=Q(source=Invitation.Source.MANAGER))
+    sources = dict(
+        Invitation.objects.filter(subject_id=report.subject_id, group__in=ANONYMOUS_GROUPS)
+        .values_list("source")
+        .annotate(n=Count("id"))
+        .order_by()
     )
     return BuildInput(
         report=report,
         dimensions=dimensions,
         raters=raters,
         previous=previous,
-        anonymous_invited=invited["invited"],
-        added_by_manager=invited["by_manager"],
+        anonymous_invited=sum(sources.values()),
+        sources={source: sources.get(source, 0) for source in Invitation.Source.values},
     )
 
 

@@ -23,8 +23,8 @@ from reports.rendering import pdf_checksum, report_pdf_render
 from reports.scoring import Rules, report_compute, report_data
 from reports.selectors import report_build_input
 from surveys.links import public_url, token_hash, token_new
-from surveys.models import Cycle, Subject
-from surveys.selectors import cycle_is_managed_by
+from surveys.models import Cycle, Invitation, Subject
+from surveys.selectors import chose_raters_for
 
 logger = logging.getLogger(__name__)
 
@@ -152,7 +152,13 @@ def report_data_compute(*, report_id: int) -> dict[str, Any]:
     )
     result = report_compute(raters=build.raters, dimensions=build.dimensions, rules=rules)
     data = report_data(result=result, previous=build.previous)
-    data["raters"] = {"anonymous_invited": build.anonymous_invited, "added_by_manager": build.added_by_manager}
+    data["raters"] = {
+        "anonymous_invited": build.anonymous_invited,
+        "added_by_manager": build.sources[Invitation.Source.MANAGER],
+        "from_reporting_lines": build.sources[Invitation.Source.REPORTING_LINES],
+        "nominated": build.sources[Invitation.Source.NOMINATED],
+        "not_recorded": build.sources[Invitation.Source.UNKNOWN],
+    }
     data["subject"] = {"name": build.report.subject.person.name, "person_id": build.report.subject.person_id}
     data["cycle"] = {
         "id": cycle.id,
@@ -216,10 +222,15 @@ def coach_assign(*, cycle: Cycle, coach: User, by: User, subject: Subject | None
     """Let ``coach`` read the reports of one subject of ``cycle``, or of the whole cycle."""
     if subject is not None and subject.cycle_id != cycle.id:
         raise ValidationError({"subject": "This person is not a subject of the cycle."})
-    if cycle_is_managed_by(cycle=cycle, user=coach):
+    people = [subject.person_id] if subject is not None else list(cycle.subjects.values_list("person_id", flat=True))
+    if chose_raters_for(user=coach, person_ids=people):
         # The manager chooses the raters, so reading reports would let them subtract the
-        # answers of raters they control; coaching their own cycle would reopen that door.
-        raise ValidationError({"coach": "The cycle's manager cannot coach its people; choose someone else."})
+        # answers of raters they control; coaching their own cycle would reopen that door,
+        # and so would coaching the people of an earlier cycle they managed, whose figures
+        # come back in the trend.
+        raise ValidationError(
+            {"coach": "This person managed a review of these people and chose their raters; choose someone else."}
+        )
     with transaction.atomic():
         assignment, _ = CoachAssignment.objects.get_or_create(
             coach=coach, cycle=cycle, subject=subject, defaults={"created_by": by}
@@ -241,7 +252,9 @@ def report_release(*, report: Report, by: User) -> Release:
     if report.status != Report.Status.READY:
         raise ValidationError("Only a ready report can be released.")
     with transaction.atomic():
-        release = Release.objects.create(report=report, email=report.subject.person.email, created_by=by)
+        # The address locked at launch, not the person's current one (see Subject.release_email).
+        email = report.subject.release_email or report.subject.person.email
+        release = Release.objects.create(report=report, email=email, created_by=by)
         transaction.on_commit(partial(_release_enqueue, release.id))
     return release
 

@@ -190,6 +190,13 @@ class Subject(models.Model):
 
     cycle = models.ForeignKey(Cycle, on_delete=models.CASCADE, related_name="subjects")
     person = models.ForeignKey(Person, on_delete=models.PROTECT, related_name="subjects")
+    # The person's address when the cycle launched. Their released report goes there and
+    # nowhere else: the manager edits people, and an address changed to one of their own
+    # would bring them the report with every figure of the raters they chose.
+    release_email = models.EmailField(blank=True)
+    # The progress the manager saw when the cycle closed (``surveys.selectors.cycle_progress``):
+    # the close then forgets which invitation was answered, so the counts are kept here.
+    final_progress = models.JSONField(null=True, blank=True)
 
     class Meta:
         ordering = ["cycle", "person__name"]
@@ -216,6 +223,9 @@ class Invitation(models.Model):
         COMPLETED = "completed", "Completed"
         DECLINED = "declined", "Declined"
         EXPIRED = "expired", "Expired"
+        # Every invitation of a closed cycle: whether its rater answered is not kept, or a
+        # database dump would tie the one response of a small group to its one answerer.
+        CLOSED = "closed", "Closed"
 
     class Source(models.TextChoices):
         """Who put the rater on the list. The coach is told how many anonymous raters the
@@ -224,6 +234,7 @@ class Invitation(models.Model):
         REPORTING_LINES = "reporting_lines", "From the reporting lines"
         MANAGER = "manager", "Added by the manager"
         NOMINATED = "nominated", "Nominated by the subject"
+        UNKNOWN = "unknown", "Not recorded (invited before sources were recorded)"
 
     cycle = models.ForeignKey(Cycle, on_delete=models.CASCADE, related_name="invitations")
     subject = models.ForeignKey(Subject, on_delete=models.CASCADE, related_name="invitations")

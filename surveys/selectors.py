@@ -83,6 +83,13 @@ def cycle_is_managed_by(*, cycle: Cycle, user: Any) -> bool:
     return cycles_for_user(user=user).filter(pk=cycle.pk).exists()
 
 
+def chose_raters_for(*, user: Any, person_ids: list[int]) -> bool:
+    """Whether ``user`` managed any cycle — this one or an earlier one — that reviewed one of these people."""
+    if not user.is_authenticated:
+        return False
+    return Subject.objects.filter(person_id__in=person_ids).filter(managed_by(user=user, via="cycle__")).exists()
+
+
 def cycle_get_for_user(*, user: Any, cycle_id: int) -> Cycle:
     cycle = cycles_for_user(user=user).select_related("team", "questionnaire").filter(pk=cycle_id).first()
     if cycle is None:
@@ -184,40 +191,65 @@ class SubjectProgress:
         return round(100 * answered / self.anonymous_invited) if self.anonymous_invited else 0
 
 
-def cycle_progress(*, cycle: Cycle) -> list[SubjectProgress]:
-    """Per subject, what the manager may see of the answers: two queries whatever the size.
+# The key under which the anonymous groups are counted together.
+ANONYMOUS = "anonymous"
 
-    The counting happens in the database and only the pooled figures leave this
-    function; ``SubjectProgress`` then hides the anonymous count below k.
+
+def answer_counts(*, cycle: Cycle) -> dict[int, dict[str, list[int]]]:
+    """{subject id: {"self" | "manager" | "anonymous": [invited, answered]}}, counted in the database.
+
+    The anonymous groups are counted together, as the manager may see them; nothing per
+    invitation leaves this function.
     """
-    subjects = list(
-        Subject.objects.filter(cycle=cycle).order_by("person__name", "id").values_list("id", "person__name")
-    )
-    counts: dict[tuple[int, str], tuple[int, int]] = {}
+    counts: dict[int, dict[str, list[int]]] = {}
+    for subject_id in Subject.objects.filter(cycle=cycle).values_list("id", flat=True):
+        counts[subject_id] = {Group.SELF: [0, 0], Group.MANAGER: [0, 0], ANONYMOUS: [0, 0]}
     for row in (
         Invitation.objects.filter(cycle=cycle)
         .values("subject_id", "group")
         .annotate(invited=Count("id"), answered=Count("id", filter=Q(status=Invitation.Status.COMPLETED)))
         .order_by()
     ):
-        counts[(row["subject_id"], row["group"])] = (row["invited"], row["answered"])
+        key = ANONYMOUS if row["group"] in ANONYMOUS_GROUPS else row["group"]
+        pair = counts.setdefault(row["subject_id"], {}).setdefault(key, [0, 0])
+        pair[0] += row["invited"]
+        pair[1] += row["answered"]
+    return counts
 
-    def identified(subject_id: int, group: str) -> RaterProgress:
-        invited, answered = counts.get((subject_id, group), (0, 0))
-        return RaterProgress(invited=invited > 0, answered=answered > 0)
 
+def cycle_progress(*, cycle: Cycle) -> list[SubjectProgress]:
+    """Per subject, what the manager may see of the answers: two queries whatever the size.
+
+    While the cycle is open the invitations are counted; once it is closed their answered
+    state is gone (see ``cycle_close``) and the counts kept at close are read instead.
+    ``SubjectProgress`` then hides the anonymous count below k.
+    """
+    subjects = list(
+        Subject.objects.filter(cycle=cycle)
+        .order_by("person__name", "id")
+        .values_list("id", "person__name", "final_progress")
+    )
+    live = answer_counts(cycle=cycle) if cycle.status != Cycle.Status.CLOSED else {}
     progress = []
-    for subject_id, name in subjects:
-        pooled = [counts.get((subject_id, group), (0, 0)) for group in ANONYMOUS_GROUPS]
+    for subject_id, name, final in subjects:
+        counts = live.get(subject_id) or final or {}
+
+        def pair(key: str, counts: dict[str, list[int]] = counts) -> tuple[int, int]:
+            invited, answered = counts.get(key) or (0, 0)
+            return invited, answered or 0
+
+        self_invited, self_answered = pair(Group.SELF)
+        manager_invited, manager_answered = pair(Group.MANAGER)
+        anonymous_invited, anonymous_answered = pair(ANONYMOUS)
         progress.append(
             SubjectProgress(
                 subject_id=subject_id,
                 name=name,
-                self_rater=identified(subject_id, Group.SELF),
-                manager_rater=identified(subject_id, Group.MANAGER),
-                anonymous_invited=sum(invited for invited, _ in pooled),
+                self_rater=RaterProgress(invited=self_invited > 0, answered=self_answered > 0),
+                manager_rater=RaterProgress(invited=manager_invited > 0, answered=manager_answered > 0),
+                anonymous_invited=anonymous_invited,
                 k=cycle.anonymity_min,
-                _anonymous_answered=sum(answered for _, answered in pooled),
+                _anonymous_answered=anonymous_answered,
             )
         )
     return progress

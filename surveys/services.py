@@ -19,7 +19,8 @@ from django.core.exceptions import ValidationError
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
-from django.db.models import DateTimeField, ExpressionWrapper, F, Q
+from django.db.models import DateTimeField, ExpressionWrapper, F, OuterRef, Q, Subquery
+from django.db.models.functions import Lower
 from django.utils import timezone
 
 from surveys import links
@@ -38,6 +39,7 @@ from surveys.models import (
     Subject,
     Team,
 )
+from surveys.selectors import ANONYMOUS, answer_counts
 from surveys.signals import CloseRefused, cycle_closed
 
 logger = logging.getLogger(__name__)
@@ -739,6 +741,9 @@ def cycle_launch(*, cycle: Cycle, by: Any) -> bool:
         if not flipped:
             return False
         Invitation.objects.filter(cycle=cycle, status=Invitation.Status.DRAFT).update(status=Invitation.Status.OPEN)
+        Subject.objects.filter(cycle=cycle).update(
+            release_email=Lower(Subquery(Person.objects.filter(pk=OuterRef("person_id")).values("email")[:1]))
+        )
         recipients = cycle.invitations.filter(status=Invitation.Status.OPEN).values_list("rater_email", flat=True)
         emails = OutboundEmail.objects.bulk_create(
             [
@@ -774,9 +779,11 @@ def _emails_enqueue_on_commit(email_ids: list[int]) -> None:
 def reminder_send(*, cycle: Cycle, kind: str, by: Any = None) -> Reminder | None:
     """Record a reminder round and queue one email to each rater who still has an open invitation.
 
-    Returns ``None`` when there is nothing to do (a scheduled round already happened, or
-    nobody is left to remind). A manual round is refused within an hour of the previous
-    one: raters should not get a stream of emails from a double click.
+    Returns ``None`` when a scheduled round already happened. A manual round is refused
+    within an hour of the previous one: raters should not get a stream of emails from a
+    double click. A round with nobody left to remind is recorded like any other and sends
+    nothing: refusing it would tell the manager that every rater — the lone direct report
+    too — had answered or declined.
     """
     with transaction.atomic():
         # The row lock serializes concurrent requests, so the hour check below cannot race.
@@ -795,8 +802,6 @@ def reminder_send(*, cycle: Cycle, kind: str, by: Any = None) -> Reminder | None
         recipients = sorted(
             set(cycle.invitations.filter(status=Invitation.Status.OPEN).values_list("rater_email", flat=True))
         )
-        if not recipients and kind == Reminder.Kind.MANUAL:
-            raise ValidationError({"reminder": "Everybody has answered or declined; nobody to remind."})
         reminder = Reminder.objects.create(cycle=cycle, kind=kind, requested_by=by)
         emails = OutboundEmail.objects.bulk_create(
             [
@@ -852,16 +857,22 @@ def cycle_close(*, cycle: Cycle, by: Any) -> bool:
         )
         if not closed:
             return False
-        Invitation.objects.filter(cycle_id=cycle.pk, status=Invitation.Status.OPEN).update(
-            status=Invitation.Status.EXPIRED, opened_at=None
-        )
-        # Every invitation row is rewritten in this transaction, not only the expiring ones.
+        # The manager's progress, kept as counts: the invitations forget it below. An
+        # anonymous count is kept only where the manager could see it (k or more invited).
+        subjects = []
+        for subject_id, counts in answer_counts(cycle=cycle).items():
+            invited, answered = counts[ANONYMOUS]
+            final: dict[str, list[int | None]] = {key: list(pair) for key, pair in counts.items()}
+            final[ANONYMOUS] = [invited, answered if invited >= cycle.anonymity_min else None]
+            subjects.append(Subject(pk=subject_id, final_progress=final))
+        Subject.objects.bulk_update(subjects, ["final_progress"], batch_size=1000)
+        # Every invitation row becomes "closed", answered or not, and is rewritten in this
+        # transaction. Kept, "completed" beside "declined" would say who answered: with one
+        # direct report who answered, the one direct-report response is theirs. And
         # PostgreSQL stamps each row version with the id of the transaction that wrote it
-        # (xmin): a completed invitation and the response inserted by the same submit share
-        # that id, which would tie an anonymous answer to its rater. Rewriting all rows now
-        # gives them one common xmin and removes the correlation (the feedback app rewrites
-        # its responses at close for the same reason).
-        Invitation.objects.filter(cycle_id=cycle.pk).update(opened_at=None)
+        # (xmin): a completed invitation and its sealed answer share the submit's;
+        # rewriting every row gives them the close's.
+        Invitation.objects.filter(cycle_id=cycle.pk).update(status=Invitation.Status.CLOSED, opened_at=None)
         InvitationLink.objects.filter(invitation__cycle_id=cycle.pk).delete()
         # Each reminder email went to a rater who had not answered at that moment: kept,
         # the rows (with their times) would record who answered late and who never did.

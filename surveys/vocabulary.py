@@ -37,6 +37,12 @@ GROUP_LABELS: dict[str, str] = {
 IDENTIFIED_GROUPS: tuple[str, ...] = (SELF, MANAGER)
 ANONYMOUS_GROUPS: tuple[str, ...] = (PEER, DIRECT_REPORT, OUTSIDE)
 
+# Stored with an answer in place of its anonymous group when that group has fewer than k
+# answers in all (decided at close): such a group can never be shown on its own, and a
+# stored group of one would name its one member to anyone who reads the database.
+SMALL_GROUPS = "small_groups"
+STORED_ANONYMOUS_GROUPS: tuple[str, ...] = (*ANONYMOUS_GROUPS, SMALL_GROUPS)
+
 # How an email names the role a rater answers in, and the survey's opening sentence.
 GROUP_ROLES: dict[str, str] = {
     SELF: "yourself (self-assessment)",
@@ -59,6 +65,7 @@ COMBINED = "combined"
 OTHERS = "others"
 FIGURE_LABELS: dict[str, str] = {
     **GROUP_LABELS,
+    SMALL_GROUPS: "Smaller groups",
     COMBINED: "Smaller groups combined",
     OTHERS: "Others",
 }

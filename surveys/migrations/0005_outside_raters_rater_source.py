@@ -15,11 +15,9 @@ GROUP_CHOICES = [
 def forwards(apps, schema_editor):
     invitation_model = apps.get_model("surveys", "Invitation")
     invitation_model.objects.filter(group="other").update(group="outside")
-    # Outside raters were typed in by hand: by the subject in a nominating cycle, by the
-    # manager otherwise. Everybody else came from the reporting lines (the default).
-    outside = invitation_model.objects.filter(group="outside")
-    outside.filter(cycle__nomination_mode="subjects").update(source="nominated")
-    outside.exclude(cycle__nomination_mode="subjects").update(source="manager")
+    # Who added the raters invited so far was never recorded: guessing would tell the
+    # coach "from the reporting lines" about someone the manager typed in by hand.
+    invitation_model.objects.update(source="unknown")
 
 
 def backwards(apps, schema_editor):
@@ -40,6 +38,7 @@ class Migration(migrations.Migration):
                     ("reporting_lines", "From the reporting lines"),
                     ("manager", "Added by the manager"),
                     ("nominated", "Nominated by the subject"),
+                    ("unknown", "Not recorded (invited before sources were recorded)"),
                 ],
                 default="reporting_lines",
                 max_length=20,

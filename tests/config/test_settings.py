@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import subprocess
 import sys
@@ -124,3 +125,9 @@ def test_a_bad_variable_stops_start_up_with_its_name() -> None:
     result = _manage("config.settings.local", "check", CONN_MAX_AGE="sixty")
     assert result.returncode != 0
     assert "CONN_MAX_AGE='sixty' is not an integer" in result.stderr
+
+
+def test_the_image_builds_with_a_seal_key_production_refuses() -> None:
+    dockerfile = (BASE_DIR / "Dockerfile").read_text()
+    keys = re.findall(r"RESPONSE_SEAL_KEY=(\S+)", dockerfile)
+    assert keys and set(keys) <= set(PUBLISHED)

@@ -13,8 +13,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from feedback.services import answers_unseal, response_decline, response_submit
-from surveys.models import Cycle, Group, Invitation
+from surveys.models import ANONYMOUS_GROUPS, Cycle, Group, Invitation
 from surveys.services import invitation_link_create
+from surveys.vocabulary import SMALL_GROUPS
 from tests.factories import CycleFactory, PersonFactory, SubjectFactory, default_questionnaire
 from tests.feedback.helpers import item_codes
 
@@ -139,15 +140,27 @@ def _check_example(raters: list[tuple[int, str, int, bool]], data: Any) -> None:
         [cycle.pk],
     )
     invitation_values = {_text(value) for row in invitation_rows for value in row.values()} - {""}
+    # An anonymous group with fewer than k answers is stored as "smaller groups", and so
+    # is every anonymous decline: what a stored row can point at is that wider set.
+    answered = Counter((i.subject_id, i.group) for i, pattern in invitations if pattern != DECLINE)
+
+    def stored_group(row: dict[str, Any]) -> str:
+        if row["group"] not in ANONYMOUS_GROUPS:
+            return str(row["group"])
+        if row["status"] == "declined" or answered[(row["subject_id"], row["group"])] < cycle.anonymity_min:
+            return SMALL_GROUPS
+        return str(row["group"])
+
     for table, status in (("feedback_response", "completed"), ("feedback_decline", "declined")):
         stored = _rows(f"SELECT * FROM {table} WHERE cycle_id = %s", [cycle.pk])  # noqa: S608 — constant table names
-        _assert_unlinkable(stored, [row for row in invitation_rows if row["status"] == status], invitation_values)
+        candidates = [{**row, "stored_group": stored_group(row)} for row in invitation_rows if row["status"] == status]
+        _assert_unlinkable(stored, candidates, invitation_values)
 
     # Rows hold the answers and the values the whole group shares — nothing else.
     expected = Counter(
         (
             invitation.subject_id,
-            invitation.group,
+            stored_group({"group": invitation.group, "status": "completed", "subject_id": invitation.subject_id}),
             _canonical(patterns[pattern]["ratings"]),
             _canonical(
                 {"management": "", "leadership": "", "keep_doing": "", "start_doing": ""}
@@ -197,11 +210,12 @@ def _assert_unlinkable(
         candidates = [
             invitation
             for invitation in invitation_rows
-            if (invitation["cycle_id"], invitation["subject_id"], invitation["group"]) == (cycle_id, subject_id, group)
+            if (invitation["cycle_id"], invitation["subject_id"], invitation["stored_group"])
+            == (cycle_id, subject_id, group)
         ]
         assert len(candidates) == len(rows)
         for column in rows[0]:
-            for invitation_column in candidates[0]:
+            for invitation_column in (name for name in candidates[0] if name != "stored_group"):
                 # Which of the group's invitations does this column point at, for each row?
                 # If two rows of one group pointed at different invitations, the column
                 # would tell the raters apart.

@@ -18,6 +18,8 @@ from feedback.services import (
     response_submit,
 )
 from surveys.models import Cycle, Group, Invitation, Subject
+from surveys.vocabulary import SMALL_GROUPS
+from tests.factories import InvitationFactory, SubjectFactory
 from tests.feedback.helpers import full_answers, item_codes, sealed_payloads
 
 
@@ -44,9 +46,11 @@ def test_submit_seals_the_answers_and_completes_the_invitation(invitation: Invit
     assert texts == {"management": "Plans well.", "leadership": "", "keep_doing": "Weekly planning.", "start_doing": ""}
     # when the cycle closes
     assert answers_unseal(cycle_id=invitation.cycle_id) == 1
-    # then the answer is stored in the clear and the sealed row is gone
+    # then the answer is stored in the clear and the sealed row is gone; the one peer's
+    # answer is stored as "smaller groups" (fewer than k peers answered)
     stored = Response.objects.get()
-    assert (stored.cycle_id, stored.subject_id, stored.group) == (invitation.cycle_id, invitation.subject_id, "peer")
+    assert (stored.cycle_id, stored.subject_id) == (invitation.cycle_id, invitation.subject_id)
+    assert stored.group == SMALL_GROUPS
     assert stored.ratings == answers["ratings"]
     assert stored.comments == texts
     assert not SealedAnswer.objects.exists()
@@ -129,7 +133,12 @@ def test_decline_seals_the_reason_and_declines_the_invitation(invitation: Invita
         response_decline(invitation_id=invitation.pk)
     answers_unseal(cycle_id=invitation.cycle_id)
     decline = Decline.objects.get()
-    assert (decline.cycle_id, decline.subject_id, decline.group) == (invitation.cycle_id, invitation.subject_id, "peer")
+    # an anonymous decline never keeps its group
+    assert (decline.cycle_id, decline.subject_id, decline.group) == (
+        invitation.cycle_id,
+        invitation.subject_id,
+        SMALL_GROUPS,
+    )
     assert decline.reason == "I have not worked with Jonas this year."
 
 
@@ -183,9 +192,25 @@ def test_a_sealed_answer_holds_its_cycle_and_ciphertext_only() -> None:
     assert pk.default is uuid.uuid4
 
 
-@pytest.mark.parametrize("group", [Group.SELF, Group.MANAGER, Group.DIRECT_REPORT, Group.OUTSIDE])
-def test_the_group_is_copied_from_the_invitation(make_link: Any, group: str) -> None:
+@pytest.mark.parametrize("group", [Group.SELF, Group.MANAGER])
+def test_an_identified_group_is_copied_from_the_invitation(make_link: Any, group: str) -> None:
     invitation, _ = make_link(group=group)
     response_submit(invitation_id=invitation.pk, answers=full_answers(invitation.cycle))
     answers_unseal(cycle_id=invitation.cycle_id)
     assert Response.objects.get().group == group
+
+
+@pytest.mark.parametrize("group", [Group.PEER, Group.DIRECT_REPORT, Group.OUTSIDE])
+def test_an_anonymous_group_is_stored_only_from_k_answers(cycle: Cycle, group: str) -> None:
+    # given: k = 4; four raters of the group answer about one subject, three about another
+    full, small = SubjectFactory(cycle=cycle), SubjectFactory(cycle=cycle)
+    for subject, count in ((full, 4), (small, 3)):
+        for _ in range(count):
+            invitation = InvitationFactory(subject=subject, status=Invitation.Status.OPEN, group=group)
+            response_submit(invitation_id=invitation.pk, answers=full_answers(cycle))
+    # when
+    answers_unseal(cycle_id=cycle.pk)
+    # then: the group of four keeps its name; the three answers are "smaller groups" — a
+    # group shown nowhere on its own, whose name would narrow each answer to its members
+    assert set(Response.objects.filter(subject=full).values_list("group", flat=True)) == {group}
+    assert set(Response.objects.filter(subject=small).values_list("group", flat=True)) == {SMALL_GROUPS}

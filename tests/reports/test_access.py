@@ -5,11 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.http import Http404
 from django.test import Client
 
 from reports.models import CoachAssignment, Release, Report
 from reports.selectors import report_get_for_user, report_status_get_for_user
+from reports.services import coach_assign
 from tests.factories import CycleFactory, SubjectFactory, UserFactory
 
 
@@ -168,6 +170,8 @@ def test_the_manager_sees_statuses_and_coaches_but_no_team_view_and_no_release(
     assert "pdfs.zip" not in page
     rows = client.get("/api/reports/").json()["results"]
     assert [(row["id"], row["status"], row["readable"]) for row in rows] == [(report, "ready", False)]
+    # the build's times to the minute only: their exact gaps follow the reports' length
+    assert rows[0]["queued_at"].endswith(":00Z")
     assert rows[0]["pdf_size"] is None and rows[0]["pdf_sha256"] is None
     assert "figures" not in rows[0]
     assert f"/reports/cycles/{cycle}/team/" not in page
@@ -211,3 +215,31 @@ def test_access_helper_rejects_garbage_ids(manager: Any) -> None:
         report_get_for_user(user=manager, report_id="not-a-number")
     with pytest.raises(Http404):
         report_status_get_for_user(user=manager, report_id="not-a-number")
+
+
+@pytest.mark.django_db
+def test_whoever_chose_a_persons_raters_once_never_reads_their_reports(
+    client: Client, world: dict[str, Any], manager: Any, other_manager: Any
+) -> None:
+    # given: Alice ran the review and chose its raters; then Bob took the team over and
+    # runs the next review of the same person
+    report = world["report"]
+    earlier = report.cycle
+    team = earlier.team
+    team.manager = other_manager
+    team.save(update_fields=["manager"])
+    later = CycleFactory(team=team, created_by=other_manager, status="closed")
+    subject = SubjectFactory(cycle=later, person=report.subject.person)
+    later_report = Report.objects.create(cycle=later, subject=subject, status=Report.Status.READY, data={"k": 3})
+    # when: Bob asks for Alice as coach of the later review
+    with pytest.raises(ValidationError, match="chose their raters"):
+        coach_assign(cycle=later, coach=manager, by=other_manager)
+    # then, even assigned behind the service's back, the reports are not hers to read: the
+    # later one's trend carries the figures of the raters she chose
+    CoachAssignment.objects.create(coach=manager, cycle=later)
+    CoachAssignment.objects.create(coach=manager, cycle=earlier)
+    client.force_login(manager)
+    for report_id in (report.id, later_report.id):
+        assert client.get(f"/api/reports/{report_id}/").status_code == 404
+        assert client.get(f"/reports/{report_id}/").status_code == 404
+    assert client.get(f"/reports/cycles/{later.id}/team/").status_code == 404

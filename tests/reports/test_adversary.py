@@ -26,10 +26,10 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from reports import scoring
-from reports.models import Report
-from reports.services import coach_assign, report_data_compute
+from reports.models import Release, Report
+from reports.services import coach_assign, report_build, report_data_compute
 from surveys import services as surveys_services
-from surveys.models import Cycle, Invitation, Person, Subject
+from surveys.models import Cycle, Invitation, Person, Reminder, Subject
 from tests.factories import UserFactory
 from tests.reports.adversary import (
     DIRECT_REPORT,
@@ -372,9 +372,41 @@ def test_a_manager_who_plants_raters_sees_no_score_of_the_real_one(
     assert leaked == {}
 
 
+def test_a_manager_who_changes_the_subjects_address_does_not_receive_the_released_report(
+    probe_people: tuple[User, User],
+) -> None:
+    # given: a closed cycle whose report is ready, the coach about to release it
+    manager, coach = probe_people
+    pool = [Rater(group=PEER, ratings=dict.fromkeys(CODES, 4), comments={}) for _ in range(3)]
+    world = world_build(manager=manager, k=3, pools=[pool], name="address")
+    [(subject_id, report_id)] = world.reports.items()
+    report_build(report_id=report_id)
+    coach_assign(cycle=world.cycle, coach=coach, by=manager)
+    person = Subject.objects.get(pk=subject_id).person
+    launched_with = person.email
+    # when: the manager points the person's address at a mailbox of their own, then the coach releases
+    api = APIClient()
+    api.force_authenticate(manager)
+    changed = api.patch(f"/api/people/{person.pk}/", {"email": "mine@manager.test"}, format="json")
+    assert changed.status_code == 200
+    api.force_authenticate(coach)
+    release = api.post(f"/api/reports/{report_id}/release/")
+    # then: the report goes to the address the person had when the review was launched
+    assert release.status_code == 201
+    assert release.json()["email"] == launched_with
+    assert Release.objects.get().email == launched_with
+
+
 def _normalized(surfaces: dict[str, str]) -> dict[str, str]:
     # The CSRF token changes on every page view; it says nothing about the raters.
     return {url: " ".join(text.split()) for url, text in surfaces.items() if "csrf" not in url}
+
+
+def _remind(client: Client, cycle: Cycle) -> tuple[int, list[str]]:
+    """What asking for a reminder answers (status, fields); the hourly limit is reset after."""
+    response = client.post(f"/api/cycles/{cycle.pk}/remind/", content_type="application/json")
+    Reminder.objects.filter(cycle=cycle).delete()
+    return response.status_code, sorted(response.json())
 
 
 @pytest.mark.parametrize("invited", [1, 4])
@@ -415,6 +447,7 @@ def test_a_lone_anonymous_rater_acting_changes_only_the_pooled_count(
     client.force_login(manager)
     world = World(cycle=cycle, scenarios={}, reports={})
     before = _normalized(_manager_surfaces(client, world))
+    remind_before = _remind(client, cycle)
     # when: the lone direct report acts
     token = surveys_services.invitation_link_create(invitation=invitations[1])
     if action == "answers":
@@ -422,7 +455,9 @@ def test_a_lone_anonymous_rater_acting_changes_only_the_pooled_count(
     else:
         assert Client().post(f"/api/survey/{token}/decline/", {}, content_type="application/json").status_code == 201
     after = _normalized(_manager_surfaces(client, world))
+    remind_after = _remind(client, cycle)
     # then: below k invited nothing moves; from k invited only the pooled count, if answered
+    assert remind_after == remind_before
     changed = {url for url in before if before[url] != after.get(url)}
     if invited < 3 or action == "declines":
         assert changed == set(), changed

@@ -392,7 +392,7 @@ def test_the_cycle_manager_cannot_make_themself_a_coach(client: Client, stored_r
     client.force_login(manager)
     page = client.post(f"/reports/cycles/{cycle.id}/coaches/", {"coach": manager.username, "subject": ""})
     assert page.status_code == 200
-    assert "cannot coach its people" in page.content.decode()
+    assert "chose their raters" in page.content.decode()
     assert f'value="{manager.username}"' in page.content.decode()
     api = client.post(
         f"/api/reports/cycles/{cycle.id}/coaches/", {"coach": manager.username}, content_type="application/json"
