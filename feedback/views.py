@@ -13,6 +13,8 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import render
 from django.template.loader import render_to_string
@@ -97,6 +99,29 @@ def survey_csrf_protect(view: View) -> View:
 
     # The check above runs in place of the middleware's, not in addition to it.
     return csrf_exempt(wrapper)
+
+
+def survey_too_large_keeps_draft(view: View) -> View:
+    """A post larger than ``DATA_UPLOAD_MAX_MEMORY_SIZE`` gets the survey page back (413).
+
+    Django refuses to read such a body, so nothing in it can be shown again; the page
+    is rendered as for a first visit, where ``survey.js`` restores every answer from the
+    draft this browser kept, and says what happened.
+    """
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, key: str) -> HttpResponse:
+        try:
+            return view(request, key)
+        except RequestDataTooBig:
+            invitation = _session_invitation(request, key)
+            if invitation is None:
+                return _not_open()
+            context = _survey_context(invitation, key)
+            context.update(too_large=True, limit_kb=settings.DATA_UPLOAD_MAX_MEMORY_SIZE // 1024)
+            return render(request, "feedback/survey.html", context, status=413)
+
+    return wrapper
 
 
 def unlogged(response: Any) -> Any:
@@ -284,6 +309,7 @@ def _session_invitation(request: HttpRequest, key: str) -> Invitation | None:
 
 
 @survey_headers
+@survey_too_large_keeps_draft
 @survey_csrf_protect
 @require_http_methods(["GET", "HEAD", "POST"])
 def survey(request: HttpRequest, key: str) -> HttpResponse:
@@ -312,6 +338,7 @@ def survey(request: HttpRequest, key: str) -> HttpResponse:
 
 
 @survey_headers
+@survey_too_large_keeps_draft
 @survey_csrf_protect
 @require_POST
 def survey_decline(request: HttpRequest, key: str) -> HttpResponse:

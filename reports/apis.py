@@ -8,11 +8,10 @@ The JSON carries only the stored, already filtered report data.
 
 from __future__ import annotations
 
-from typing import Any, NoReturn
+from typing import Any
 
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
@@ -31,12 +30,6 @@ def _user(request: Request) -> User:
     if not isinstance(request.user, User):
         raise PermissionDenied("Sign in first.")
     return request.user
-
-
-def _raise_as_drf(error: DjangoValidationError) -> NoReturn:
-    if hasattr(error, "error_dict"):
-        raise serializers.ValidationError(error.message_dict) from error
-    raise serializers.ValidationError({"non_field_errors": error.messages}) from error
 
 
 @extend_schema_field(
@@ -197,10 +190,7 @@ class ReportRerunApi(APIView):
     def post(self, request: Request, report_id: int) -> Response:
         # Re-running touches the job, not the content: the cycle's manager may do it too.
         report = selectors.report_status_get_for_user(user=request.user, report_id=report_id)
-        try:
-            report = services.report_rerun(report=report, by=_user(request))
-        except DjangoValidationError as error:
-            _raise_as_drf(error)
+        report = services.report_rerun(report=report, by=_user(request))
         return Response(ReportSummarySerializer(report).data, status=status.HTTP_202_ACCEPTED)
 
 
@@ -215,10 +205,7 @@ class ReportReleaseApi(APIView):
     )
     def post(self, request: Request, report_id: int) -> Response:
         report = selectors.report_get_for_coach(user=request.user, report_id=report_id, action="releases a report")
-        try:
-            release = services.report_release(report=report, by=_user(request))
-        except DjangoValidationError as error:
-            _raise_as_drf(error)
+        release = services.report_release(report=report, by=_user(request))
         return Response(ReleaseSerializer(release).data, status=status.HTTP_201_CREATED)
 
 
@@ -245,10 +232,7 @@ class ReleaseRetryApi(APIView):
         release = report.releases.filter(id=release_id).first()
         if release is None:
             raise Http404("No such release.")
-        try:
-            release = services.release_retry(release=release, by=_user(request))
-        except DjangoValidationError as error:
-            _raise_as_drf(error)
+        release = services.release_retry(release=release, by=_user(request))
         return Response(ReleaseSerializer(release).data, status=status.HTTP_202_ACCEPTED)
 
 
@@ -327,10 +311,7 @@ class CoachAssignmentListApi(APIView):
             subject = cycle.subjects.filter(id=subject_id).select_related("person").first()
             if subject is None:
                 raise serializers.ValidationError({"subject": ["This person is not a subject of the cycle."]})
-        try:
-            assignment = services.coach_assign(cycle=cycle, coach=coach, subject=subject, by=_user(request))
-        except DjangoValidationError as error:
-            _raise_as_drf(error)
+        assignment = services.coach_assign(cycle=cycle, coach=coach, subject=subject, by=_user(request))
         return Response(CoachAssignmentSerializer(assignment).data, status=status.HTTP_201_CREATED)
 
 

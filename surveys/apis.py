@@ -6,10 +6,8 @@ manager's team or cycle is a 404, exactly like one that does not exist.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import QuerySet
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
@@ -21,18 +19,6 @@ from rest_framework.views import APIView
 
 from surveys import selectors, services
 from surveys.models import Cycle, Group, Invitation, Person, Questionnaire, Reminder, Team
-
-T = TypeVar("T")
-
-
-def _call(function: Callable[..., T], **kwargs: Any) -> T:
-    """Run a service, turning its validation errors into DRF's per-field 400 answer."""
-    try:
-        return function(**kwargs)
-    except DjangoValidationError as error:
-        if hasattr(error, "error_dict"):
-            raise serializers.ValidationError(error.message_dict) from error
-        raise serializers.ValidationError({"non_field_errors": error.messages}) from error
 
 
 def _paginated(
@@ -70,7 +56,7 @@ class TeamListApi(APIView):
     def post(self, request: Request) -> Response:
         data = TeamInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        team = _call(services.team_create, manager=request.user, name=data.validated_data["name"])
+        team = services.team_create(manager=request.user, name=data.validated_data["name"])
         return Response(TeamSerializer(team).data, status=status.HTTP_201_CREATED)
 
 
@@ -85,7 +71,7 @@ class TeamDetailApi(APIView):
         team = selectors.team_get_for_user(user=request.user, team_id=team_id)
         data = TeamInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        team = _call(services.team_update, team=team, name=data.validated_data["name"])
+        team = services.team_update(team=team, name=data.validated_data["name"])
         return Response(TeamSerializer(team).data)
 
 
@@ -105,7 +91,7 @@ class PersonSerializer(serializers.ModelSerializer):
 
 class PersonInputSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=200)
-    email = serializers.EmailField()
+    email = serializers.EmailField(max_length=services.EMAIL_MAX_LENGTH)
     reports_to = serializers.IntegerField(allow_null=True, required=False, help_text="Id of the person's manager.")
 
 
@@ -129,8 +115,7 @@ class PeopleApi(APIView):
         team = selectors.team_get_for_user(user=request.user, team_id=team_id)
         data = PersonInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        person = _call(
-            services.person_create,
+        person = services.person_create(
             team=team,
             name=data.validated_data["name"],
             email=data.validated_data["email"],
@@ -163,10 +148,7 @@ class PeopleImportApi(APIView):
         team = selectors.team_get_for_user(user=request.user, team_id=team_id)
         data = PeopleImportInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        try:
-            people = services.people_import_csv(team=team, data=data.validated_data["file"].read())
-        except services.CsvImportError as error:
-            raise serializers.ValidationError({"file": error.messages()}) from error
+        people = services.people_import_csv(team=team, data=data.validated_data["file"].read())
         return Response(
             {"created": len(people), "people": PersonSerializer(people, many=True).data},
             status=status.HTTP_201_CREATED,
@@ -186,8 +168,7 @@ class PersonDetailApi(APIView):
         data.is_valid(raise_exception=True)
         values = data.validated_data
         reports_to = _reports_to(person.team, values["reports_to"]) if "reports_to" in values else person.reports_to
-        person = _call(
-            services.person_update,
+        person = services.person_update(
             person=person,
             name=values.get("name", person.name),
             email=values.get("email", person.email),
@@ -198,7 +179,7 @@ class PersonDetailApi(APIView):
     @extend_schema(responses={204: None}, summary="Remove a person (not a subject of any cycle)")
     def delete(self, request: Request, person_id: int) -> Response:
         person = selectors.person_get_for_user(user=request.user, person_id=person_id)
-        _call(services.person_delete, person=person)
+        services.person_delete(person=person)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -295,7 +276,7 @@ class CycleListApi(APIView):
         if team is None:
             raise serializers.ValidationError({"team": ["No such team."]})
         people = _people_of_team(team, values.pop("subjects"))
-        cycle = _call(services.cycle_create, team=team, by=request.user, people=people, **values)
+        cycle = services.cycle_create(team=team, by=request.user, people=people, **values)
         return Response(_cycle_detail(cycle), status=status.HTTP_201_CREATED)
 
 
@@ -313,13 +294,13 @@ class CycleDetailApi(APIView):
         changes = dict(data.validated_data)
         if "subjects" in changes:
             changes["subjects"] = _people_of_team(cycle.team, changes["subjects"])
-        cycle = _call(services.cycle_update, cycle=cycle, changes=changes)
+        cycle = services.cycle_update(cycle=cycle, changes=changes)
         return Response(_cycle_detail(cycle))
 
     @extend_schema(responses={204: None}, summary="Delete a draft cycle")
     def delete(self, request: Request, cycle_id: int) -> Response:
         cycle = selectors.cycle_get_for_user(user=request.user, cycle_id=cycle_id)
-        _call(services.cycle_delete, cycle=cycle)
+        services.cycle_delete(cycle=cycle)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -339,7 +320,7 @@ class RaterSerializer(serializers.ModelSerializer):
 
 class RaterInputSerializer(serializers.Serializer):
     subject = serializers.IntegerField(help_text="Id of the subject (see the cycle's `subjects`).")
-    email = serializers.EmailField()
+    email = serializers.EmailField(max_length=services.EMAIL_MAX_LENGTH)
     name = serializers.CharField(max_length=200, required=False, default="", allow_blank=True)
     group = serializers.ChoiceField(choices=Group.choices, default=Group.OTHER)
 
@@ -360,8 +341,7 @@ class RaterListApi(APIView):
         subject = cycle.subjects.select_related("person").filter(pk=data.validated_data["subject"]).first()
         if subject is None:
             raise serializers.ValidationError({"subject": ["No such subject in this cycle."]})
-        invitation = _call(
-            services.rater_add,
+        invitation = services.rater_add(
             cycle=cycle,
             subject=subject,
             email=data.validated_data["email"],
@@ -376,7 +356,7 @@ class RaterDetailApi(APIView):
     def delete(self, request: Request, cycle_id: int, rater_id: int) -> Response:
         cycle = selectors.cycle_get_for_user(user=request.user, cycle_id=cycle_id)
         invitation = selectors.invitation_get_for_cycle(cycle=cycle, invitation_id=rater_id)
-        _call(services.rater_remove, cycle=cycle, invitation=invitation)
+        services.rater_remove(cycle=cycle, invitation=invitation)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -389,7 +369,7 @@ class CycleLaunchApi(APIView):
     @extend_schema(request=None, responses=ActionResultSerializer, summary="Launch: open invitations, email raters")
     def post(self, request: Request, cycle_id: int) -> Response:
         cycle = selectors.cycle_get_for_user(user=request.user, cycle_id=cycle_id)
-        changed = _call(services.cycle_launch, cycle=cycle, by=request.user)
+        changed = services.cycle_launch(cycle=cycle, by=request.user)
         cycle.refresh_from_db(fields=["status"])
         return Response({"changed": changed, "status": cycle.status})
 
@@ -419,7 +399,7 @@ class CycleRemindApi(APIView):
     )
     def post(self, request: Request, cycle_id: int) -> Response:
         cycle = selectors.cycle_get_for_user(user=request.user, cycle_id=cycle_id)
-        reminder = _call(services.reminder_send, cycle=cycle, kind=Reminder.Kind.MANUAL, by=request.user)
+        reminder = services.reminder_send(cycle=cycle, kind=Reminder.Kind.MANUAL, by=request.user)
         assert reminder is not None
         return Response(
             ReminderResultSerializer(reminder).data,
@@ -491,6 +471,6 @@ class CycleNominationsApi(APIView):
     )
     def post(self, request: Request, cycle_id: int) -> Response:
         cycle = selectors.cycle_get_for_user(user=request.user, cycle_id=cycle_id)
-        changed = _call(services.cycle_nominations_open, cycle=cycle, by=request.user)
+        changed = services.cycle_nominations_open(cycle=cycle, by=request.user)
         cycle.refresh_from_db(fields=["status"])
         return Response({"changed": changed, "status": cycle.status})

@@ -101,6 +101,10 @@ TIME_ZONE = env_str("TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True
 
+# The largest request body read into memory (uploaded files aside): a survey with every
+# comment at its limit is far below it. Larger bodies are answered 413 (config/exceptions.py).
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("REQUEST_MAX_BYTES", 1024 * 1024, minimum=64 * 1024)
+
 STATIC_URL = "static/"
 STATIC_ROOT: Path | None = Path(env_str("STATIC_ROOT", str(VAR_DIR / "static")))
 STATICFILES_DIRS = [BASE_DIR / "static"]
@@ -158,6 +162,14 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 100,
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    # Size, depth and text limits on every JSON body (config/parsers.py).
+    "DEFAULT_PARSER_CLASSES": [
+        "config.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
+    # Service and domain errors answered as JSON, a message list per field (config/exceptions.py).
+    "EXCEPTION_HANDLER": "config.exceptions.exception_handler",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Balance 360 API",
