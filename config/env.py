@@ -7,6 +7,7 @@ process at start-up rather than silently fall back to a default.
 from __future__ import annotations
 
 import os
+import re
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -63,3 +64,24 @@ def env_float(name: str, default: float) -> float:
         return float(value)
     except ValueError:
         raise ImproperlyConfigured(f"Environment variable {name}={value!r} is not a number.") from None
+
+
+_RATE = re.compile(r"^([1-9][0-9]*)/([1-9][0-9]*)?([smhd])$")
+
+
+def env_rate(name: str, default: str) -> str:
+    """A throttle rate, ``count/period``: ``10/15m`` is ten per fifteen minutes."""
+    value = os.environ.get(name, default).strip()
+    if not _RATE.match(value):
+        raise ImproperlyConfigured(
+            f"Environment variable {name}={value!r} is not a rate like 10/15m (count / period in s, m, h or d)."
+        )
+    return value
+
+
+def redis_database_url(url: str, *, offset: int) -> str:
+    """``url`` with its database number moved by ``offset``: ``redis://h:6379/0`` → ``redis://h:6379/1``."""
+    match = re.match(r"^(.*?)/([0-9]+)$", url)
+    if match is None:
+        return f"{url.rstrip('/')}/{offset}"
+    return f"{match.group(1)}/{int(match.group(2)) + offset}"

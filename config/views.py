@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Any
 
 import redis
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import LoginView
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
+
+from config.throttling import sign_in_locked_message, sign_in_wait
 
 logger = logging.getLogger(__name__)
 
@@ -76,6 +80,25 @@ def healthz(request: HttpRequest) -> JsonResponse:
         logger.warning("healthz failed: %s", "; ".join(failures))
         return JsonResponse({"status": "unavailable", "failures": failures}, status=503)
     return JsonResponse({"status": "ok", "checked": list(checks)})
+
+
+class SignInView(LoginView):
+    """Django's login page, refusing (429) while sign-in is throttled, with the reason and the wait.
+
+    The check comes before the password is looked at, so a throttled attacker learns
+    nothing from the answer, not even when the password was right.
+    """
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        username = str(request.POST.get("username", ""))
+        wait = sign_in_wait(request, username=username)
+        if wait is None:
+            return super().post(request, *args, **kwargs)
+        form = self.get_form_class()(request, initial={"username": username[:150]})
+        context = self.get_context_data(form=form, locked_out=sign_in_locked_message(wait))
+        response = self.render_to_response(context, status=429)
+        response["Retry-After"] = str(wait)
+        return response
 
 
 @login_required

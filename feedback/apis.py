@@ -18,6 +18,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.parsers import JSONParser
+from config.schema import DetailSerializer
+from config.token_routes import link_dead
 from feedback.answers import (
     CANT_SAY_LABEL,
     COMMENT_FIELDS,
@@ -42,10 +44,6 @@ LINK_NOT_OPEN = "This survey link is not open. If you already answered, thank yo
 TOKEN_PARAMETER = OpenApiParameter(
     "token", str, OpenApiParameter.PATH, description="The secret token from the emailed survey link."
 )
-
-
-class DetailSerializer(serializers.Serializer):
-    detail = serializers.CharField()
 
 
 # ``label`` is an attribute of every DRF field, so serializers with a field of that name
@@ -144,7 +142,7 @@ class PublicSurveyApi(APIView):
 
     @staticmethod
     def not_open() -> Response:
-        return Response({"detail": LINK_NOT_OPEN}, status=status.HTTP_404_NOT_FOUND)
+        return link_dead(Response({"detail": LINK_NOT_OPEN}, status=status.HTTP_404_NOT_FOUND))
 
 
 def _survey_data(invitation: Invitation) -> dict[str, Any]:

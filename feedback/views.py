@@ -22,6 +22,7 @@ from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_http_methods, require_POST
 
+from config.token_routes import link_dead
 from feedback.answers import (
     CANT_SAY_LABEL,
     COMMENT_FIELDS,
@@ -139,7 +140,7 @@ def _not_open() -> HttpResponse:
     Rendered without the request, so nothing about the visitor, the session or the
     reason (unknown, expired, answered, declined, cycle closed) can change a byte.
     """
-    return HttpResponse(render_to_string("feedback/link_not_open.html"))
+    return link_dead(HttpResponse(render_to_string("feedback/link_not_open.html")))
 
 
 def _session_surveys(request: HttpRequest) -> dict[str, int]:

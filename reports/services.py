@@ -16,12 +16,13 @@ from django.db import InterfaceError, OperationalError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from config.token_routes import RELEASE, token_url
 from reports import emails
 from reports.models import RELEASE_VALID_FOR, CoachAssignment, Release, Report
 from reports.rendering import pdf_checksum, report_pdf_render
 from reports.scoring import Rules, report_compute, report_data
 from reports.selectors import report_build_input
-from surveys.links import public_url, token_hash, token_new
+from surveys.links import token_hash, token_new
 from surveys.models import Cycle, Subject
 
 logger = logging.getLogger(__name__)
@@ -361,7 +362,7 @@ def release_send(*, release_id: int, last_try: bool) -> ReleaseOutcome:
     # the person may click the link the moment it arrives.
     Release.objects.filter(id=release_id).update(token_hash=token_hash(token), expires_at=release.expires_at)
     try:
-        if emails.report_release_email_send(release=release, link=public_url(f"/r/{token}/")) != 1:
+        if emails.report_release_email_send(release=release, link=token_url(RELEASE, token)) != 1:
             raise smtplib.SMTPException("the email backend did not accept the message")
     except (smtplib.SMTPException, OSError) as error:
         give_up = last_try or _smtp_error_is_permanent(error)

@@ -13,9 +13,11 @@ from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.utils.text import slugify
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from config.token_routes import link_dead
 from reports import charts, selectors, services
 from reports.forms import CoachAssignForm
 from reports.models import CoachAssignment, Release, Report
@@ -225,13 +227,19 @@ def coach_unassign(request: HttpRequest, cycle_id: int, assignment_id: int) -> H
     return redirect("reports:coaches", cycle_id=cycle.id)
 
 
+def _release_gone() -> HttpResponse:
+    """One answer, byte for byte, for a link never issued, expired, revoked or whose report
+    is being rebuilt: telling them apart would confirm which guessed tokens were real."""
+    return link_dead(HttpResponse(render_to_string("reports/release_gone.html"), status=404))
+
+
 @require_GET
 def release_download(request: HttpRequest, token: str) -> HttpResponse:
     """The subject's emailed link: no account, just a live token."""
     release = selectors.release_get_by_token(token=token)
-    if release is None:
-        raise Http404("No such link.")
+    if release is None or not release.is_active():
+        return _release_gone()
     report = release.report
-    if not release.is_active() or report.status != Report.Status.READY or report.pdf is None:
-        return render(request, "reports/release_gone.html", status=410)
+    if report.status != Report.Status.READY or report.pdf is None:
+        return _release_gone()
     return pdf_response(pdf=bytes(report.pdf), filename=report_filename(report))

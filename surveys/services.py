@@ -1062,7 +1062,7 @@ def _nomination_messages(emails: list[OutboundEmail]) -> dict[int, EmailMultiAlt
     return {
         email.pk: nomination_email_build(
             nomination=nominations[(email.cycle_id, email.recipient)],
-            url=links.public_url(f"/n/{tokens[email.pk]}/"),
+            url=links.nomination_url(tokens[email.pk]),
         )
         for email in pending
     }

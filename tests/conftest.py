@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from celery.contrib.testing.worker import start_worker
 from celery.signals import task_postrun
+from django.core.cache import cache
 from django.db import connection
 
 from config.celery import app as celery_app
@@ -94,3 +95,10 @@ def page(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
         yield context.new_page()
         context.close()
         chromium.close()
+
+
+@pytest.fixture(autouse=True)
+def _throttles_start_empty() -> Iterator[None]:
+    """Every test starts with no failed sign-ins or dead links counted (the cache is the throttles' only data)."""
+    cache.clear()
+    yield

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import dj_database_url
 
-from config.env import env_bool, env_float, env_int, env_list, env_str
+from config.env import env_bool, env_float, env_int, env_list, env_rate, env_str, redis_database_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var")))
@@ -34,6 +34,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "rest_framework.authtoken",
+    "django_ratelimit",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "surveys",
@@ -91,6 +92,9 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+
+# Django's password check, refusing while sign-in is throttled (config/throttling.py).
+AUTHENTICATION_BACKENDS = ["config.throttling.ThrottledModelBackend"]
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
@@ -151,6 +155,31 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
+# --- Cache and throttles --------------------------------------------------------------
+# The throttles' counters, shared by every web process. Its own Redis database (the
+# broker's number + 1 unless CACHE_URL says otherwise), so clearing it never touches
+# Celery's queues.
+CACHE_URL = env_str("CACHE_URL", redis_database_url(REDIS_URL, offset=1))
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": CACHE_URL,
+        "KEY_PREFIX": "b360",
+        "OPTIONS": {"socket_timeout": 2, "socket_connect_timeout": 2},
+    }
+}
+RATELIMIT_USE_CACHE = "default"
+# django-ratelimit lists django-redis but not Django's own RedisCache, whose add (SET NX)
+# and incr (INCRBY) are just as atomic.
+SILENCED_SYSTEM_CHECKS = ["django_ratelimit.W001"]
+# How many proxies of ours stand in front of the app (1 behind docker-compose's Caddy):
+# the client's address is then read from X-Forwarded-For, never trusted beyond them.
+TRUSTED_PROXY_HOPS = env_int("TRUSTED_PROXY_HOPS", 0, minimum=0)
+# Failures allowed per window ("count/period", period in s, m, h or d, e.g. 15m).
+THROTTLE_SIGN_IN_PER_USERNAME = env_rate("THROTTLE_SIGN_IN_PER_USERNAME", "10/15m")
+THROTTLE_SIGN_IN_PER_IP = env_rate("THROTTLE_SIGN_IN_PER_IP", "50/15m")
+THROTTLE_LINK_MISSES_PER_IP = env_rate("THROTTLE_LINK_MISSES_PER_IP", "60/15m")
+
 # --- REST API ------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -187,6 +216,11 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     # Several models have a "status"; name each enum after its model instead of a hash.
     "ENUM_NAME_OVERRIDES": {"CycleStatusEnum": "surveys.models.Cycle.Status"},
+    # Every error answer each operation can give (config/schema.py).
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "config.schema.error_responses",
+    ],
 }
 
 # --- Logging -------------------------------------------------------------------------
