@@ -198,15 +198,18 @@ class ReportReleaseApi(APIView):
     @extend_schema(
         operation_id="reports_release",
         request=None,
-        responses={201: ReleaseSerializer},
+        responses={201: ReleaseSerializer, 200: ReleaseSerializer},
         summary="Email the person a download link to their ready report (coach only)",
-        description="The release is recorded at once (status `queued`); the email follows from a background job "
-        "that retries with backoff. Follow its status in the report's releases.",
+        description="The release is recorded at once (status `queued`, 201); the email follows from a background "
+        "job that retries with backoff. Follow its status in the report's releases. While a release is live (its "
+        "link works or its email is on the way) that release is returned (200) and nothing is sent again.",
     )
     def post(self, request: Request, report_id: int) -> Response:
         report = selectors.report_get_for_coach(user=request.user, report_id=report_id, action="releases a report")
-        release = services.report_release(report=report, by=_user(request))
-        return Response(ReleaseSerializer(release).data, status=status.HTTP_201_CREATED)
+        release, created = services.report_release(report=report, by=_user(request))
+        return Response(
+            ReleaseSerializer(release).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
+        )
 
 
 class ReleaseListApi(APIView):

@@ -229,19 +229,39 @@ def coach_unassign(*, assignment: CoachAssignment) -> None:
     assignment.delete()
 
 
-def report_release(*, report: Report, by: User) -> Release:
-    """Record a release of the ready report to its subject; its email goes out once this commits.
+def release_live(*, report: Report) -> Release | None:
+    """The report's release whose link works or is on its way, if any: not revoked, not
+    expired, and not given up on (a failed email is tried again with ``release_retry``)."""
+    return (
+        Release.objects.filter(report=report, revoked_at__isnull=True, expires_at__gt=timezone.now())
+        .exclude(status=Release.Status.FAILED)
+        .order_by("-created_at", "-id")
+        .first()
+    )
+
+
+def report_release(*, report: Report, by: User) -> tuple[Release, bool]:
+    """Release the ready report to its subject: ``(release, created)``.
+
+    While a release is live (its link works or its email is on the way) that release is
+    returned and nothing is sent: a double click, a second tab or a retried request
+    never emails the person twice or puts two links in circulation. The report row is
+    locked while looking, so concurrent releases queue up and all find the first one.
 
     The email (and the download link in it) is made by ``release_send`` in a background
     job, so a mail server that is down delays the link and never fails the coach's
     request. The raw token exists only in that email; the database keeps its SHA-256.
     """
-    if report.status != Report.Status.READY:
-        raise ValidationError("Only a ready report can be released.")
     with transaction.atomic():
+        status = Report.objects.select_for_update().filter(id=report.id).values_list("status", flat=True).first()
+        if status != Report.Status.READY:
+            raise ValidationError("Only a ready report can be released.")
+        live = release_live(report=report)
+        if live is not None:
+            return live, False
         release = Release.objects.create(report=report, email=report.subject.person.email, created_by=by)
         transaction.on_commit(partial(_release_enqueue, release.id))
-    return release
+    return release, True
 
 
 def _release_enqueue(release_id: int) -> None:

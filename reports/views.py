@@ -115,11 +115,14 @@ def report_rerun(request: HttpRequest, report_id: int) -> HttpResponse:
 def report_release(request: HttpRequest, report_id: int) -> HttpResponse:
     report = selectors.report_get_for_coach(user=request.user, report_id=report_id, action="releases a report")
     try:
-        release = services.report_release(report=report, by=_signed_in(request))
+        release, created = services.report_release(report=report, by=_signed_in(request))
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
     else:
-        messages.success(request, f"The download link will be emailed to {release.email} in a moment.")
+        if created:
+            messages.success(request, f"The download link will be emailed to {release.email} in a moment.")
+        else:
+            messages.info(request, f"This report is already released to {release.email}; nothing was sent again.")
     return redirect("reports:detail", report_id=report.id)
 
 

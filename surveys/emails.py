@@ -12,6 +12,8 @@ from django.template.loader import render_to_string
 from surveys import links
 from surveys.models import Cycle, Group, Invitation, Nomination
 
+TEXT_ENGINE = "text"
+
 # How each email names the role the rater answers in.
 GROUP_ROLES = {
     Group.SELF: "yourself (self-assessment)",
@@ -37,9 +39,13 @@ class EmailLink:
 
 
 def email_build(*, name: str, context: dict[str, Any], to: str, connection: Any = None) -> EmailMultiAlternatives:
-    """One email from ``emails/<name>-subject.txt``, ``-body.txt`` and ``-body.html``."""
-    subject = " ".join(render_to_string(f"emails/{name}-subject.txt", context).split())
-    text = render_to_string(f"emails/{name}-body.txt", context)
+    """One email from ``emails/<name>-subject.txt``, ``-body.txt`` and ``-body.html``.
+
+    The subject and text body come from the plain-text template engine (no HTML
+    escaping: "R&D" stays "R&D"); the HTML body from the default one, which escapes.
+    """
+    subject = " ".join(render_to_string(f"emails/{name}-subject.txt", context, using=TEXT_ENGINE).split())
+    text = render_to_string(f"emails/{name}-body.txt", context, using=TEXT_ENGINE)
     html = render_to_string(f"emails/{name}-body.html", context)
     message = EmailMultiAlternatives(
         subject=subject, body=text, from_email=settings.DEFAULT_FROM_EMAIL, to=[to], connection=connection

@@ -70,6 +70,15 @@ TEMPLATES = [
             ],
         },
     },
+    # Plain-text emails (subjects and text bodies): names and comments exactly as typed,
+    # never HTML-escaped. Only surveys.emails.email_build renders with it.
+    {
+        "NAME": "text",
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": False,
+        "OPTIONS": {"autoescape": False},
+    },
 ]
 
 DATABASES = {

@@ -10,7 +10,7 @@ import pytest
 from django.utils import timezone
 
 from config.celery import app as celery_app
-from reports.models import Report
+from reports.models import CoachAssignment, Report
 from reports.rendering import pdf_checksum, report_pdf_render
 from reports.services import report_data_compute
 from surveys.models import Cycle, Group
@@ -132,6 +132,13 @@ def stored_report_create(subject: Any) -> Report:
 @pytest.fixture
 def stored_report(subject: Any) -> Report:
     return stored_report_create(subject)
+
+
+@pytest.fixture
+def coached(stored_report: Report, coach: Any, manager: Any) -> Report:
+    """The stored report, with Charlie assigned as coach of its cycle."""
+    CoachAssignment.objects.create(coach=coach, cycle=stored_report.cycle, created_by=manager)
+    return stored_report
 
 
 @pytest.fixture

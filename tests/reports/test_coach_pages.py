@@ -20,12 +20,6 @@ from tests.factories import PersonFactory, ResponseFactory, SubjectFactory
 from tests.reports.conftest import SMALL_PDF, answers_create, stored_report_create
 
 
-@pytest.fixture
-def coached(stored_report: Report, coach: Any, manager: Any) -> Report:
-    CoachAssignment.objects.create(coach=coach, cycle=stored_report.cycle, created_by=manager)
-    return stored_report
-
-
 def more_ready_reports(cycle: Any, count: int) -> None:
     for _ in range(count):
         subject = SubjectFactory(cycle=cycle, person=PersonFactory(team=cycle.team))

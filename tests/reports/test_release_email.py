@@ -107,12 +107,6 @@ def smtp_down(settings: Any) -> None:
     settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", free_port(), 2
 
 
-@pytest.fixture
-def coached(stored_report: Report, coach: Any, manager: Any) -> Report:
-    CoachAssignment.objects.create(coach=coach, cycle=stored_report.cycle, created_by=manager)
-    return stored_report
-
-
 @pytest.mark.django_db
 def test_release_while_smtp_is_down_answers_normally_and_ends_failed_on_the_page(
     client: Client,
@@ -252,7 +246,7 @@ def test_the_task_keeps_the_row_queued_between_retries_backs_off_and_fails_at_th
     coached: Report, coach: Any, smtp_down: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The task function called directly, one delivery at a time, as a worker would run them.
-    release = services.report_release(report=coached, by=coach)
+    release, _ = services.report_release(report=coached, by=coach)
     countdowns: list[float] = []
 
     class Retried(Exception):
@@ -289,7 +283,7 @@ def test_a_second_delivery_of_the_job_sends_nothing(
     coached: Report, coach: Any, django_capture_on_commit_callbacks: Any
 ) -> None:
     with django_capture_on_commit_callbacks(execute=False):
-        release = services.report_release(report=coached, by=coach)
+        release, _ = services.report_release(report=coached, by=coach)
     assert services.release_send(release_id=release.id, last_try=False).status == Release.Status.SENT
     assert services.release_send(release_id=release.id, last_try=False) == services.ReleaseOutcome(
         status=Release.Status.SENT
