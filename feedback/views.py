@@ -43,13 +43,6 @@ from surveys.models import Invitation, Side
 
 View = Callable[..., HttpResponse]
 
-# Only our own origin: the survey loads no third-party script, style, font or image,
-# cannot be framed, and its forms can only post back here.
-CONTENT_SECURITY_POLICY = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; font-src 'self'; "
-    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
-)
-
 # {key: invitation id} for the links opened in this browser, so a rater with several
 # links (several people to rate) can open them one after another. An entry is removed
 # the moment its answer or decline is stored; the session then keeps only the bare key
@@ -63,14 +56,17 @@ RADIO_VALUES = frozenset(str(value) for value, _ in SCALE)
 
 
 def survey_headers(view: View) -> View:
-    """No Referer leaves a survey page, nothing is cached, nothing third-party loads."""
+    """No Referer leaves a survey page, nothing is cached, no search engine indexes it.
+
+    Nothing third-party loads either: the Content-Security-Policy of every page
+    (``CONTENT_SECURITY_POLICY`` in the settings) allows our own origin only.
+    """
 
     @wraps(view)
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         response = view(request, *args, **kwargs)
         response["Referrer-Policy"] = "no-referrer"
         response["Cache-Control"] = "no-store"
-        response["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
         response["X-Robots-Tag"] = "noindex, nofollow"
         return response
 
