@@ -16,11 +16,11 @@ from django.http import Http404, HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import serializers, status
-from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.pagination import PaginatedListApi
 from reports import selectors, services
 from reports.models import CoachAssignment, Release, Report
 from reports.views import pdf_response, report_filename
@@ -142,7 +142,7 @@ class TeamPointSerializer(serializers.Serializer):
     shown = serializers.BooleanField()
 
 
-class ReportListApi(APIView):
+class ReportListApi(PaginatedListApi):
     @extend_schema(
         operation_id="reports_list",
         parameters=[OpenApiParameter("cycle", int, description="Only reports of this cycle.")],
@@ -154,10 +154,7 @@ class ReportListApi(APIView):
         if cycle is not None and not cycle.isdigit():
             raise serializers.ValidationError({"cycle": "A cycle id (a whole number)."})
         reports = selectors.report_list_for_user(user=request.user, cycle_id=int(cycle) if cycle else None)
-        paginator = LimitOffsetPagination()
-        page = paginator.paginate_queryset(reports, request, view=self)
-        assert page is not None
-        return paginator.get_paginated_response(ReportRowSerializer(page, many=True).data)
+        return self.paginated(request, reports, ReportRowSerializer)
 
 
 class ReportDetailApi(APIView):

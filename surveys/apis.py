@@ -8,34 +8,24 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Count
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
-from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.pagination import PaginatedListApi
 from surveys import selectors, services
 from surveys.models import Cycle, Group, Invitation, Person, Questionnaire, Reminder, Team
-
-
-def _paginated(
-    request: Request, view: APIView, queryset: QuerySet[Any], serializer: type[serializers.Serializer]
-) -> Response:
-    paginator = LimitOffsetPagination()
-    page = paginator.paginate_queryset(queryset, request, view=view)
-    assert page is not None
-    return paginator.get_paginated_response(serializer(page, many=True).data)
-
 
 # --- Teams --------------------------------------------------------------------------------
 
 
 class TeamSerializer(serializers.ModelSerializer):
-    people_count = serializers.IntegerField(read_only=True, required=False)
-    cycle_count = serializers.IntegerField(read_only=True, required=False)
+    people_count = serializers.IntegerField(read_only=True)
+    cycle_count = serializers.IntegerField(read_only=True)
 
     class Meta:
         model = Team
@@ -47,24 +37,29 @@ class TeamInputSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=200)
 
 
-class TeamListApi(APIView):
+def _team_data(request: Request, team: Team) -> dict[str, Any]:
+    """The team as every endpoint shows it, with its counts."""
+    return dict(TeamSerializer(selectors.team_list(user=request.user).get(pk=team.pk)).data)
+
+
+class TeamListApi(PaginatedListApi):
     @extend_schema(responses=TeamSerializer(many=True), summary="Your teams")
     def get(self, request: Request) -> Response:
-        return _paginated(request, self, selectors.team_list(user=request.user), TeamSerializer)
+        return self.paginated(request, selectors.team_list(user=request.user), TeamSerializer)
 
     @extend_schema(request=TeamInputSerializer, responses={201: TeamSerializer}, summary="Create a team")
     def post(self, request: Request) -> Response:
         data = TeamInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         team = services.team_create(manager=request.user, name=data.validated_data["name"])
-        return Response(TeamSerializer(team).data, status=status.HTTP_201_CREATED)
+        return Response(_team_data(request, team), status=status.HTTP_201_CREATED)
 
 
 class TeamDetailApi(APIView):
     @extend_schema(responses=TeamSerializer, summary="One team")
     def get(self, request: Request, team_id: int) -> Response:
         team = selectors.team_get_for_user(user=request.user, team_id=team_id)
-        return Response(TeamSerializer(team).data)
+        return Response(_team_data(request, team))
 
     @extend_schema(request=TeamInputSerializer, responses=TeamSerializer, summary="Rename a team")
     def patch(self, request: Request, team_id: int) -> Response:
@@ -72,7 +67,7 @@ class TeamDetailApi(APIView):
         data = TeamInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         team = services.team_update(team=team, name=data.validated_data["name"])
-        return Response(TeamSerializer(team).data)
+        return Response(_team_data(request, team))
 
 
 # --- People -------------------------------------------------------------------------------
@@ -104,11 +99,11 @@ def _reports_to(team: Team, person_id: int | None) -> Person | None:
     return boss
 
 
-class PeopleApi(APIView):
+class PeopleApi(PaginatedListApi):
     @extend_schema(responses=PersonSerializer(many=True), summary="The team's people")
     def get(self, request: Request, team_id: int) -> Response:
         team = selectors.team_get_for_user(user=request.user, team_id=team_id)
-        return _paginated(request, self, selectors.people_list(team=team), PersonSerializer)
+        return self.paginated(request, selectors.people_list(team=team), PersonSerializer)
 
     @extend_schema(request=PersonInputSerializer, responses={201: PersonSerializer}, summary="Add a person")
     def post(self, request: Request, team_id: int) -> Response:
@@ -194,7 +189,7 @@ class SubjectSerializer(serializers.Serializer):
 
 class CycleSerializer(serializers.ModelSerializer):
     subjects = SubjectSerializer(many=True, read_only=True)
-    subject_count = serializers.IntegerField(read_only=True, required=False)
+    subject_count = serializers.IntegerField(read_only=True)
 
     class Meta:
         model = Cycle
@@ -251,7 +246,11 @@ class CycleInputSerializer(CycleUpdateSerializer):
 
 
 def _cycle_detail(cycle: Cycle) -> dict[str, Any]:
-    cycle = Cycle.objects.prefetch_related("subjects__person").get(pk=cycle.pk)
+    cycle = (
+        Cycle.objects.annotate(subject_count=Count("subjects", distinct=True))
+        .prefetch_related("subjects__person")
+        .get(pk=cycle.pk)
+    )
     return dict(CycleSerializer(cycle).data)
 
 
@@ -262,10 +261,10 @@ def _people_of_team(team: Team, ids: list[int]) -> list[Person]:
     return people
 
 
-class CycleListApi(APIView):
+class CycleListApi(PaginatedListApi):
     @extend_schema(responses=CycleListSerializer(many=True), summary="Your review cycles")
     def get(self, request: Request) -> Response:
-        return _paginated(request, self, selectors.cycle_list(user=request.user), CycleListSerializer)
+        return self.paginated(request, selectors.cycle_list(user=request.user), CycleListSerializer)
 
     @extend_schema(request=CycleInputSerializer, responses={201: CycleSerializer}, summary="Create a draft cycle")
     def post(self, request: Request) -> Response:
@@ -325,11 +324,11 @@ class RaterInputSerializer(serializers.Serializer):
     group = serializers.ChoiceField(choices=Group.choices, default=Group.OTHER)
 
 
-class RaterListApi(APIView):
+class RaterListApi(PaginatedListApi):
     @extend_schema(responses=RaterSerializer(many=True), summary="Who is asked to rate whom")
     def get(self, request: Request, cycle_id: int) -> Response:
         cycle = selectors.cycle_get_for_user(user=request.user, cycle_id=cycle_id)
-        return _paginated(request, self, selectors.raters_list(cycle=cycle), RaterSerializer)
+        return self.paginated(request, selectors.raters_list(cycle=cycle), RaterSerializer)
 
     @extend_schema(
         request=RaterInputSerializer, responses={201: RaterSerializer}, summary="Add a rater (before launch)"
