@@ -16,13 +16,6 @@ from tests.factories import TeamFactory
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def api(manager: Any) -> APIClient:
-    client = APIClient()
-    client.force_authenticate(manager)
-    return client
-
-
 @pytest.mark.parametrize(
     "path", ["/api/cycles/null/", "/api/cycles/-1/", "/api/cycles/1.5/", "/api/teams/x/people/", "/api/nothing/"]
 )

@@ -18,8 +18,8 @@ DRAFTS = "Object.keys(localStorage).filter((name) => name.startsWith('b360-surve
 
 
 @pytest.fixture
-def survey_link(kotter_questionnaire: Any, live_server: Any) -> tuple[str, Cycle]:
-    cycle = CycleFactory(status=Cycle.Status.OPEN, questionnaire=kotter_questionnaire)
+def survey_link(default_questionnaire: Any, live_server: Any) -> tuple[str, Cycle]:
+    cycle = CycleFactory(status=Cycle.Status.OPEN, questionnaire=default_questionnaire)
     subject = SubjectFactory(cycle=cycle, person__name="Jonas Berg")
     invitation = InvitationFactory(subject=subject, status=Invitation.Status.OPEN)
     token = invitation_link_create(invitation=invitation)

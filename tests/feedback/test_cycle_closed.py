@@ -38,7 +38,7 @@ def answered_cycle() -> tuple[Cycle, list[Invitation]]:
     return cycle, invitations
 
 
-def test_before_close_a_response_shares_its_transaction_id_with_its_invitation(kotter_questionnaire: Any) -> None:
+def test_before_close_a_response_shares_its_transaction_id_with_its_invitation(default_questionnaire: Any) -> None:
     # This is the correlation the close-time rewrite exists to remove.
     cycle, invitations = answered_cycle()
     invitation_xmins = xmins("surveys_invitation", cycle)
@@ -47,7 +47,7 @@ def test_before_close_a_response_shares_its_transaction_id_with_its_invitation(k
     assert response_xmins == submitted
 
 
-def test_the_cycle_closed_signal_rewrites_every_response_and_decline(kotter_questionnaire: Any) -> None:
+def test_the_cycle_closed_signal_rewrites_every_response_and_decline(default_questionnaire: Any) -> None:
     # given
     cycle, _ = answered_cycle()
     before = xmins("feedback_response", cycle) | xmins("feedback_decline", cycle)
@@ -70,7 +70,7 @@ def test_the_cycle_closed_signal_rewrites_every_response_and_decline(kotter_ques
 
 
 def test_after_cycle_close_no_response_shares_a_transaction_id_with_any_invitation(
-    kotter_questionnaire: Any, manager: Any
+    default_questionnaire: Any, manager: Any
 ) -> None:
     cycle, _ = answered_cycle()
     submit_era = set(xmins("surveys_invitation", cycle).values()) | set(xmins("feedback_response", cycle).values())
@@ -86,7 +86,7 @@ def test_after_cycle_close_no_response_shares_a_transaction_id_with_any_invitati
     assert Response.objects.filter(cycle=cycle).count() == 2
 
 
-def test_other_cycles_are_left_alone(kotter_questionnaire: Any) -> None:
+def test_other_cycles_are_left_alone(default_questionnaire: Any) -> None:
     cycle, _ = answered_cycle()
     other, _ = answered_cycle()
     before = xmins("feedback_response", other)
@@ -101,7 +101,7 @@ def physical_order(cycle: Cycle) -> list[str]:
         return [row[0] for row in cursor.fetchall()]
 
 
-def test_the_rewrite_puts_responses_out_of_submission_order(kotter_questionnaire: Any) -> None:
+def test_the_rewrite_puts_responses_out_of_submission_order(default_questionnaire: Any) -> None:
     # given: twelve answers; the table holds them in submission order, which completed
     # invitations (rewritten by their status update) share
     cycle = CycleFactory(status=Cycle.Status.OPEN)
@@ -130,7 +130,7 @@ def toast_chunk_ids(cycle: Cycle) -> dict[str, int | None]:
         return dict(cursor.fetchall())
 
 
-def test_the_rewrite_stores_long_comments_anew(kotter_questionnaire: Any, manager: Any) -> None:
+def test_the_rewrite_stores_long_comments_anew(default_questionnaire: Any, manager: Any) -> None:
     # given: long comments, stored out of line under TOAST chunk ids handed out in
     # submission order; random text so that compression cannot bring them back inline
     cycle = CycleFactory(status=Cycle.Status.OPEN)
@@ -153,7 +153,7 @@ def test_the_rewrite_stores_long_comments_anew(kotter_questionnaire: Any, manage
     assert stored == sorted(texts)
 
 
-def test_the_rewrite_keeps_every_value(kotter_questionnaire: Any) -> None:
+def test_the_rewrite_keeps_every_value(default_questionnaire: Any) -> None:
     cycle, _ = answered_cycle()
     response = Response.objects.filter(cycle=cycle).first()
     assert response is not None

@@ -17,7 +17,7 @@ from reports.models import CoachAssignment, Release, Report
 from surveys.links import token_hash
 from surveys.models import Group
 from tests.factories import PersonFactory, ResponseFactory, SubjectFactory
-from tests.reports.conftest import SMALL_PDF, answers_create, stored_report_create
+from tests.reports.helpers import SMALL_PDF, answers_create, stored_report_create
 
 
 def more_ready_reports(cycle: Any, count: int) -> None:

@@ -29,7 +29,7 @@ from reports import services
 from reports.models import CoachAssignment, Release, Report
 from reports.tasks import RELEASE_EMAIL_MAX_RETRIES, release_send_task
 from surveys.links import token_hash
-from tests.reports.conftest import SMALL_PDF, stored_report_create
+from tests.reports.helpers import SMALL_PDF, stored_report_create
 
 LINK = re.compile(r"http://testserver/r/([A-Za-z0-9_\-]+)/")
 
@@ -406,7 +406,7 @@ def test_a_real_worker_sends_the_release_after_a_refusal(
     client: Client,
     coach: Any,
     manager: Any,
-    default_questionnaire_present: None,
+    default_questionnaire: Any,
     celery_worker: Any,
     smtp_server: Callable[..., MailServer],
     settings: Any,

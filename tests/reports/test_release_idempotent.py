@@ -69,11 +69,11 @@ RACERS = 5
 
 @pytest.mark.django_db(transaction=True)
 def test_five_concurrent_releases_make_one_release_and_one_email(
-    live_server: Any, coach: Any, manager: Any, default_questionnaire_present: None, eager_celery: None
+    live_server: Any, coach: Any, manager: Any, default_questionnaire: Any, eager_celery: None
 ) -> None:
     from reports.models import CoachAssignment
     from tests.factories import CycleFactory, PersonFactory, SubjectFactory
-    from tests.reports.conftest import answers_create, stored_report_create
+    from tests.reports.helpers import answers_create, stored_report_create
 
     # given: a ready report and its coach's API token (committed: the server is another thread)
     cycle = CycleFactory(team__manager=manager)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -13,19 +12,13 @@ from rest_framework.test import APIClient
 
 from surveys import services
 from surveys.models import Cycle, Invitation, Nomination, Person, Team
-from tests.surveys.conftest import person
+from tests.surveys.helpers import person
 
 pytestmark = pytest.mark.django_db
 
 # 255 characters: one more than the email columns hold, and still a valid address to Django.
 LONG_EMAIL = "a" * 64 + "@" + ".".join(["b" * 60] * 3) + ".example"
 assert len(LONG_EMAIL) == 255
-
-
-@pytest.fixture
-def signed_in(client: Client, manager: Any) -> Client:
-    client.force_login(manager)
-    return client
 
 
 def nested(depth: int) -> str:

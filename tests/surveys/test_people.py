@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 from surveys import services
 from surveys.models import Person, Team
 from tests.factories import TeamFactory
-from tests.surveys.conftest import person
+from tests.surveys.helpers import person
 
 pytestmark = pytest.mark.django_db
 
