@@ -16,15 +16,24 @@ from rest_framework.authtoken.models import Token
 from reports.models import Release, Report
 
 
-@pytest.mark.django_db
-def test_a_second_release_while_one_is_live_returns_it_and_sends_nothing(
+@pytest.fixture
+def release(
     client: Client, coached: Report, coach: Any, eager_celery: None, django_capture_on_commit_callbacks: Any
-) -> None:
+) -> Any:
+    """POST a release as the coach, the email job running at commit as the worker would run it."""
     client.force_login(coach)
-    with django_capture_on_commit_callbacks(execute=True):
-        first = client.post(f"/api/reports/{coached.id}/release/")
-    with django_capture_on_commit_callbacks(execute=True):
-        second = client.post(f"/api/reports/{coached.id}/release/")
+
+    def post(path: str = "/api/reports/{report}/release/", **kwargs: Any) -> Any:
+        with django_capture_on_commit_callbacks(execute=True):
+            return client.post(path.format(report=coached.id), **kwargs)
+
+    return post
+
+
+@pytest.mark.django_db
+def test_a_second_release_while_one_is_live_returns_it_and_sends_nothing(release: Any) -> None:
+    first = release()
+    second = release()
     assert (first.status_code, second.status_code) == (201, 200)
     assert second.json()["id"] == first.json()["id"]
     assert second.json()["status"] == Release.Status.SENT
@@ -33,32 +42,22 @@ def test_a_second_release_while_one_is_live_returns_it_and_sends_nothing(
 
 
 @pytest.mark.django_db
-def test_the_page_says_the_report_is_already_released(
-    client: Client, coached: Report, coach: Any, eager_celery: None, django_capture_on_commit_callbacks: Any
-) -> None:
-    client.force_login(coach)
-    with django_capture_on_commit_callbacks(execute=True):
-        client.post(f"/reports/{coached.id}/release/")
-        page = client.post(f"/reports/{coached.id}/release/", follow=True)
+def test_the_page_says_the_report_is_already_released(release: Any) -> None:
+    release("/reports/{report}/release/")
+    page = release("/reports/{report}/release/", follow=True)
     assert "already released to jonas@example.test; nothing was sent again" in page.content.decode()
     assert Release.objects.count() == 1
     assert len(mail.outbox) == 1
 
 
 @pytest.mark.django_db
-def test_after_a_revoke_or_a_failed_email_a_new_release_is_made(
-    client: Client, coached: Report, coach: Any, eager_celery: None, django_capture_on_commit_callbacks: Any
-) -> None:
-    client.force_login(coach)
-    with django_capture_on_commit_callbacks(execute=True):
-        first = client.post(f"/api/reports/{coached.id}/release/").json()["id"]
-    client.post(f"/api/reports/{coached.id}/releases/{first}/revoke/")
-    with django_capture_on_commit_callbacks(execute=True):
-        second = client.post(f"/api/reports/{coached.id}/release/")
+def test_after_a_revoke_or_a_failed_email_a_new_release_is_made(release: Any) -> None:
+    first = release().json()["id"]
+    release(f"/api/reports/{{report}}/releases/{first}/revoke/")
+    second = release()
     assert second.status_code == 201 and second.json()["id"] != first
     Release.objects.filter(id=second.json()["id"]).update(status=Release.Status.FAILED)
-    with django_capture_on_commit_callbacks(execute=True):
-        third = client.post(f"/api/reports/{coached.id}/release/")
+    third = release()
     assert third.status_code == 201
     assert Release.objects.count() == 3
     assert len(mail.outbox) == 3
