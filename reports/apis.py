@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth.models import User
-from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
@@ -23,13 +22,7 @@ from rest_framework.views import APIView
 from config.pagination import PaginatedListApi
 from reports import selectors, services
 from reports.models import CoachAssignment, Release, Report
-from reports.views import pdf_response, report_filename
-
-
-def _user(request: Request) -> User:
-    if not isinstance(request.user, User):
-        raise PermissionDenied("Sign in first.")
-    return request.user
+from reports.views import pdf_response, report_filename, signed_in_user
 
 
 @extend_schema_field(
@@ -187,7 +180,7 @@ class ReportRerunApi(APIView):
     def post(self, request: Request, report_id: int) -> Response:
         # Re-running touches the job, not the content: the cycle's manager may do it too.
         report = selectors.report_status_get_for_user(user=request.user, report_id=report_id)
-        report = services.report_rerun(report=report, by=_user(request))
+        report = services.report_rerun(report=report, by=signed_in_user(request))
         return Response(ReportSummarySerializer(report).data, status=status.HTTP_202_ACCEPTED)
 
 
@@ -203,7 +196,7 @@ class ReportReleaseApi(APIView):
     )
     def post(self, request: Request, report_id: int) -> Response:
         report = selectors.report_get_for_coach(user=request.user, report_id=report_id, action="releases a report")
-        release, created = services.report_release(report=report, by=_user(request))
+        release, created = services.report_release(report=report, by=signed_in_user(request))
         return Response(
             ReleaseSerializer(release).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
         )
@@ -232,7 +225,7 @@ class ReleaseRetryApi(APIView):
         release = report.releases.filter(id=release_id).first()
         if release is None:
             raise Http404("No such release.")
-        release = services.release_retry(release=release, by=_user(request))
+        release = services.release_retry(release=release, by=signed_in_user(request))
         return Response(ReleaseSerializer(release).data, status=status.HTTP_202_ACCEPTED)
 
 
@@ -311,7 +304,7 @@ class CoachAssignmentListApi(APIView):
             subject = cycle.subjects.filter(id=subject_id).select_related("person").first()
             if subject is None:
                 raise serializers.ValidationError({"subject": ["This person is not a subject of the cycle."]})
-        assignment = services.coach_assign(cycle=cycle, coach=coach, subject=subject, by=_user(request))
+        assignment = services.coach_assign(cycle=cycle, coach=coach, subject=subject, by=signed_in_user(request))
         return Response(CoachAssignmentSerializer(assignment).data, status=status.HTTP_201_CREATED)
 
 

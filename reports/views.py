@@ -24,8 +24,8 @@ from reports.models import CoachAssignment, Release, Report
 from reports.rendering import WEB_LAYOUT, report_context
 
 
-def _signed_in(request: HttpRequest) -> User:
-    # Every view using this is behind login_required; the check narrows the type.
+def signed_in_user(request: HttpRequest | Any) -> User:
+    """The signed-in user of a page or API request (both are behind a sign-in check; this narrows the type)."""
     if not isinstance(request.user, User):
         raise PermissionDenied("Sign in first.")
     return request.user
@@ -100,7 +100,7 @@ def report_rerun(request: HttpRequest, report_id: int) -> HttpResponse:
     # Re-running touches the job, not the content: the cycle's manager may do it too.
     report = selectors.report_status_get_for_user(user=request.user, report_id=report_id)
     try:
-        services.report_rerun(report=report, by=_signed_in(request))
+        services.report_rerun(report=report, by=signed_in_user(request))
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
     else:
@@ -115,7 +115,7 @@ def report_rerun(request: HttpRequest, report_id: int) -> HttpResponse:
 def report_release(request: HttpRequest, report_id: int) -> HttpResponse:
     report = selectors.report_get_for_coach(user=request.user, report_id=report_id, action="releases a report")
     try:
-        release, created = services.report_release(report=report, by=_signed_in(request))
+        release, created = services.report_release(report=report, by=signed_in_user(request))
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
     else:
@@ -132,7 +132,7 @@ def release_retry(request: HttpRequest, report_id: int, release_id: int) -> Http
     report = selectors.report_get_for_coach(user=request.user, report_id=report_id, action="releases a report")
     release = get_object_or_404(Release, id=release_id, report=report)
     try:
-        release = services.release_retry(release=release, by=_signed_in(request))
+        release = services.release_retry(release=release, by=signed_in_user(request))
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
     else:
@@ -209,7 +209,7 @@ def cycle_coaches(request: HttpRequest, cycle_id: int) -> HttpResponse:
                 cycle=cycle,
                 coach=form.cleaned_data["coach"],
                 subject=form.cleaned_data["subject"],
-                by=_signed_in(request),
+                by=signed_in_user(request),
             )
         except ValidationError as error:
             form.add_error(None, error)

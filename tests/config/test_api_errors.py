@@ -95,3 +95,13 @@ def test_a_domain_error_is_answered_by_the_same_bridge(api: APIClient, manager: 
     )
     assert response.status_code == 400
     assert response.json() == {"file": ["line 2: email: 'not-an-email' is not a valid email address."]}
+
+
+def test_a_page_post_over_the_limit_answers_a_413_page(client: Client, manager: Any, settings: Any) -> None:
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 64 * 1024
+    client.force_login(manager)
+    response = client.post("/teams/", {"name": "x" * (70 * 1024)})
+    assert response.status_code == 413
+    assert response["Content-Type"].startswith("text/html")
+    assert "larger than 64 KB, so nothing was saved" in response.content.decode()
+    assert not Team.objects.exists()
