@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import os
+import re
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -89,3 +90,24 @@ def env_keys(name: str, *, length: int = 32) -> list[bytes]:
 def key_decode(text: str) -> bytes:
     """URL-safe base64, with or without its ``=`` padding."""
     return base64.b64decode(text.encode("ascii") + b"=" * (-len(text) % 4), altchars=b"-_", validate=True)
+
+
+_RATE = re.compile(r"^([1-9][0-9]*)/([1-9][0-9]*)?([smhd])$")
+
+
+def env_rate(name: str, default: str) -> str:
+    """A throttle rate, ``count/period``: ``10/15m`` is ten per fifteen minutes."""
+    value = os.environ.get(name, default).strip()
+    if not _RATE.match(value):
+        raise ImproperlyConfigured(
+            f"Environment variable {name}={value!r} is not a rate like 10/15m (count / period in s, m, h or d)."
+        )
+    return value
+
+
+def redis_database_url(url: str, *, offset: int) -> str:
+    """``url`` with its database number moved by ``offset``: ``redis://h:6379/0`` → ``redis://h:6379/1``."""
+    match = re.match(r"^(.*?)/([0-9]+)$", url)
+    if match is None:
+        return f"{url.rstrip('/')}/{offset}"
+    return f"{match.group(1)}/{int(match.group(2)) + offset}"

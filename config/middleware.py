@@ -9,6 +9,20 @@ from django.http import HttpRequest, HttpResponse
 from config import views
 
 
+class PermissionsPolicyMiddleware:
+    """No page may use the camera, microphone, location or payment APIs (none of ours does)."""
+
+    POLICY = "camera=(), microphone=(), geolocation=(), payment=(), usb=(), interest-cohort=()"
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        response.setdefault("Permissions-Policy", self.POLICY)
+        return response
+
+
 class HealthCheckMiddleware:
     """Answers ``/healthz`` before host validation and the HTTPS redirect.
 

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from config.text import text_problem
 from surveys.vocabulary import COMMENT_PROMPTS, COMMENT_QUESTIONS
 
 RATING_MIN = 1
@@ -60,17 +61,17 @@ def _too_long(text: str, limit: int) -> str:
 def text_clean(value: Any, *, limit: int) -> tuple[str, str | None]:
     """(cleaned text, error). Text is stored exactly as typed — never as HTML — and escaped on output.
 
-    NUL characters are dropped: PostgreSQL cannot store them in text or JSON, and no
-    keyboard types them.
+    Characters PostgreSQL cannot store (NUL, unpaired surrogates) and control characters
+    are refused with a message saying where, not dropped: the rater sees what was wrong.
     """
     if value is None:
         return "", None
     if not isinstance(value, str):
         return "", NOT_TEXT
-    text = value.replace("\x00", "").strip()
+    text = value.strip()
     if len(text) > limit:
         return text, _too_long(text, limit)
-    return text, None
+    return text, text_problem(text)
 
 
 def answers_clean(*, item_codes: Sequence[str], data: Any) -> Answers:

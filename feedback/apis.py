@@ -12,19 +12,20 @@ from typing import Any
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
-from rest_framework.parsers import JSONParser
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.parsers import JSONParser
+from config.schema import DetailSerializer
+from config.token_routes import link_dead
 from feedback.answers import (
     CANT_SAY_LABEL,
     COMMENT_FIELDS,
     COMMENT_MAX_LENGTH,
     REASON_MAX_LENGTH,
     SCALE,
-    AnswersInvalid,
 )
 from feedback.selectors import (
     anonymity_promise,
@@ -32,13 +33,7 @@ from feedback.selectors import (
     questionnaire_dimensions,
     survey_role,
 )
-from feedback.services import (
-    NOT_OPEN_MESSAGE,
-    SurveyNotOpen,
-    invitation_open_mark,
-    response_decline,
-    response_submit,
-)
+from feedback.services import invitation_open_mark, response_decline, response_submit
 from feedback.views import unlogged
 from surveys.models import Invitation
 
@@ -49,10 +44,6 @@ LINK_NOT_OPEN = "This survey link is not open. If you already answered, thank yo
 TOKEN_PARAMETER = OpenApiParameter(
     "token", str, OpenApiParameter.PATH, description="The secret token from the emailed survey link."
 )
-
-
-class DetailSerializer(serializers.Serializer):
-    detail = serializers.CharField()
 
 
 # ``label`` is an attribute of every DRF field, so serializers with a field of that name
@@ -151,7 +142,7 @@ class PublicSurveyApi(APIView):
 
     @staticmethod
     def not_open() -> Response:
-        return Response({"detail": LINK_NOT_OPEN}, status=status.HTTP_404_NOT_FOUND)
+        return link_dead(Response({"detail": LINK_NOT_OPEN}, status=status.HTTP_404_NOT_FOUND))
 
 
 def _survey_data(invitation: Invitation) -> dict[str, Any]:
@@ -221,12 +212,9 @@ class SurveyResponseApi(PublicSurveyApi):
         invitation = invitation_get_answerable_by_token(token=token)
         if invitation is None:
             return self.not_open()
-        try:
-            response_submit(invitation_id=invitation.pk, answers=request.data)
-        except AnswersInvalid as invalid:
-            return Response(invalid.errors, status=status.HTTP_400_BAD_REQUEST)
-        except SurveyNotOpen:
-            return Response({"detail": NOT_OPEN_MESSAGE}, status=status.HTTP_409_CONFLICT)
+        # Invalid answers (400) and a link answered meanwhile (409) are answered by
+        # config.exceptions, like every service error.
+        response_submit(invitation_id=invitation.pk, answers=request.data)
         # No id comes back: nothing the client could keep would point at the stored row.
         return Response({"detail": "Thank you. Your answers have been recorded."}, status=status.HTTP_201_CREATED)
 
@@ -247,10 +235,5 @@ class SurveyDeclineApi(PublicSurveyApi):
             return self.not_open()
         if not isinstance(request.data, dict):
             return Response({"non_field_errors": ["Expected an object."]}, status=status.HTTP_400_BAD_REQUEST)
-        try:
-            response_decline(invitation_id=invitation.pk, reason=request.data.get("reason", ""))
-        except AnswersInvalid as invalid:
-            return Response(invalid.errors, status=status.HTTP_400_BAD_REQUEST)
-        except SurveyNotOpen:
-            return Response({"detail": NOT_OPEN_MESSAGE}, status=status.HTTP_409_CONFLICT)
+        response_decline(invitation_id=invitation.pk, reason=request.data.get("reason", ""))
         return Response({"detail": "Thank you. Your decline has been recorded."}, status=status.HTTP_201_CREATED)

@@ -2,16 +2,17 @@ from __future__ import annotations
 
 from django.urls import path
 
+from config.token_routes import SURVEY, SURVEY_API, token_path
 from feedback import apis, views
 
 app_name = "feedback"
 
 urlpatterns = [
-    # The emailed link; surveys.links.survey_url builds it and config.logging redacts it.
-    path("s/<str:token>/", views.link_open, name="link"),
+    # The emailed link, exchanged at once for a session key (config.token_routes).
+    token_path(SURVEY, views.link_open, name="link"),
     path("survey/<str:key>/", views.survey, name="survey"),
     path("survey/<str:key>/decline/", views.survey_decline, name="decline"),
-    path("api/survey/<str:token>/", apis.SurveyApi.as_view(), name="api-survey"),
-    path("api/survey/<str:token>/responses/", apis.SurveyResponseApi.as_view(), name="api-survey-responses"),
-    path("api/survey/<str:token>/decline/", apis.SurveyDeclineApi.as_view(), name="api-survey-decline"),
+    token_path(SURVEY_API, apis.SurveyApi.as_view(), name="api-survey"),
+    token_path(SURVEY_API, apis.SurveyResponseApi.as_view(), name="api-survey-responses", tail="responses/"),
+    token_path(SURVEY_API, apis.SurveyDeclineApi.as_view(), name="api-survey-decline", tail="decline/"),
 ]

@@ -13,6 +13,8 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import render
 from django.template.loader import render_to_string
@@ -20,6 +22,7 @@ from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_http_methods, require_POST
 
+from config.token_routes import link_dead
 from feedback.answers import (
     CANT_SAY_LABEL,
     COMMENT_FIELDS,
@@ -40,13 +43,6 @@ from surveys.models import Invitation, Side
 
 View = Callable[..., HttpResponse]
 
-# Only our own origin: the survey loads no third-party script, style, font or image,
-# cannot be framed, and its forms can only post back here.
-CONTENT_SECURITY_POLICY = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; font-src 'self'; "
-    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
-)
-
 # {key: invitation id} for the links opened in this browser, so a rater with several
 # links (several people to rate) can open them one after another. An entry is removed
 # the moment its answer or decline is stored; the session then keeps only the bare key
@@ -60,14 +56,17 @@ RADIO_VALUES = frozenset(str(value) for value, _ in SCALE)
 
 
 def survey_headers(view: View) -> View:
-    """No Referer leaves a survey page, nothing is cached, nothing third-party loads."""
+    """No Referer leaves a survey page, nothing is cached, no search engine indexes it.
+
+    Nothing third-party loads either: the Content-Security-Policy of every page
+    (``CONTENT_SECURITY_POLICY`` in the settings) allows our own origin only.
+    """
 
     @wraps(view)
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         response = view(request, *args, **kwargs)
         response["Referrer-Policy"] = "no-referrer"
         response["Cache-Control"] = "no-store"
-        response["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
         response["X-Robots-Tag"] = "noindex, nofollow"
         return response
 
@@ -99,6 +98,29 @@ def survey_csrf_protect(view: View) -> View:
     return csrf_exempt(wrapper)
 
 
+def survey_too_large_keeps_draft(view: View) -> View:
+    """A post larger than ``DATA_UPLOAD_MAX_MEMORY_SIZE`` gets the survey page back (413).
+
+    Django refuses to read such a body, so nothing in it can be shown again; the page
+    is rendered as for a first visit, where ``survey.js`` restores every answer from the
+    draft this browser kept, and says what happened.
+    """
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, key: str) -> HttpResponse:
+        try:
+            return view(request, key)
+        except RequestDataTooBig:
+            invitation = _session_invitation(request, key)
+            if invitation is None:
+                return _not_open()
+            context = _survey_context(invitation, key)
+            context.update(too_large=True, limit_kb=settings.DATA_UPLOAD_MAX_MEMORY_SIZE // 1024)
+            return render(request, "feedback/survey.html", context, status=413)
+
+    return wrapper
+
+
 def unlogged(response: Any) -> Any:
     """Keep Django's request logger from writing this response's path (it holds a token).
 
@@ -114,7 +136,7 @@ def _not_open() -> HttpResponse:
     Rendered without the request, so nothing about the visitor, the session or the
     reason (unknown, expired, answered, declined, cycle closed) can change a byte.
     """
-    return HttpResponse(render_to_string("feedback/link_not_open.html"))
+    return link_dead(HttpResponse(render_to_string("feedback/link_not_open.html")))
 
 
 def _session_surveys(request: HttpRequest) -> dict[str, int]:
@@ -284,6 +306,7 @@ def _session_invitation(request: HttpRequest, key: str) -> Invitation | None:
 
 
 @survey_headers
+@survey_too_large_keeps_draft
 @survey_csrf_protect
 @require_http_methods(["GET", "HEAD", "POST"])
 def survey(request: HttpRequest, key: str) -> HttpResponse:
@@ -312,6 +335,7 @@ def survey(request: HttpRequest, key: str) -> HttpResponse:
 
 
 @survey_headers
+@survey_too_large_keeps_draft
 @survey_csrf_protect
 @require_POST
 def survey_decline(request: HttpRequest, key: str) -> HttpResponse:

@@ -8,35 +8,21 @@ The JSON carries only the stored, already filtered report data.
 
 from __future__ import annotations
 
-from typing import Any, NoReturn
+from typing import Any
 
 from django.contrib.auth.models import User
-from django.core.exceptions import PermissionDenied
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import serializers, status
-from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.pagination import PaginatedListApi
 from reports import selectors, services
 from reports.models import CoachAssignment, Release, Report
-from reports.views import pdf_response, report_filename
-
-
-def _user(request: Request) -> User:
-    if not isinstance(request.user, User):
-        raise PermissionDenied("Sign in first.")
-    return request.user
-
-
-def _raise_as_drf(error: DjangoValidationError) -> NoReturn:
-    if hasattr(error, "error_dict"):
-        raise serializers.ValidationError(error.message_dict) from error
-    raise serializers.ValidationError({"non_field_errors": error.messages}) from error
+from reports.views import pdf_response, report_filename, signed_in_user
 
 
 @extend_schema_field(
@@ -156,7 +142,7 @@ class TeamPointSerializer(serializers.Serializer):
     shown = serializers.BooleanField()
 
 
-class ReportListApi(APIView):
+class ReportListApi(PaginatedListApi):
     @extend_schema(
         operation_id="reports_list",
         parameters=[OpenApiParameter("cycle", int, description="Only reports of this cycle.")],
@@ -168,10 +154,7 @@ class ReportListApi(APIView):
         if cycle is not None and not cycle.isdigit():
             raise serializers.ValidationError({"cycle": "A cycle id (a whole number)."})
         reports = selectors.report_list_for_user(user=request.user, cycle_id=int(cycle) if cycle else None)
-        paginator = LimitOffsetPagination()
-        page = paginator.paginate_queryset(reports, request, view=self)
-        assert page is not None
-        return paginator.get_paginated_response(ReportRowSerializer(page, many=True).data)
+        return self.paginated(request, reports, ReportRowSerializer)
 
 
 class ReportDetailApi(APIView):
@@ -204,10 +187,7 @@ class ReportRerunApi(APIView):
     def post(self, request: Request, report_id: int) -> Response:
         # Re-running touches the job, not the content: the cycle's manager may do it too.
         report = selectors.report_status_get_for_user(user=request.user, report_id=report_id)
-        try:
-            report = services.report_rerun(report=report, by=_user(request))
-        except DjangoValidationError as error:
-            _raise_as_drf(error)
+        report = services.report_rerun(report=report, by=signed_in_user(request))
         return Response(ReportSummarySerializer(report).data, status=status.HTTP_202_ACCEPTED)
 
 
@@ -215,18 +195,18 @@ class ReportReleaseApi(APIView):
     @extend_schema(
         operation_id="reports_release",
         request=None,
-        responses={201: ReleaseSerializer},
+        responses={201: ReleaseSerializer, 200: ReleaseSerializer},
         summary="Email the person a download link to their ready report (coach only)",
-        description="The release is recorded at once (status `queued`); the email follows from a background job "
-        "that retries with backoff. Follow its status in the report's releases.",
+        description="The release is recorded at once (status `queued`, 201); the email follows from a background "
+        "job that retries with backoff. Follow its status in the report's releases. While a release is live (its "
+        "link works or its email is on the way) that release is returned (200) and nothing is sent again.",
     )
     def post(self, request: Request, report_id: int) -> Response:
         report = selectors.report_get_for_coach(user=request.user, report_id=report_id, action="releases a report")
-        try:
-            release = services.report_release(report=report, by=_user(request))
-        except DjangoValidationError as error:
-            _raise_as_drf(error)
-        return Response(ReleaseSerializer(release).data, status=status.HTTP_201_CREATED)
+        release, created = services.report_release(report=report, by=signed_in_user(request))
+        return Response(
+            ReleaseSerializer(release).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
+        )
 
 
 class ReleaseListApi(APIView):
@@ -252,10 +232,7 @@ class ReleaseRetryApi(APIView):
         release = report.releases.filter(id=release_id).first()
         if release is None:
             raise Http404("No such release.")
-        try:
-            release = services.release_retry(release=release, by=_user(request))
-        except DjangoValidationError as error:
-            _raise_as_drf(error)
+        release = services.release_retry(release=release, by=signed_in_user(request))
         return Response(ReleaseSerializer(release).data, status=status.HTTP_202_ACCEPTED)
 
 
@@ -335,10 +312,7 @@ class CoachAssignmentListApi(APIView):
             subject = cycle.subjects.filter(id=subject_id).select_related("person").first()
             if subject is None:
                 raise serializers.ValidationError({"subject": ["This person is not a subject of the cycle."]})
-        try:
-            assignment = services.coach_assign(cycle=cycle, coach=coach, subject=subject, by=_user(request))
-        except DjangoValidationError as error:
-            _raise_as_drf(error)
+        assignment = services.coach_assign(cycle=cycle, coach=coach, subject=subject, by=signed_in_user(request))
         return Response(CoachAssignmentSerializer(assignment).data, status=status.HTTP_201_CREATED)
 
 

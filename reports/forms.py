@@ -7,6 +7,7 @@ from typing import Any
 from django import forms
 from django.contrib.auth import get_user_model
 
+from config.text import TextForm
 from surveys.models import Cycle, Subject
 
 
@@ -15,7 +16,7 @@ class SubjectChoiceField(forms.ModelChoiceField):
         return str(obj.person.name)
 
 
-class CoachAssignForm(forms.Form):
+class CoachAssignForm(TextForm):
     coach = forms.CharField(label="Coach's username", max_length=150)
     subject = SubjectChoiceField(
         queryset=Subject.objects.none(),

@@ -17,12 +17,13 @@ from django.db import InterfaceError, OperationalError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from config.token_routes import RELEASE, token_url
 from reports import emails
 from reports.models import RELEASE_VALID_FOR, CoachAssignment, Release, Report
 from reports.rendering import pdf_checksum, report_pdf_render
 from reports.scoring import Rules, report_compute, report_data
 from reports.selectors import report_build_input
-from surveys.links import public_url, token_hash, token_new
+from surveys.links import token_hash, token_new
 from surveys.models import Cycle, Invitation, Subject
 from surveys.selectors import chose_raters_for
 
@@ -242,21 +243,41 @@ def coach_unassign(*, assignment: CoachAssignment) -> None:
     assignment.delete()
 
 
-def report_release(*, report: Report, by: User) -> Release:
-    """Record a release of the ready report to its subject; its email goes out once this commits.
+def release_live(*, report: Report) -> Release | None:
+    """The report's release whose link works or is on its way, if any: not revoked, not
+    expired, and not given up on (a failed email is tried again with ``release_retry``)."""
+    return (
+        Release.objects.filter(report=report, revoked_at__isnull=True, expires_at__gt=timezone.now())
+        .exclude(status=Release.Status.FAILED)
+        .order_by("-created_at", "-id")
+        .first()
+    )
+
+
+def report_release(*, report: Report, by: User) -> tuple[Release, bool]:
+    """Release the ready report to its subject: ``(release, created)``.
+
+    While a release is live (its link works or its email is on the way) that release is
+    returned and nothing is sent: a double click, a second tab or a retried request
+    never emails the person twice or puts two links in circulation. The report row is
+    locked while looking, so concurrent releases queue up and all find the first one.
 
     The email (and the download link in it) is made by ``release_send`` in a background
     job, so a mail server that is down delays the link and never fails the coach's
     request. The raw token exists only in that email; the database keeps its SHA-256.
     """
-    if report.status != Report.Status.READY:
-        raise ValidationError("Only a ready report can be released.")
     with transaction.atomic():
+        status = Report.objects.select_for_update().filter(id=report.id).values_list("status", flat=True).first()
+        if status != Report.Status.READY:
+            raise ValidationError("Only a ready report can be released.")
+        live = release_live(report=report)
+        if live is not None:
+            return live, False
         # The address locked at launch, not the person's current one (see Subject.release_email).
         email = report.subject.release_email or report.subject.person.email
         release = Release.objects.create(report=report, email=email, created_by=by)
         transaction.on_commit(partial(_release_enqueue, release.id))
-    return release
+    return release, True
 
 
 def _release_enqueue(release_id: int) -> None:
@@ -377,7 +398,7 @@ def release_send(*, release_id: int, last_try: bool) -> ReleaseOutcome:
     # the person may click the link the moment it arrives.
     Release.objects.filter(id=release_id).update(token_hash=token_hash(token), expires_at=release.expires_at)
     try:
-        if emails.report_release_email_send(release=release, link=public_url(f"/r/{token}/")) != 1:
+        if emails.report_release_email_send(release=release, link=token_url(RELEASE, token)) != 1:
             raise smtplib.SMTPException("the email backend did not accept the message")
     except (smtplib.SMTPException, OSError) as error:
         give_up = last_try or _smtp_error_is_permanent(error)

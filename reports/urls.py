@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
+from config.token_routes import RELEASE, token_path
 from reports import apis, views
 
 app_name = "reports"
@@ -23,8 +24,8 @@ urlpatterns = [
         views.coach_unassign,
         name="coach-unassign",
     ),
-    # The subject's emailed download link; config.logging redacts the token in /r/ paths.
-    path("r/<str:token>/", views.release_download, name="release-download"),
+    # The subject's emailed download link (config.token_routes).
+    token_path(RELEASE, views.release_download, name="release-download"),
     # API
     path("api/reports/", apis.ReportListApi.as_view(), name="api-list"),
     path("api/reports/<int:report_id>/", apis.ReportDetailApi.as_view(), name="api-detail"),

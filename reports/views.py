@@ -13,17 +13,19 @@ from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.utils.text import slugify
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from config.token_routes import link_dead
 from reports import charts, selectors, services
 from reports.forms import CoachAssignForm
 from reports.models import CoachAssignment, Release, Report
 from reports.rendering import WEB_LAYOUT, report_context
 
 
-def _signed_in(request: HttpRequest) -> User:
-    # Every view using this is behind login_required; the check narrows the type.
+def signed_in_user(request: HttpRequest | Any) -> User:
+    """The signed-in user of a page or API request (both are behind a sign-in check; this narrows the type)."""
     if not isinstance(request.user, User):
         raise PermissionDenied("Sign in first.")
     return request.user
@@ -102,7 +104,7 @@ def report_rerun(request: HttpRequest, report_id: int) -> HttpResponse:
     # Re-running touches the job, not the content: the cycle's manager may do it too.
     report = selectors.report_status_get_for_user(user=request.user, report_id=report_id)
     try:
-        services.report_rerun(report=report, by=_signed_in(request))
+        services.report_rerun(report=report, by=signed_in_user(request))
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
     else:
@@ -117,11 +119,14 @@ def report_rerun(request: HttpRequest, report_id: int) -> HttpResponse:
 def report_release(request: HttpRequest, report_id: int) -> HttpResponse:
     report = selectors.report_get_for_coach(user=request.user, report_id=report_id, action="releases a report")
     try:
-        release = services.report_release(report=report, by=_signed_in(request))
+        release, created = services.report_release(report=report, by=signed_in_user(request))
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
     else:
-        messages.success(request, f"The download link will be emailed to {release.email} in a moment.")
+        if created:
+            messages.success(request, f"The download link will be emailed to {release.email} in a moment.")
+        else:
+            messages.info(request, f"This report is already released to {release.email}; nothing was sent again.")
     return redirect("reports:detail", report_id=report.id)
 
 
@@ -131,7 +136,7 @@ def release_retry(request: HttpRequest, report_id: int, release_id: int) -> Http
     report = selectors.report_get_for_coach(user=request.user, report_id=report_id, action="releases a report")
     release = get_object_or_404(Release, id=release_id, report=report)
     try:
-        release = services.release_retry(release=release, by=_signed_in(request))
+        release = services.release_retry(release=release, by=signed_in_user(request))
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
     else:
@@ -209,7 +214,7 @@ def cycle_coaches(request: HttpRequest, cycle_id: int) -> HttpResponse:
                 cycle=cycle,
                 coach=form.cleaned_data["coach"],
                 subject=form.cleaned_data["subject"],
-                by=_signed_in(request),
+                by=signed_in_user(request),
             )
         except ValidationError as error:
             form.add_error(None, error)
@@ -230,13 +235,19 @@ def coach_unassign(request: HttpRequest, cycle_id: int, assignment_id: int) -> H
     return redirect("reports:coaches", cycle_id=cycle.id)
 
 
+def _release_gone() -> HttpResponse:
+    """One answer, byte for byte, for a link never issued, expired, revoked or whose report
+    is being rebuilt: telling them apart would confirm which guessed tokens were real."""
+    return link_dead(HttpResponse(render_to_string("reports/release_gone.html"), status=404))
+
+
 @require_GET
 def release_download(request: HttpRequest, token: str) -> HttpResponse:
     """The subject's emailed link: no account, just a live token."""
     release = selectors.release_get_by_token(token=token)
-    if release is None:
-        raise Http404("No such link.")
+    if release is None or not release.is_active():
+        return _release_gone()
     report = release.report
-    if not release.is_active() or report.status != Report.Status.READY or report.pdf is None:
-        return render(request, "reports/release_gone.html", status=410)
+    if report.status != Report.Status.READY or report.pdf is None:
+        return _release_gone()
     return pdf_response(pdf=bytes(report.pdf), filename=report_filename(report))

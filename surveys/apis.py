@@ -6,52 +6,28 @@ manager's team or cycle is a 404, exactly like one that does not exist.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
-from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db.models import QuerySet
+from django.db.models import Count
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.exceptions import APIException
-from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.pagination import PaginatedListApi
 from surveys import selectors, services
 from surveys.models import Cycle, Group, Invitation, Person, Questionnaire, Reminder, Team
 from surveys.signals import CloseRefused
-
-T = TypeVar("T")
-
-
-def _call(function: Callable[..., T], **kwargs: Any) -> T:
-    """Run a service, turning its validation errors into DRF's per-field 400 answer."""
-    try:
-        return function(**kwargs)
-    except DjangoValidationError as error:
-        if hasattr(error, "error_dict"):
-            raise serializers.ValidationError(error.message_dict) from error
-        raise serializers.ValidationError({"non_field_errors": error.messages}) from error
-
-
-def _paginated(
-    request: Request, view: APIView, queryset: QuerySet[Any], serializer: type[serializers.Serializer]
-) -> Response:
-    paginator = LimitOffsetPagination()
-    page = paginator.paginate_queryset(queryset, request, view=view)
-    assert page is not None
-    return paginator.get_paginated_response(serializer(page, many=True).data)
-
 
 # --- Teams --------------------------------------------------------------------------------
 
 
 class TeamSerializer(serializers.ModelSerializer):
-    people_count = serializers.IntegerField(read_only=True, required=False)
-    cycle_count = serializers.IntegerField(read_only=True, required=False)
+    people_count = serializers.IntegerField(read_only=True)
+    cycle_count = serializers.IntegerField(read_only=True)
 
     class Meta:
         model = Team
@@ -63,32 +39,37 @@ class TeamInputSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=200)
 
 
-class TeamListApi(APIView):
+def _team_data(request: Request, team: Team) -> dict[str, Any]:
+    """The team as every endpoint shows it, with its counts."""
+    return dict(TeamSerializer(selectors.team_list(user=request.user).get(pk=team.pk)).data)
+
+
+class TeamListApi(PaginatedListApi):
     @extend_schema(responses=TeamSerializer(many=True), summary="Your teams")
     def get(self, request: Request) -> Response:
-        return _paginated(request, self, selectors.team_list(user=request.user), TeamSerializer)
+        return self.paginated(request, selectors.team_list(user=request.user), TeamSerializer)
 
     @extend_schema(request=TeamInputSerializer, responses={201: TeamSerializer}, summary="Create a team")
     def post(self, request: Request) -> Response:
         data = TeamInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        team = _call(services.team_create, manager=request.user, name=data.validated_data["name"])
-        return Response(TeamSerializer(team).data, status=status.HTTP_201_CREATED)
+        team = services.team_create(manager=request.user, name=data.validated_data["name"])
+        return Response(_team_data(request, team), status=status.HTTP_201_CREATED)
 
 
 class TeamDetailApi(APIView):
     @extend_schema(responses=TeamSerializer, summary="One team")
     def get(self, request: Request, team_id: int) -> Response:
         team = selectors.team_get_for_user(user=request.user, team_id=team_id)
-        return Response(TeamSerializer(team).data)
+        return Response(_team_data(request, team))
 
     @extend_schema(request=TeamInputSerializer, responses=TeamSerializer, summary="Rename a team")
     def patch(self, request: Request, team_id: int) -> Response:
         team = selectors.team_get_for_user(user=request.user, team_id=team_id)
         data = TeamInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        team = _call(services.team_update, team=team, name=data.validated_data["name"])
-        return Response(TeamSerializer(team).data)
+        team = services.team_update(team=team, name=data.validated_data["name"])
+        return Response(_team_data(request, team))
 
 
 # --- People -------------------------------------------------------------------------------
@@ -107,7 +88,7 @@ class PersonSerializer(serializers.ModelSerializer):
 
 class PersonInputSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=200)
-    email = serializers.EmailField()
+    email = serializers.EmailField(max_length=services.EMAIL_MAX_LENGTH)
     reports_to = serializers.IntegerField(allow_null=True, required=False, help_text="Id of the person's manager.")
 
 
@@ -120,19 +101,18 @@ def _reports_to(team: Team, person_id: int | None) -> Person | None:
     return boss
 
 
-class PeopleApi(APIView):
+class PeopleApi(PaginatedListApi):
     @extend_schema(responses=PersonSerializer(many=True), summary="The team's people")
     def get(self, request: Request, team_id: int) -> Response:
         team = selectors.team_get_for_user(user=request.user, team_id=team_id)
-        return _paginated(request, self, selectors.people_list(team=team), PersonSerializer)
+        return self.paginated(request, selectors.people_list(team=team), PersonSerializer)
 
     @extend_schema(request=PersonInputSerializer, responses={201: PersonSerializer}, summary="Add a person")
     def post(self, request: Request, team_id: int) -> Response:
         team = selectors.team_get_for_user(user=request.user, team_id=team_id)
         data = PersonInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        person = _call(
-            services.person_create,
+        person = services.person_create(
             team=team,
             name=data.validated_data["name"],
             email=data.validated_data["email"],
@@ -165,10 +145,7 @@ class PeopleImportApi(APIView):
         team = selectors.team_get_for_user(user=request.user, team_id=team_id)
         data = PeopleImportInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        try:
-            people = services.people_import_csv(team=team, data=data.validated_data["file"].read())
-        except services.CsvImportError as error:
-            raise serializers.ValidationError({"file": error.messages()}) from error
+        people = services.people_import_csv(team=team, data=data.validated_data["file"].read())
         return Response(
             {"created": len(people), "people": PersonSerializer(people, many=True).data},
             status=status.HTTP_201_CREATED,
@@ -188,8 +165,7 @@ class PersonDetailApi(APIView):
         data.is_valid(raise_exception=True)
         values = data.validated_data
         reports_to = _reports_to(person.team, values["reports_to"]) if "reports_to" in values else person.reports_to
-        person = _call(
-            services.person_update,
+        person = services.person_update(
             person=person,
             name=values.get("name", person.name),
             email=values.get("email", person.email),
@@ -200,7 +176,7 @@ class PersonDetailApi(APIView):
     @extend_schema(responses={204: None}, summary="Remove a person (not a subject of any cycle)")
     def delete(self, request: Request, person_id: int) -> Response:
         person = selectors.person_get_for_user(user=request.user, person_id=person_id)
-        _call(services.person_delete, person=person)
+        services.person_delete(person=person)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -215,7 +191,7 @@ class SubjectSerializer(serializers.Serializer):
 
 class CycleSerializer(serializers.ModelSerializer):
     subjects = SubjectSerializer(many=True, read_only=True)
-    subject_count = serializers.IntegerField(read_only=True, required=False)
+    subject_count = serializers.IntegerField(read_only=True)
 
     class Meta:
         model = Cycle
@@ -272,7 +248,11 @@ class CycleInputSerializer(CycleUpdateSerializer):
 
 
 def _cycle_detail(cycle: Cycle) -> dict[str, Any]:
-    cycle = Cycle.objects.prefetch_related("subjects__person").get(pk=cycle.pk)
+    cycle = (
+        Cycle.objects.annotate(subject_count=Count("subjects", distinct=True))
+        .prefetch_related("subjects__person")
+        .get(pk=cycle.pk)
+    )
     return dict(CycleSerializer(cycle).data)
 
 
@@ -283,10 +263,10 @@ def _people_of_team(team: Team, ids: list[int]) -> list[Person]:
     return people
 
 
-class CycleListApi(APIView):
+class CycleListApi(PaginatedListApi):
     @extend_schema(responses=CycleListSerializer(many=True), summary="Your review cycles")
     def get(self, request: Request) -> Response:
-        return _paginated(request, self, selectors.cycle_list(user=request.user), CycleListSerializer)
+        return self.paginated(request, selectors.cycle_list(user=request.user), CycleListSerializer)
 
     @extend_schema(request=CycleInputSerializer, responses={201: CycleSerializer}, summary="Create a draft cycle")
     def post(self, request: Request) -> Response:
@@ -297,7 +277,7 @@ class CycleListApi(APIView):
         if team is None:
             raise serializers.ValidationError({"team": ["No such team."]})
         people = _people_of_team(team, values.pop("subjects"))
-        cycle = _call(services.cycle_create, team=team, by=request.user, people=people, **values)
+        cycle = services.cycle_create(team=team, by=request.user, people=people, **values)
         return Response(_cycle_detail(cycle), status=status.HTTP_201_CREATED)
 
 
@@ -315,13 +295,13 @@ class CycleDetailApi(APIView):
         changes = dict(data.validated_data)
         if "subjects" in changes:
             changes["subjects"] = _people_of_team(cycle.team, changes["subjects"])
-        cycle = _call(services.cycle_update, cycle=cycle, changes=changes)
+        cycle = services.cycle_update(cycle=cycle, changes=changes)
         return Response(_cycle_detail(cycle))
 
     @extend_schema(responses={204: None}, summary="Delete a draft cycle")
     def delete(self, request: Request, cycle_id: int) -> Response:
         cycle = selectors.cycle_get_for_user(user=request.user, cycle_id=cycle_id)
-        _call(services.cycle_delete, cycle=cycle)
+        services.cycle_delete(cycle=cycle)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -341,16 +321,16 @@ class RaterSerializer(serializers.ModelSerializer):
 
 class RaterInputSerializer(serializers.Serializer):
     subject = serializers.IntegerField(help_text="Id of the subject (see the cycle's `subjects`).")
-    email = serializers.EmailField()
+    email = serializers.EmailField(max_length=services.EMAIL_MAX_LENGTH)
     name = serializers.CharField(max_length=200, required=False, default="", allow_blank=True)
     group = serializers.ChoiceField(choices=Group.choices, default=Group.OUTSIDE)
 
 
-class RaterListApi(APIView):
+class RaterListApi(PaginatedListApi):
     @extend_schema(responses=RaterSerializer(many=True), summary="Who is asked to rate whom")
     def get(self, request: Request, cycle_id: int) -> Response:
         cycle = selectors.cycle_get_for_user(user=request.user, cycle_id=cycle_id)
-        return _paginated(request, self, selectors.raters_list(cycle=cycle), RaterSerializer)
+        return self.paginated(request, selectors.raters_list(cycle=cycle), RaterSerializer)
 
     @extend_schema(
         request=RaterInputSerializer, responses={201: RaterSerializer}, summary="Add a rater (before launch)"
@@ -362,8 +342,7 @@ class RaterListApi(APIView):
         subject = cycle.subjects.select_related("person").filter(pk=data.validated_data["subject"]).first()
         if subject is None:
             raise serializers.ValidationError({"subject": ["No such subject in this cycle."]})
-        invitation = _call(
-            services.rater_add,
+        invitation = services.rater_add(
             cycle=cycle,
             subject=subject,
             email=data.validated_data["email"],
@@ -378,7 +357,7 @@ class RaterDetailApi(APIView):
     def delete(self, request: Request, cycle_id: int, rater_id: int) -> Response:
         cycle = selectors.cycle_get_for_user(user=request.user, cycle_id=cycle_id)
         invitation = selectors.invitation_get_for_cycle(cycle=cycle, invitation_id=rater_id)
-        _call(services.rater_remove, cycle=cycle, invitation=invitation)
+        services.rater_remove(cycle=cycle, invitation=invitation)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -391,7 +370,7 @@ class CycleLaunchApi(APIView):
     @extend_schema(request=None, responses=ActionResultSerializer, summary="Launch: open invitations, email raters")
     def post(self, request: Request, cycle_id: int) -> Response:
         cycle = selectors.cycle_get_for_user(user=request.user, cycle_id=cycle_id)
-        changed = _call(services.cycle_launch, cycle=cycle, by=request.user)
+        changed = services.cycle_launch(cycle=cycle, by=request.user)
         cycle.refresh_from_db(fields=["status"])
         return Response({"changed": changed, "status": cycle.status})
 
@@ -429,7 +408,7 @@ class CycleRemindApi(APIView):
     )
     def post(self, request: Request, cycle_id: int) -> Response:
         cycle = selectors.cycle_get_for_user(user=request.user, cycle_id=cycle_id)
-        reminder = _call(services.reminder_send, cycle=cycle, kind=Reminder.Kind.MANUAL, by=request.user)
+        reminder = services.reminder_send(cycle=cycle, kind=Reminder.Kind.MANUAL, by=request.user)
         assert reminder is not None
         return Response(
             ReminderResultSerializer(reminder).data,
@@ -521,6 +500,6 @@ class CycleNominationsApi(APIView):
     )
     def post(self, request: Request, cycle_id: int) -> Response:
         cycle = selectors.cycle_get_for_user(user=request.user, cycle_id=cycle_id)
-        changed = _call(services.cycle_nominations_open, cycle=cycle, by=request.user)
+        changed = services.cycle_nominations_open(cycle=cycle, by=request.user)
         cycle.refresh_from_db(fields=["status"])
         return Response({"changed": changed, "status": cycle.status})

@@ -13,6 +13,8 @@ from surveys import links
 from surveys.models import Cycle, Invitation, Nomination
 from surveys.vocabulary import GROUP_ROLES, IDENTIFIED_GROUPS, MANAGER, RATER_GROUPS, SELF
 
+TEXT_ENGINE = "text"
+
 
 @dataclass(frozen=True)
 class EmailLink:
@@ -28,9 +30,13 @@ class EmailLink:
 
 
 def email_build(*, name: str, context: dict[str, Any], to: str, connection: Any = None) -> EmailMultiAlternatives:
-    """One email from ``emails/<name>-subject.txt``, ``-body.txt`` and ``-body.html``."""
-    subject = " ".join(render_to_string(f"emails/{name}-subject.txt", context).split())
-    text = render_to_string(f"emails/{name}-body.txt", context)
+    """One email from ``emails/<name>-subject.txt``, ``-body.txt`` and ``-body.html``.
+
+    The subject and text body come from the plain-text template engine (no HTML
+    escaping: "R&D" stays "R&D"); the HTML body from the default one, which escapes.
+    """
+    subject = " ".join(render_to_string(f"emails/{name}-subject.txt", context, using=TEXT_ENGINE).split())
+    text = render_to_string(f"emails/{name}-body.txt", context, using=TEXT_ENGINE)
     html = render_to_string(f"emails/{name}-body.html", context)
     message = EmailMultiAlternatives(
         subject=subject, body=text, from_email=settings.DEFAULT_FROM_EMAIL, to=[to], connection=connection

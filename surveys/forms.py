@@ -7,8 +7,9 @@ from typing import Any, cast
 from django import forms
 from django.core.exceptions import ValidationError
 
+from config.text import TextForm
 from surveys.models import Cycle, Group, Person, Questionnaire, Subject, Team
-from surveys.services import MAX_ANONYMITY, MAX_NOMINATIONS, MAX_REMINDER_DAYS
+from surveys.services import EMAIL_MAX_LENGTH, MAX_ANONYMITY, MAX_NOMINATIONS, MAX_REMINDER_DAYS
 
 DATETIME_LOCAL = "%Y-%m-%dT%H:%M"
 
@@ -24,13 +25,13 @@ def form_errors_apply(form: forms.Form, error: ValidationError, *, renames: dict
             form.add_error(field if field in form.fields else None, message)
 
 
-class TeamForm(forms.Form):
+class TeamForm(TextForm):
     name = forms.CharField(max_length=200, label="Team name")
 
 
-class PersonForm(forms.Form):
+class PersonForm(TextForm):
     name = forms.CharField(max_length=200)
-    email = forms.EmailField()
+    email = forms.EmailField(max_length=EMAIL_MAX_LENGTH)
     reports_to = forms.ModelChoiceField(
         queryset=Person.objects.none(), required=False, label="Reports to", empty_label="— nobody in this team —"
     )
@@ -43,14 +44,14 @@ class PersonForm(forms.Form):
         cast(forms.ModelChoiceField, self.fields["reports_to"]).queryset = people
 
 
-class PeopleImportForm(forms.Form):
+class PeopleImportForm(TextForm):
     file = forms.FileField(
         label="CSV file",
         help_text="UTF-8, with a header line: name,email,reports_to (the manager's email, optional).",
     )
 
 
-class CycleForm(forms.Form):
+class CycleForm(TextForm):
     name = forms.CharField(max_length=200)
     deadline = forms.DateTimeField(
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format=DATETIME_LOCAL),
@@ -101,9 +102,9 @@ class SubjectChoiceField(forms.ModelChoiceField):
         return str(obj.person.name)
 
 
-class RaterForm(forms.Form):
+class RaterForm(TextForm):
     subject = SubjectChoiceField(queryset=Subject.objects.none(), label="Person rated")
-    email = forms.EmailField(label="Rater's email")
+    email = forms.EmailField(max_length=EMAIL_MAX_LENGTH, label="Rater's email")
     name = forms.CharField(max_length=200, required=False, label="Rater's name")
     group = forms.ChoiceField(choices=Group.choices, initial=Group.OUTSIDE, label="Role")
 
@@ -113,7 +114,7 @@ class RaterForm(forms.Form):
         cast(SubjectChoiceField, self.fields["subject"]).queryset = subjects
 
 
-class NominationForm(forms.Form):
+class NominationForm(TextForm):
     peers = forms.ModelMultipleChoiceField(
         queryset=Person.objects.none(), widget=forms.CheckboxSelectMultiple, required=False, label="Peers"
     )

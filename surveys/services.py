@@ -23,6 +23,7 @@ from django.db.models import DateTimeField, ExpressionWrapper, F, OuterRef, Q, S
 from django.db.models.functions import Lower
 from django.utils import timezone
 
+from config.text import text_problem
 from surveys import links
 from surveys.emails import invitation_email_build, nomination_email_build
 from surveys.models import (
@@ -45,6 +46,9 @@ from surveys.signals import CloseRefused, cycle_closed
 logger = logging.getLogger(__name__)
 
 DEFAULT_QUESTIONNAIRE_NAME = "Kotter balance"
+# The columns' sizes, checked here so that a long value is a message, never a database error.
+EMAIL_MAX_LENGTH = 254
+NAME_MAX_LENGTH = 200
 MIN_ANONYMITY = 2
 # Upper bounds for a cycle's settings. The columns are small integers (a larger value
 # would not even fit), and no real team reaches these sizes: a k or a nomination range
@@ -191,14 +195,31 @@ def _email_normalize(email: str) -> str:
     return email.strip().lower()
 
 
+def _email_problem(email: str) -> str | None:
+    """Why a normalized address cannot be used, or ``None``."""
+    if len(email) > EMAIL_MAX_LENGTH:
+        return f"An email address has at most {EMAIL_MAX_LENGTH} characters (this has {len(email)})."
+    if problem := text_problem(email):
+        return problem
+    try:
+        validate_email(email)
+    except ValidationError:
+        return f"{email!r} is not a valid email address."
+    return None
+
+
+def _name_problem(name: str) -> str | None:
+    if len(name) > NAME_MAX_LENGTH:
+        return f"A name has at most {NAME_MAX_LENGTH} characters (this has {len(name)})."
+    return text_problem(name)
+
+
 def _email_validate(email: str, field: str = "email") -> str:
     email = _email_normalize(email)
     if not email:
         raise ValidationError({field: "Enter an email address."})
-    try:
-        validate_email(email)
-    except ValidationError as error:
-        raise ValidationError({field: f"{email!r} is not a valid email address."}) from error
+    if problem := _email_problem(email):
+        raise ValidationError({field: problem})
     return email
 
 
@@ -218,6 +239,8 @@ def _person_validate(*, team: Team, person: Person | None, name: str, email: str
     errors: dict[str, str] = {}
     if not name.strip():
         errors["name"] = "Enter the person's name."
+    elif problem := _name_problem(name.strip()):
+        errors["name"] = problem
     try:
         email = _email_validate(email)
     except ValidationError as error:
@@ -346,13 +369,13 @@ def people_import_csv(*, team: Team, data: bytes) -> list[Person]:
             line_errors.append(f"{len(row)} values for {len(header)} columns")
         if not name:
             line_errors.append("missing name")
+        elif problem := _name_problem(name):
+            line_errors.append(f"name: {problem}")
         if not email:
             line_errors.append("missing email")
         else:
-            try:
-                validate_email(email)
-            except ValidationError:
-                line_errors.append(f"invalid email {email!r}")
+            if problem := _email_problem(email):
+                line_errors.append(f"email: {problem}")
             if email in seen:
                 line_errors.append(f"duplicate email {email} (also on line {seen[email]})")
             elif email in existing:
@@ -1061,7 +1084,7 @@ def _nomination_messages(emails: list[OutboundEmail]) -> dict[int, EmailMultiAlt
     return {
         email.pk: nomination_email_build(
             nomination=nominations[(email.cycle_id, email.recipient)],
-            url=links.public_url(f"/n/{tokens[email.pk]}/"),
+            url=links.nomination_url(tokens[email.pk]),
         )
         for email in pending
     }
@@ -1188,12 +1211,7 @@ def nomination_submit(*, nomination: Nomination, peers: list[Person], others: li
         errors["peers"] = f"Choose between {low} and {high} peers (you chose {len(peers)})."
     emails = [_email_normalize(other.email) for other in others]
     team_emails = {person.email.lower() for person in team_people.values()}
-    bad = []
-    for email in emails:
-        try:
-            validate_email(email)
-        except ValidationError:
-            bad.append(email)
+    bad = [email for email in emails if _email_problem(email)]
     if bad:
         errors["others"] = f"Not a valid email address: {', '.join(bad)}."
     elif len(set(emails)) != len(emails):

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
+from config.token_routes import NOMINATION, token_path
 from surveys import apis, views
 
 app_name = "surveys"
@@ -25,7 +26,7 @@ urlpatterns = [
     path("cycles/<int:cycle_id>/close/", views.cycle_close, name="cycle-close"),
     path("cycles/<int:cycle_id>/emails/retry/", views.emails_retry, name="emails-retry"),
     path("cycles/<int:cycle_id>/nominations/open/", views.cycle_nominations_open, name="cycle-nominations-open"),
-    path("n/<str:token>/", views.nomination, name="nomination"),
+    token_path(NOMINATION, views.nomination, name="nomination"),
     # API
     path("api/teams/", apis.TeamListApi.as_view(), name="api-team-list"),
     path("api/teams/<int:team_id>/", apis.TeamDetailApi.as_view(), name="api-team-detail"),

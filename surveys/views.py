@@ -16,6 +16,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
+from config.token_routes import link_dead
 from surveys import selectors, services
 from surveys.forms import (
     CycleForm,
@@ -372,7 +373,7 @@ def _nomination_page(request: HttpRequest, token: str) -> HttpResponse:
     found = selectors.nomination_get_by_token(token=token)
     if found is None or found.subject.cycle.status != Cycle.Status.NOMINATING:
         # One neutral page for unknown, replaced and closed links alike.
-        return render(request, "surveys/nomination_closed.html", status=404)
+        return link_dead(render(request, "surveys/nomination_closed.html", status=404))
     subject = found.subject
     current = list(subject.invitations.filter(group__in=services.NOMINATED_GROUPS))
     initial = {

@@ -8,10 +8,14 @@ from typing import Any
 import pytest
 from celery.contrib.testing.worker import start_worker
 from celery.signals import task_postrun
+from django.core.cache import cache
 from django.db import connection
+from rest_framework.test import APIClient
 
 from config.celery import app as celery_app
+from surveys.models import Questionnaire
 from tests.factories import UserFactory
+from tests.factories import default_questionnaire as default_questionnaire_load
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -38,6 +42,40 @@ def other_manager(db: None) -> Any:
 @pytest.fixture
 def coach(db: None) -> Any:
     return UserFactory(username="charlie")
+
+
+@pytest.fixture
+def default_questionnaire(db: None) -> Questionnaire:
+    """The default Kotter questionnaire.
+
+    The data migration loads it, but a transactional test empties every table when it
+    ends; loading again is a no-op when it is there.
+    """
+    return default_questionnaire_load()
+
+
+@pytest.fixture
+def api(manager: Any) -> APIClient:
+    """The API as Alice, the manager."""
+    client = APIClient()
+    client.force_authenticate(manager)
+    return client
+
+
+@pytest.fixture
+def eager_celery() -> Iterator[None]:
+    """Tasks run in the calling thread; a retry runs at once instead of after its countdown.
+
+    Errors are not propagated from ``delay`` (Celery would then raise its own ``Retry``
+    instead of running the retry); call ``.get()`` on the result to re-raise them.
+    """
+    previous = (celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates)
+    celery_app.conf.task_always_eager = True
+    celery_app.conf.task_eager_propagates = False
+    try:
+        yield
+    finally:
+        celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates = previous
 
 
 @pytest.fixture
@@ -94,3 +132,10 @@ def page(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
         yield context.new_page()
         context.close()
         chromium.close()
+
+
+@pytest.fixture(autouse=True)
+def _throttles_start_empty() -> Iterator[None]:
+    """Every test starts with no failed sign-ins or dead links counted (the cache is the throttles' only data)."""
+    cache.clear()
+    yield

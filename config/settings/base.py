@@ -11,7 +11,7 @@ from pathlib import Path
 
 import dj_database_url
 
-from config.env import env_bool, env_float, env_int, env_keys, env_list, env_str
+from config.env import env_bool, env_float, env_int, env_keys, env_list, env_rate, env_str, redis_database_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var")))
@@ -34,8 +34,10 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "rest_framework.authtoken",
+    "django_ratelimit",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "csp",
     "surveys",
     "feedback",
     "reports",
@@ -51,7 +53,32 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "config.middleware.PermissionsPolicyMiddleware",
 ]
+
+# Every page (staff pages show raters' comments, the survey takes them): our own origin
+# only — no third-party script, style, font or image, no inline script, no framing, and
+# forms post back here only. The API docs add data: images for Swagger UI's icons.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+        "base-uri": ["'none'"],
+        "object-src": ["'none'"],
+    }
+}
+# Also sent on every response: no framing, no MIME sniffing, no cross-origin window access.
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
@@ -68,6 +95,15 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
             ],
         },
+    },
+    # Plain-text emails (subjects and text bodies): names and comments exactly as typed,
+    # never HTML-escaped. Only surveys.emails.email_build renders with it.
+    {
+        "NAME": "text",
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": False,
+        "OPTIONS": {"autoescape": False},
     },
 ]
 
@@ -92,6 +128,9 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
+# Django's password check, refusing while sign-in is throttled (config/throttling.py).
+AUTHENTICATION_BACKENDS = ["config.throttling.ThrottledModelBackend"]
+
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
@@ -100,6 +139,10 @@ LANGUAGE_CODE = "en"
 TIME_ZONE = env_str("TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True
+
+# The largest request body read into memory (uploaded files aside): a survey with every
+# comment at its limit is far below it. Larger bodies are answered 413 (config/exceptions.py).
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("REQUEST_MAX_BYTES", 1024 * 1024, minimum=64 * 1024)
 
 STATIC_URL = "static/"
 STATIC_ROOT: Path | None = Path(env_str("STATIC_ROOT", str(VAR_DIR / "static")))
@@ -147,6 +190,31 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
+# --- Cache and throttles --------------------------------------------------------------
+# The throttles' counters, shared by every web process. Its own Redis database (the
+# broker's number + 1 unless CACHE_URL says otherwise), so clearing it never touches
+# Celery's queues.
+CACHE_URL = env_str("CACHE_URL", redis_database_url(REDIS_URL, offset=1))
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": CACHE_URL,
+        "KEY_PREFIX": "b360",
+        "OPTIONS": {"socket_timeout": 2, "socket_connect_timeout": 2},
+    }
+}
+RATELIMIT_USE_CACHE = "default"
+# django-ratelimit lists django-redis but not Django's own RedisCache, whose add (SET NX)
+# and incr (INCRBY) are just as atomic.
+SILENCED_SYSTEM_CHECKS = ["django_ratelimit.W001"]
+# How many proxies of ours stand in front of the app (1 behind docker-compose's Caddy):
+# the client's address is then read from X-Forwarded-For, never trusted beyond them.
+TRUSTED_PROXY_HOPS = env_int("TRUSTED_PROXY_HOPS", 0, minimum=0)
+# Failures allowed per window ("count/period", period in s, m, h or d, e.g. 15m).
+THROTTLE_SIGN_IN_PER_USERNAME = env_rate("THROTTLE_SIGN_IN_PER_USERNAME", "10/15m")
+THROTTLE_SIGN_IN_PER_IP = env_rate("THROTTLE_SIGN_IN_PER_IP", "50/15m")
+THROTTLE_LINK_MISSES_PER_IP = env_rate("THROTTLE_LINK_MISSES_PER_IP", "60/15m")
+
 # --- REST API ------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -155,9 +223,17 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "DEFAULT_PAGINATION_CLASS": "config.pagination.ListPagination",
     "PAGE_SIZE": 100,
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    # Size, depth and text limits on every JSON body (config/parsers.py).
+    "DEFAULT_PARSER_CLASSES": [
+        "config.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
+    # Service and domain errors answered as JSON, a message list per field (config/exceptions.py).
+    "EXCEPTION_HANDLER": "config.exceptions.exception_handler",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Balance 360 API",
@@ -175,6 +251,11 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     # Several models have a "status"; name each enum after its model instead of a hash.
     "ENUM_NAME_OVERRIDES": {"CycleStatusEnum": "surveys.models.Cycle.Status"},
+    # Every error answer each operation can give (config/schema.py).
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "config.schema.error_responses",
+    ],
 }
 
 # --- Logging -------------------------------------------------------------------------

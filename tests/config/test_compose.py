@@ -85,3 +85,9 @@ def test_compose_refuses_to_start_without_its_secrets(missing: str) -> None:
     )
     assert result.returncode != 0
     assert missing in result.stderr
+
+
+def test_the_app_reads_client_addresses_through_the_one_proxy(compose: dict[str, Any]) -> None:
+    # The sign-in and link throttles count per client address; behind Caddy, REMOTE_ADDR
+    # is the proxy's own, which would make every visitor one.
+    assert compose["services"]["web"]["environment"]["TRUSTED_PROXY_HOPS"] == "1"

@@ -6,16 +6,9 @@ from typing import Any
 
 import pytest
 
-from surveys.models import Cycle, Group, Invitation, Questionnaire
-from surveys.services import DEFAULT_QUESTIONNAIRE_FILE, invitation_link_create, questionnaire_load_file
+from surveys.models import Cycle, Group, Invitation
+from surveys.services import invitation_link_create
 from tests.factories import CycleFactory, InvitationFactory, SubjectFactory
-
-
-@pytest.fixture
-def kotter_questionnaire(transactional_db: None) -> Questionnaire:
-    """The default questionnaire for transactional tests: the flush after each of them removes
-    what the data migration loaded, so it is loaded again here (loading is idempotent)."""
-    return questionnaire_load_file(path=DEFAULT_QUESTIONNAIRE_FILE)
 
 
 @pytest.fixture

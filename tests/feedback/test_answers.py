@@ -107,11 +107,29 @@ def test_html_in_comments_is_kept_as_plain_text() -> None:
     assert answers.comments["start_doing"] == html
 
 
-def test_nul_characters_are_dropped_and_whitespace_trimmed() -> None:
+def test_whitespace_around_a_comment_is_trimmed() -> None:
     answers = answers_clean(
-        item_codes=CODES, data={"ratings": dict.fromkeys(CODES, 2), "comments": {"management": "  a\x00b \n"}}
+        item_codes=CODES, data={"ratings": dict.fromkeys(CODES, 2), "comments": {"management": "  a\tb\r\nc \n"}}
     )
-    assert answers.comments["management"] == "ab"
+    assert answers.comments["management"] == "a\tb\r\nc"
+
+
+@pytest.mark.parametrize("character", ["\x00", "\x07", "\x1b", "\x7f", "\x85", "\ud800", "\udfff"])
+def test_characters_that_cannot_be_stored_are_refused_naming_the_comment(character: str) -> None:
+    with pytest.raises(AnswersInvalid) as raised:
+        answers_clean(
+            item_codes=CODES,
+            data={"ratings": dict.fromkeys(CODES, 2), "comments": {"leadership": f"fine{character}text"}},
+        )
+    assert list(raised.value.errors) == ["comments"]
+    [message] = raised.value.errors["comments"]["leadership"]
+    assert f"U+{ord(character):04X}, character 5" in message
+
+
+def test_a_decline_reason_with_a_control_character_is_refused() -> None:
+    with pytest.raises(AnswersInvalid) as raised:
+        reason_clean(reason="on leave\x08")
+    assert "U+0008" in raised.value.errors["reason"][0]
 
 
 def test_decline_reason_has_a_limit() -> None:

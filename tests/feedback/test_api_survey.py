@@ -147,7 +147,7 @@ def test_the_survey_endpoints_are_documented_as_public(client: Client) -> None:
     read = paths["/api/survey/{token}/"]["get"]
     submit = paths["/api/survey/{token}/responses/"]["post"]
     decline = paths["/api/survey/{token}/decline/"]["post"]
-    assert set(submit["responses"]) == {"201", "400", "404", "409"}
+    assert set(submit["responses"]) == {"201", "400", "404", "405", "409", "413", "429"}
     components = schema["components"]["schemas"]
 
     def request_schema(operation: dict[str, Any]) -> dict[str, Any]:

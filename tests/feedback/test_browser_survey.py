@@ -18,8 +18,8 @@ DRAFTS = "Object.keys(localStorage).filter((name) => name.startsWith('b360-surve
 
 
 @pytest.fixture
-def survey_link(kotter_questionnaire: Any, live_server: Any) -> tuple[str, Cycle]:
-    cycle = CycleFactory(status=Cycle.Status.OPEN, questionnaire=kotter_questionnaire)
+def survey_link(default_questionnaire: Any, live_server: Any) -> tuple[str, Cycle]:
+    cycle = CycleFactory(status=Cycle.Status.OPEN, questionnaire=default_questionnaire)
     subject = SubjectFactory(cycle=cycle, person__name="Jonas Berg")
     invitation = InvitationFactory(subject=subject, status=Invitation.Status.OPEN)
     token = invitation_link_create(invitation=invitation)
@@ -161,3 +161,30 @@ def test_a_rater_declines_with_the_keyboard(page: Any, survey_link: tuple[str, C
     page.get_by_role("heading", name="Thank you.").wait_for()
     assert [decline["reason"] for decline in opened_declines(cycle)] == ["I joined the team last week."]
     assert not opened_answers(cycle)
+
+
+def test_a_post_too_large_to_send_comes_back_with_every_answer_restored(
+    page: Any, survey_link: tuple[str, Cycle], settings: Any
+) -> None:
+    # given: a rater who answered two statements and pasted far more than the server takes
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 64 * 1024
+    url, cycle = survey_link
+    codes = item_codes(cycle)
+    page.goto(url)
+    page.locator(f"label[for='rating-{codes[0]}-4']").click()
+    page.locator(f"label[for='rating-{codes[1]}-2']").click()
+    # the textarea's maxlength stops typing, not a script or a tampered form
+    page.evaluate(
+        "(text) => { const field = document.getElementById('comment-management');"
+        " field.removeAttribute('maxlength'); field.value = text;"
+        " field.dispatchEvent(new Event('input', {bubbles: true})); }",
+        "x" * (70 * 1024),
+    )
+    # when: they submit
+    page.get_by_role("button", name="Submit my answers").click()
+    # then: the survey comes back saying why, with what they had answered restored
+    page.get_by_role("heading", name="Your answers were not sent").wait_for()
+    assert page.locator(f"#rating-{codes[0]}-4").is_checked()
+    assert page.locator(f"#rating-{codes[1]}-2").is_checked()
+    assert len(page.locator("#comment-management").input_value()) == 70 * 1024
+    assert not SealedAnswer.objects.exists()

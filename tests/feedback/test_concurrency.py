@@ -45,7 +45,7 @@ def _waiting_on_locks() -> int:
 
 
 def test_ten_concurrent_submits_of_one_link_store_exactly_one_response(
-    live_server: Any, kotter_questionnaire: Any
+    live_server: Any, default_questionnaire: Any
 ) -> None:
     # given
     cycle = CycleFactory(status=Cycle.Status.OPEN)
@@ -84,7 +84,7 @@ def test_ten_concurrent_submits_of_one_link_store_exactly_one_response(
 
 
 def test_ten_concurrent_submits_without_help_still_store_one_response(
-    live_server: Any, kotter_questionnaire: Any
+    live_server: Any, default_questionnaire: Any
 ) -> None:
     # Whatever the timing, one answer wins; the others hear "already submitted" (409)
     # or, arriving after it committed, the neutral "not open" (404).

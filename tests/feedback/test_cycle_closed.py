@@ -41,7 +41,7 @@ def answered_cycle() -> tuple[Cycle, list[Invitation]]:
     return cycle, invitations
 
 
-def test_while_open_the_submit_transaction_pairs_an_invitation_with_ciphertext_only(kotter_questionnaire: Any) -> None:
+def test_while_open_the_submit_transaction_pairs_an_invitation_with_ciphertext_only(default_questionnaire: Any) -> None:
     # This is the correlation sealing exists for: the submit writes both rows.
     cycle, invitations = answered_cycle()
     invitation_xmins = xmins("surveys_invitation", cycle)
@@ -52,7 +52,7 @@ def test_while_open_the_submit_transaction_pairs_an_invitation_with_ciphertext_o
 
 
 def test_the_close_writes_every_answer_in_its_own_transaction_and_deletes_the_sealed_rows(
-    kotter_questionnaire: Any, manager: Any
+    default_questionnaire: Any, manager: Any
 ) -> None:
     # given
     cycle, _ = answered_cycle()
@@ -70,7 +70,7 @@ def test_the_close_writes_every_answer_in_its_own_transaction_and_deletes_the_se
     assert not SealedAnswer.objects.filter(cycle=cycle).exists()
 
 
-def test_other_cycles_stay_sealed(kotter_questionnaire: Any) -> None:
+def test_other_cycles_stay_sealed(default_questionnaire: Any) -> None:
     cycle, _ = answered_cycle()
     other, _ = answered_cycle()
     with transaction.atomic():
@@ -86,7 +86,7 @@ def physical_order(cycle: Cycle) -> list[int]:
         return [next(iter(json.loads(row[0]).values())) for row in cursor.fetchall()]
 
 
-def test_the_answers_are_written_out_of_submission_order(kotter_questionnaire: Any, manager: Any) -> None:
+def test_the_answers_are_written_out_of_submission_order(default_questionnaire: Any, manager: Any) -> None:
     # given: twelve answers submitted in a known order (each recognisable by its value)
     cycle = CycleFactory(status=Cycle.Status.OPEN)
     subject = SubjectFactory(cycle=cycle)
@@ -115,7 +115,7 @@ def toast_chunk_ids(cycle: Cycle) -> dict[str, int | None]:
 
 
 def test_long_comments_get_their_toast_chunks_at_close_in_shuffled_order(
-    kotter_questionnaire: Any, manager: Any
+    default_questionnaire: Any, manager: Any
 ) -> None:
     # given: long comments (random text, so that compression cannot bring them back inline)
     cycle = CycleFactory(status=Cycle.Status.OPEN)
@@ -136,7 +136,7 @@ def test_long_comments_get_their_toast_chunks_at_close_in_shuffled_order(
     assert by_chunk != texts
 
 
-def test_a_sealed_answer_no_configured_key_opens_keeps_the_cycle_open(kotter_questionnaire: Any, manager: Any) -> None:
+def test_a_sealed_answer_no_configured_key_opens_keeps_the_cycle_open(default_questionnaire: Any, manager: Any) -> None:
     # given: answers sealed with a key that has since been removed from the settings
     cycle, _ = answered_cycle()
     # when
@@ -153,7 +153,7 @@ def test_a_sealed_answer_no_configured_key_opens_keeps_the_cycle_open(kotter_que
     assert Response.objects.filter(cycle=cycle).count() == 2
 
 
-def test_a_rotated_key_still_opens_answers_sealed_with_the_old_one(kotter_questionnaire: Any, manager: Any) -> None:
+def test_a_rotated_key_still_opens_answers_sealed_with_the_old_one(default_questionnaire: Any, manager: Any) -> None:
     # given: answers sealed with the current key, then a new key put first
     from django.conf import settings
 

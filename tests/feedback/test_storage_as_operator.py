@@ -394,7 +394,7 @@ def first_in_wal(trace: Trace, rater: Rater, *, xid: int) -> int:
 
 
 def test_an_operator_with_every_table_row_version_and_wal_record_cannot_tie_an_answer_to_its_rater(
-    live_server: Any, manager: Any, kotter_questionnaire: Any
+    live_server: Any, manager: Any, default_questionnaire: Any
 ) -> None:
     # given / when: raters answer in a known order, the manager closes the cycle
     trace = cycle_answered_and_closed(live_server.url, manager)
@@ -513,7 +513,7 @@ def _store_in_the_clear(invitation: Invitation, *, payload: dict[str, Any], text
 
 
 def test_the_analysis_ties_every_answer_to_its_rater_when_a_submit_stores_it_in_the_clear(
-    live_server: Any, manager: Any, kotter_questionnaire: Any, monkeypatch: pytest.MonkeyPatch
+    live_server: Any, manager: Any, default_questionnaire: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # given: sealing bypassed (the live server runs in this process, so it sees the patch)
     monkeypatch.setattr(services, "_seal", _store_in_the_clear)
@@ -543,7 +543,7 @@ def test_the_analysis_ties_every_answer_to_its_rater_when_a_submit_stores_it_in_
 
 
 def test_a_plaintext_copy_the_submit_deletes_again_is_invisible_to_a_dump_but_not_to_a_backup_or_the_wal(
-    live_server: Any, manager: Any, kotter_questionnaire: Any, monkeypatch: pytest.MonkeyPatch
+    live_server: Any, manager: Any, default_questionnaire: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # given: a subtler mistake — the answer is sealed, but a plaintext copy written on
     # the way (a scratch row, an audit table) is deleted before the submit commits

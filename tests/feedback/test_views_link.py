@@ -10,7 +10,7 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from feedback.models import Decline, Response
+from feedback.models import SealedAnswer
 from feedback.services import response_decline, response_submit
 from surveys.links import survey_url
 from surveys.models import Cycle, Invitation, InvitationLink
@@ -72,14 +72,13 @@ def test_opening_the_link_again_and_again_changes_nothing_but_the_opened_mark(
     invitation.refresh_from_db()
     assert (invitation.opened_at, invitation.status) == (opened_at, status)
     assert list(InvitationLink.objects.values_list("pk", "token_hash")) == links_before
-    assert not Response.objects.exists()
-    assert not Decline.objects.exists()
+    assert not SealedAnswer.objects.exists()
 
 
 def test_the_link_only_answers_get_and_head(client: Client, token: str) -> None:
     response = client.post(f"/s/{token}/", {})
     assert response.status_code == 405
-    assert not Response.objects.exists()
+    assert not SealedAnswer.objects.exists()
 
 
 def _bad_links(invitation: Invitation, token: str, make_link: Any) -> dict[str, str]:

@@ -183,7 +183,7 @@ def attack(scenario: Scenario, figures_json: dict[str, Any]) -> tuple[list[Any],
 
 
 @pytest.fixture
-def probe_people(default_questionnaire_present: None) -> Iterator[tuple[User, User]]:
+def probe_people(default_questionnaire: None) -> Iterator[tuple[User, User]]:
     yield UserFactory(username="probe-manager"), UserFactory(username="probe-coach")
 
 

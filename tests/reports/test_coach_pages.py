@@ -17,13 +17,7 @@ from reports.models import CoachAssignment, Release, Report
 from surveys.links import token_hash
 from surveys.models import Group
 from tests.factories import PersonFactory, ResponseFactory, SubjectFactory
-from tests.reports.conftest import SMALL_PDF, answers_create, stored_report_create
-
-
-@pytest.fixture
-def coached(stored_report: Report, coach: Any, manager: Any) -> Report:
-    CoachAssignment.objects.create(coach=coach, cycle=stored_report.cycle, created_by=manager)
-    return stored_report
+from tests.reports.helpers import SMALL_PDF, answers_create, stored_report_create
 
 
 def more_ready_reports(cycle: Any, count: int) -> None:
@@ -123,20 +117,34 @@ def test_release_emails_a_link_that_downloads_until_revoked(
 
     client.post(f"/reports/{coached.id}/releases/{release.id}/revoke/")
     gone = subject_client.get(f"/r/{token}/")
-    assert gone.status_code == 410
+    assert gone.status_code == 404
     assert "no longer works" in gone.content.decode()
 
 
 @pytest.mark.django_db
-def test_expired_or_unknown_release_links_do_not_download(client: Client, coached: Report) -> None:
+def test_never_issued_expired_and_revoked_release_links_answer_alike(client: Client, coached: Report) -> None:
     Release.objects.create(
         report=coached,
         token_hash=token_hash("expired-token-123456"),
         email="jonas@example.test",
         expires_at=timezone.now() - timedelta(minutes=1),
     )
-    assert client.get("/r/expired-token-123456/").status_code == 410
-    assert client.get("/r/never-issued-token-123/").status_code == 404
+    Release.objects.create(
+        report=coached,
+        token_hash=token_hash("revoked-token-123456"),
+        email="jonas@example.test",
+        revoked_at=timezone.now(),
+    )
+    answers = {kind: client.get(f"/r/{kind}-token-123456/") for kind in ("expired", "revoked", "never-issued")}
+    Release.objects.create(report=coached, token_hash=token_hash("rebuilt-token-123456"), email="j@example.test")
+    Report.objects.filter(id=coached.id).update(status=Report.Status.QUEUED)
+    answers["rebuilt"] = client.get("/r/rebuilt-token-123456/")
+    first = answers["never-issued"]
+    assert first.status_code == 404
+    assert "This link is not valid" in first.content.decode()
+    for kind, response in answers.items():
+        assert (response.status_code, response.content) == (first.status_code, first.content), kind
+        assert sorted(response.headers) == sorted(first.headers), kind
 
 
 @pytest.mark.django_db
@@ -381,7 +389,7 @@ def test_api_revoke_stops_the_link(
     token = match.group(1)
     assert Client().get(f"/r/{token}/").status_code == 200
     assert client.post(f"/api/reports/{coached.id}/releases/{release_id}/revoke/").status_code == 200
-    assert Client().get(f"/r/{token}/").status_code == 410
+    assert Client().get(f"/r/{token}/").status_code == 404
 
 
 @pytest.mark.django_db

@@ -29,7 +29,7 @@ from reports import services
 from reports.models import CoachAssignment, Release, Report
 from reports.tasks import RELEASE_EMAIL_MAX_RETRIES, release_send_task
 from surveys.links import token_hash
-from tests.reports.conftest import SMALL_PDF, stored_report_create
+from tests.reports.helpers import SMALL_PDF, stored_report_create
 
 LINK = re.compile(r"http://testserver/r/([A-Za-z0-9_\-]+)/")
 
@@ -105,12 +105,6 @@ def smtp_down(settings: Any) -> None:
     """The SMTP backend pointed at a port where nothing listens: every connection is refused."""
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", free_port(), 2
-
-
-@pytest.fixture
-def coached(stored_report: Report, coach: Any, manager: Any) -> Report:
-    CoachAssignment.objects.create(coach=coach, cycle=stored_report.cycle, created_by=manager)
-    return stored_report
 
 
 @pytest.mark.django_db
@@ -252,7 +246,7 @@ def test_the_task_keeps_the_row_queued_between_retries_backs_off_and_fails_at_th
     coached: Report, coach: Any, smtp_down: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The task function called directly, one delivery at a time, as a worker would run them.
-    release = services.report_release(report=coached, by=coach)
+    release, _ = services.report_release(report=coached, by=coach)
     countdowns: list[float] = []
 
     class Retried(Exception):
@@ -289,7 +283,7 @@ def test_a_second_delivery_of_the_job_sends_nothing(
     coached: Report, coach: Any, django_capture_on_commit_callbacks: Any
 ) -> None:
     with django_capture_on_commit_callbacks(execute=False):
-        release = services.report_release(report=coached, by=coach)
+        release, _ = services.report_release(report=coached, by=coach)
     assert services.release_send(release_id=release.id, last_try=False).status == Release.Status.SENT
     assert services.release_send(release_id=release.id, last_try=False) == services.ReleaseOutcome(
         status=Release.Status.SENT
@@ -412,7 +406,7 @@ def test_a_real_worker_sends_the_release_after_a_refusal(
     client: Client,
     coach: Any,
     manager: Any,
-    default_questionnaire_present: None,
+    default_questionnaire: Any,
     celery_worker: Any,
     smtp_server: Callable[..., MailServer],
     settings: Any,

@@ -17,7 +17,7 @@ from reports.models import CoachAssignment, Report
 from reports.rendering import PDF_BASE_URL, pdf_url_fetcher_class, report_pdf_render, static_file_for
 from surveys.models import Group
 from tests.factories import ResponseFactory
-from tests.reports.conftest import answers_create, ratings_for
+from tests.reports.helpers import answers_create, ratings_for
 
 
 def pdf_text(pdf_path: Path, page: int | None = None) -> str:

@@ -17,7 +17,7 @@ from reports.rendering import pdf_checksum
 from surveys.models import Cycle, Group
 from surveys.signals import cycle_closed
 from tests.factories import CycleFactory, PersonFactory, ResponseFactory, SubjectFactory
-from tests.reports.conftest import answers_create, ratings_for
+from tests.reports.helpers import answers_create, ratings_for
 
 
 @pytest.fixture
@@ -250,7 +250,7 @@ def test_change_since_the_previous_closed_cycle_of_the_same_person(subject: Any)
 
 @pytest.mark.django_db(transaction=True)
 def test_closing_a_cycle_gets_every_report_ready_through_a_real_worker(
-    celery_worker: Any, manager: Any, default_questionnaire_present: None
+    celery_worker: Any, manager: Any, default_questionnaire: Any
 ) -> None:
     cycle = CycleFactory(
         team__manager=manager, name="Worker cycle", status=Cycle.Status.CLOSED, closed_at=timezone.now()
@@ -275,7 +275,7 @@ def test_closing_a_cycle_gets_every_report_ready_through_a_real_worker(
 
 @pytest.mark.django_db
 def test_closing_a_cycle_through_the_surveys_service_queues_its_reports(
-    manager: Any, sent: list[int], django_capture_on_commit_callbacks: Any, default_questionnaire_present: None
+    manager: Any, sent: list[int], django_capture_on_commit_callbacks: Any, default_questionnaire: Any
 ) -> None:
     from surveys.services import cycle_close
 

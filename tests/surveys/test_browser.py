@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from surveys.models import Cycle, Invitation, Team
-from tests.surveys.conftest import team_build
+from tests.surveys.helpers import team_build
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -11,7 +11,7 @@ from django.utils import timezone
 from surveys import selectors, services
 from surveys.models import Cycle, Invitation, InvitationLink, OutboundEmail, Team
 from surveys.signals import cycle_closed
-from tests.surveys.conftest import send_queued
+from tests.surveys.helpers import send_queued
 
 pytestmark = pytest.mark.django_db
 

@@ -14,7 +14,7 @@ from django.utils import timezone
 from surveys import services
 from surveys.models import Cycle, OutboundEmail
 from surveys.signals import cycle_closed
-from tests.surveys.conftest import team_build
+from tests.surveys.helpers import team_build
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

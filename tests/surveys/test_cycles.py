@@ -11,7 +11,7 @@ from django.utils import timezone
 from surveys import services
 from surveys.models import Cycle, Group, Invitation, Team
 from tests.factories import PersonFactory, TeamFactory, default_questionnaire
-from tests.surveys.conftest import person
+from tests.surveys.helpers import person
 
 pytestmark = pytest.mark.django_db
 

@@ -9,7 +9,7 @@ from django.utils import timezone
 from surveys import selectors
 from surveys.demo import demo_cycles_seed, demo_organization_seed, demo_survey_links
 from surveys.models import Cycle, Group, Invitation, OutboundEmail
-from tests.surveys.conftest import send_queued
+from tests.surveys.helpers import send_queued
 
 pytestmark = pytest.mark.django_db
 

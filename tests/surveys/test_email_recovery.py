@@ -14,7 +14,7 @@ from django.utils import timezone
 from surveys import services
 from surveys.models import Cycle, OutboundEmail, Reminder, Team
 from surveys.tasks import emails_requeue_stale, emails_send
-from tests.surveys.conftest import outbox_for, person, send_queued
+from tests.surveys.helpers import outbox_for, person, send_queued
 
 pytestmark = pytest.mark.django_db
 

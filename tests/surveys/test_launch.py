@@ -9,7 +9,7 @@ from django.core import mail
 
 from surveys import links, services
 from surveys.models import Cycle, Group, Invitation, InvitationLink, OutboundEmail, Team
-from tests.surveys.conftest import person, send_queued
+from tests.surveys.helpers import person, send_queued
 
 pytestmark = pytest.mark.django_db
 
@@ -166,7 +166,7 @@ def test_launch_refuses_an_incomplete_cycle(
 def test_launch_runs_a_constant_number_of_queries(
     manager: Any, cycle_build: Callable[..., Cycle], django_assert_max_num_queries: Any
 ) -> None:
-    from tests.surveys.conftest import team_build
+    from tests.surveys.helpers import team_build
 
     for size in (3, 30):
         cycle = cycle_build(team_build(manager, size=size, name=f"Team {size}"))

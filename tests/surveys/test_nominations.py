@@ -12,7 +12,7 @@ from rest_framework.test import APIClient
 
 from surveys import links, services
 from surveys.models import Cycle, Group, Invitation, Nomination, OutboundEmail, Team
-from tests.surveys.conftest import outbox_for, person, send_queued
+from tests.surveys.helpers import outbox_for, person, send_queued
 
 pytestmark = pytest.mark.django_db
 

@@ -12,15 +12,9 @@ from django.utils import timezone
 
 from surveys.models import Cycle, Group, Invitation, OutboundEmail, Team
 from tests.factories import default_questionnaire
-from tests.surveys.conftest import person
+from tests.surveys.helpers import person
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def signed_in(client: Client, manager: Any) -> Client:
-    client.force_login(manager)
-    return client
 
 
 def test_create_a_team_and_add_people(signed_in: Client) -> None:

@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 from surveys import services
 from surveys.models import Person, Team
 from tests.factories import TeamFactory
-from tests.surveys.conftest import person
+from tests.surveys.helpers import person
 
 pytestmark = pytest.mark.django_db
 
@@ -91,7 +91,7 @@ def test_csv_import_accepts_a_byte_order_mark_and_column_order(team: Team) -> No
     [
         ("name,email\nNo Mail,\n", ["line 2: missing email"]),
         ("name,email\n,nobody@example.test\n", ["line 2: missing name"]),
-        ("name,email\nBad,not-an-email\n", ["line 2: invalid email 'not-an-email'"]),
+        ("name,email\nBad,not-an-email\n", ["line 2: email: 'not-an-email' is not a valid email address."]),
         (
             "name,email\nA,a@example.test\nB,A@example.test\n",
             ["line 3: duplicate email a@example.test (also on line 2)"],

@@ -13,7 +13,7 @@ from rest_framework.test import APIClient
 
 from surveys import services
 from surveys.models import Cycle, Group, Invitation, OutboundEmail, Reminder
-from tests.surveys.conftest import team_build
+from tests.surveys.helpers import team_build
 
 pytestmark = pytest.mark.django_db
 

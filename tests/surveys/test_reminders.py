@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from surveys import selectors, services
 from surveys.models import Cycle, Invitation, OutboundEmail, Reminder, Team
-from tests.surveys.conftest import outbox_for, person, send_queued
+from tests.surveys.helpers import outbox_for, person, send_queued
 
 pytestmark = pytest.mark.django_db
 

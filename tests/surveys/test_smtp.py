@@ -19,7 +19,7 @@ from django.test import Client
 from config.embedded import free_port
 from surveys import links, services
 from surveys.models import Cycle, InvitationLink, OutboundEmail, Team
-from tests.surveys.conftest import person, team_build
+from tests.surveys.helpers import person, team_build
 
 
 @dataclass

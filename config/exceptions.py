@@ -1,0 +1,103 @@
+"""One bridge from errors to answers: DRF's exception handler and Django's error views.
+
+Services raise Django's ``ValidationError`` or the domain's own errors; API views let
+them through and ``exception_handler`` turns each into DRF's JSON shape (a message list
+per field). Requests under ``/api/`` that never reach a DRF view — an unknown path, a
+body Django refuses to read, a crash — get JSON from the error views below instead of
+Django's HTML pages, so an API client always gets a body it can parse.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.views import defaults
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.settings import api_settings
+from rest_framework.views import exception_handler as drf_exception_handler
+from rest_framework.views import set_rollback
+
+from config.parsers import RequestTooLarge, body_limit
+from feedback.answers import AnswersInvalid
+from feedback.services import SurveyNotOpen
+from surveys.services import CsvImportError
+
+logger = logging.getLogger(__name__)
+
+API_PREFIX = "/api/"
+
+
+def validation_errors(error: DjangoValidationError) -> dict[str, Any]:
+    """A Django ``ValidationError`` in DRF's shape: ``{field: [message, …]}``."""
+    non_field = api_settings.NON_FIELD_ERRORS_KEY
+    if hasattr(error, "error_dict"):
+        return {non_field if field == "__all__" else field: messages for field, messages in error.message_dict.items()}
+    return {non_field: error.messages}
+
+
+# The domain's own errors: status and body. Anything not listed is a bug and answers 500.
+DOMAIN_ERRORS: dict[type[Exception], tuple[int, Callable[[Any], Any]]] = {
+    DjangoValidationError: (status.HTTP_400_BAD_REQUEST, validation_errors),
+    AnswersInvalid: (status.HTTP_400_BAD_REQUEST, lambda error: error.errors),
+    SurveyNotOpen: (status.HTTP_409_CONFLICT, lambda error: {"detail": str(error)}),
+    CsvImportError: (status.HTTP_400_BAD_REQUEST, lambda error: {"file": error.messages()}),
+}
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """``REST_FRAMEWORK["EXCEPTION_HANDLER"]``: DRF's handler, plus the domain's errors."""
+    for error_class, (code, body) in DOMAIN_ERRORS.items():
+        if isinstance(exc, error_class):
+            set_rollback()
+            return Response(body(exc), status=code)
+    if isinstance(exc, RequestDataTooBig):
+        exc = RequestTooLarge(body_limit())
+    elif isinstance(exc, SuspiciousOperation):
+        # Too many fields or files in one request, and the like: refused, not crashed.
+        exc = exceptions.ValidationError({api_settings.NON_FIELD_ERRORS_KEY: [str(exc) or "Bad request."]})
+    return drf_exception_handler(exc, context)
+
+
+def _is_api(request: HttpRequest) -> bool:
+    return request.path.startswith(API_PREFIX)
+
+
+def _json(detail: str, code: int) -> JsonResponse:
+    return JsonResponse({"detail": detail}, status=code)
+
+
+def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """``handler400``: also where Django sends a body larger than ``DATA_UPLOAD_MAX_MEMORY_SIZE``."""
+    if isinstance(exception, RequestDataTooBig):
+        limit = body_limit()
+        if _is_api(request):
+            return _json(str(RequestTooLarge(limit).detail), status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+        return render(request, "too_large.html", {"limit_kb": limit // 1024}, status=413)
+    if _is_api(request):
+        return _json(str(exception) or "Bad request.", status.HTTP_400_BAD_REQUEST)
+    return defaults.bad_request(request, exception)
+
+
+def permission_denied(request: HttpRequest, exception: Exception) -> HttpResponse:
+    if _is_api(request):
+        return _json(str(exception) or str(exceptions.PermissionDenied.default_detail), status.HTTP_403_FORBIDDEN)
+    return defaults.permission_denied(request, exception)
+
+
+def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    if _is_api(request):
+        return _json(str(exceptions.NotFound.default_detail), status.HTTP_404_NOT_FOUND)
+    return defaults.page_not_found(request, exception)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    if _is_api(request):
+        return _json("Server error: the request was not completed. Please try again later.", 500)
+    return defaults.server_error(request)

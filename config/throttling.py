@@ -1,0 +1,160 @@
+"""Throttles on the two doors that can be knocked on without an account: signing in and secret links.
+
+Counters live in the Redis cache (``CACHES["default"]``), shared by every web process,
+and are counted by django-ratelimit with an atomic increment, so parallel requests
+cannot slip past a limit. Only failures count — a wrong password, a link that leads
+nowhere — so people answering normally are never slowed down, however many of them
+share one office address:
+
+* sign-in (the login page, the admin's, ``POST /api/auth/token/``): once
+  ``THROTTLE_SIGN_IN_PER_USERNAME`` failures for one username, or
+  ``THROTTLE_SIGN_IN_PER_IP`` from one address, fall within one period, every attempt
+  is refused for a whole period — the right password included, or guessing would just
+  go on.
+* secret links (``/s/``, ``/api/survey/``, ``/n/``, ``/r/``): once
+  ``THROTTLE_LINK_MISSES_PER_IP`` unknown or dead links come from one address, that
+  address gets 429 on every link for a whole period.
+
+When Redis cannot be reached the throttles let requests through (and log it): the
+service stays usable, and Redis being down is already reported by ``/healthz``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import time
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.backends import ModelBackend
+from django.core.cache import cache
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest
+from django_ratelimit.core import get_usage
+
+logger = logging.getLogger(__name__)
+
+SIGN_IN_USERNAME = "sign-in:username"
+SIGN_IN_IP = "sign-in:ip"
+LINK_MISSES = "link-misses:ip"
+
+
+def client_ip(request: Any) -> str:
+    """The client's address: ``REMOTE_ADDR``, or the entry ``TRUSTED_PROXY_HOPS`` from the
+    end of ``X-Forwarded-For`` when the app runs behind that many proxies of ours.
+
+    Only entries added by our own proxies are trusted: anything before them is whatever
+    the client chose to send.
+    """
+    hops = int(settings.TRUSTED_PROXY_HOPS)
+    if hops:
+        forwarded = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if part.strip()]
+        if len(forwarded) >= hops:
+            return forwarded[-hops]
+    return str(request.META.get("REMOTE_ADDR") or "unknown")
+
+
+PERIOD_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _period(rate: str) -> int:
+    """Seconds of the window of a ``count/period`` rate: ``10/15m`` → 900."""
+    period = rate.split("/", 1)[1]
+    return int(period[:-1] or 1) * PERIOD_SECONDS[period[-1]]
+
+
+def _lock_key(group: str, value: str) -> str:
+    return f"throttle-lock:{group}:{hashlib.sha256(value.encode()).hexdigest()}"
+
+
+def _locked_for(group: str, value: str) -> int | None:
+    """Seconds left on a lock-out of ``value`` in ``group``, or ``None``."""
+    try:
+        until = cache.get(_lock_key(group, value))
+    except Exception as error:  # the cache is down: fail open, loudly
+        logger.warning("throttle %s not checked: %s", group, type(error).__name__)
+        return None
+    if until is None:
+        return None
+    return max(1, math.ceil(float(until) - time.time()))
+
+
+def _failure_record(request: Any, *, group: str, value: str, rate: str) -> None:
+    """Count one failure; the one that reaches the limit locks ``value`` out for a whole period.
+
+    The counting is django-ratelimit's (an atomic increment per window). The lock-out is
+    a key of its own, so that reaching the limit near the end of a window still costs
+    the full period rather than the few seconds left of that window.
+    """
+    try:
+        usage = get_usage(request, group=group, key=lambda group, request: value, rate=rate, increment=True)
+        if usage is not None and usage["count"] >= usage["limit"]:
+            period = _period(rate)
+            cache.add(_lock_key(group, value), time.time() + period, timeout=period)
+    except Exception as error:
+        logger.warning("throttle %s not counted: %s", group, type(error).__name__)
+
+
+def _username(username: str) -> str:
+    return username.strip().casefold()
+
+
+def minutes(seconds: int) -> str:
+    count = max(1, math.ceil(seconds / 60))
+    return f"{count} minute{'s' if count != 1 else ''}"
+
+
+def sign_in_wait(request: Any, *, username: str) -> int | None:
+    """Seconds this sign-in must wait (too many failures for the username or the address), or ``None``."""
+    waits = [_locked_for(SIGN_IN_USERNAME, _username(username)), _locked_for(SIGN_IN_IP, client_ip(request))]
+    found = [wait for wait in waits if wait is not None]
+    return max(found) if found else None
+
+
+def sign_in_failure_record(request: Any, *, username: str) -> None:
+    _failure_record(
+        request, group=SIGN_IN_USERNAME, value=_username(username), rate=settings.THROTTLE_SIGN_IN_PER_USERNAME
+    )
+    _failure_record(request, group=SIGN_IN_IP, value=client_ip(request), rate=settings.THROTTLE_SIGN_IN_PER_IP)
+
+
+def sign_in_locked_message(seconds: int) -> str:
+    return (
+        "Too many failed sign-ins for this account or from this network. "
+        f"For your security, signing in is paused: try again in {minutes(seconds)}."
+    )
+
+
+class ThrottledModelBackend(ModelBackend):
+    """Django's username/password check, refusing while a sign-in is throttled.
+
+    Every way in that checks a password (our login page, the admin's, the token
+    endpoint) goes through ``authenticate()`` and so through here: none of them can be
+    used to go on guessing once a limit is reached. Calls without a request (the test
+    client's ``login``, management commands) are not throttled.
+    """
+
+    def authenticate(
+        self, request: HttpRequest | None, username: str | None = None, password: str | None = None, **kwargs: Any
+    ) -> Any:
+        if request is None:
+            return super().authenticate(request, username=username, password=password, **kwargs)
+        name = str(username or "")
+        if sign_in_wait(request, username=name) is not None:
+            # Stops authenticate() at once: no other backend is asked either.
+            raise PermissionDenied("sign-in throttled")
+        user = super().authenticate(request, username=username, password=password, **kwargs)
+        if user is None and password is not None:
+            sign_in_failure_record(request, username=name)
+        return user
+
+
+def link_wait(request: Any) -> int | None:
+    """Seconds this address must wait before opening any secret link again, or ``None``."""
+    return _locked_for(LINK_MISSES, client_ip(request))
+
+
+def link_miss_record(request: Any) -> None:
+    _failure_record(request, group=LINK_MISSES, value=client_ip(request), rate=settings.THROTTLE_LINK_MISSES_PER_IP)

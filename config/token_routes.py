@@ -1,0 +1,89 @@
+"""Every URL that carries a secret token in its path, in one place.
+
+The URL patterns (``token_path``), the links in emails (``token_url``) and the log
+redaction (``config.logging``) all read ``TOKEN_ROUTES``, so a new kind of link cannot
+be served without its token being redacted from the logs, and without the throttle on
+unknown links: a test checks that every URL pattern with a ``token`` goes through here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import wraps
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.template.loader import render_to_string
+from django.urls import URLPattern, path
+
+
+@dataclass(frozen=True)
+class TokenRoute:
+    prefix: str
+    what: str
+
+
+SURVEY = TokenRoute("s", "a rater's survey link, exchanged for a session at once")
+SURVEY_API = TokenRoute("api/survey", "the survey API, keyed by the same token")
+NOMINATION = TokenRoute("n", "a subject's link to choose their raters")
+RELEASE = TokenRoute("r", "a subject's download link to their released report")
+TOKEN_ROUTES: tuple[TokenRoute, ...] = (SURVEY, SURVEY_API, NOMINATION, RELEASE)
+
+# A path parameter only token routes may use: the access test looks for it.
+TOKEN_PARAMETER = "token"  # noqa: S105 (the name of a URL parameter)
+
+
+def token_url(route: TokenRoute, token: str) -> str:
+    """An absolute link from the configured base, never from the request's Host header."""
+    return f"{settings.PUBLIC_BASE_URL}/{route.prefix}/{token}/"
+
+
+def link_dead(response: Any) -> Any:
+    """Mark the answer to a token that leads nowhere (unknown, expired, used, revoked).
+
+    Views answer such links alike, whatever the reason; the mark lets ``token_path``
+    count them against the caller's address.
+    """
+    response.link_dead = True
+    return response
+
+
+def _too_many(request: HttpRequest, route: TokenRoute, wait: int) -> HttpResponse:
+    from config.throttling import minutes
+
+    message = f"Too many links that lead nowhere were opened from your network. Try again in {minutes(wait)}."
+    response: HttpResponse
+    if route is SURVEY_API:
+        response = JsonResponse({"detail": message}, status=429)
+    else:
+        response = HttpResponse(render_to_string("too_many_links.html", {"message": message}), status=429)
+    response["Retry-After"] = str(wait)
+    response["Cache-Control"] = "no-store"
+    response["Referrer-Policy"] = "no-referrer"
+    # Django's request logger would write the path, token and all, for this 4xx.
+    response._has_been_logged = True  # type: ignore[attr-defined]
+    return response
+
+
+def _throttled(route: TokenRoute, view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    from config.throttling import link_miss_record, link_wait
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        # Checked before the token is looked at: a blocked address learns nothing about it.
+        wait = link_wait(request)
+        if wait is not None:
+            return _too_many(request, route, wait)
+        response = view(request, *args, **kwargs)
+        if getattr(response, "link_dead", False):
+            link_miss_record(request)
+        return response
+
+    return wrapper
+
+
+def token_path(route: TokenRoute, view: Callable[..., HttpResponse], *, name: str, tail: str = "") -> URLPattern:
+    """``path("<prefix>/<str:token>/<tail>", view)``, throttled on dead links."""
+    return path(f"{route.prefix}/<str:{TOKEN_PARAMETER}>/{tail}", _throttled(route, view), name=name)

@@ -1,0 +1,214 @@
+"""Sign-in and secret links are throttled on failures, in Redis; people answering normally never are."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import redis
+from django.conf import settings
+from django.test import Client
+
+from config.embedded import free_port
+from surveys.models import Cycle, Group, Invitation
+from surveys.services import invitation_link_create
+from tests.factories import CycleFactory, InvitationFactory, SubjectFactory
+
+pytestmark = pytest.mark.django_db
+
+PASSWORD = "correct horse battery staple"
+LOCKED = "Too many failed sign-ins for this account or from this network"
+
+
+@pytest.fixture
+def small_limits(settings: Any) -> None:
+    settings.THROTTLE_SIGN_IN_PER_USERNAME = "5/15m"
+    settings.THROTTLE_SIGN_IN_PER_IP = "8/15m"
+    settings.THROTTLE_LINK_MISSES_PER_IP = "5/15m"
+
+
+def sign_in(client: Client, username: str, password: str, address: str = "10.0.0.1") -> Any:
+    return client.post("/accounts/login/", {"username": username, "password": password}, REMOTE_ADDR=address)
+
+
+def token_for(client: Client, username: str, password: str, address: str = "10.0.0.1") -> Any:
+    return client.post("/api/auth/token/", {"username": username, "password": password}, REMOTE_ADDR=address)
+
+
+def test_wrong_passwords_lock_the_account_out_of_the_login_page(client: Client, manager: Any) -> None:
+    # given: the default limit of ten failures for one username
+    for _ in range(10):
+        assert sign_in(client, "alice", "wrong").status_code == 200
+    # when: the right password comes next
+    response = sign_in(client, "alice", PASSWORD)
+    # then: it is refused with the reason and the wait, keeping the username typed
+    assert response.status_code == 429
+    html = response.content.decode()
+    assert LOCKED in html and "try again in 15 minutes" in html
+    assert 'value="alice"' in html
+    assert int(response["Retry-After"]) > 0
+    assert "_auth_user_id" not in client.session
+
+
+def test_the_lock_counts_the_username_however_it_is_typed(client: Client, manager: Any, small_limits: None) -> None:
+    for spelling in ["alice", "ALICE", " Alice", "alicE", "alice "]:
+        sign_in(client, spelling, "wrong")
+    assert sign_in(client, "alice", PASSWORD).status_code == 429
+
+
+def test_wrong_passwords_on_the_token_endpoint_answer_429(client: Client, manager: Any, small_limits: None) -> None:
+    for _ in range(5):
+        assert token_for(client, "alice", "wrong").status_code == 400
+    response = token_for(client, "alice", PASSWORD)
+    assert response.status_code == 429
+    assert response.json()["detail"].startswith(LOCKED)
+    assert int(response["Retry-After"]) > 0
+
+
+def test_the_page_and_the_token_endpoint_share_one_count(client: Client, manager: Any, small_limits: None) -> None:
+    for _ in range(3):
+        sign_in(client, "alice", "wrong")
+    for _ in range(2):
+        token_for(client, "alice", "wrong")
+    assert token_for(client, "alice", PASSWORD).status_code == 429
+    assert sign_in(client, "alice", PASSWORD).status_code == 429
+
+
+def test_the_admin_login_cannot_be_used_to_go_on_guessing(client: Client, small_limits: None) -> None:
+    from tests.factories import UserFactory
+
+    UserFactory(username="root", is_staff=True, is_superuser=True)
+    for _ in range(5):
+        client.post("/admin/login/", {"username": "root", "password": "wrong"}, REMOTE_ADDR="10.0.0.1")
+    response = client.post("/admin/login/", {"username": "root", "password": PASSWORD}, REMOTE_ADDR="10.0.0.1")
+    assert response.status_code == 200  # the admin's own form, with its generic error
+    assert "_auth_user_id" not in client.session
+
+
+def test_a_locked_username_stays_locked_from_another_address(client: Client, manager: Any, small_limits: None) -> None:
+    for _ in range(5):
+        sign_in(client, "alice", "wrong", address="10.0.0.1")
+    assert sign_in(client, "alice", PASSWORD, address="192.0.2.7").status_code == 429
+
+
+def test_failures_from_one_address_across_usernames_lock_that_address(
+    client: Client, manager: Any, small_limits: None
+) -> None:
+    for number in range(8):
+        sign_in(client, f"guess{number}", "wrong", address="10.0.0.9")
+    assert sign_in(client, "alice", PASSWORD, address="10.0.0.9").status_code == 429
+    # people signing in from elsewhere are not affected
+    assert sign_in(Client(), "alice", PASSWORD, address="10.0.0.10").status_code == 302
+
+
+def test_people_signing_in_correctly_from_one_office_are_never_locked(client: Client, small_limits: None) -> None:
+    from tests.factories import UserFactory
+
+    users = [UserFactory(username=f"colleague{number}") for number in range(20)]
+    for user in users:
+        assert sign_in(Client(), user.username, PASSWORD, address="10.1.1.1").status_code == 302
+
+
+def test_the_counts_live_in_redis_not_in_the_process(client: Client, manager: Any) -> None:
+    sign_in(client, "alice", "wrong")
+    # read with a client of our own, as another web process would
+    other_process = redis.Redis.from_url(settings.CACHES["default"]["LOCATION"])
+    try:
+        keys = other_process.keys("b360:*")
+    finally:
+        other_process.close()
+    assert len(keys) >= 2  # one for the username, one for the address
+
+
+def test_sign_in_still_works_when_the_cache_is_down(client: Client, manager: Any, settings: Any) -> None:
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": f"redis://127.0.0.1:{free_port()}/1",
+            "OPTIONS": {"socket_timeout": 0.5, "socket_connect_timeout": 0.5},
+        }
+    }
+    assert sign_in(client, "alice", PASSWORD).status_code == 302
+
+
+# --- secret links ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def open_cycle(db: None) -> Cycle:
+    return CycleFactory(status=Cycle.Status.OPEN)
+
+
+def new_link(cycle: Cycle) -> str:
+    invitation = InvitationFactory(subject=SubjectFactory(cycle=cycle), status=Invitation.Status.OPEN, group=Group.PEER)
+    return invitation_link_create(invitation=invitation)
+
+
+LINK_PATHS = ["/s/{}/", "/api/survey/{}/", "/n/{}/", "/r/{}/"]
+
+
+@pytest.mark.parametrize("path", LINK_PATHS)
+def test_guessing_links_from_one_address_gets_429(client: Client, small_limits: None, path: str) -> None:
+    for number in range(5):
+        assert client.get(path.format(f"guessed-token-{number:04}"), REMOTE_ADDR="10.0.0.5").status_code in (200, 404)
+    response = client.get(path.format("guessed-token-9999"), REMOTE_ADDR="10.0.0.5")
+    assert response.status_code == 429
+    assert int(response["Retry-After"]) > 0
+    assert "Too many links that lead nowhere" in response.content.decode()
+    # another address is not affected
+    assert client.get(path.format("guessed-token-9999"), REMOTE_ADDR="10.0.0.6").status_code in (200, 404)
+
+
+def test_a_blocked_address_gets_429_even_for_a_real_link(client: Client, small_limits: None, open_cycle: Cycle) -> None:
+    token = new_link(open_cycle)
+    for number in range(5):
+        client.get(f"/s/guessed-token-{number:04}/", REMOTE_ADDR="10.0.0.5")
+    # checked before the token is looked at: the answer says nothing about it
+    assert client.get(f"/s/{token}/", REMOTE_ADDR="10.0.0.5").status_code == 429
+    assert client.get(f"/api/survey/{token}/", REMOTE_ADDR="10.0.0.5").json()["detail"].startswith("Too many")
+
+
+def test_raters_behind_one_office_address_answering_normally_are_never_blocked(
+    small_limits: None, open_cycle: Cycle
+) -> None:
+    from tests.feedback.helpers import form_data, full_answers
+
+    # given: forty raters (eight times the limit) behind one office address
+    tokens = [new_link(open_cycle) for _ in range(40)]
+    for number, token in enumerate(tokens):
+        rater = Client(REMOTE_ADDR="203.0.113.10")
+        if number % 2:
+            # when: half answer through the page, opening their link twice (as people do)
+            assert rater.get(f"/s/{token}/").status_code == 303
+            survey = rater.get(f"/s/{token}/")["Location"]
+            assert rater.get(survey).status_code == 200
+            assert rater.post(survey, form_data(open_cycle)).status_code == 303
+            # and look at the page again afterwards
+            assert rater.get(survey).status_code == 200
+        else:
+            # and half through the API
+            assert rater.get(f"/api/survey/{token}/").status_code == 200
+            response = rater.post(
+                f"/api/survey/{token}/responses/", full_answers(open_cycle), content_type="application/json"
+            )
+            assert response.status_code == 201
+    # then: every answer was taken
+    assert Invitation.objects.filter(status=Invitation.Status.COMPLETED).count() == 40
+
+
+def test_a_proxy_of_ours_is_seen_through_and_what_clients_send_is_not_trusted(
+    client: Client, small_limits: None, settings: Any
+) -> None:
+    settings.TRUSTED_PROXY_HOPS = 1
+    for number in range(5):
+        # the attacker varies the part of X-Forwarded-For they control; our proxy appends their address
+        client.get(
+            f"/s/guessed-token-{number:04}/",
+            REMOTE_ADDR="172.18.0.2",
+            HTTP_X_FORWARDED_FOR=f"198.51.100.{number}, 10.0.0.5",
+        )
+    blocked = client.get("/s/guessed-token-9999/", REMOTE_ADDR="172.18.0.2", HTTP_X_FORWARDED_FOR="10.0.0.5")
+    assert blocked.status_code == 429
+    # somebody else behind the same proxy is not blocked
+    other = client.get("/s/guessed-token-9999/", REMOTE_ADDR="172.18.0.2", HTTP_X_FORWARDED_FOR="10.0.0.77")
+    assert other.status_code == 200

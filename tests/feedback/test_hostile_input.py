@@ -1,0 +1,107 @@
+"""Odd and hostile input on the survey: a 4xx naming the field, never a 500, nothing typed lost."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from django.test import Client
+
+from feedback.models import SealedAnswer
+from surveys.models import Invitation
+from tests.feedback.helpers import form_data, full_answers, opened_answers
+
+
+def post_json(client: Client, path: str, body: str) -> Any:
+    return client.post(path, body, content_type="application/json")
+
+
+def nested(depth: int) -> str:
+    return "[" * depth + "]" * depth
+
+
+@pytest.mark.parametrize("depth", [25, 1000, 100_000])
+@pytest.mark.parametrize("action", ["responses", "decline"])
+def test_deeply_nested_json_is_refused_not_crashed(client: Client, token: str, depth: int, action: str) -> None:
+    body = '{"ratings": ' + nested(depth) + "}"
+    response = post_json(client, f"/api/survey/{token}/{action}/", body)
+    assert response.status_code == 400
+    assert "nested more than 20 levels" in response.json()["detail"]
+    assert not SealedAnswer.objects.exists()
+
+
+def test_brackets_inside_strings_do_not_count_as_nesting(client: Client, invitation: Invitation, token: str) -> None:
+    answers = full_answers(invitation.cycle, management="[[[[" * 30 + "{{{{" * 30)
+    response = post_json(client, f"/api/survey/{token}/responses/", json.dumps(answers))
+    assert response.status_code == 201
+    [stored] = opened_answers(invitation.cycle)
+    assert stored["comments"]["management"].startswith("[[[[")
+
+
+def test_a_lone_surrogate_in_a_comment_is_refused_naming_the_comment(
+    client: Client, invitation: Invitation, token: str
+) -> None:
+    body = json.dumps(full_answers(invitation.cycle, keep_doing="ok")).replace('"ok"', '"ok \\ud800"')
+    response = post_json(client, f"/api/survey/{token}/responses/", body)
+    assert response.status_code == 400
+    [message] = response.json()["comments"]["keep_doing"]
+    assert "unpaired surrogate, U+D800" in message
+    assert not SealedAnswer.objects.exists()
+
+
+def test_a_surrogate_in_a_decline_reason_is_refused_naming_the_reason(client: Client, token: str) -> None:
+    response = post_json(client, f"/api/survey/{token}/decline/", '{"reason": "\\udfff"}')
+    assert response.status_code == 400
+    assert list(response.json()) == ["reason"]
+    assert not SealedAnswer.objects.exists()
+
+
+def test_a_surrogate_in_a_field_name_is_refused(client: Client, token: str) -> None:
+    response = post_json(client, f"/api/survey/{token}/responses/", '{"ratings": {"\\ud83d": 3}}')
+    assert response.status_code == 400
+    assert "field name" in response.json()["ratings"][0]
+
+
+def test_a_control_character_typed_in_the_form_is_refused_and_the_text_kept(
+    client: Client, invitation: Invitation, token: str
+) -> None:
+    url = client.get(f"/s/{token}/")["Location"]
+    response = client.post(url, form_data(invitation.cycle, management="Plans\x07 well"))
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert "invisible control character (U+0007, character 6)" in html
+    assert "Plans\x07 well</textarea>" in html
+    assert not SealedAnswer.objects.exists()
+
+
+def test_a_form_post_over_the_size_limit_gets_the_survey_back_to_restore_the_draft(
+    client: Client, invitation: Invitation, token: str, settings: Any
+) -> None:
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 64 * 1024
+    url = client.get(f"/s/{token}/")["Location"]
+    response = client.post(url, form_data(invitation.cycle, management="x" * (70 * 1024)))
+    assert response.status_code == 413
+    html = response.content.decode()
+    assert "Your answers were not sent" in html
+    assert "larger than 64 KB" in html
+    # the page is the form itself, not marked as an echo of the post: survey.js then
+    # restores what this browser kept as the draft
+    assert 'id="survey-form"' in html and "data-from-post" not in html
+    assert response["Content-Security-Policy"]
+    assert not SealedAnswer.objects.exists()
+    invitation.refresh_from_db()
+    assert invitation.status == Invitation.Status.OPEN
+    # and the same page still takes the answers once they fit
+    assert client.post(url, form_data(invitation.cycle)).status_code == 303
+
+
+def test_a_decline_over_the_size_limit_gets_the_survey_back(
+    client: Client, invitation: Invitation, token: str, settings: Any
+) -> None:
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 64 * 1024
+    key = client.get(f"/s/{token}/")["Location"].rstrip("/").rsplit("/", 1)[-1]
+    response = client.post(f"/survey/{key}/decline/", {"reason": "x" * (70 * 1024)})
+    assert response.status_code == 413
+    assert "Your answers were not sent" in response.content.decode()
+    assert not SealedAnswer.objects.exists()
