@@ -32,7 +32,7 @@ from reports.scoring import (
     safe_base_build,
     trend_compute,
 )
-from surveys.vocabulary import COMBINED, DIRECT_REPORT, MANAGER, OTHERS, OUTSIDE, PEER, SELF
+from surveys.vocabulary import COMBINED, DIRECT_REPORT, MANAGER, OTHERS, OUTSIDE, PEER, SELF, SMALL_GROUPS
 
 KEYS = (
     ("plan", "management", 1),
@@ -741,3 +741,20 @@ def test_a_spread_of_exactly_one_step_is_divided_even_where_floats_fall_short() 
     result = report_compute(raters=raters, dimensions=(five,), rules=RULES, rng=random.Random(1))
     # then
     assert result.dimensions[0].agreement == DIVIDED
+
+
+def test_answers_stored_as_smaller_groups_are_combined_never_shown_on_their_own() -> None:
+    # given: three answers stored as "smaller groups" at close (each from a group with
+    # fewer than k answers), one direct report and three peers, k = 3
+    raters = [*(rater(SMALL_GROUPS) for _ in range(3)), rater(DIRECT_REPORT), *peers(3)]
+    # when
+    data = compute(raters)
+    # then: the four small answers stand together as one combined figure beside the peers
+    plan = groups(data, "plan")
+    assert set(plan) == {PEER, COMBINED}
+    assert plan[COMBINED]["n"] == 4
+    assert dimension(data, "plan")["others"]["n"] == 7
+    # and with only two of them, they are too few to combine and count nowhere
+    two = compute([*(rater(SMALL_GROUPS) for _ in range(2)), *peers(3)])
+    assert set(groups(two, "plan")) == {PEER}
+    assert dimension(two, "plan")["others"]["n"] == 3
