@@ -37,7 +37,6 @@ from tests.reports.adversary import (
     OUTSIDE,
     PEER,
     SELF,
-    Dimension,
     Interpreter,
     Rater,
     Scenario,
@@ -48,32 +47,11 @@ from tests.reports.adversary import (
     linear_attack,
     visible_text,
 )
+from tests.reports.probe import CODES, DIMENSIONS, QUESTIONNAIRE
 from tests.reports.surfaces import crawl, readable, route_urls
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
-# Two questions per dimension keep the attacker's enumeration small while items and
-# dimensions still get different answer patterns.
-PROBE = {
-    "name": "Anonymity probe",
-    "version": 1,
-    "dimensions": [
-        {"key": key, "side": side, "pair": pair, "name": key.title(), "items": [f"{key} first", f"{key} second"]}
-        for key, side, pair in (
-            ("plan", "management", 1),
-            ("organize", "management", 2),
-            ("control", "management", 3),
-            ("direct", "leadership", 1),
-            ("align", "leadership", 2),
-            ("motivate", "leadership", 3),
-        )
-    ],
-}
-DIMENSIONS = tuple(
-    Dimension(key=d["key"], side=d["side"], pair=d["pair"], items=(f"{d['key']}-1", f"{d['key']}-2"))
-    for d in PROBE["dimensions"]
-)
-CODES = [code for dimension in DIMENSIONS for code in dimension.items]
 # Rule constants a page may print next to the figures (the ±0.5 margins of gaps and balance).
 RULE_NUMBERS = {"0.5"}
 
@@ -125,7 +103,7 @@ def world_build(
     ``people`` reviews people of an earlier world again (their previous report is then
     the "before" of a trend).
     """
-    questionnaire = surveys_services.questionnaire_load(data=PROBE)
+    questionnaire = surveys_services.questionnaire_load(data=QUESTIONNAIRE)
     if people is None:
         team = surveys_services.team_create(manager=manager, name=f"Team {name}")
         people = [
@@ -420,7 +398,7 @@ def test_a_lone_anonymous_rater_acting_changes_only_the_pooled_count(
     pool = [Rater(group=SELF, ratings=dict.fromkeys(CODES, 4), comments={})]
     pool += [Rater(group=DIRECT_REPORT, ratings=dict.fromkeys(CODES, 2), comments={})]
     pool += [Rater(group=PEER, ratings=dict.fromkeys(CODES, 3), comments={}) for _ in range(invited - 1)]
-    questionnaire = surveys_services.questionnaire_load(data=PROBE)
+    questionnaire = surveys_services.questionnaire_load(data=QUESTIONNAIRE)
     team = surveys_services.team_create(manager=manager, name="Progress")
     person = Person.objects.create(team=team, name="Jonas Berg", email="jonas@probe.test")
     cycle = surveys_services.cycle_create(

@@ -13,40 +13,17 @@ from fractions import Fraction
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from reports.scoring import DimensionSpec, ItemSpec, RaterAnswers, Rules, report_compute, report_data
+from reports.scoring import RaterAnswers, Rules, report_compute, report_data
 from tests.reports.adversary import (
     ANONYMOUS,
-    Dimension,
     Interpreter,
     Rater,
     Scenario,
     enumeration_attack,
     linear_attack,
 )
+from tests.reports.probe import CODES, DIMENSIONS, SPECS
 
-KEYS = (
-    ("plan", "management", 1),
-    ("organize", "management", 2),
-    ("control", "management", 3),
-    ("direct", "leadership", 1),
-    ("align", "leadership", 2),
-    ("motivate", "leadership", 3),
-)
-SPECS = tuple(
-    DimensionSpec(
-        key=key,
-        name=key.title(),
-        side=side,
-        pair=pair,
-        items=(ItemSpec(f"{key}-1", f"{key} one"), ItemSpec(f"{key}-2", f"{key} two")),
-    )
-    for key, side, pair in KEYS
-)
-DIMENSIONS = tuple(
-    Dimension(key=spec.key, side=spec.side, pair=spec.pair, items=tuple(item.code for item in spec.items))
-    for spec in SPECS
-)
-CODES = [code for dimension in DIMENSIONS for code in dimension.items]
 GROUP_SIZES = {"self": 1, "manager": 1, "peer": 5, "direct_report": 5, "outside": 3}
 
 answer = st.one_of(st.none(), st.integers(min_value=1, max_value=5))

@@ -33,25 +33,9 @@ from reports.scoring import (
     trend_compute,
 )
 from surveys.vocabulary import COMBINED, DIRECT_REPORT, MANAGER, OTHERS, OUTSIDE, PEER, SELF, SMALL_GROUPS
+from tests.reports.probe import KEYS, SPECS
 
-KEYS = (
-    ("plan", "management", 1),
-    ("organize", "management", 2),
-    ("control", "management", 3),
-    ("direct", "leadership", 1),
-    ("align", "leadership", 2),
-    ("motivate", "leadership", 3),
-)
-DIMENSIONS = tuple(
-    DimensionSpec(
-        key=key,
-        name=key.title(),
-        side=side,
-        pair=pair,
-        items=(ItemSpec(f"{key}-1", f"{key} first"), ItemSpec(f"{key}-2", f"{key} second")),
-    )
-    for key, side, pair in KEYS
-)
+DIMENSIONS = SPECS
 RULES = Rules(k=3, comment_min=3, quadrant_cut=Fraction(7, 2))
 
 
