@@ -12,7 +12,8 @@ REASON = "Built under earlier scoring rules, which are no longer shown. Re-run i
 
 def withdraw(apps, schema_editor):
     report_model = apps.get_model("reports", "Report")
-    report_model.objects.filter(status="ready").exclude(data__format=2).update(
+    # "contains" rather than data__format: a missing key would compare as NULL and escape the exclude.
+    report_model.objects.filter(status="ready").exclude(data__contains={"format": 2}).update(
         status="failed", reason=REASON, data={}, pdf=None, pdf_size=0, pdf_sha256=""
     )
 

@@ -1,0 +1,116 @@
+"""Upgrading a database that stored answers in the clear: the data migrations, run for real."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
+from django.utils import timezone
+
+from feedback.models import Decline, Response, SealedAnswer
+from feedback.sealing import answer_unseal
+from reports.models import Report
+from surveys.models import Invitation, Subject
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+# The schema before answers were sealed and before closed cycles forgot their answerers.
+BEFORE = [
+    ("surveys", "0004_nominations"),
+    ("feedback", "0002_response_decline_random_order"),
+    ("reports", "0002_release_email_status"),
+]
+
+
+def _old_world(apps: Any) -> dict[str, Any]:
+    """An open and a closed cycle as the earlier version stored them: answers in the clear."""
+    user = apps.get_model("auth", "User").objects.create(username="upgrade-manager")
+    questionnaire = apps.get_model("surveys", "Questionnaire").objects.create(name="Upgrade", version=1)
+    dimension = apps.get_model("surveys", "Dimension").objects.create(
+        questionnaire=questionnaire, side="management", key="plan", name="Plan", pair=1, position=1
+    )
+    apps.get_model("surveys", "Item").objects.create(dimension=dimension, code="plan-1", text="Plans", position=1)
+    team = apps.get_model("surveys", "Team").objects.create(name="Upgrade", manager=user)
+    person_model = apps.get_model("surveys", "Person")
+    cycle_model = apps.get_model("surveys", "Cycle")
+    subject_model = apps.get_model("surveys", "Subject")
+    invitation_model = apps.get_model("surveys", "Invitation")
+    response_model = apps.get_model("feedback", "Response")
+    decline_model = apps.get_model("feedback", "Decline")
+    world: dict[str, Any] = {}
+    for status in ("open", "closed"):
+        person = person_model.objects.create(team=team, name=f"Subject {status}", email=f"Subject-{status}@Up.test")
+        cycle = cycle_model.objects.create(
+            team=team,
+            name=status,
+            created_by=user,
+            questionnaire=questionnaire,
+            deadline=timezone.now() + timedelta(days=3),
+            status=status,
+            anonymity_min=3,
+        )
+        subject = subject_model.objects.create(cycle=cycle, person=person)
+        # three peers and one more anonymous rater answered, one peer declined with a reason
+        groups = ["peer", "peer", "peer", "other" if status == "open" else "direct_report"]
+        for number, group in enumerate([*groups, "peer"]):
+            invitation_model.objects.create(
+                cycle=cycle,
+                subject=subject,
+                group=group,
+                rater_email=f"rater{number}-{status}@up.test",
+                status="completed" if number < 4 else "declined",
+            )
+        for value, group in zip((2, 3, 4, 5), groups, strict=True):
+            response_model.objects.create(
+                cycle=cycle, subject=subject, group=group, ratings={"plan-1": value}, comments={"keep_doing": "x"}
+            )
+        decline_model.objects.create(cycle=cycle, subject=subject, group="peer", reason="Too new here.")
+        world[status] = (cycle.pk, subject.pk)
+    closed_cycle, closed_subject = world["closed"]
+    apps.get_model("reports", "Report").objects.create(
+        cycle_id=closed_cycle, subject_id=closed_subject, status="ready", data={"k": 3, "sd": 0.8}, pdf=b"%PDF-old"
+    )
+    return world
+
+
+def test_upgrading_seals_open_answers_and_makes_closed_ones_forget_their_raters() -> None:
+    # given: the database as the earlier version left it
+    executor = MigrationExecutor(connection)
+    executor.migrate(BEFORE)
+    world = _old_world(executor.loader.project_state(BEFORE).apps)
+    # when
+    executor = MigrationExecutor(connection)
+    executor.migrate(executor.loader.graph.leaf_nodes())
+    # then: the open cycle's answers are sealed, none left in the clear
+    open_cycle, open_subject = world["open"]
+    assert not Response.objects.filter(cycle_id=open_cycle).exists()
+    assert not Decline.objects.filter(cycle_id=open_cycle).exists()
+    opened = [
+        answer_unseal(cycle_id=open_cycle, blob=blob)
+        for blob in SealedAnswer.objects.values_list("ciphertext", flat=True)
+    ]
+    answers = sorted((p["group"], p["ratings"]["plan-1"]) for p, _ in opened if p["kind"] == "response")
+    assert answers == [("outside", 5), ("peer", 2), ("peer", 3), ("peer", 4)]
+    assert [t for p, t in opened if p["kind"] == "decline"] == [{"reason": "Too new here."}]
+    assert {p["subject"] for p, _ in opened} == {open_subject}
+    # the rater group "other" is "outside" now, and nobody's source is guessed
+    assert not Invitation.objects.filter(group="other").exists()
+    assert set(Invitation.objects.values_list("source", flat=True)) == {Invitation.Source.UNKNOWN}
+    # the closed cycle forgot who answered, kept the counts, and stores the lone direct
+    # report's answer and the decline as "smaller groups"
+    closed_cycle, closed_subject = world["closed"]
+    assert set(Invitation.objects.filter(cycle_id=closed_cycle).values_list("status", flat=True)) == {"closed"}
+    subject = Subject.objects.get(pk=closed_subject)
+    assert subject.final_progress == {"anonymous": [5, 4], "self": [0, 0], "manager": [0, 0]}
+    stored = sorted(Response.objects.filter(cycle_id=closed_cycle).values_list("group", "ratings__plan-1"))
+    assert stored == [("peer", 2), ("peer", 3), ("peer", 4), ("small_groups", 5)]
+    assert list(Decline.objects.filter(cycle_id=closed_cycle).values_list("group", flat=True)) == ["small_groups"]
+    # both subjects keep the address they had at launch, for releases
+    assert subject.release_email == "subject-closed@up.test"
+    # and the report built under the earlier rules is withdrawn, its figures and PDF gone
+    report = Report.objects.get(cycle_id=closed_cycle)
+    assert (report.status, report.data, report.pdf) == (Report.Status.FAILED, {}, None)
+    assert "earlier scoring rules" in report.reason
