@@ -13,6 +13,7 @@ import os
 # settings): pytest-django prefers this variable over the ini file.
 os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings.test"
 
+import atexit
 import shutil
 import signal
 import tempfile
@@ -34,6 +35,9 @@ def pytest_load_initial_conftests(early_config: pytest.Config) -> Generator[None
     _directory = Path(tempfile.mkdtemp(prefix="b360-test-"))
     _services = EmbeddedServices(_directory, ephemeral=True)
     _services.start()
+    # A run that ends before pytest configures itself (a mistyped option) never reaches
+    # pytest_unconfigure: the interpreter's exit stops the servers then.
+    atexit.register(_services_stop)
     # A run stopped by SIGTERM (a CI time-out, `timeout`) still stops its servers: pytest
     # turns KeyboardInterrupt into an orderly exit that reaches pytest_unconfigure.
     signal.signal(signal.SIGTERM, _interrupt)
@@ -45,7 +49,15 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    _services_stop()
+
+
+def _services_stop() -> None:
+    """Stop the servers and remove their directory; a second call finds nothing to do."""
+    global _services, _directory
     if _services is not None:
         _services.stop()
+        _services = None
     if _directory is not None:
         shutil.rmtree(_directory, ignore_errors=True)
+        _directory = None

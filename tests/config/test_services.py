@@ -77,3 +77,35 @@ def test_celery_runs_safely_by_configuration() -> None:
     assert conf.task_reject_on_worker_lost is True
     assert conf.worker_prefetch_multiplier == 1
     assert conf.task_time_limit < conf.broker_transport_options["visibility_timeout"]
+
+
+@pytest.mark.slow
+def test_a_run_stopped_by_a_mistyped_option_leaves_no_server_behind(tmp_path: Path) -> None:
+    # given: the embedded servers start before pytest reads its options
+    env = {key: value for key, value in os.environ.items() if key not in ("DATABASE_URL", "REDIS_URL")}
+    env["TMPDIR"] = str(tmp_path)
+    # when: the run stops at once on an option that does not exist
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "--no-such-option"],
+        cwd=BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    # then: it did start its servers in our directory, and none of them outlives it
+    assert result.returncode != 0
+    assert "--no-such-option" in result.stderr
+    import psutil
+
+    leftovers = []
+    for process in psutil.process_iter(["cmdline"]):
+        try:
+            # redis-server rewrites its command line: its working directory still tells.
+            where = " ".join(process.info["cmdline"] or []) + " " + process.cwd()
+        except psutil.Error:
+            continue
+        if str(tmp_path) in where:
+            leftovers.append(where)
+    assert leftovers == []
+    assert not [path for path in tmp_path.iterdir() if path.name.startswith("b360-test-")]
