@@ -91,7 +91,7 @@ class JSONParser(parsers.JSONParser):
         limit = body_limit()
         request = (parser_context or {}).get("request")
         declared = request.META.get("CONTENT_LENGTH") if request is not None else None
-        if declared and str(declared).isdigit() and int(declared) > limit:
+        if declared and str(declared).isascii() and str(declared).isdigit() and int(declared) > limit:
             raise RequestTooLarge(limit)
         raw = stream.read(limit + 1)
         if len(raw) > limit:

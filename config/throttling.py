@@ -22,6 +22,7 @@ service stays usable, and Redis being down is already reported by ``/healthz``.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import logging
 import math
 import time
@@ -49,11 +50,26 @@ def client_ip(request: Any) -> str:
     the client chose to send.
     """
     hops = int(settings.TRUSTED_PROXY_HOPS)
+    address = str(request.META.get("REMOTE_ADDR") or "unknown")
     if hops:
         forwarded = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if part.strip()]
         if len(forwarded) >= hops:
-            return forwarded[-hops]
-    return str(request.META.get("REMOTE_ADDR") or "unknown")
+            address = forwarded[-hops]
+    return _bucket(address)
+
+
+def _bucket(address: str) -> str:
+    """An IPv6 client counts as its /64: one connection usually holds a whole /64, and
+    counting each address alone would let it walk past every limit."""
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(parsed, ipaddress.IPv6Address):
+        if parsed.ipv4_mapped is not None:
+            return str(parsed.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{parsed}/64", strict=False))
+    return str(parsed)
 
 
 PERIOD_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}

@@ -17,18 +17,29 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.loader import render_to_string
 from django.urls import URLPattern, path
+from django.utils.module_loading import import_string
 
 
 @dataclass(frozen=True)
 class TokenRoute:
     prefix: str
     what: str
+    # Dotted path of ``(token) -> bool``: whether such a token was ever issued (and not yet
+    # forgotten). A dead link that was issued — a rater reopening their link after
+    # answering — is not a guess, and does not count against the caller's address.
+    issued: str
 
 
-SURVEY = TokenRoute("s", "a rater's survey link, exchanged for a session at once")
-SURVEY_API = TokenRoute("api/survey", "the survey API, keyed by the same token")
-NOMINATION = TokenRoute("n", "a subject's link to choose their raters")
-RELEASE = TokenRoute("r", "a subject's download link to their released report")
+SURVEY = TokenRoute(
+    "s", "a rater's survey link, exchanged for a session at once", "surveys.selectors.invitation_token_issued"
+)
+SURVEY_API = TokenRoute(
+    "api/survey", "the survey API, keyed by the same token", "surveys.selectors.invitation_token_issued"
+)
+NOMINATION = TokenRoute("n", "a subject's link to choose their raters", "surveys.selectors.nomination_token_issued")
+RELEASE = TokenRoute(
+    "r", "a subject's download link to their released report", "reports.selectors.release_token_issued"
+)
 TOKEN_ROUTES: tuple[TokenRoute, ...] = (SURVEY, SURVEY_API, NOMINATION, RELEASE)
 
 # A path parameter only token routes may use: the access test looks for it.
@@ -77,7 +88,7 @@ def _throttled(route: TokenRoute, view: Callable[..., HttpResponse]) -> Callable
         if wait is not None:
             return _too_many(request, route, wait)
         response = view(request, *args, **kwargs)
-        if getattr(response, "link_dead", False):
+        if getattr(response, "link_dead", False) and not import_string(route.issued)(str(kwargs.get(TOKEN_PARAMETER))):
             link_miss_record(request)
         return response
 

@@ -48,8 +48,18 @@ def _check_worker() -> None:
     """
     from config.celery import app
 
-    if not app.control.ping(timeout=3):
+    # The first answer is enough (``limit=1``): waiting out the whole timeout on every
+    # probe would let a few unauthenticated requests a second occupy the web server's
+    # threads. A worker seen alive moments ago is not asked again.
+    if time.monotonic() - _worker_seen_at[0] < WORKER_SEEN_FOR_SECONDS:
+        return
+    if not app.control.ping(timeout=3, limit=1):
         raise RuntimeError("no worker answered within 3 seconds")
+    _worker_seen_at[0] = time.monotonic()
+
+
+WORKER_SEEN_FOR_SECONDS = 10
+_worker_seen_at = [float("-inf")]
 
 
 @never_cache

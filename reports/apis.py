@@ -151,7 +151,7 @@ class ReportListApi(PaginatedListApi):
     )
     def get(self, request: Request) -> Response:
         cycle = request.query_params.get("cycle")
-        if cycle is not None and not cycle.isdigit():
+        if cycle is not None and not (cycle.isascii() and cycle.isdigit()):
             raise serializers.ValidationError({"cycle": "A cycle id (a whole number)."})
         reports = selectors.report_list_for_user(user=request.user, cycle_id=int(cycle) if cycle else None)
         return self.paginated(request, reports, ReportRowSerializer)

@@ -129,4 +129,7 @@ class Release(models.Model):
         return f"release of report {self.report_id} to {self.email}"
 
     def is_active(self) -> bool:
-        return self.revoked_at is None and self.expires_at > timezone.now()
+        # A release given up on opens nothing, even if its email did go out after all
+        # (the connection dropped after the server took it): the coach may then release
+        # again, and two working links of one report would be one too many.
+        return self.revoked_at is None and self.expires_at > timezone.now() and self.status != self.Status.FAILED

@@ -297,12 +297,23 @@ def _release_enqueue(release_id: int) -> None:
 
 
 def release_retry(*, release: Release, by: User) -> Release:
-    """Queue the email of a failed release again, with a fresh attempt budget."""
-    if release.report.status != Report.Status.READY:
-        raise ValidationError("Only a ready report can be released.")
+    """Queue the email of a failed release again, with a fresh attempt budget.
+
+    Refused while another release of the report is live: one working link at a time,
+    as ``report_release`` keeps it.
+    """
     with transaction.atomic():
+        # The report row is the lock both this and report_release take.
+        status = (
+            Report.objects.select_for_update().filter(id=release.report_id).values_list("status", flat=True).first()
+        )
+        if status != Report.Status.READY:
+            raise ValidationError("Only a ready report can be released.")
+        live = release_live(report=release.report)
+        if live is not None and live.pk != release.pk:
+            raise ValidationError("Another download link of this report is live; revoke it first.")
         updated = Release.objects.filter(id=release.id, status=Release.Status.FAILED, revoked_at__isnull=True).update(
-            status=Release.Status.QUEUED, attempts=0, last_error="", claimed_at=None
+            status=Release.Status.QUEUED, attempts=0, last_error="", claimed_at=None, token_hash=None
         )
         if not updated:
             raise ValidationError("Only a release whose email failed can be tried again.")

@@ -18,6 +18,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.pagination import PaginatedListApi
+from config.schema import DetailSerializer
 from surveys import selectors, services
 from surveys.models import Cycle, Group, Invitation, Person, Questionnaire, Reminder, Team
 from surveys.signals import CloseRefused
@@ -381,7 +382,17 @@ class CloseUnavailable(APIException):
 
 
 class CycleCloseApi(APIView):
-    @extend_schema(request=None, responses=ActionResultSerializer, summary="Close: links die, reports are queued")
+    @extend_schema(
+        request=None,
+        responses={
+            200: ActionResultSerializer,
+            503: OpenApiResponse(
+                DetailSerializer,
+                description="The cycle stays open: its sealed answers cannot be opened (RESPONSE_SEAL_KEY).",
+            ),
+        },
+        summary="Close: links die, answers are unsealed, reports are queued",
+    )
     def post(self, request: Request, cycle_id: int) -> Response:
         cycle = selectors.cycle_get_for_user(user=request.user, cycle_id=cycle_id)
         if cycle.status in (Cycle.Status.DRAFT, Cycle.Status.NOMINATING):

@@ -24,6 +24,18 @@ from surveys.models import (
 )
 
 
+def invitation_token_issued(token: str) -> bool:
+    """Whether this survey link was issued (for the link throttle only: never shown)."""
+    return (
+        bool(token) and len(token) <= 200 and InvitationLink.objects.filter(token_hash=links.token_hash(token)).exists()
+    )
+
+
+def nomination_token_issued(token: str) -> bool:
+    """Whether this nomination link was issued (for the link throttle only: never shown)."""
+    return bool(token) and len(token) <= 200 and Nomination.objects.filter(token_hash=links.token_hash(token)).exists()
+
+
 def invitation_get_by_token(*, token: str) -> Invitation | None:
     """The invitation behind a survey link token, whatever its state; ``None`` if unknown.
 

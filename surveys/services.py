@@ -175,18 +175,21 @@ CSV_MAX_BYTES = 2 * 1024 * 1024
 CSV_MAX_ROWS = 5000
 
 
-def team_create(*, manager: Any, name: str) -> Team:
+def _team_name_validate(name: str) -> str:
     name = name.strip()
     if not name:
         raise ValidationError({"name": "Give the team a name."})
-    return Team.objects.create(manager=manager, name=name[:200])
+    if problem := _name_problem(name):
+        raise ValidationError({"name": problem})
+    return name
+
+
+def team_create(*, manager: Any, name: str) -> Team:
+    return Team.objects.create(manager=manager, name=_team_name_validate(name))
 
 
 def team_update(*, team: Team, name: str) -> Team:
-    name = name.strip()
-    if not name:
-        raise ValidationError({"name": "Give the team a name."})
-    team.name = name[:200]
+    team.name = _team_name_validate(name)
     team.save(update_fields=["name"])
     return team
 
@@ -465,6 +468,8 @@ def _cycle_settings_validate(values: dict[str, Any]) -> None:
     errors: dict[str, str] = {}
     if "name" in values and not str(values["name"]).strip():
         errors["name"] = "Give the cycle a name."
+    elif "name" in values and (problem := _name_problem(str(values["name"]).strip())):
+        errors["name"] = problem
     deadline = values.get("deadline")
     if "deadline" in values and (deadline is None or deadline <= timezone.now()):
         errors["deadline"] = "The deadline must be in the future."
@@ -711,6 +716,8 @@ def rater_add(*, cycle: Cycle, subject: Subject, email: str, group: str, name: s
         raise ValidationError({"subject": "This person is not a subject of this cycle."})
     if group not in Group.values:
         raise ValidationError({"group": f"Choose one of: {', '.join(Group.values)}."})
+    if problem := _name_problem(name.strip()):
+        raise ValidationError({"name": problem})
     email = _email_validate(email)
     subject_email = subject.person.email.lower()
     if group == Group.SELF and email != subject_email:

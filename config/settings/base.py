@@ -143,6 +143,12 @@ USE_TZ = True
 # The largest request body read into memory (uploaded files aside): a survey with every
 # comment at its limit is far below it. Larger bodies are answered 413 (config/exceptions.py).
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("REQUEST_MAX_BYTES", 1024 * 1024, minimum=64 * 1024)
+# File parts count too (config/uploads.py), before Django's own handlers read them.
+FILE_UPLOAD_HANDLERS = [
+    "config.uploads.BodySizeLimit",
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
 
 STATIC_URL = "static/"
 STATIC_ROOT: Path | None = Path(env_str("STATIC_ROOT", str(VAR_DIR / "static")))
@@ -226,12 +232,9 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "config.pagination.ListPagination",
     "PAGE_SIZE": 100,
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    # Size, depth and text limits on every JSON body (config/parsers.py).
-    "DEFAULT_PARSER_CLASSES": [
-        "config.parsers.JSONParser",
-        "rest_framework.parsers.FormParser",
-        "rest_framework.parsers.MultiPartParser",
-    ],
+    # JSON only, with size, depth and text limits (config/parsers.py); the two views that
+    # take forms or files (the token endpoint, the people import) say so themselves.
+    "DEFAULT_PARSER_CLASSES": ["config.parsers.JSONParser"],
     # Service and domain errors answered as JSON, a message list per field (config/exceptions.py).
     "EXCEPTION_HANDLER": "config.exceptions.exception_handler",
 }

@@ -105,3 +105,30 @@ def test_a_page_post_over_the_limit_answers_a_413_page(client: Client, manager: 
     assert response["Content-Type"].startswith("text/html")
     assert "larger than 64 KB, so nothing was saved" in response.content.decode()
     assert not Team.objects.exists()
+
+
+def _file(size: int) -> SimpleUploadedFile:
+    return SimpleUploadedFile("big.bin", b"x" * size, content_type="application/octet-stream")
+
+
+def test_a_file_part_counts_toward_the_limit_even_where_no_file_is_taken(client: Client, settings: Any) -> None:
+    # Django counts a form's fields against its limit, not its files: without the cap a
+    # sign-in page would take a file of any size from anyone.
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 64 * 1024
+    page = client.post("/accounts/login/", {"username": "a", "password": "b", "attachment": _file(200 * 1024)})
+    assert page.status_code == 413
+    assert "larger than 64 KB, so nothing was saved" in page.content.decode()
+    token = Client().post("/api/auth/token/", {"username": "a", "password": "b", "attachment": _file(200 * 1024)})
+    assert token.status_code == 413
+    assert token.json() == {"detail": "The request body is larger than 64 KB."}
+
+
+def test_the_people_import_takes_its_two_megabyte_csv_and_no_more(api: APIClient, manager: Any) -> None:
+    team = TeamFactory(manager=manager)
+    # a file just over 2 MB reaches the import, which names the problem ...
+    over = api.post(f"/api/teams/{team.pk}/people/import/", {"file": _file(2 * 1024 * 1024 + 10)})
+    assert over.status_code == 400
+    assert over.json() == {"file": ["The file is larger than 2 MB."]}
+    # ... and a much larger one is refused before it is read
+    huge = api.post(f"/api/teams/{team.pk}/people/import/", {"file": _file(5 * 1024 * 1024)})
+    assert huge.status_code == 413

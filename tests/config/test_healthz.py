@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
 from django.test import Client
 
+from config import views
 from config.embedded import free_port
 
 
@@ -48,10 +50,31 @@ def test_broken_database_answers_503_naming_it(client: Client, settings: Any) ->
     assert "no_such_database" not in response.content.decode()
 
 
-def test_worker_check_round_trips_a_task(client: Client, celery_worker: Any) -> None:
+@pytest.fixture
+def worker_unseen(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Forget any worker a probe of an earlier test saw alive."""
+    monkeypatch.setattr(views, "_worker_seen_at", [float("-inf")])
+
+
+def test_worker_check_round_trips_a_task(client: Client, celery_worker: Any, worker_unseen: None) -> None:
     response = client.get("/healthz?worker=1")
     assert response.status_code == 200
     assert response.json()["checked"] == ["database", "broker", "worker"]
+
+
+@pytest.mark.django_db
+def test_a_worker_seen_moments_ago_is_not_asked_again(
+    client: Client, worker_unseen: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given: a probe saw a worker just now
+    views._worker_seen_at[0] = time.monotonic()
+    asked: list[int] = []
+    monkeypatch.setattr("config.celery.app.control.ping", lambda **kwargs: asked.append(1) or [])
+    # when: probes follow at once
+    for _ in range(20):
+        assert client.get("/healthz?worker=1").status_code == 200
+    # then: none of them waited for the workers' answer
+    assert asked == []
 
 
 @pytest.mark.django_db
@@ -60,7 +83,7 @@ def test_healthz_refuses_writes(client: Client) -> None:
 
 
 @pytest.mark.django_db
-def test_worker_check_without_a_worker_answers_503_naming_it(client: Client) -> None:
+def test_worker_check_without_a_worker_answers_503_naming_it(client: Client, worker_unseen: None) -> None:
     response = client.get("/healthz?worker=1")
     assert response.status_code == 503
     assert response.json()["failures"] == ["worker: unavailable"]

@@ -192,8 +192,13 @@ def test_raters_behind_one_office_address_answering_normally_are_never_blocked(
                 f"/api/survey/{token}/responses/", full_answers(open_cycle), content_type="application/json"
             )
             assert response.status_code == 201
-    # then: every answer was taken
+        # and every one of them opens their used link again later, as people do
+        assert rater.get(f"/s/{token}/").status_code == 200
+        assert rater.get(f"/api/survey/{token}/").status_code == 404
+    # then: every answer was taken, nobody was blocked, and a new colleague still gets in
     assert Invitation.objects.filter(status=Invitation.Status.COMPLETED).count() == 40
+    late = new_link(open_cycle)
+    assert Client(REMOTE_ADDR="203.0.113.10").get(f"/s/{late}/").status_code == 303
 
 
 def test_a_proxy_of_ours_is_seen_through_and_what_clients_send_is_not_trusted(
@@ -212,3 +217,13 @@ def test_a_proxy_of_ours_is_seen_through_and_what_clients_send_is_not_trusted(
     # somebody else behind the same proxy is not blocked
     other = client.get("/s/guessed-token-9999/", REMOTE_ADDR="172.18.0.2", HTTP_X_FORWARDED_FOR="10.0.0.77")
     assert other.status_code == 200
+
+
+def test_an_ipv6_client_counts_as_its_slash_64(client: Client, small_limits: None) -> None:
+    # Walking through the addresses of one /64 gets no further than one address would.
+    for number in range(5):
+        client.get(f"/s/guessed-token-{number:04}/", REMOTE_ADDR=f"2001:db8:1:2::{number + 1:x}")
+    blocked = client.get("/s/guessed-token-9999/", REMOTE_ADDR="2001:db8:1:2:ffff::1")
+    assert blocked.status_code == 429
+    # another /64 is another client
+    assert client.get("/s/guessed-token-9998/", REMOTE_ADDR="2001:db8:1:3::1").status_code == 200

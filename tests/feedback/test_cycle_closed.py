@@ -165,3 +165,23 @@ def test_a_rotated_key_still_opens_answers_sealed_with_the_old_one(default_quest
         assert cycle_close(cycle=cycle, by=manager) is True
     # then: both generations of answers are there
     assert Response.objects.filter(cycle=cycle).count() == 3
+
+
+def test_the_api_answers_a_close_it_cannot_do_with_a_503_that_keeps_the_cycle_open(
+    default_questionnaire: Any, manager: Any
+) -> None:
+    from rest_framework.test import APIClient
+
+    # given: answers sealed with a key that is no longer configured
+    cycle, _ = answered_cycle()
+    api = APIClient()
+    api.force_authenticate(cycle.team.manager)
+    # when
+    with override_settings(RESPONSE_SEAL_KEYS=[secrets.token_bytes(32)]):
+        response = api.post(f"/api/cycles/{cycle.pk}/close/")
+    # then: a JSON 503 saying so, and nothing was closed or lost
+    assert response.status_code == 503
+    assert response.json()["detail"].startswith("The cycle is still open:")
+    cycle.refresh_from_db()
+    assert cycle.status == Cycle.Status.OPEN
+    assert SealedAnswer.objects.filter(cycle=cycle).count() == 3

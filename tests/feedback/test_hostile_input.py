@@ -105,3 +105,17 @@ def test_a_decline_over_the_size_limit_gets_the_survey_back(
     assert response.status_code == 413
     assert "Your answers were not sent" in response.content.decode()
     assert not SealedAnswer.objects.exists()
+
+
+def test_a_file_smuggled_into_the_survey_form_counts_toward_its_limit(
+    client: Client, invitation: Invitation, token: str, settings: Any
+) -> None:
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 64 * 1024
+    url = client.get(f"/s/{token}/")["Location"]
+    data = {**form_data(invitation.cycle), "extra": SimpleUploadedFile("x.bin", b"x" * (200 * 1024))}
+    response = client.post(url, data)
+    assert response.status_code == 413
+    assert "Your answers were not sent" in response.content.decode()
+    assert not SealedAnswer.objects.exists()

@@ -409,3 +409,13 @@ def test_the_cycle_manager_cannot_make_themself_a_coach(client: Client, stored_r
     assert "coach" in api.json()
     assert not CoachAssignment.objects.exists()
     assert client.get(f"/reports/{stored_report.id}/").status_code == 404
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("cycle", ["²", "٣", "1.5", "-1", "one"])
+def test_a_cycle_filter_that_is_not_a_whole_number_is_a_400_naming_it(client: Client, coach: Any, cycle: str) -> None:
+    # "²".isdigit() is true in Python, and int("²") fails: digits must be ASCII.
+    client.force_login(coach)
+    response = client.get("/api/reports/", {"cycle": cycle})
+    assert response.status_code == 400
+    assert list(response.json()) == ["cycle"]

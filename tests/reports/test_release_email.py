@@ -433,3 +433,26 @@ def test_a_real_worker_sends_the_release_after_a_refusal(
     assert len(server.refused) == 1
     assert Client().get(f"/r/{token_in(text_of(message))}/").status_code == 200
     assert Client().get(f"/r/{token_in(text_of(server.refused[0]))}/").status_code == 404
+
+
+@pytest.mark.django_db
+def test_a_failed_release_opens_nothing_and_is_not_retried_beside_a_live_one(coached: Report, coach: Any) -> None:
+    # given: a release given up on whose email did reach the person after all, then a
+    # second release that went out
+    failed = Release.objects.create(
+        report=coached, email="jonas@example.test", status=Release.Status.FAILED, token_hash=token_hash("first-link")
+    )
+    Release.objects.create(
+        report=coached, email="jonas@example.test", status=Release.Status.SENT, token_hash=token_hash("second-link")
+    )
+    # then: only the second link opens the report
+    assert Client().get("/r/first-link/").status_code == 404
+    assert Client().get("/r/second-link/").status_code == 200
+    # and trying the failed one again would make two working links: refused, nothing queued
+    client = Client()
+    client.force_login(coach)
+    response = client.post(f"/api/reports/{coached.id}/releases/{failed.id}/retry/")
+    assert response.status_code == 400
+    assert "Another download link of this report is live" in str(response.json())
+    failed.refresh_from_db()
+    assert failed.status == Release.Status.FAILED

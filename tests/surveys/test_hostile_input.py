@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -152,3 +153,24 @@ def test_a_nomination_with_a_too_long_email_is_refused(
     assert response.status_code == 400
     assert "Not a valid email address" in response.content.decode()
     assert not Invitation.objects.filter(rater_email=LONG_EMAIL).exists()
+
+
+@pytest.mark.parametrize(
+    ("url", "data"),
+    [
+        ("/api/teams/", {"name": "R\x01D"}),
+        ("/api/cycles/", {"name": "Q\x07"}),
+    ],
+)
+def test_the_staff_api_takes_json_only_so_no_form_body_escapes_the_text_rules(
+    api: APIClient, url: str, data: dict[str, str]
+) -> None:
+    form = api.post(url, data)  # multipart, as a browser form would send
+    assert form.status_code == 415
+    assert "detail" in form.json()
+
+
+def test_names_with_control_characters_are_refused_by_the_services_too(manager: Any) -> None:
+    with pytest.raises(ValidationError) as team_error:
+        services.team_create(manager=manager, name="R\x01D")
+    assert "control character" in team_error.value.message_dict["name"][0]
