@@ -28,6 +28,7 @@ from config.parsers import RequestTooLarge, body_limit
 from feedback.answers import AnswersInvalid
 from feedback.services import SurveyNotOpen
 from surveys.services import CsvImportError
+from surveys.signals import CloseRefused
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +49,8 @@ DOMAIN_ERRORS: dict[type[Exception], tuple[int, Callable[[Any], Any]]] = {
     AnswersInvalid: (status.HTTP_400_BAD_REQUEST, lambda error: error.errors),
     SurveyNotOpen: (status.HTTP_409_CONFLICT, lambda error: {"detail": str(error)}),
     CsvImportError: (status.HTTP_400_BAD_REQUEST, lambda error: {"file": error.messages()}),
+    # The close rolled back and the cycle stays open until the operator mends the cause.
+    CloseRefused: (status.HTTP_503_SERVICE_UNAVAILABLE, lambda error: {"detail": f"The cycle is still open: {error}"}),
 }
 
 

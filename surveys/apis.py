@@ -11,7 +11,6 @@ from typing import Any
 from django.db.models import Count
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import serializers, status
-from rest_framework.exceptions import APIException
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -21,7 +20,6 @@ from config.pagination import PaginatedListApi
 from config.schema import DetailSerializer
 from surveys import selectors, services
 from surveys.models import Cycle, Group, Invitation, Person, Questionnaire, Reminder, Team
-from surveys.signals import CloseRefused
 
 # --- Teams --------------------------------------------------------------------------------
 
@@ -376,11 +374,6 @@ class CycleLaunchApi(APIView):
         return Response({"changed": changed, "status": cycle.status})
 
 
-class CloseUnavailable(APIException):
-    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-    default_detail = "The cycle cannot close right now."
-
-
 class CycleCloseApi(APIView):
     @extend_schema(
         request=None,
@@ -397,10 +390,8 @@ class CycleCloseApi(APIView):
         cycle = selectors.cycle_get_for_user(user=request.user, cycle_id=cycle_id)
         if cycle.status in (Cycle.Status.DRAFT, Cycle.Status.NOMINATING):
             raise serializers.ValidationError({"status": ["Launch the cycle before closing it (or delete the draft)."]})
-        try:
-            changed = services.cycle_close(cycle=cycle, by=request.user)
-        except CloseRefused as error:
-            raise CloseUnavailable(f"The cycle is still open: {error}") from error
+        # A refused close (answers no configured key opens) is a 503, by config.exceptions.
+        changed = services.cycle_close(cycle=cycle, by=request.user)
         return Response({"changed": changed, "status": Cycle.Status.CLOSED})
 
 
