@@ -24,21 +24,21 @@ from django.utils.module_loading import import_string
 class TokenRoute:
     prefix: str
     what: str
-    # Dotted path of ``(token) -> bool``: whether such a token was ever issued (and not yet
-    # forgotten). A dead link that was issued — a rater reopening their link after
+    # Dotted path of the ``(*, token)`` lookup that finds what the token was issued for,
+    # whatever its state. A dead link that was issued — a rater reopening their link after
     # answering — is not a guess, and does not count against the caller's address.
-    issued: str
+    lookup: str
 
 
 SURVEY = TokenRoute(
-    "s", "a rater's survey link, exchanged for a session at once", "surveys.selectors.invitation_token_issued"
+    "s", "a rater's survey link, exchanged for a session at once", "surveys.selectors.invitation_get_by_token"
 )
 SURVEY_API = TokenRoute(
-    "api/survey", "the survey API, keyed by the same token", "surveys.selectors.invitation_token_issued"
+    "api/survey", "the survey API, keyed by the same token", "surveys.selectors.invitation_get_by_token"
 )
-NOMINATION = TokenRoute("n", "a subject's link to choose their raters", "surveys.selectors.nomination_token_issued")
+NOMINATION = TokenRoute("n", "a subject's link to choose their raters", "surveys.selectors.nomination_get_by_token")
 RELEASE = TokenRoute(
-    "r", "a subject's download link to their released report", "reports.selectors.release_token_issued"
+    "r", "a subject's download link to their released report", "reports.selectors.release_get_by_token"
 )
 TOKEN_ROUTES: tuple[TokenRoute, ...] = (SURVEY, SURVEY_API, NOMINATION, RELEASE)
 
@@ -74,7 +74,15 @@ def _too_many(request: HttpRequest, route: TokenRoute, wait: int) -> HttpRespons
     response["Cache-Control"] = "no-store"
     response["Referrer-Policy"] = "no-referrer"
     # Django's request logger would write the path, token and all, for this 4xx.
-    response._has_been_logged = True  # type: ignore[attr-defined]
+    return unlogged(response)
+
+
+def unlogged(response: Any) -> Any:
+    """Keep Django's request logger from writing this response's path (it holds a token).
+
+    ``django.utils.log.log_response`` skips responses flagged this way.
+    """
+    response._has_been_logged = True
     return response
 
 
@@ -88,11 +96,15 @@ def _throttled(route: TokenRoute, view: Callable[..., HttpResponse]) -> Callable
         if wait is not None:
             return _too_many(request, route, wait)
         response = view(request, *args, **kwargs)
-        if getattr(response, "link_dead", False) and not import_string(route.issued)(str(kwargs.get(TOKEN_PARAMETER))):
+        if getattr(response, "link_dead", False) and _never_issued(route, str(kwargs.get(TOKEN_PARAMETER))):
             link_miss_record(request)
         return response
 
     return wrapper
+
+
+def _never_issued(route: TokenRoute, token: str) -> bool:
+    return import_string(route.lookup)(token=token) is None
 
 
 def token_path(route: TokenRoute, view: Callable[..., HttpResponse], *, name: str, tail: str = "") -> URLPattern:

@@ -19,7 +19,7 @@ from rest_framework.views import APIView
 
 from config.parsers import JSONParser
 from config.schema import DetailSerializer
-from config.token_routes import link_dead
+from config.token_routes import link_dead, unlogged
 from feedback.answers import (
     CANT_SAY_LABEL,
     COMMENT_FIELDS,
@@ -34,7 +34,6 @@ from feedback.selectors import (
     survey_role,
 )
 from feedback.services import invitation_open_mark, response_decline, response_submit
-from feedback.views import unlogged
 from surveys.models import Invitation
 
 logger = logging.getLogger(__name__)

@@ -22,7 +22,7 @@ from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_http_methods, require_POST
 
-from config.token_routes import link_dead
+from config.token_routes import link_dead, unlogged
 from feedback.answers import (
     CANT_SAY_LABEL,
     COMMENT_FIELDS,
@@ -119,15 +119,6 @@ def survey_too_large_keeps_draft(view: View) -> View:
             return render(request, "feedback/survey.html", context, status=413)
 
     return wrapper
-
-
-def unlogged(response: Any) -> Any:
-    """Keep Django's request logger from writing this response's path (it holds a token).
-
-    ``django.utils.log.log_response`` skips responses flagged this way.
-    """
-    response._has_been_logged = True
-    return response
 
 
 def _not_open() -> HttpResponse:

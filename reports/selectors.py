@@ -283,11 +283,6 @@ def team_balance_points(*, cycle: Cycle, user: AnyUser) -> list[TeamPoint]:
     return points
 
 
-def release_token_issued(token: str) -> bool:
-    """Whether this download link was issued (for the link throttle only: never shown)."""
-    return bool(token) and len(token) <= 200 and Release.objects.filter(token_hash=token_hash(token)).exists()
-
-
 def release_get_by_token(*, token: str) -> Release | None:
     return (
         Release.objects.select_related("report", "report__cycle", "report__subject__person")

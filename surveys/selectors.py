@@ -24,18 +24,6 @@ from surveys.models import (
 )
 
 
-def invitation_token_issued(token: str) -> bool:
-    """Whether this survey link was issued (for the link throttle only: never shown)."""
-    return (
-        bool(token) and len(token) <= 200 and InvitationLink.objects.filter(token_hash=links.token_hash(token)).exists()
-    )
-
-
-def nomination_token_issued(token: str) -> bool:
-    """Whether this nomination link was issued (for the link throttle only: never shown)."""
-    return bool(token) and len(token) <= 200 and Nomination.objects.filter(token_hash=links.token_hash(token)).exists()
-
-
 def invitation_get_by_token(*, token: str) -> Invitation | None:
     """The invitation behind a survey link token, whatever its state; ``None`` if unknown.
 
@@ -89,10 +77,6 @@ def cycles_for_user(*, user: Any) -> QuerySet[Cycle]:
     if not user.is_authenticated:
         return Cycle.objects.none()
     return Cycle.objects.filter(managed_by(user=user))
-
-
-def cycle_is_managed_by(*, cycle: Cycle, user: Any) -> bool:
-    return cycles_for_user(user=user).filter(pk=cycle.pk).exists()
 
 
 def chose_raters_for(*, user: Any, person_ids: list[int]) -> bool:
