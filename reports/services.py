@@ -254,6 +254,15 @@ def release_live(*, report: Report) -> Release | None:
     )
 
 
+def _release_lock(*, report: Report) -> Release | None:
+    """Inside the caller's transaction: lock the report row (the one lock of every release
+    change, so concurrent ones queue up), check it is ready, return its live release."""
+    status = Report.objects.select_for_update().filter(id=report.id).values_list("status", flat=True).first()
+    if status != Report.Status.READY:
+        raise ValidationError("Only a ready report can be released.")
+    return release_live(report=report)
+
+
 def report_release(*, report: Report, by: User) -> tuple[Release, bool]:
     """Release the ready report to its subject: ``(release, created)``.
 
@@ -267,10 +276,7 @@ def report_release(*, report: Report, by: User) -> tuple[Release, bool]:
     request. The raw token exists only in that email; the database keeps its SHA-256.
     """
     with transaction.atomic():
-        status = Report.objects.select_for_update().filter(id=report.id).values_list("status", flat=True).first()
-        if status != Report.Status.READY:
-            raise ValidationError("Only a ready report can be released.")
-        live = release_live(report=report)
+        live = _release_lock(report=report)
         if live is not None:
             return live, False
         # The address locked at launch, not the person's current one (see Subject.release_email).
@@ -303,13 +309,7 @@ def release_retry(*, release: Release, by: User) -> Release:
     as ``report_release`` keeps it.
     """
     with transaction.atomic():
-        # The report row is the lock both this and report_release take.
-        status = (
-            Report.objects.select_for_update().filter(id=release.report_id).values_list("status", flat=True).first()
-        )
-        if status != Report.Status.READY:
-            raise ValidationError("Only a ready report can be released.")
-        live = release_live(report=release.report)
+        live = _release_lock(report=release.report)
         if live is not None and live.pk != release.pk:
             raise ValidationError("Another download link of this report is live; revoke it first.")
         updated = Release.objects.filter(id=release.id, status=Release.Status.FAILED, revoked_at__isnull=True).update(
