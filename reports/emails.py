@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from django.utils import timezone
 
+from config.emails import email_build
 from reports.models import Release
-from surveys.emails import email_build
 
 
 def report_release_email_send(*, release: Release, link: str) -> int:

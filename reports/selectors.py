@@ -12,10 +12,10 @@ from django.db.models import BooleanField, Count, Exists, ExpressionWrapper, Out
 from django.http import Http404
 from django.utils import timezone
 
+from config.links import token_hash
 from feedback.models import Response
 from reports.models import CoachAssignment, Release, Report
 from reports.scoring import REPORT_FORMAT, DimensionSpec, ItemSpec, RaterAnswers
-from surveys.links import token_hash
 from surveys.models import ANONYMOUS_GROUPS, Cycle, Dimension, Invitation, Item, Subject
 from surveys.selectors import managed_by
 

@@ -17,13 +17,13 @@ from django.db import InterfaceError, OperationalError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from config.links import token_hash, token_new
 from config.token_routes import RELEASE, token_url
 from reports import emails
 from reports.models import RELEASE_VALID_FOR, CoachAssignment, Release, Report
 from reports.rendering import pdf_checksum, report_pdf_render
 from reports.scoring import Rules, report_compute, report_data
 from reports.selectors import report_build_input
-from surveys.links import token_hash, token_new
 from surveys.models import Cycle, Invitation, Subject
 from surveys.selectors import chose_raters_for
 

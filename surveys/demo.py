@@ -10,7 +10,7 @@ from django.contrib.auth.models import AbstractUser
 from django.db import transaction
 from django.utils import timezone
 
-from surveys import links
+from config import links
 from surveys.models import Cycle, Group, Invitation, Person, Team
 from surveys.services import cycle_create, cycle_launch, invitation_links_create, rater_add
 from surveys.vocabulary import GROUP_ROLES

@@ -5,15 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
-from django.template.loader import render_to_string
 
-from surveys import links
+from config import links
+from config.emails import email_build
 from surveys.models import Cycle, Invitation, Nomination
 from surveys.vocabulary import GROUP_ROLES, IDENTIFIED_GROUPS, MANAGER, RATER_GROUPS, SELF
-
-TEXT_ENGINE = "text"
 
 
 @dataclass(frozen=True)
@@ -27,22 +24,6 @@ class EmailLink:
     def identified(self) -> bool:
         # Self and manager answers are shown as such in the report; the others are anonymous.
         return self.group in IDENTIFIED_GROUPS
-
-
-def email_build(*, name: str, context: dict[str, Any], to: str, connection: Any = None) -> EmailMultiAlternatives:
-    """One email from ``emails/<name>-subject.txt``, ``-body.txt`` and ``-body.html``.
-
-    The subject and text body come from the plain-text template engine (no HTML
-    escaping: "R&D" stays "R&D"); the HTML body from the default one, which escapes.
-    """
-    subject = " ".join(render_to_string(f"emails/{name}-subject.txt", context, using=TEXT_ENGINE).split())
-    text = render_to_string(f"emails/{name}-body.txt", context, using=TEXT_ENGINE)
-    html = render_to_string(f"emails/{name}-body.html", context)
-    message = EmailMultiAlternatives(
-        subject=subject, body=text, from_email=settings.DEFAULT_FROM_EMAIL, to=[to], connection=connection
-    )
-    message.attach_alternative(html, "text/html")
-    return message
 
 
 def invitation_email_build(

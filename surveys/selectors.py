@@ -8,7 +8,7 @@ from typing import Any
 from django.db.models import Count, Q, QuerySet
 from django.http import Http404
 
-from surveys import links
+from config import links
 from surveys.models import (
     ANONYMOUS_GROUPS,
     Cycle,

@@ -97,7 +97,7 @@ TEMPLATES = [
         },
     },
     # Plain-text emails (subjects and text bodies): names and comments exactly as typed,
-    # never HTML-escaped. Only surveys.emails.email_build renders with it.
+    # never HTML-escaped. Only config.emails.email_build renders with it.
     {
         "NAME": "text",
         "BACKEND": "django.template.backends.django.DjangoTemplates",

@@ -10,9 +10,9 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
+from config.links import survey_url
 from feedback.models import SealedAnswer
 from feedback.services import response_decline, response_submit
-from surveys.links import survey_url
 from surveys.models import Cycle, Invitation, InvitationLink
 from tests.feedback.helpers import full_answers
 

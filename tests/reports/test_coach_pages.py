@@ -13,8 +13,8 @@ from django.core import mail
 from django.test import Client
 from django.utils import timezone
 
+from config.links import token_hash
 from reports.models import CoachAssignment, Release, Report
-from surveys.links import token_hash
 from surveys.models import Group
 from tests.factories import PersonFactory, ResponseFactory, SubjectFactory
 from tests.reports.helpers import SMALL_PDF, answers_create, stored_report_create

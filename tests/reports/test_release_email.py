@@ -25,10 +25,10 @@ from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerError
 
 from config.embedded import free_port
+from config.links import token_hash
 from reports import services
 from reports.models import CoachAssignment, Release, Report
 from reports.tasks import RELEASE_EMAIL_MAX_RETRIES, release_send_task
-from surveys.links import token_hash
 from tests.reports.helpers import SMALL_PDF, stored_report_create
 
 LINK = re.compile(r"http://testserver/r/([A-Za-z0-9_\-]+)/")

@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 from django.core import mail
 
-from surveys import links, services
+from config import links
+from surveys import services
 from surveys.models import Cycle, Group, Invitation, InvitationLink, OutboundEmail, Team
 from tests.surveys.helpers import person, send_queued
 

@@ -10,7 +10,8 @@ from django.core.exceptions import ValidationError
 from django.test import Client
 from rest_framework.test import APIClient
 
-from surveys import links, services
+from config import links
+from surveys import services
 from surveys.models import Cycle, Group, Invitation, Nomination, OutboundEmail, Team
 from tests.surveys.helpers import outbox_for, person, send_queued
 

@@ -7,6 +7,7 @@ from django.core.exceptions import ValidationError
 
 from surveys import services
 from surveys.models import Person, Team
+from surveys.services import people as people_services
 from tests.factories import TeamFactory
 from tests.surveys.helpers import person
 
@@ -155,14 +156,14 @@ def test_csv_import_runs_a_constant_number_of_queries(team: Team, django_assert_
 
 def _racing_validate(team: Team, monkeypatch: pytest.MonkeyPatch) -> None:
     """The duplicate check passes, then a concurrent request adds the same person before our insert."""
-    check = services._person_validate
+    check = people_services._person_validate
 
     def check_then_lose_the_race(**kwargs: Any) -> str:
         email = check(**kwargs)
         Person.objects.create(team=team, name="Added in another tab", email=email)
         return email
 
-    monkeypatch.setattr(services, "_person_validate", check_then_lose_the_race)
+    monkeypatch.setattr(people_services, "_person_validate", check_then_lose_the_race)
 
 
 def test_a_concurrent_duplicate_person_is_a_field_error(team: Team, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -197,14 +198,14 @@ def test_a_concurrent_csv_import_of_the_same_person_imports_nothing(
     team: Team, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # given: the file passes every check, then somebody adds Zoe before the insert
-    check = services.validate_email
+    check = people_services.validate_email
 
     def validate_then_lose_the_race(value: str) -> None:
         check(value)
         if value == "zoe@example.test" and not Person.objects.filter(email=value).exists():
             Person.objects.create(team=team, name="Zoe (by hand)", email=value)
 
-    monkeypatch.setattr(services, "validate_email", validate_then_lose_the_race)
+    monkeypatch.setattr(people_services, "validate_email", validate_then_lose_the_race)
     before = team.people.count()
     # when
     with pytest.raises(services.CsvImportError) as error:

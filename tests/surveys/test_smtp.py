@@ -16,8 +16,9 @@ import pytest
 from aiosmtpd.controller import Controller
 from django.test import Client
 
+from config import links
 from config.embedded import free_port
-from surveys import links, services
+from surveys import services
 from surveys.models import Cycle, InvitationLink, OutboundEmail, Team
 from tests.surveys.helpers import person, team_build
 

@@ -1,0 +1,133 @@
+"""Nominations: subjects choose their peers and outside raters."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from surveys.models import (
+    Cycle,
+    Group,
+    Invitation,
+    Nomination,
+    OutboundEmail,
+    Person,
+)
+from surveys.services.outbox import emails_enqueue_on_commit
+from surveys.services.people import email_normalize, email_problem
+from surveys.services.raters import RaterSpec, raters_bulk_add
+
+logger = logging.getLogger(__name__)
+
+
+NOMINATED_GROUPS = (Group.PEER, Group.OUTSIDE)
+
+
+def cycle_nominations_open(*, cycle: Cycle, by: Any) -> bool:
+    """Ask every subject to nominate raters; ``False`` if nominations were already opened.
+
+    Like launching, a conditional UPDATE on the cycle's status makes a repeated request
+    send nothing.
+    """
+    if cycle.nomination_mode != Cycle.NominationMode.SUBJECTS:
+        raise ValidationError({"nomination_mode": "In this cycle the manager assigns the raters."})
+    with transaction.atomic():
+        if cycle.deadline <= timezone.now():
+            raise ValidationError({"deadline": "The deadline has passed; move it first."})
+        flipped = Cycle.objects.filter(pk=cycle.pk, status=Cycle.Status.DRAFT).update(status=Cycle.Status.NOMINATING)
+        if not flipped:
+            return False
+        subjects = list(cycle.subjects.select_related("person"))
+        Nomination.objects.bulk_create([Nomination(subject=subject) for subject in subjects], ignore_conflicts=True)
+        OutboundEmail.objects.bulk_create(
+            [
+                OutboundEmail(cycle=cycle, recipient=subject.person.email.lower(), kind=OutboundEmail.Kind.NOMINATION)
+                for subject in subjects
+            ],
+            ignore_conflicts=True,
+        )
+        queued = OutboundEmail.objects.filter(
+            cycle=cycle, kind=OutboundEmail.Kind.NOMINATION, status=OutboundEmail.Status.QUEUED
+        )
+        emails_enqueue_on_commit(list(queued.values_list("id", flat=True)))
+    cycle.status = Cycle.Status.NOMINATING
+    return True
+
+
+@dataclass(frozen=True)
+class OutsideRater:
+    email: str
+    name: str = ""
+
+
+def nomination_submit(*, nomination: Nomination, peers: list[Person], others: list[OutsideRater]) -> list[Invitation]:
+    """Replace the subject's nominated peers and outside raters (draft invitations) with these.
+
+    The subject may change their list until the manager launches the cycle; the manager
+    sees and edits the result on the raters page.
+    """
+    subject = nomination.subject
+    cycle = subject.cycle
+    errors: dict[str, str] = {}
+    low, high = cycle.nomination_min, cycle.nomination_max
+    team_people = {person.pk: person for person in Person.objects.filter(team_id=cycle.team_id)}
+    own = team_people.get(subject.person_id) or subject.person
+    identified = {own.pk, own.reports_to_id} | {p.pk for p in team_people.values() if p.reports_to_id == own.pk}
+    if any(person.pk not in team_people or person.pk in identified for person in peers):
+        errors["peers"] = (
+            "Choose peers among your teammates (you, your manager and your direct reports are already asked)."
+        )
+    elif not low <= len(peers) <= high:
+        errors["peers"] = f"Choose between {low} and {high} peers (you chose {len(peers)})."
+    emails = [email_normalize(other.email) for other in others]
+    team_emails = {person.email.lower() for person in team_people.values()}
+    bad = [email for email in emails if email_problem(email)]
+    if bad:
+        errors["others"] = f"Not a valid email address: {', '.join(bad)}."
+    elif len(set(emails)) != len(emails):
+        errors["others"] = "An email address appears twice."
+    elif team_emails & set(emails):
+        errors["others"] = "Teammates are nominated as peers, not as outside raters: " + ", ".join(
+            sorted(team_emails & set(emails))
+        )
+    elif len(emails) > high:
+        errors["others"] = f"Nominate at most {high} outside raters (you gave {len(emails)})."
+    if errors:
+        raise ValidationError(errors)
+    with transaction.atomic():
+        locked = Cycle.objects.select_for_update().get(pk=cycle.pk)
+        if locked.status != Cycle.Status.NOMINATING:
+            raise ValidationError({"__all__": "Nominations for this review are closed."})
+        Invitation.objects.filter(subject=subject, group__in=NOMINATED_GROUPS, status=Invitation.Status.DRAFT).delete()
+        raters_bulk_add(
+            cycle=cycle,
+            raters=[
+                RaterSpec(
+                    subject=subject,
+                    group=Group.PEER,
+                    email=person.email,
+                    name=person.name,
+                    person=person,
+                    source=Invitation.Source.NOMINATED,
+                )
+                for person in peers
+            ]
+            + [
+                RaterSpec(
+                    subject=subject,
+                    group=Group.OUTSIDE,
+                    email=other.email,
+                    name=other.name,
+                    source=Invitation.Source.NOMINATED,
+                )
+                for other in others
+            ],
+        )
+        Nomination.objects.filter(pk=nomination.pk).update(submitted_at=timezone.now())
+    nomination.submitted_at = timezone.now()
+    return list(subject.invitations.filter(group__in=NOMINATED_GROUPS))

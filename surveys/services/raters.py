@@ -1,0 +1,134 @@
+"""Raters: the defaults from the reporting lines, added and removed by hand."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+
+from surveys.models import (
+    Cycle,
+    Group,
+    Invitation,
+    Person,
+    Subject,
+)
+from surveys.services.people import email_normalize, email_validate, name_problem
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RaterSpec:
+    """One rater to ask about one subject (used by the bulk assignment)."""
+
+    subject: Subject
+    group: str
+    email: str
+    name: str = ""
+    person: Person | None = None
+    source: str = Invitation.Source.REPORTING_LINES
+
+
+def raters_default_assign(*, cycle: Cycle, subjects: list[Subject]) -> int:
+    """Self and manager from the reporting lines, direct reports, and every other teammate as a peer
+    (peers only when the manager assigns raters; otherwise the subjects nominate them).
+
+    Loads the team once and inserts in bulk; returns the number of invitations created.
+    """
+    team_people = list(Person.objects.filter(team_id=cycle.team_id))
+    reports: dict[int, list[Person]] = {}
+    for person in team_people:
+        if person.reports_to_id is not None:
+            reports.setdefault(person.reports_to_id, []).append(person)
+    by_id = {person.pk: person for person in team_people}
+    specs: list[RaterSpec] = []
+    for subject in subjects:
+        person = by_id.get(subject.person_id) or subject.person
+        specs.append(RaterSpec(subject=subject, group=Group.SELF, email=person.email, name=person.name, person=person))
+        boss = by_id.get(person.reports_to_id) if person.reports_to_id else None
+        if boss is not None:
+            specs.append(RaterSpec(subject=subject, group=Group.MANAGER, email=boss.email, name=boss.name, person=boss))
+        direct = reports.get(person.pk, [])
+        specs += [
+            RaterSpec(subject=subject, group=Group.DIRECT_REPORT, email=report.email, name=report.name, person=report)
+            for report in direct
+        ]
+        if not _peers_by_default(cycle):
+            continue
+        excluded = {person.pk, *(report.pk for report in direct)} | ({boss.pk} if boss else set())
+        specs += [
+            RaterSpec(subject=subject, group=Group.PEER, email=peer.email, name=peer.name, person=peer)
+            for peer in team_people
+            if peer.pk not in excluded
+        ]
+    return raters_bulk_add(cycle=cycle, raters=specs)
+
+
+def raters_bulk_add(*, cycle: Cycle, raters: Iterable[RaterSpec]) -> int:
+    """Insert draft invitations in one statement; a rater already asked about a subject is skipped."""
+    invitations = [
+        Invitation(
+            cycle=cycle,
+            subject=spec.subject,
+            group=spec.group,
+            rater_email=email_normalize(spec.email),
+            rater_name=spec.name[:200],
+            rater_person=spec.person,
+            source=spec.source,
+        )
+        for spec in raters
+    ]
+    created = Invitation.objects.bulk_create(invitations, ignore_conflicts=True, batch_size=2000)
+    return len(created)
+
+
+def _cycle_editable_raters(cycle: Cycle) -> None:
+    if cycle.status not in (Cycle.Status.DRAFT, Cycle.Status.NOMINATING):
+        raise ValidationError({"status": "Raters can only be changed before the cycle is launched."})
+
+
+def rater_add(*, cycle: Cycle, subject: Subject, email: str, group: str, name: str = "") -> Invitation:
+    _cycle_editable_raters(cycle)
+    if subject.cycle_id != cycle.pk:
+        raise ValidationError({"subject": "This person is not a subject of this cycle."})
+    if group not in Group.values:
+        raise ValidationError({"group": f"Choose one of: {', '.join(Group.values)}."})
+    if problem := name_problem(name.strip()):
+        raise ValidationError({"name": problem})
+    email = email_validate(email)
+    subject_email = subject.person.email.lower()
+    if group == Group.SELF and email != subject_email:
+        raise ValidationError({"email": "The self rating goes to the subject's own email address."})
+    if group != Group.SELF and email == subject_email:
+        raise ValidationError({"group": "The subject rates themself in the self group only."})
+    if group in (Group.SELF, Group.MANAGER) and subject.invitations.filter(group=group).exists():
+        raise ValidationError({"group": f"This subject already has a {Group(group).label.lower()} rater."})
+    person = Person.objects.filter(team_id=cycle.team_id, email__iexact=email).first()
+    try:
+        with transaction.atomic():
+            return Invitation.objects.create(
+                cycle=cycle,
+                subject=subject,
+                group=group,
+                rater_email=email,
+                rater_name=(name.strip() or (person.name if person else ""))[:200],
+                rater_person=person,
+                source=Invitation.Source.MANAGER,
+            )
+    except IntegrityError as error:
+        raise ValidationError({"email": f"{email} is already asked to rate {subject.person.name}."}) from error
+
+
+def rater_remove(*, cycle: Cycle, invitation: Invitation) -> None:
+    _cycle_editable_raters(cycle)
+    Invitation.objects.filter(pk=invitation.pk, cycle=cycle, status=Invitation.Status.DRAFT).delete()
+
+
+def _peers_by_default(cycle: Cycle) -> bool:
+    # In the nomination mode the subjects choose their peers; the reporting lines still
+    # give self, manager and direct reports.
+    return cycle.nomination_mode == Cycle.NominationMode.MANAGER
