@@ -1,4 +1,4 @@
-"""The Celery application: configuration from Django settings (``CELERY_*``), beat schedule in code."""
+"""The Celery application: configuration (beat schedule included) from Django settings (``CELERY_*``)."""
 
 from __future__ import annotations
 
@@ -12,15 +12,12 @@ app = Celery("balance360")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
-# The periodic jobs, by task name so that beat needs none of the apps' code imported.
-app.conf.beat_schedule = {
-    # Closes review cycles whose deadline has passed (each close is idempotent).
-    "surveys-close-due-cycles": {"task": "surveys.cycles_close_due", "schedule": 300.0},
-    # The scheduled reminder round, once per cycle, `reminder_days_before` days before the deadline.
-    "surveys-send-due-reminders": {"task": "surveys.reminders_send_due", "schedule": 900.0},
-    # Emails left `sending` by a worker that died mid-batch go back to the queue once their claim times out.
-    "surveys-requeue-stale-emails": {"task": "surveys.emails_requeue_stale", "schedule": 300.0},
-}
+
+@app.task(name="config.jobs_sweep")
+def jobs_sweep() -> dict[str, int]:
+    from config.jobs import jobs_sweep as sweep
+
+    return sweep()
 
 
 @app.task(name="config.ping")

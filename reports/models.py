@@ -8,12 +8,13 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from config.jobs import Job, JobKind, job_kind_register
 from surveys.models import Cycle, Subject
 
 RELEASE_VALID_FOR = timedelta(days=14)
 
 
-class Report(models.Model):
+class Report(Job):
     """One subject's balance report in one cycle: the filtered figures (JSON) and the PDF.
 
     One row per (cycle, subject): re-running a report resets and refills this row, so a
@@ -33,7 +34,6 @@ class Report(models.Model):
     subject = models.ForeignKey(Subject, on_delete=models.CASCADE, related_name="reports")
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED)
     reason = models.TextField(blank=True, help_text="Why the last build failed.")
-    attempts = models.PositiveSmallIntegerField(default=0)
     data = models.JSONField(default=dict, blank=True)
     pdf = models.BinaryField(null=True, blank=True)
     pdf_size = models.PositiveIntegerField(default=0)
@@ -49,7 +49,10 @@ class Report(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["cycle", "subject"], name="report_unique_subject_in_cycle"),
         ]
-        indexes = [models.Index(fields=["cycle", "status"], name="report_cycle_status")]
+        indexes = [
+            models.Index(fields=["cycle", "status"], name="report_cycle_status"),
+            models.Index(fields=["status", "not_before"], name="report_due"),
+        ]
 
     def __str__(self) -> str:
         return f"report {self.pk} ({self.status})"
@@ -91,7 +94,7 @@ def _release_expiry() -> datetime:
     return timezone.now() + RELEASE_VALID_FOR
 
 
-class Release(models.Model):
+class Release(Job):
     """A report released to its subject: an emailed download link, stored as a hash only.
 
     The row is written when the coach releases; the email is sent by a background job,
@@ -111,7 +114,6 @@ class Release(models.Model):
     token_hash = models.CharField(max_length=64, unique=True, null=True, blank=True)
     email = models.EmailField()
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED)
-    attempts = models.PositiveSmallIntegerField(default=0)
     last_error = models.TextField(blank=True)
     expires_at = models.DateTimeField(default=_release_expiry)
     revoked_at = models.DateTimeField(null=True, blank=True)
@@ -119,11 +121,11 @@ class Release(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
-    claimed_at = models.DateTimeField(null=True, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
+        indexes = [models.Index(fields=["status", "not_before"], name="release_due")]
 
     def __str__(self) -> str:
         return f"release of report {self.report_id} to {self.email}"
@@ -133,3 +135,29 @@ class Release(models.Model):
         # (the connection dropped after the server took it): the coach may then release
         # again, and two working links of one report would be one too many.
         return self.revoked_at is None and self.expires_at > timezone.now() and self.status != self.Status.FAILED
+
+
+REPORTS = job_kind_register(
+    JobKind(
+        name="reports",
+        model=Report,
+        task="reports.build",
+        # A build that keeps failing for a passing reason (the database restarting) or
+        # keeps killing its worker stops here, failed with its reason, for a re-run.
+        max_attempts=Report.MAX_ATTEMPTS,
+        reason_field="reason",
+    )
+)
+
+RELEASES = job_kind_register(
+    JobKind(
+        name="releases",
+        model=Release,
+        task="reports.release_send",
+        max_attempts=6,
+        reason_field="last_error",
+        running=Release.Status.SENDING,
+        # A revoked release's email never goes out, whatever state it was left in.
+        exclude=models.Q(revoked_at__isnull=False),
+    )
+)

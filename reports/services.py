@@ -4,23 +4,32 @@ from __future__ import annotations
 
 import logging
 import smtplib
-from dataclasses import dataclass
-from datetime import timedelta
 from fractions import Fraction
-from functools import partial
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import InterfaceError, OperationalError, transaction
-from django.db.models import F, Q
 from django.utils import timezone
 
+from config.jobs import (
+    Lease,
+    error_describe,
+    job_fail,
+    job_finish,
+    job_owner,
+    job_requeue,
+    job_retry_later,
+    jobs_claim,
+    jobs_ring_on_commit,
+    jobs_work,
+    smtp_error_is_permanent,
+)
 from config.links import token_hash, token_new
 from config.token_routes import RELEASE, token_url
 from reports import emails
-from reports.models import RELEASE_VALID_FOR, CoachAssignment, Release, Report
+from reports.models import RELEASE_VALID_FOR, RELEASES, REPORTS, CoachAssignment, Release, Report
 from reports.rendering import pdf_checksum, report_pdf_render
 from reports.scoring import Rules, report_compute, report_data
 from reports.selectors import report_build_input
@@ -31,27 +40,14 @@ logger = logging.getLogger(__name__)
 
 # Errors worth another try: the database went away or refused us for a moment.
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (OperationalError, InterfaceError)
-RETRY_BASE_SECONDS = 5
-
-
-@dataclass(frozen=True)
-class BuildOutcome:
-    status: str
-    retry_in: float | None = None
-
-
-def _enqueue(report_ids: list[int]) -> None:
-    from reports.tasks import report_build_task
-
-    for report_id in report_ids:
-        report_build_task.delay(report_id)
 
 
 def report_enqueue_for_cycle(*, cycle: Cycle) -> list[int]:
     """Queue one report per subject of ``cycle``; an existing report is reset, never duplicated.
 
-    The jobs are sent only when the surrounding transaction commits: a worker must never
-    pick up a report whose cycle close could still roll back.
+    The rows are the jobs: workers are rung only once the surrounding transaction commits
+    (a worker must never pick up a report whose cycle close could still roll back), and if
+    that ring is lost the sweep rings again.
     """
     now = timezone.now()
     subject_ids = list(Subject.objects.filter(cycle=cycle).values_list("id", flat=True))
@@ -64,6 +60,9 @@ def report_enqueue_for_cycle(*, cycle: Cycle) -> list[int]:
                     status=Report.Status.QUEUED,
                     reason="",
                     attempts=0,
+                    not_before=now,
+                    claimed_by="",
+                    claimed_at=None,
                     data={},
                     pdf=None,
                     pdf_size=0,
@@ -80,6 +79,9 @@ def report_enqueue_for_cycle(*, cycle: Cycle) -> list[int]:
                 "status",
                 "reason",
                 "attempts",
+                "not_before",
+                "claimed_by",
+                "claimed_at",
                 "data",
                 "pdf",
                 "pdf_size",
@@ -90,56 +92,8 @@ def report_enqueue_for_cycle(*, cycle: Cycle) -> list[int]:
                 "updated_at",
             ],
         )
-        report_ids = [report.pk for report in reports]
-        transaction.on_commit(lambda: _enqueue(report_ids))
-    return report_ids
-
-
-def _stale_before() -> Any:
-    # A run older than the hard task time limit cannot still be alive: Celery killed it.
-    return timezone.now() - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT)
-
-
-def report_claim(*, report_id: int) -> bool:
-    """Take the report for this worker: queued (or a stale, dead run) → running, one attempt more.
-
-    The conditional UPDATE is the lock: of two deliveries of the same job only one gets a
-    row back. ``attempts`` is counted in the database, so a job that kills its worker
-    every time (and is redelivered every time) stops at ``Report.MAX_ATTEMPTS``.
-    """
-    updated = (
-        Report.objects.filter(id=report_id, attempts__lt=Report.MAX_ATTEMPTS)
-        .filter(Q(status=Report.Status.QUEUED) | Q(status=Report.Status.RUNNING, started_at__lt=_stale_before()))
-        .update(status=Report.Status.RUNNING, attempts=F("attempts") + 1, started_at=timezone.now(), reason="")
-    )
-    return updated == 1
-
-
-def _report_fail(*, report_id: int, reason: str) -> None:
-    Report.objects.filter(id=report_id).exclude(status=Report.Status.READY).update(
-        status=Report.Status.FAILED, reason=reason[:2000], finished_at=timezone.now()
-    )
-
-
-def _after_lost_claim(*, report_id: int) -> BuildOutcome:
-    row = Report.objects.filter(id=report_id).values("status", "attempts", "started_at").first()
-    if row is None:
-        return BuildOutcome(status="missing")
-    status = row["status"]
-    if status in (Report.Status.READY, Report.Status.FAILED):
-        return BuildOutcome(status=status)
-    if row["attempts"] >= Report.MAX_ATTEMPTS:
-        _report_fail(
-            report_id=report_id,
-            reason=f"Gave up after {row['attempts']} attempts: the build kept stopping before it finished.",
-        )
-        return BuildOutcome(status=Report.Status.FAILED)
-    if status == Report.Status.RUNNING and row["started_at"] is not None:
-        # Another delivery is running it, or its worker died: look again once a live run
-        # would have hit the time limit.
-        remaining = (row["started_at"] - _stale_before()).total_seconds()
-        return BuildOutcome(status=status, retry_in=max(remaining, 1.0) + 1.0)
-    return BuildOutcome(status=status)
+        jobs_ring_on_commit(REPORTS, jobs=len(reports))
+    return [report.pk for report in reports]
 
 
 def report_data_compute(*, report_id: int) -> dict[str, Any]:
@@ -169,30 +123,47 @@ def report_data_compute(*, report_id: int) -> dict[str, Any]:
     return data
 
 
-def report_build(*, report_id: int) -> BuildOutcome:
-    """Claim, compute, render and store one report; record the reason when it fails."""
-    if not report_claim(report_id=report_id):
-        return _after_lost_claim(report_id=report_id)
+def report_build(*, report_id: int | None = None) -> str:
+    """Claim one due report (``report_id``, or the next due one), build it, store the
+    outcome; returns its status, or "" when nothing was claimed."""
+    owner = job_owner()
+    claimed = jobs_claim(REPORTS, owner=owner, ids=None if report_id is None else [report_id], limit=1)
+    if not claimed:
+        return ""
+    with Lease(REPORTS, claimed, owner) as lease:
+        return _report_build_claimed(claimed, owner, lease)
+
+
+def reports_build_due(*, report_ids: list[int] | None = None) -> int:
+    """Build due reports one after another (the doorbell task's body); returns how many were claimed."""
+
+    def build(ids: list[int], owner: str, lease: Lease) -> None:
+        _report_build_claimed(ids, owner, lease)
+
+    return jobs_work(REPORTS, build, ids=report_ids)
+
+
+def _report_build_claimed(ids: list[int], owner: str, lease: Lease) -> str:
+    (report_id,) = ids
+    Report.objects.filter(id=report_id, claimed_by=owner).update(started_at=timezone.now(), reason="")
     try:
         data = report_data_compute(report_id=report_id)
         pdf = report_pdf_render(data=data)
     except TRANSIENT_ERRORS as error:
-        attempts = Report.objects.filter(id=report_id).values_list("attempts", flat=True).first() or 0
-        if attempts < Report.MAX_ATTEMPTS:
-            Report.objects.filter(id=report_id, status=Report.Status.RUNNING).update(
-                status=Report.Status.QUEUED, reason=f"Retrying after: {type(error).__name__}"
-            )
-            logger.warning("report %s: transient %s, retrying", report_id, type(error).__name__)
-            return BuildOutcome(status=Report.Status.QUEUED, retry_in=RETRY_BASE_SECONDS * 2 ** (attempts - 1))
-        _report_fail(report_id=report_id, reason=f"Gave up after {attempts} attempts: {type(error).__name__}: {error}")
-        return BuildOutcome(status=Report.Status.FAILED)
+        logger.warning("report %s: transient %s, retrying", report_id, type(error).__name__)
+        reason = f"{type(error).__name__}: {error}"
+        retrying = job_retry_later(REPORTS, ids=ids, owner=owner, reason=reason)
+        return Report.Status.QUEUED if retrying else Report.Status.FAILED
     except Exception as error:
         # Anything else will not get better by retrying (bad data, a bug, the soft time
         # limit): record why and stop, so a coach or manager can re-run it after a fix.
         logger.exception("report %s failed", report_id)
-        _report_fail(report_id=report_id, reason=f"{type(error).__name__}: {error}")
-        return BuildOutcome(status=Report.Status.FAILED)
-    stored = Report.objects.filter(id=report_id, status=Report.Status.RUNNING).update(
+        job_fail(REPORTS, ids=ids, owner=owner, reason=f"{type(error).__name__}: {error}")
+        return Report.Status.FAILED
+    stored = job_finish(
+        REPORTS,
+        ids=ids,
+        owner=owner,
         status=Report.Status.READY,
         reason="",
         data=data,
@@ -201,19 +172,24 @@ def report_build(*, report_id: int) -> BuildOutcome:
         pdf_sha256=pdf_checksum(pdf),
         finished_at=timezone.now(),
     )
-    return BuildOutcome(status=Report.Status.READY if stored else "superseded")
+    # Not stored: the claim was lost meanwhile (re-run, or taken over after a stall).
+    return Report.Status.READY if stored else "superseded"
 
 
 def report_rerun(*, report: Report, by: User) -> Report:
     """Queue a failed report again with a fresh attempt budget."""
     with transaction.atomic():
-        updated = Report.objects.filter(id=report.id, status=Report.Status.FAILED).update(
-            status=Report.Status.QUEUED, attempts=0, reason="", queued_at=timezone.now(), started_at=None
+        requeued = job_requeue(
+            REPORTS,
+            ids=[report.id],
+            from_status=Report.Status.FAILED,
+            reason="",
+            queued_at=timezone.now(),
+            started_at=None,
         )
-        if not updated:
+        if not requeued:
             raise ValidationError("Only a failed report can be re-run.")
-        report_id = report.id
-        transaction.on_commit(lambda: _enqueue([report_id]))
+        jobs_ring_on_commit(REPORTS, jobs=1)
     logger.info("report %s re-run by user %s", report.id, by.pk)
     report.refresh_from_db()
     return report
@@ -282,24 +258,8 @@ def report_release(*, report: Report, by: User) -> tuple[Release, bool]:
         # The address locked at launch, not the person's current one (see Subject.release_email).
         email = report.subject.release_email or report.subject.person.email
         release = Release.objects.create(report=report, email=email, created_by=by)
-        transaction.on_commit(partial(_release_enqueue, release.id))
+        jobs_ring_on_commit(RELEASES, jobs=1)
     return release, True
-
-
-def _release_enqueue(release_id: int) -> None:
-    from reports.tasks import release_send_task
-
-    try:
-        release_send_task.delay(release_id)
-    except Exception as error:
-        # This runs after the commit, still inside the coach's request. Whatever keeps the
-        # job from reaching the broker (Redis down, a network error), the request must not
-        # fail for it, and the release must not wait for a job that will never run: it is
-        # marked failed, with the reason on the coach's page, and can be tried again.
-        logger.error("release %s: email job could not be queued: %s", release_id, type(error).__name__)
-        Release.objects.filter(id=release_id, status=Release.Status.QUEUED).update(
-            status=Release.Status.FAILED, last_error=_error_describe(error, prefix="The email could not be queued")
-        )
 
 
 def release_retry(*, release: Release, by: User) -> Release:
@@ -312,128 +272,86 @@ def release_retry(*, release: Release, by: User) -> Release:
         live = _release_lock(report=release.report)
         if live is not None and live.pk != release.pk:
             raise ValidationError("Another download link of this report is live; revoke it first.")
-        updated = Release.objects.filter(id=release.id, status=Release.Status.FAILED, revoked_at__isnull=True).update(
-            status=Release.Status.QUEUED, attempts=0, last_error="", claimed_at=None, token_hash=None
+        updated = job_requeue(
+            RELEASES,
+            ids=Release.objects.filter(id=release.id, revoked_at__isnull=True).values_list("id", flat=True),
+            from_status=Release.Status.FAILED,
+            last_error="",
+            token_hash=None,
         )
         if not updated:
             raise ValidationError("Only a release whose email failed can be tried again.")
-        transaction.on_commit(partial(_release_enqueue, release.id))
+        jobs_ring_on_commit(RELEASES, jobs=1)
     logger.info("release %s queued again by user %s", release.id, by.pk)
     release.refresh_from_db()
     return release
 
 
-@dataclass(frozen=True)
-class ReleaseOutcome:
-    status: str
-    retry: bool = False
-    # Set when the job should look again after this many seconds rather than its backoff.
-    retry_in: float | None = None
+def release_send(*, release_id: int | None = None) -> str:
+    """Claim one due release (``release_id``, or the next due one) and send its email;
+    returns its status, or "" when nothing was claimed."""
+    owner = job_owner()
+    claimed = jobs_claim(RELEASES, owner=owner, ids=None if release_id is None else [release_id], limit=1)
+    if not claimed:
+        return ""
+    with Lease(RELEASES, claimed, owner) as lease:
+        return _release_send_claimed(claimed, owner, lease)
 
 
-def release_claim(*, release_id: int) -> bool:
-    """Take the release's email for this job: queued (or a stale, dead send) → sending.
+def releases_send_due(*, release_ids: list[int] | None = None) -> int:
+    """Send due release emails one after another (the doorbell task's body)."""
 
-    The conditional UPDATE is the lock: of two deliveries of the same job only one sends
-    the email. A revoked release is never claimed, so its email never goes out.
-    """
-    now = timezone.now()
-    updated = (
-        Release.objects.filter(id=release_id, revoked_at__isnull=True)
-        .filter(Q(status=Release.Status.QUEUED) | Q(status=Release.Status.SENDING, claimed_at__lt=_stale_before()))
-        .update(status=Release.Status.SENDING, claimed_at=now, attempts=F("attempts") + 1)
-    )
-    return updated == 1
+    def send(ids: list[int], owner: str, lease: Lease) -> None:
+        _release_send_claimed(ids, owner, lease)
+
+    return jobs_work(RELEASES, send, ids=release_ids)
 
 
-def _release_fail(*, release_id: int, reason: str) -> None:
-    Release.objects.filter(id=release_id).exclude(status=Release.Status.SENT).update(
-        status=Release.Status.FAILED, last_error=reason[:500]
-    )
-
-
-def _after_lost_release_claim(*, release_id: int, last_try: bool) -> ReleaseOutcome:
-    row = Release.objects.filter(id=release_id).values("status", "revoked_at", "claimed_at").first()
-    if row is None:
-        return ReleaseOutcome(status="missing")
-    if row["revoked_at"] is not None:
-        return ReleaseOutcome(status="revoked")
-    if row["status"] == Release.Status.SENDING and row["claimed_at"] is not None:
-        # Another delivery is sending it, or its worker died mid-send: look again once a
-        # live send would have hit the time limit, and give up visibly in the end.
-        if last_try:
-            _release_fail(release_id=release_id, reason="The email job kept stopping before it finished.")
-            return ReleaseOutcome(status=Release.Status.FAILED)
-        remaining = (row["claimed_at"] - _stale_before()).total_seconds()
-        return ReleaseOutcome(status=row["status"], retry=True, retry_in=max(remaining, 1.0) + 1.0)
-    return ReleaseOutcome(status=row["status"])
-
-
-def _smtp_error_is_permanent(error: Exception) -> bool:
-    """A 5xx answer means retrying cannot help (unknown mailbox, rejected content)."""
-    if isinstance(error, smtplib.SMTPRecipientsRefused):
-        return bool(error.recipients) and all(code >= 500 for code, _ in error.recipients.values())
-    if isinstance(error, smtplib.SMTPResponseException):
-        return error.smtp_code >= 500
-    return False
-
-
-def _error_describe(error: BaseException, prefix: str = "") -> str:
-    text = f"{type(error).__name__}: {error}"
-    return (f"{prefix}: {text}" if prefix else text)[:500]
-
-
-def release_send(*, release_id: int, last_try: bool) -> ReleaseOutcome:
+def _release_send_claimed(ids: list[int], owner: str, lease: Lease) -> str:
     """Send the release's email with a new download link; record how it went on the row.
 
     The link is made now and only its hash is stored, replacing the hash of any earlier
     attempt: of all the emails tried for a release, only the last one's link works, and
     it works for ``RELEASE_VALID_FOR`` from that email. A transient failure (the server
-    refuses for now, or cannot be reached) puts the row back to queued and asks for a
-    retry, unless this is the ``last_try``; then, as for a permanent refusal, the row ends
-    failed with the reason, which the coach sees on the report page.
+    refuses for now, or cannot be reached) puts the row back for a later attempt; once the
+    attempts are spent, or on a permanent refusal, the row ends failed with the reason,
+    which the coach sees on the report page.
     """
-    if not release_claim(release_id=release_id):
-        return _after_lost_release_claim(release_id=release_id, last_try=last_try)
+    (release_id,) = ids
     release = (
         Release.objects.select_related("report__cycle", "report__subject__person")
         .defer("report__pdf", "report__data")
         .get(id=release_id)
     )
     if release.report.status != Report.Status.READY:
-        _release_fail(release_id=release_id, reason="The report is no longer ready: it is being built again.")
-        return ReleaseOutcome(status=Release.Status.FAILED)
+        job_fail(RELEASES, ids=ids, owner=owner, reason="The report is no longer ready: it is being built again.")
+        return Release.Status.FAILED
     token = token_new()
     release.expires_at = timezone.now() + RELEASE_VALID_FOR
     # Stored (and committed: no transaction is open here) before the email leaves, since
     # the person may click the link the moment it arrives.
-    Release.objects.filter(id=release_id).update(token_hash=token_hash(token), expires_at=release.expires_at)
+    Release.objects.filter(id=release_id, claimed_by=owner).update(
+        token_hash=token_hash(token), expires_at=release.expires_at
+    )
+    if not lease.held():
+        return Release.Status.QUEUED
     try:
         if emails.report_release_email_send(release=release, link=token_url(RELEASE, token)) != 1:
             raise smtplib.SMTPException("the email backend did not accept the message")
     except (smtplib.SMTPException, OSError) as error:
-        give_up = last_try or _smtp_error_is_permanent(error)
-        Release.objects.filter(id=release_id, status=Release.Status.SENDING).update(
-            status=Release.Status.FAILED if give_up else Release.Status.QUEUED, last_error=_error_describe(error)
-        )
-        logger.warning(
-            "release %s: email not sent, %s: %s",
-            release_id,
-            "giving up" if give_up else "will retry",
-            type(error).__name__,
-        )
-        if give_up:
-            return ReleaseOutcome(status=Release.Status.FAILED)
-        return ReleaseOutcome(status=Release.Status.QUEUED, retry=True)
+        logger.warning("release %s: email not sent: %s", release_id, type(error).__name__)
+        if smtp_error_is_permanent(error):
+            job_fail(RELEASES, ids=ids, owner=owner, reason=error_describe(error))
+            return Release.Status.FAILED
+        retrying = job_retry_later(RELEASES, ids=ids, owner=owner, reason=error_describe(error))
+        return Release.Status.QUEUED if retrying else Release.Status.FAILED
     except Exception as error:
         # Anything else (a broken template, bad data) will not get better by retrying.
         logger.exception("release %s: email failed", release_id)
-        _release_fail(release_id=release_id, reason=_error_describe(error))
-        return ReleaseOutcome(status=Release.Status.FAILED)
-    Release.objects.filter(id=release_id, status=Release.Status.SENDING).update(
-        status=Release.Status.SENT, sent_at=timezone.now(), last_error=""
-    )
-    return ReleaseOutcome(status=Release.Status.SENT)
+        job_fail(RELEASES, ids=ids, owner=owner, reason=error_describe(error))
+        return Release.Status.FAILED
+    job_finish(RELEASES, ids=ids, owner=owner, status=Release.Status.SENT, sent_at=timezone.now(), last_error="")
+    return Release.Status.SENT
 
 
 def release_revoke(*, release: Release) -> Release:

@@ -7,6 +7,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models.functions import Lower
 
+from config.jobs import Job, JobKind, job_kind_register
 from surveys import vocabulary
 
 
@@ -310,7 +311,7 @@ class Reminder(models.Model):
         return f"{self.get_kind_display()} reminder for {self.cycle}"
 
 
-class OutboundEmail(models.Model):
+class OutboundEmail(Job):
     """The outbox: one row per email to one rater, written before the email is sent.
 
     The row holds no body: the body carries secret links, so it is composed (with fresh
@@ -334,10 +335,8 @@ class OutboundEmail(models.Model):
     kind = models.CharField(max_length=20, choices=Kind.choices)
     reminder = models.ForeignKey(Reminder, on_delete=models.CASCADE, null=True, blank=True, related_name="emails")
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED)
-    attempts = models.PositiveSmallIntegerField(default=0)
     last_error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
-    claimed_at = models.DateTimeField(null=True, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -360,10 +359,31 @@ class OutboundEmail(models.Model):
                 name="outbound_email_one_nomination_per_subject",
             ),
         ]
-        indexes = [models.Index(fields=["cycle", "status"], name="outbound_email_cycle_status")]
+        indexes = [
+            models.Index(fields=["cycle", "status"], name="outbound_email_cycle_status"),
+            models.Index(fields=["status", "not_before"], name="outbound_email_due"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} to {self.recipient}"
+
+
+# Batches of this many emails share one SMTP connection.
+EMAIL_BATCH_SIZE = 100
+
+EMAILS = job_kind_register(
+    JobKind(
+        name="emails",
+        model=OutboundEmail,
+        task="surveys.emails_send",
+        # Six tries over about 15 minutes with the default back-off: a server that
+        # greylists (451 for some minutes) or restarts gets time to come back.
+        max_attempts=6,
+        reason_field="last_error",
+        batch_size=EMAIL_BATCH_SIZE,
+        running=OutboundEmail.Status.SENDING,
+    )
+)
 
 
 class Nomination(models.Model):

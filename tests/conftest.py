@@ -63,19 +63,37 @@ def api(manager: Any) -> APIClient:
 
 
 @pytest.fixture
-def eager_celery() -> Iterator[None]:
-    """Tasks run in the calling thread; a retry runs at once instead of after its countdown.
+def eager_celery(settings: Any) -> Iterator[None]:
+    """Tasks run in the calling thread; a retry is due at once (no back-off) and its
+    doorbell runs it straight away.
 
-    Errors are not propagated from ``delay`` (Celery would then raise its own ``Retry``
-    instead of running the retry); call ``.get()`` on the result to re-raise them.
+    Errors are not propagated from ``delay``; call ``.get()`` on the result to re-raise them.
     """
     previous = (celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates)
     celery_app.conf.task_always_eager = True
     celery_app.conf.task_eager_propagates = False
+    # Through pytest-django's settings fixture, which undoes every test's overrides in order.
+    settings.JOB_RETRY_BACKOFF_SECONDS = 0
     try:
         yield
     finally:
         celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates = previous
+
+
+@pytest.fixture
+def doorbells(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, float | None]]:
+    """The doorbell messages rung for durable jobs, as (task name, countdown), recorded instead of sent."""
+    from config.jobs import KINDS, job_task
+
+    rung: list[tuple[str, float | None]] = []
+    for kind in KINDS.values():
+        task = job_task(kind)
+
+        def record(*args: Any, _name: str = kind.task, countdown: float | None = None, **options: Any) -> None:
+            rung.append((_name, countdown))
+
+        monkeypatch.setattr(task, "apply_async", record)
+    return rung
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ from pathlib import Path
 import dj_database_url
 
 from config.env import env_bool, env_float, env_int, env_keys, env_list, env_rate, env_str, redis_database_url
+from config.timings import timing_check
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var")))
@@ -45,6 +46,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "config.middleware.HealthCheckMiddleware",
+    "config.exceptions.DatabaseUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -190,11 +192,34 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_BROKER_VISIBILIT
 CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_BROKER_VISIBILITY_TIMEOUT}
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 600, minimum=10)
 CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - 30
-if CELERY_TASK_TIME_LIMIT >= CELERY_BROKER_VISIBILITY_TIMEOUT:
-    raise ValueError("CELERY_TASK_TIME_LIMIT must stay below CELERY_VISIBILITY_TIMEOUT.")
+# Durable jobs (config/jobs.py). A claim lives JOB_LEASE_SECONDS unless its worker renews
+# it; the sweep rings for due and orphaned jobs every JOB_SWEEP_SECONDS, so a job whose
+# worker died is taken again within lease + sweep (about a minute and a half by default).
+JOB_LEASE_SECONDS = env_int("JOB_LEASE_SECONDS", 45, minimum=6)
+JOB_SWEEP_SECONDS = env_int("JOB_SWEEP_SECONDS", 30, minimum=1)
+# One task run works batch after batch for at most this long, then makes room for others.
+JOB_RUN_SECONDS = env_int("JOB_RUN_SECONDS", 60, minimum=1)
+JOB_RETRY_BACKOFF_SECONDS = env_float("JOB_RETRY_BACKOFF_SECONDS", 30.0)
+JOB_RETRY_BACKOFF_MAX_SECONDS = env_float("JOB_RETRY_BACKOFF_MAX_SECONDS", 1800.0)
+# Doorbells rung at once for one kind of job: enough to keep every worker process busy.
+JOB_MAX_DOORBELLS = env_int("JOB_MAX_DOORBELLS", 8, minimum=1)
+timing_check(globals())
+# Redis restarted or unreachable: the worker waits and reconnects, however long it takes.
+CELERY_BROKER_CONNECTION_RETRY = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+# The periodic jobs, by task name so that beat needs none of the apps' code imported.
+CELERY_BEAT_SCHEDULE = {
+    # Closes review cycles whose deadline has passed (each close is idempotent).
+    "surveys-close-due-cycles": {"task": "surveys.cycles_close_due", "schedule": 300.0},
+    # The scheduled reminder round, once per cycle, `reminder_days_before` days before the deadline.
+    "surveys-send-due-reminders": {"task": "surveys.reminders_send_due", "schedule": 900.0},
+    # Rings for every durable job (email, report, release) that is due or whose worker is
+    # gone: broker messages are only doorbells, and this is what makes losing them safe.
+    "jobs-sweep": {"task": "config.jobs_sweep", "schedule": float(JOB_SWEEP_SECONDS)},
+}
 
 # --- Cache and throttles --------------------------------------------------------------
 # The throttles' counters, shared by every web process. Its own Redis database (the

@@ -23,7 +23,7 @@ from surveys.models import (
     Team,
 )
 from surveys.selectors import ANONYMOUS, answer_counts
-from surveys.services.outbox import emails_enqueue_on_commit
+from surveys.services.outbox import emails_ring_on_commit
 from surveys.services.people import name_problem
 from surveys.services.questionnaires import questionnaire_default
 from surveys.services.raters import raters_default_assign
@@ -257,7 +257,7 @@ def cycle_launch(*, cycle: Cycle, by: Any) -> bool:
             ],
             batch_size=2000,
         )
-        emails_enqueue_on_commit([email.pk for email in emails])
+        emails_ring_on_commit(len(emails))
     cycle.status, cycle.launched_at = Cycle.Status.OPEN, now
     return True
 

@@ -18,7 +18,7 @@ from surveys.models import (
     OutboundEmail,
     Person,
 )
-from surveys.services.outbox import emails_enqueue_on_commit
+from surveys.services.outbox import emails_ring_on_commit
 from surveys.services.people import email_normalize, email_problem
 from surveys.services.raters import RaterSpec, raters_bulk_add
 
@@ -54,7 +54,7 @@ def cycle_nominations_open(*, cycle: Cycle, by: Any) -> bool:
         queued = OutboundEmail.objects.filter(
             cycle=cycle, kind=OutboundEmail.Kind.NOMINATION, status=OutboundEmail.Status.QUEUED
         )
-        emails_enqueue_on_commit(list(queued.values_list("id", flat=True)))
+        emails_ring_on_commit(queued.count())
     cycle.status = Cycle.Status.NOMINATING
     return True
 

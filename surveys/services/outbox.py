@@ -1,46 +1,41 @@
-"""Sending the recorded emails in batches, with retries and visible failures."""
+"""Sending the recorded emails in batches, through the durable jobs of ``config.jobs``.
+
+Every email is an ``OutboundEmail`` row written with the change that calls for it (a
+launch, a reminder round, a nomination request); a worker claims due rows a batch at a
+time, composes each body with fresh links at send time and records how it went.
+"""
 
 from __future__ import annotations
 
 import logging
 import smtplib
-from datetime import timedelta
+from collections.abc import Iterable
 from typing import Any
 
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import transaction
-from django.db.models import F, Q
 from django.utils import timezone
 
 from config import links
-from surveys.emails import invitation_email_build, nomination_email_build
-from surveys.models import (
-    Cycle,
-    Invitation,
-    Nomination,
-    OutboundEmail,
+from config.jobs import (
+    Lease,
+    error_describe,
+    job_fail,
+    job_finish,
+    job_give_back,
+    job_owner,
+    job_requeue,
+    job_retry_later,
+    jobs_claim,
+    jobs_ring_on_commit,
+    jobs_work,
+    smtp_error_is_permanent,
 )
+from surveys.emails import invitation_email_build, nomination_email_build
+from surveys.models import EMAIL_BATCH_SIZE, EMAILS, Cycle, Invitation, Nomination, OutboundEmail
 from surveys.services.links import invitation_links_create
 
 logger = logging.getLogger(__name__)
-
-# Emails per Celery task: each task reuses one SMTP connection for its batch.
-EMAIL_BATCH_SIZE = 100
-# An email claimed by a worker that then died is handed to the next attempt after this.
-EMAIL_CLAIM_TIMEOUT = timedelta(minutes=15)
-
-
-def _error_is_permanent(error: Exception) -> bool:
-    """A 5xx answer means retrying cannot help (unknown mailbox, rejected content)."""
-    if isinstance(error, smtplib.SMTPRecipientsRefused):
-        return bool(error.recipients) and all(code >= 500 for code, _ in error.recipients.values())
-    if isinstance(error, smtplib.SMTPResponseException):
-        return error.smtp_code >= 500
-    return False
-
-
-def _error_describe(error: Exception) -> str:
-    return f"{type(error).__name__}: {error}"[:500]
 
 
 def _connection_close(connection: Any) -> None:
@@ -50,32 +45,38 @@ def _connection_close(connection: Any) -> None:
         logger.info("email connection did not close cleanly")
 
 
-def outbound_emails_send(*, email_ids: list[int]) -> list[int]:
-    """Send the queued emails among ``email_ids`` over one connection; returns the ids to retry.
+def outbound_emails_send(*, email_ids: Iterable[int] | None = None) -> list[int]:
+    """Claim and send one batch: the due emails among ``email_ids``, or the next due ones.
 
-    Each email is claimed first (a row lock, then status ``sending``), so two deliveries of
-    the same task never send it twice. Its body is composed now, with new links created
-    for it, committed before the send: the raw tokens exist only in the message.
+    Returns the ids put back for a later attempt (``not_before`` after their back-off).
     """
-    now = timezone.now()
-    with transaction.atomic():
-        claimable = (
-            OutboundEmail.objects.select_for_update(skip_locked=True)
-            .filter(id__in=email_ids)
-            .filter(
-                Q(status=OutboundEmail.Status.QUEUED)
-                | Q(status=OutboundEmail.Status.SENDING, claimed_at__lt=now - EMAIL_CLAIM_TIMEOUT)
-            )
-        )
-        ids = list(claimable.values_list("id", flat=True))
-        OutboundEmail.objects.filter(id__in=ids).update(
-            status=OutboundEmail.Status.SENDING, claimed_at=now, attempts=F("attempts") + 1
-        )
-    if not ids:
+    owner = job_owner()
+    claimed = jobs_claim(EMAILS, owner=owner, ids=email_ids, limit=None if email_ids is not None else EMAIL_BATCH_SIZE)
+    if not claimed:
         return []
-    # The claimed emails not yet handed to the server. If the batch is interrupted (the
-    # task's soft time limit), they go back to the queue at once instead of waiting, as
-    # ``sending``, for the claim to time out.
+    with Lease(EMAILS, claimed, owner) as lease:
+        return _emails_deliver(claimed, owner, lease)
+
+
+def outbound_emails_work(*, email_ids: Iterable[int] | None = None) -> int:
+    """Send due emails batch after batch, or only the due ones among ``email_ids`` (the
+    doorbell task's body); returns how many were claimed."""
+
+    def deliver(ids: list[int], owner: str, lease: Lease) -> None:
+        _emails_deliver(ids, owner, lease)
+
+    return jobs_work(EMAILS, deliver, ids=email_ids)
+
+
+def _emails_deliver(ids: list[int], owner: str, lease: Lease) -> list[int]:
+    """Send the claimed emails over one connection; returns the ids put back for a retry.
+
+    Each body is composed now, with new links created for it and committed before the
+    send: the raw tokens exist only in the message. Before handing an email to the server
+    the claim is checked: an email is never sent by a worker that may have lost it.
+    """
+    # The claimed emails not yet handed to the server: if the batch is interrupted (or its
+    # claim lapses) they are given back at once instead of waiting for the lease to run out.
     unsent = set(ids)
     retry: list[int] = []
     connection = get_connection()
@@ -86,27 +87,30 @@ def outbound_emails_send(*, email_ids: list[int]) -> list[int]:
         messages.update(
             _nomination_messages([email for email in emails if email.kind == OutboundEmail.Kind.NOMINATION])
         )
-        pending = [email for email in emails if email.pk in messages]
         # Nothing left to ask (answered, declined or closed meanwhile): no email at all.
-        OutboundEmail.objects.filter(id__in={email.pk for email in emails} - set(messages)).update(
-            status=OutboundEmail.Status.SKIPPED
-        )
-        for email in pending:
+        skipped = {email.pk for email in emails} - set(messages)
+        job_finish(EMAILS, ids=skipped, owner=owner, status=OutboundEmail.Status.SKIPPED)
+        unsent -= skipped
+        for email in emails:
+            if email.pk not in messages:
+                continue
+            if not lease.held():
+                logger.warning("email batch stopped: its claim could not be renewed")
+                break
             # From here on the server may accept this email whatever happens to us.
             unsent.discard(email.pk)
-            message = messages[email.pk]
             try:
                 if not opened:
                     connection.open()
                     opened = True
-                if connection.send_messages([message]) != 1:
+                if connection.send_messages([messages[email.pk]]) != 1:
                     raise smtplib.SMTPException("the email backend did not accept the message")
             except (smtplib.SMTPException, OSError) as error:
-                permanent = _error_is_permanent(error)
-                OutboundEmail.objects.filter(pk=email.pk).update(
-                    status=OutboundEmail.Status.FAILED if permanent else OutboundEmail.Status.QUEUED,
-                    last_error=_error_describe(error),
-                )
+                permanent = smtp_error_is_permanent(error)
+                if permanent:
+                    job_fail(EMAILS, ids=[email.pk], owner=owner, reason=error_describe(error))
+                else:
+                    retry += job_retry_later(EMAILS, ids=[email.pk], owner=owner, reason=error_describe(error))
                 logger.warning(
                     "email %s (%s) not sent, %s: %s",
                     email.pk,
@@ -114,24 +118,22 @@ def outbound_emails_send(*, email_ids: list[int]) -> list[int]:
                     "permanent" if permanent else "will retry",
                     type(error).__name__,
                 )
-                if not permanent:
-                    retry.append(email.pk)
                 # The server may have dropped the session: start the next email on a fresh one.
                 _connection_close(connection)
                 opened = False
             else:
-                OutboundEmail.objects.filter(pk=email.pk).update(
-                    status=OutboundEmail.Status.SENT, sent_at=timezone.now(), last_error=""
+                job_finish(
+                    EMAILS,
+                    ids=[email.pk],
+                    owner=owner,
+                    status=OutboundEmail.Status.SENT,
+                    sent_at=timezone.now(),
+                    last_error="",
                 )
-    except BaseException:
-        # Only the rows this claim still holds and never handed over. The email being sent
-        # when the interruption came stays ``sending`` (the server may have accepted it):
-        # it is taken back only once its claim has timed out, never straight away.
-        OutboundEmail.objects.filter(id__in=unsent, status=OutboundEmail.Status.SENDING, claimed_at=now).update(
-            status=OutboundEmail.Status.QUEUED
-        )
-        raise
     finally:
+        # Only rows never handed over go back. The email being sent when an interruption
+        # came stays claimed (the server may have accepted it) until its lease runs out.
+        job_give_back(EMAILS, ids=unsent, owner=owner)
         _connection_close(connection)
     return retry
 
@@ -196,45 +198,6 @@ def _nomination_messages(emails: list[OutboundEmail]) -> dict[int, EmailMultiAlt
     }
 
 
-def outbound_emails_requeue_stale() -> list[int]:
-    """Queue again the emails left ``sending`` past the claim timeout, and those never
-    picked up since they were recorded that long ago; returns their ids.
-
-    A worker that dies mid-batch leaves its claimed emails ``sending``; the redelivered
-    task cannot claim them yet (the claim is too recent) and ends, so nothing else would
-    ever send them. The task's time limit is well below ``EMAIL_CLAIM_TIMEOUT``, so a row
-    still ``sending`` after it belongs to no live worker. Only such rows are taken back
-    (a conditional UPDATE), so an email already sent is never sent again.
-    """
-    cutoff = timezone.now() - EMAIL_CLAIM_TIMEOUT
-    with transaction.atomic():
-        stale = OutboundEmail.objects.select_for_update(skip_locked=True).filter(
-            status=OutboundEmail.Status.SENDING, claimed_at__lt=cutoff
-        )
-        ids = list(stale.values_list("id", flat=True))
-        OutboundEmail.objects.filter(id__in=ids, status=OutboundEmail.Status.SENDING, claimed_at__lt=cutoff).update(
-            status=OutboundEmail.Status.QUEUED
-        )
-        # Emails still queued long after they were recorded: their task may never have
-        # reached the broker (it was down at commit). Queuing one twice is harmless: only
-        # the task that claims it (queued → sending) sends it.
-        never_sent = OutboundEmail.objects.filter(
-            status=OutboundEmail.Status.QUEUED, created_at__lt=cutoff, claimed_at__isnull=True
-        ).values_list("id", flat=True)
-        ids += list(never_sent)
-        emails_enqueue_on_commit(ids)
-    if ids:
-        logger.warning("re-queued %s email(s) left sending by an interrupted worker", len(ids))
-    return ids
-
-
-def outbound_emails_fail(*, email_ids: list[int]) -> int:
-    """Give up on emails that kept failing: they show as failed on the manager's cycle page."""
-    return OutboundEmail.objects.filter(id__in=email_ids, status=OutboundEmail.Status.QUEUED).update(
-        status=OutboundEmail.Status.FAILED
-    )
-
-
 def outbound_emails_retry(*, cycle: Cycle) -> list[int]:
     """Queue the cycle's failed invitation and nomination emails again (the server is back).
 
@@ -248,22 +211,11 @@ def outbound_emails_retry(*, cycle: Cycle) -> list[int]:
             .exclude(kind=OutboundEmail.Kind.REMINDER)
             .values_list("id", flat=True)
         )
-        OutboundEmail.objects.filter(id__in=ids).update(status=OutboundEmail.Status.QUEUED, last_error="")
-        emails_enqueue_on_commit(ids)
+        job_requeue(EMAILS, ids=ids, from_status=OutboundEmail.Status.FAILED, last_error="")
+        emails_ring_on_commit(len(ids))
     return ids
 
 
-def emails_enqueue_on_commit(email_ids: list[int]) -> None:
-    # Imported here: the tasks module imports this one.
-    from surveys.tasks import emails_send
-
-    batches = [email_ids[start : start + EMAIL_BATCH_SIZE] for start in range(0, len(email_ids), EMAIL_BATCH_SIZE)]
-    for batch in batches:
-        # robust: with the broker briefly down the launch or reminder has still happened
-        # (its emails are recorded, queued); the request must not fail, and the scheduled
-        # outbox job queues the emails again (outbound_emails_requeue_stale).
-        # A named function, not a partial: Django names the callback when it logs a failure.
-        def emails_send_batch(ids: list[int] = batch) -> None:
-            emails_send.delay(ids)
-
-        transaction.on_commit(emails_send_batch, robust=True)
+def emails_ring_on_commit(count: int) -> None:
+    """Ring for ``count`` newly recorded emails once they are committed."""
+    jobs_ring_on_commit(EMAILS, jobs=count)

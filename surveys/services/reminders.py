@@ -17,7 +17,7 @@ from surveys.models import (
     OutboundEmail,
     Reminder,
 )
-from surveys.services.outbox import emails_enqueue_on_commit
+from surveys.services.outbox import emails_ring_on_commit
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ def reminder_send(*, cycle: Cycle, kind: str, by: Any = None) -> Reminder | None
             ],
             batch_size=2000,
         )
-        emails_enqueue_on_commit([email.pk for email in emails])
+        emails_ring_on_commit(len(emails))
     return reminder
 
 

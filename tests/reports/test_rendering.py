@@ -106,7 +106,7 @@ def test_markup_in_a_comment_stays_text_and_fetches_nothing(subject: Any, tmp_pa
                 comments={"management": evil},
             )
         report = Report.objects.create(cycle=subject.cycle, subject=subject)
-        assert services.report_build(report_id=report.id).status == Report.Status.READY
+        assert services.report_build(report_id=report.id) == Report.Status.READY
         report.refresh_from_db()
     finally:
         server.close()

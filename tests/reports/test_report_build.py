@@ -7,27 +7,32 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import OperationalError, transaction
 from django.utils import timezone
 
+from config.jobs import jobs_claim
 from reports import services
-from reports.models import Report
+from reports.models import REPORTS, Report
 from reports.rendering import pdf_checksum
 from surveys.models import Cycle, Group
 from surveys.signals import cycle_closed
 from tests.factories import CycleFactory, PersonFactory, ResponseFactory, SubjectFactory
 from tests.reports.helpers import answers_create, ratings_for
 
+BUILD = "reports.build"
+
 
 @pytest.fixture
-def sent(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Report ids handed to the broker (the task's ``delay``), recorded instead of sent."""
-    from reports.tasks import report_build_task
+def sent(doorbells: list[tuple[str, float | None]]) -> list[str]:
+    """The report doorbells rung (task names), recorded instead of sent."""
 
-    calls: list[int] = []
-    monkeypatch.setattr(report_build_task, "delay", lambda report_id: calls.append(report_id))
-    return calls
+    class Rung(list[str]):
+        def __eq__(self, other: object) -> bool:
+            return [name for name, _ in doorbells if name == BUILD] == other
+
+    return Rung()
 
 
 def queued_report(subject: Any) -> Report:
@@ -45,7 +50,8 @@ def test_enqueue_creates_one_report_per_subject_and_sends_jobs_on_commit(
     assert sent == []
     for callback in callbacks:
         callback()
-    assert sorted(sent) == sorted(ids)
+    # one doorbell per report (each worker claims one at a time); the rows are the jobs
+    assert sent == [BUILD] * len(ids)
     assert Report.objects.filter(cycle=closed_cycle, status=Report.Status.QUEUED).count() == len(subjects)
 
 
@@ -63,7 +69,7 @@ def test_enqueue_again_resets_instead_of_duplicating(
     report.refresh_from_db()
     assert (report.status, report.attempts, report.reason, report.data) == (Report.Status.QUEUED, 0, "", {})
     assert Report.objects.filter(subject=subject).count() == 1
-    assert sent == [report.id]
+    assert sent == [BUILD]
 
 
 @pytest.mark.django_db
@@ -73,15 +79,14 @@ def test_cycle_closed_signal_queues_the_reports(
     subject = SubjectFactory(cycle=closed_cycle)
     with django_capture_on_commit_callbacks(execute=True):
         cycle_closed.send(sender=Cycle, cycle=closed_cycle)
-    report = Report.objects.get(subject=subject)
-    assert sent == [report.id]
+    assert Report.objects.get(subject=subject).status == Report.Status.QUEUED
+    assert sent == [BUILD]
 
 
 @pytest.mark.django_db
 def test_build_stores_ready_report_with_pdf_size_and_checksum(subject: Any) -> None:
     report = queued_report(subject)
-    outcome = services.report_build(report_id=report.id)
-    assert outcome.status == Report.Status.READY
+    assert services.report_build(report_id=report.id) == Report.Status.READY
     report.refresh_from_db()
     assert report.status == Report.Status.READY
     assert report.attempts == 1
@@ -97,29 +102,30 @@ def test_build_stores_ready_report_with_pdf_size_and_checksum(subject: Any) -> N
 @pytest.mark.django_db
 def test_build_uses_a_fixed_number_of_queries(subject: Any, django_assert_num_queries: Any) -> None:
     first = queued_report(subject)
-    # claim, report, dimensions, items, responses, previous report, invitation counts, store
-    with django_assert_num_queries(8):
+    # claim (savepoint, locked select, update, release), started, report, dimensions, items,
+    # responses, previous report, invitation counts, store
+    with django_assert_num_queries(12):
         services.report_build(report_id=first.id)
 
     other = SubjectFactory(cycle=subject.cycle)
     answers_create(other, peers=6, direct_reports=6)
     second = queued_report(other)
-    with django_assert_num_queries(8):
+    with django_assert_num_queries(12):
         services.report_build(report_id=second.id)
 
 
 @pytest.mark.django_db
 def test_second_delivery_of_the_same_job_does_nothing(subject: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     report = queued_report(subject)
-    assert services.report_claim(report_id=report.id) is True
-    assert services.report_claim(report_id=report.id) is False
+    assert jobs_claim(REPORTS, owner="first", ids=[report.id]) == [report.id]
+    assert jobs_claim(REPORTS, owner="second", ids=[report.id]) == []
     report.refresh_from_db()
-    assert report.attempts == 1
+    assert (report.attempts, report.claimed_by) == (1, "first")
 
     ready = SubjectFactory(cycle=subject.cycle)
     done = Report.objects.create(cycle=ready.cycle, subject=ready, status=Report.Status.READY, attempts=1)
     monkeypatch.setattr(services, "report_pdf_render", lambda **kwargs: pytest.fail("must not render again"))
-    assert services.report_build(report_id=done.id).status == Report.Status.READY
+    assert services.report_build(report_id=done.id) == ""
     done.refresh_from_db()
     assert done.attempts == 1
 
@@ -131,8 +137,7 @@ def test_failure_is_recorded_with_its_reason(subject: Any, monkeypatch: pytest.M
 
     monkeypatch.setattr(services, "report_pdf_render", broken)
     report = queued_report(subject)
-    outcome = services.report_build(report_id=report.id)
-    assert outcome == services.BuildOutcome(status=Report.Status.FAILED)
+    assert services.report_build(report_id=report.id) == Report.Status.FAILED
     report.refresh_from_db()
     assert report.status == Report.Status.FAILED
     assert report.reason == "ValueError: font missing"
@@ -140,7 +145,9 @@ def test_failure_is_recorded_with_its_reason(subject: Any, monkeypatch: pytest.M
 
 
 @pytest.mark.django_db
-def test_transient_error_is_retried_with_backoff_then_gives_up(subject: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_transient_error_is_retried_with_backoff_then_gives_up(
+    subject: Any, monkeypatch: pytest.MonkeyPatch, doorbells: list[tuple[str, float | None]]
+) -> None:
     def flaky(**kwargs: Any) -> bytes:
         raise OperationalError("connection reset")
 
@@ -148,12 +155,15 @@ def test_transient_error_is_retried_with_backoff_then_gives_up(subject: Any, mon
     report = queued_report(subject)
     delays = []
     for _ in range(Report.MAX_ATTEMPTS - 1):
-        outcome = services.report_build(report_id=report.id)
-        assert outcome.status == Report.Status.QUEUED
-        delays.append(outcome.retry_in)
-    assert delays == [5, 10]
-    final = services.report_build(report_id=report.id)
-    assert final.status == Report.Status.FAILED
+        assert services.report_build(report_id=report.id) == Report.Status.QUEUED
+        report.refresh_from_db()
+        # the retry's time is in the database; a countdown doorbell is only the fast path
+        delays.append(round((report.not_before - timezone.now()).total_seconds()))
+        assert services.report_build(report_id=report.id) == "", "not claimed before its back-off"
+        Report.objects.filter(id=report.id).update(not_before=timezone.now())
+    assert delays == [30, 60]
+    assert [countdown for _, countdown in doorbells] == [30.0, 60.0]
+    assert services.report_build(report_id=report.id) == Report.Status.FAILED
     report.refresh_from_db()
     assert report.attempts == Report.MAX_ATTEMPTS
     assert report.reason.startswith("Gave up after 3 attempts: OperationalError")
@@ -167,36 +177,33 @@ def test_a_run_that_keeps_killing_its_worker_stops_at_the_attempt_limit(subject:
         subject=subject,
         status=Report.Status.RUNNING,
         attempts=Report.MAX_ATTEMPTS,
-        started_at=long_ago,
+        claimed_by="dead worker",
+        claimed_at=long_ago,
     )
-    assert services.report_build(report_id=report.id).status == Report.Status.FAILED
+    assert services.report_build(report_id=report.id) == ""
     report.refresh_from_db()
     assert report.status == Report.Status.FAILED
     assert "Gave up after 3 attempts" in report.reason
 
 
 @pytest.mark.django_db
-def test_a_dead_run_is_taken_over_and_a_live_one_is_waited_for(subject: Any) -> None:
+def test_a_dead_run_is_taken_over_once_its_lease_lapses_and_a_live_one_is_left_alone(subject: Any) -> None:
+    lapsed = timezone.now() - timedelta(seconds=settings.JOB_LEASE_SECONDS + 1)
     stale = Report.objects.create(
-        cycle=subject.cycle,
-        subject=subject,
-        status=Report.Status.RUNNING,
-        attempts=1,
-        started_at=timezone.now() - timedelta(hours=2),
+        cycle=subject.cycle, subject=subject, status=Report.Status.RUNNING, attempts=1, claimed_at=lapsed
     )
-    assert services.report_build(report_id=stale.id).status == Report.Status.READY
+    assert services.report_build(report_id=stale.id) == Report.Status.READY
     stale.refresh_from_db()
     assert stale.attempts == 2
 
     other = SubjectFactory(cycle=subject.cycle)
+    renewed = timezone.now() - timedelta(seconds=settings.JOB_LEASE_SECONDS - 5)
     live = Report.objects.create(
-        cycle=other.cycle, subject=other, status=Report.Status.RUNNING, attempts=1, started_at=timezone.now()
+        cycle=other.cycle, subject=other, status=Report.Status.RUNNING, attempts=1, claimed_at=renewed
     )
-    outcome = services.report_build(report_id=live.id)
-    assert outcome.status == Report.Status.RUNNING
-    assert outcome.retry_in is not None and outcome.retry_in > 60
+    assert services.report_build(report_id=live.id) == ""
     live.refresh_from_db()
-    assert live.attempts == 1
+    assert (live.status, live.attempts) == (Report.Status.RUNNING, 1)
 
 
 @pytest.mark.django_db
@@ -210,7 +217,7 @@ def test_rerun_queues_a_failed_report_with_a_fresh_attempt_budget(
         services.report_rerun(report=report, by=manager)
     report.refresh_from_db()
     assert (report.status, report.attempts, report.reason) == (Report.Status.QUEUED, 0, "")
-    assert sent == [report.id]
+    assert sent == [BUILD]
 
 
 @pytest.mark.django_db
@@ -285,28 +292,7 @@ def test_closing_a_cycle_through_the_surveys_service_queues_its_reports(
         assert cycle_close(cycle=cycle, by=manager) is True
     reports = Report.objects.filter(cycle=cycle)
     assert {report.subject_id for report in reports} == {subject.id for subject in subjects}
-    assert sorted(sent) == sorted(report.id for report in reports)
-
-
-def test_task_retries_with_the_backoff_the_service_asks_for(monkeypatch: pytest.MonkeyPatch) -> None:
-    from reports import tasks
-
-    class Retried(Exception):
-        pass
-
-    countdowns: list[float] = []
-
-    def retry(**kwargs: Any) -> Exception:
-        countdowns.append(kwargs["countdown"])
-        return Retried()
-
-    monkeypatch.setattr(tasks.report_build_task, "retry", retry)
-    monkeypatch.setattr(tasks, "report_build", lambda report_id: services.BuildOutcome(status="queued", retry_in=10))
-    with pytest.raises(Retried):
-        tasks.report_build_task.run(1)
-    assert countdowns == [10]
-    monkeypatch.setattr(tasks, "report_build", lambda report_id: services.BuildOutcome(status="ready"))
-    assert tasks.report_build_task.run(1) == "ready"
+    assert sent == [BUILD] * len(subjects)
 
 
 @pytest.mark.django_db

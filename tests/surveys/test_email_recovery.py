@@ -1,4 +1,4 @@
-"""Emails left ``sending`` by an interrupted worker are sent later, and only once."""
+"""Emails are durable jobs: one interrupted, orphaned or never rung is sent later, and only once."""
 
 from __future__ import annotations
 
@@ -7,29 +7,33 @@ from typing import Any
 
 import pytest
 from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
 from django.core import mail
 from django.core.mail.backends.locmem import EmailBackend
 from django.utils import timezone
 
+from config.jobs import jobs_claim, jobs_sweep
 from surveys import services
-from surveys.models import Cycle, OutboundEmail, Reminder, Team
-from surveys.tasks import emails_requeue_stale, emails_send
+from surveys.models import EMAILS, Cycle, OutboundEmail, Reminder, Team
+from surveys.tasks import emails_send
 from tests.surveys.helpers import outbox_for, person, send_queued
 
 pytestmark = pytest.mark.django_db
 
-STALE = services.EMAIL_CLAIM_TIMEOUT + timedelta(minutes=1)
+
+def lapsed() -> timedelta:
+    return timedelta(seconds=settings.JOB_LEASE_SECONDS + 1)
 
 
 def _claimed(email: OutboundEmail, ago: timedelta) -> None:
     """What a worker leaves behind when it dies after claiming ``email``."""
     OutboundEmail.objects.filter(pk=email.pk).update(
-        status=OutboundEmail.Status.SENDING, claimed_at=timezone.now() - ago, attempts=1
+        status=OutboundEmail.Status.SENDING, claimed_by="gone", claimed_at=timezone.now() - ago, attempts=1
     )
 
 
 def test_a_reminder_left_sending_by_a_dead_worker_is_delivered_exactly_once(
-    open_cycle: Cycle, team: Team, eager_celery: None, django_capture_on_commit_callbacks: Any
+    open_cycle: Cycle, team: Team, eager_celery: None
 ) -> None:
     # given: a reminder round whose worker died mid-batch
     send_queued()
@@ -38,57 +42,76 @@ def test_a_reminder_left_sending_by_a_dead_worker_is_delivered_exactly_once(
     assert reminder is not None
     emails = {email.recipient: email for email in reminder.emails.all()}
     ann, ben = person(team, "Ann").email, person(team, "Ben").email
-    _claimed(emails[ann], STALE)  # claimed long ago: its worker is gone
-    _claimed(emails[ben], timedelta(minutes=1))  # claimed just now: a live worker may be sending it
+    _claimed(emails[ann], lapsed())  # its lease ran out: its worker is gone
+    _claimed(emails[ben], timedelta(seconds=5))  # renewed just now: a live worker may be sending it
     OutboundEmail.objects.filter(reminder=reminder).exclude(recipient__in=[ann, ben]).update(
         status=OutboundEmail.Status.SENT
     )
-    # when: the scheduled job runs (its emails task runs once the job's transaction commits)
-    with django_capture_on_commit_callbacks(execute=True):
-        requeued = services.outbound_emails_requeue_stale()
+    # when: the sweep runs (eager: the doorbell it rings runs at once)
+    assert jobs_sweep() == {"emails": 1}
     # then
-    assert requeued == [emails[ann].pk]
     assert len(outbox_for(ann)) == 1 and "Reminder" in outbox_for(ann)[0].subject
     assert [message.to for message in mail.outbox] == [[ann]]
     stored = OutboundEmail.objects.get(pk=emails[ann].pk)
     assert (stored.status, stored.attempts) == (OutboundEmail.Status.SENT, 2)
     assert OutboundEmail.objects.get(pk=emails[ben].pk).status == OutboundEmail.Status.SENDING
-    # and a second run finds nothing to send again
-    with django_capture_on_commit_callbacks(execute=True):
-        assert services.outbound_emails_requeue_stale() == []
+    # and a second sweep finds nothing to send again
+    assert jobs_sweep() == {}
     assert len(mail.outbox) == 1
 
 
-def test_a_redelivered_task_does_not_take_over_a_recent_claim(open_cycle: Cycle) -> None:
+def test_a_redelivered_message_does_not_take_over_a_live_claim(open_cycle: Cycle) -> None:
     email = OutboundEmail.objects.filter(cycle=open_cycle).first()
     assert email is not None
-    _claimed(email, timedelta(minutes=1))
+    _claimed(email, timedelta(seconds=5))
     assert services.outbound_emails_send(email_ids=[email.pk]) == []
-    assert services.outbound_emails_requeue_stale() == []
-    assert not mail.outbox
+    others = OutboundEmail.objects.filter(status=OutboundEmail.Status.QUEUED).count()
+    assert emails_send.run() == others
+    assert email.pk not in {message.to[0] for message in mail.outbox}
     assert OutboundEmail.objects.get(pk=email.pk).status == OutboundEmail.Status.SENDING
 
 
-def test_the_requeue_job_is_scheduled_by_name(
-    open_cycle: Cycle, eager_celery: None, django_capture_on_commit_callbacks: Any
-) -> None:
+def test_two_batches_of_one_cycle_claimed_at_the_same_moment_both_get_rows(open_cycle: Cycle) -> None:
+    # The claim locks only the email rows (no join through the default ordering to the
+    # cycle), so a second claim inside the first one's transaction still finds rows.
+    from django.db import transaction
+
+    queued = OutboundEmail.objects.filter(cycle=open_cycle, status=OutboundEmail.Status.QUEUED).count()
+    assert queued >= 2
+    with transaction.atomic():
+        first = jobs_claim(EMAILS, owner="first", limit=1)
+        second = jobs_claim(EMAILS, owner="second", limit=1)
+    assert len(first) == len(second) == 1 and first != second
+
+
+def test_the_sweep_is_scheduled_often_enough_for_a_dead_worker_to_cost_about_a_minute() -> None:
     from config.celery import app
 
-    tasks = {entry["task"]: entry["schedule"] for entry in app.conf.beat_schedule.values()}
-    assert "surveys.emails_requeue_stale" in app.tasks
-    # Run often enough that a stranded email waits little longer than the claim timeout.
-    assert tasks["surveys.emails_requeue_stale"] <= 300
-    email = OutboundEmail.objects.filter(cycle=open_cycle).first()
-    assert email is not None
-    _claimed(email, STALE)
-    with django_capture_on_commit_callbacks(execute=True):
-        assert emails_requeue_stale.delay().get() == [email.pk]
-    assert [message.to for message in mail.outbox] == [[email.recipient]]
+    schedule = {entry["task"]: entry["schedule"] for entry in app.conf.beat_schedule.values()}
+    assert "config.jobs_sweep" in app.tasks
+    assert schedule["config.jobs_sweep"] <= 60
+    assert settings.JOB_SWEEP_SECONDS + settings.JOB_LEASE_SECONDS <= 120
 
 
-def test_a_live_batch_is_stopped_before_its_claim_can_be_taken_over() -> None:
-    claim = services.EMAIL_CLAIM_TIMEOUT.total_seconds()
-    assert emails_send.soft_time_limit < emails_send.time_limit < claim
+def test_settings_that_break_the_timing_chain_are_refused_at_start_up() -> None:
+    from config.timings import timing_check
+
+    good = {
+        "JOB_LEASE_SECONDS": 45,
+        "JOB_SWEEP_SECONDS": 30,
+        "JOB_RUN_SECONDS": 60,
+        "CELERY_TASK_SOFT_TIME_LIMIT": 570,
+        "CELERY_TASK_TIME_LIMIT": 600,
+        "CELERY_BROKER_VISIBILITY_TIMEOUT": 3600,
+    }
+    timing_check(good)
+    for broken, message in [
+        ({"JOB_SWEEP_SECONDS": 90}, "JOB_SWEEP_SECONDS"),
+        ({"JOB_RUN_SECONDS": 400}, "JOB_RUN_SECONDS"),
+        ({"CELERY_BROKER_VISIBILITY_TIMEOUT": 300}, "CELERY_VISIBILITY_TIMEOUT"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            timing_check({**good, **broken})
 
 
 def _interrupt_the_second_send(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
@@ -106,61 +129,72 @@ def _interrupt_the_second_send(monkeypatch: pytest.MonkeyPatch) -> list[list[str
     return attempted
 
 
-def test_a_batch_cut_by_the_time_limit_puts_its_unsent_emails_back_in_the_queue(
+def test_a_batch_cut_by_the_time_limit_gives_back_its_unsent_emails_at_once(
     open_cycle: Cycle, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     attempted = _interrupt_the_second_send(monkeypatch)
     ids = list(OutboundEmail.objects.filter(cycle=open_cycle).order_by("id").values_list("id", flat=True))
     with pytest.raises(SoftTimeLimitExceeded):
         services.outbound_emails_send(email_ids=ids)
-    statuses = dict(OutboundEmail.objects.values_list("id", "status"))
-    assert statuses[ids[0]] == OutboundEmail.Status.SENT
+    rows = {row["id"]: row for row in OutboundEmail.objects.values("id", "status", "attempts", "not_before")}
+    assert rows[ids[0]]["status"] == OutboundEmail.Status.SENT
     # the email being handed over when the limit struck may have reached the server: it is
-    # left to the claim timeout rather than sent again at once
-    assert statuses[ids[1]] == OutboundEmail.Status.SENDING
-    assert {statuses[pk] for pk in ids[2:]} == {OutboundEmail.Status.QUEUED}
+    # left to its lease rather than sent again at once
+    assert rows[ids[1]]["status"] == OutboundEmail.Status.SENDING
+    # the others are due again now, their attempt refunded
+    assert {rows[pk]["status"] for pk in ids[2:]} == {OutboundEmail.Status.QUEUED}
+    assert {rows[pk]["attempts"] for pk in ids[2:]} == {0}
+    assert all(rows[pk]["not_before"] <= timezone.now() for pk in ids[2:])
     assert len(attempted) == 2 and len(mail.outbox) == 1
 
 
-def test_the_task_retries_what_the_time_limit_left_and_never_sends_twice(
-    open_cycle: Cycle, monkeypatch: pytest.MonkeyPatch, eager_celery: None, django_capture_on_commit_callbacks: Any
+def test_what_the_time_limit_left_is_sent_once_and_the_interrupted_one_after_its_lease(
+    open_cycle: Cycle, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     attempted = _interrupt_the_second_send(monkeypatch)
     emails = OutboundEmail.objects.filter(cycle=open_cycle).order_by("id")
     ids = list(emails.values_list("id", flat=True))
-    # when: the task is cut by the time limit, then retried (eager: at once)
-    emails_send.delay(ids).get()
-    # then: every email but the interrupted one went out once, in the first attempt or the retry
+    with pytest.raises(SoftTimeLimitExceeded):
+        emails_send.run()
+    # the next doorbell sends the rest
+    emails_send.run()
     interrupted = emails.get(pk=ids[1])
     assert interrupted.status == OutboundEmail.Status.SENDING
     delivered = sorted(recipient for message in mail.outbox for recipient in message.to)
     assert delivered == sorted(emails.exclude(pk=ids[1]).values_list("recipient", flat=True))
     assert len(attempted) == len(ids)
-    # and once its claim has timed out, the scheduled job sends it, once
-    _claimed(interrupted, STALE)
-    with django_capture_on_commit_callbacks(execute=True):
-        assert services.outbound_emails_requeue_stale() == [interrupted.pk]
+    # once its lease has lapsed, the sweep's doorbell sends it, once
+    OutboundEmail.objects.filter(pk=interrupted.pk).update(claimed_at=timezone.now() - lapsed())
+    emails_send.run()
     assert len(outbox_for(interrupted.recipient)) == 1
     assert set(emails.values_list("status", flat=True)) == {OutboundEmail.Status.SENT}
 
 
-def test_an_email_whose_task_never_reached_the_broker_is_sent_by_the_job(
-    open_cycle: Cycle, eager_celery: None, django_capture_on_commit_callbacks: Any
+def test_an_email_in_retry_back_off_is_sent_by_the_sweep_once_due(
+    open_cycle: Cycle, eager_celery: None, settings: Any
 ) -> None:
-    # given: a launch email recorded long ago whose task was lost (the broker was down at commit)
+    # given: an email put back for a retry whose countdown message was lost with Redis
     email = OutboundEmail.objects.filter(cycle=open_cycle, status=OutboundEmail.Status.QUEUED).first()
     assert email is not None
-    OutboundEmail.objects.filter(pk=email.pk).update(created_at=timezone.now() - STALE)
-    # when
-    with django_capture_on_commit_callbacks(execute=True):
-        requeued = services.outbound_emails_requeue_stale()
-    # then: it is delivered, once
-    assert email.pk in requeued
-    assert OutboundEmail.objects.get(pk=email.pk).status == OutboundEmail.Status.SENT
+    OutboundEmail.objects.filter(pk=email.pk).update(attempts=2, not_before=timezone.now() + timedelta(minutes=2))
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    others = list(
+        OutboundEmail.objects.filter(status=OutboundEmail.Status.QUEUED)
+        .exclude(pk=email.pk)
+        .values_list("id", flat=True)
+    )
+    OutboundEmail.objects.filter(id__in=others).update(status=OutboundEmail.Status.SENT)
+    # when: the sweep runs before it is due, then after
+    assert jobs_sweep() == {}
+    OutboundEmail.objects.filter(pk=email.pk).update(not_before=timezone.now())
+    assert jobs_sweep() == {"emails": 1}
+    # then: delivered, once
+    stored = OutboundEmail.objects.get(pk=email.pk)
+    assert (stored.status, stored.attempts) == (OutboundEmail.Status.SENT, 3)
     assert len(outbox_for(email.recipient)) == 1
 
 
-def test_a_launch_while_the_broker_is_down_still_succeeds_and_keeps_its_emails_queued(
+def test_a_launch_while_the_broker_is_down_still_succeeds_and_the_sweep_sends_later(
     cycle: Cycle, api: Any, monkeypatch: pytest.MonkeyPatch, django_capture_on_commit_callbacks: Any
 ) -> None:
     from kombu.exceptions import OperationalError
@@ -168,13 +202,24 @@ def test_a_launch_while_the_broker_is_down_still_succeeds_and_keeps_its_emails_q
     def broker_down(*args: Any, **kwargs: Any) -> None:
         raise OperationalError("Error 111 connecting to the broker. Connection refused.")
 
-    monkeypatch.setattr(emails_send, "delay", broker_down)
+    monkeypatch.setattr(emails_send, "apply_async", broker_down)
     # when
     with django_capture_on_commit_callbacks(execute=True):
         response = api.post(f"/api/cycles/{cycle.pk}/launch/")
-    # then: the launch happened; its emails wait, queued, for the scheduled job
+    # then: the launch happened; its emails wait, queued and due, for the sweep
     assert response.status_code == 200
     assert response.json() == {"changed": True, "status": "open"}
     emails = OutboundEmail.objects.filter(cycle=cycle)
     assert emails.exists()
     assert set(emails.values_list("status", flat=True)) == {OutboundEmail.Status.QUEUED}
+    # when: the broker is back
+    monkeypatch.undo()
+    from config.celery import app
+
+    app.conf.task_always_eager = True
+    try:
+        assert jobs_sweep() == {"emails": 1}
+    finally:
+        app.conf.task_always_eager = False
+    assert set(emails.values_list("status", flat=True)) == {OutboundEmail.Status.SENT}
+    assert len(mail.outbox) == emails.count()

@@ -138,7 +138,9 @@ def test_reminder_task_runs_through_celery(
     Cycle.objects.filter(pk=open_cycle.pk).update(deadline=timezone.now() + timedelta(hours=5))
     with django_capture_on_commit_callbacks(execute=True):
         assert reminders_send_due.delay().get() == [open_cycle.pk]
-    assert mail.outbox and all(message.subject.startswith("Reminder") for message in mail.outbox)
+    reminders = OutboundEmail.objects.filter(kind=OutboundEmail.Kind.REMINDER)
+    assert reminders and set(reminders.values_list("status", flat=True)) == {OutboundEmail.Status.SENT}
+    assert sum(message.subject.startswith("Reminder") for message in mail.outbox) == reminders.count()
 
 
 # --- What the manager learns from a reminder: that it happened, and when -------------------

@@ -150,16 +150,17 @@ def test_a_refused_first_attempt_is_retried_and_delivered_once(
 def test_an_email_that_keeps_failing_ends_failed_and_visible_to_the_manager(
     smtp_server: Callable[..., Inbox], open_cycle: Cycle, team: Team, eager_celery: None, client: Client
 ) -> None:
-    from surveys.tasks import EMAIL_MAX_RETRIES, emails_send
+    from surveys.models import EMAILS
+    from surveys.tasks import emails_send
 
     ben = person(team, "Ben").email
     inbox = smtp_server(refuse_always={ben})
     emails_send.delay(list(OutboundEmail.objects.values_list("id", flat=True))).get()
     row = OutboundEmail.objects.get(recipient=ben)
     assert row.status == OutboundEmail.Status.FAILED
-    assert row.attempts == EMAIL_MAX_RETRIES + 1
+    assert row.attempts == EMAILS.max_attempts
     assert "451" in row.last_error
-    assert inbox.refused[ben] == EMAIL_MAX_RETRIES + 1
+    assert inbox.refused[ben] == EMAILS.max_attempts
     client.force_login(team.manager)
     page = client.get(f"/cycles/{open_cycle.pk}/").content.decode()
     assert "1 email(s) could not be delivered" in page
@@ -201,7 +202,7 @@ def test_server_down_keeps_emails_queued_for_retry(settings: Any, open_cycle: Cy
 def test_celery_worker_sends_the_launch_emails_and_retries_a_refusal(
     smtp_server: Callable[..., Inbox], celery_worker: Any, manager: Any, settings: Any
 ) -> None:
-    settings.SURVEYS_EMAIL_RETRY_BACKOFF = 0.2
+    settings.JOB_RETRY_BACKOFF_SECONDS = 0.2
     team = team_build(manager)
     dan = person(team, "Dan").email
     inbox = smtp_server(refuse_first={dan})
