@@ -10,13 +10,16 @@ Django's HTML pages, so an API client always gets a body it can parse.
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Callable
 from typing import Any
 
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.template.loader import render_to_string
 from django.views import defaults
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -33,6 +36,10 @@ from surveys.signals import CloseRefused
 logger = logging.getLogger(__name__)
 
 API_PREFIX = "/api/"
+# The database went away (restarted, connections terminated, network cut): the request
+# did not complete, and trying again in a moment will work.
+DATABASE_ERRORS: tuple[type[Exception], ...] = (OperationalError, InterfaceError)
+RETRY_AFTER_SECONDS = "5"
 
 
 def validation_errors(error: DjangoValidationError) -> dict[str, Any]:
@@ -100,7 +107,41 @@ def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
     return defaults.page_not_found(request, exception)
 
 
+def service_unavailable(request: HttpRequest) -> HttpResponse:
+    """503 while the database is unreachable: JSON on the API, a page elsewhere; neither touches
+    the database (the page is rendered without the request: no user, no session)."""
+    if _is_api(request):
+        response: HttpResponse = _json(
+            "Service briefly unavailable: the database could not be reached. Please try again in a moment.", 503
+        )
+    else:
+        response = HttpResponse(render_to_string("503.html"), status=503)
+    response["Retry-After"] = RETRY_AFTER_SECONDS
+    return response
+
+
 def server_error(request: HttpRequest) -> HttpResponse:
+    """``handler500``; also reached by errors raised outside views (a session saved to a lost database)."""
+    if isinstance(sys.exc_info()[1], DATABASE_ERRORS):
+        return service_unavailable(request)
     if _is_api(request):
         return _json("Server error: the request was not completed. Please try again later.", 500)
-    return defaults.server_error(request)
+    return HttpResponse(render_to_string("500.html"), status=500)
+
+
+class DatabaseUnavailableMiddleware:
+    """A view that lost its database answers 503 with a friendly page or JSON, never a
+    traceback: under ``DEBUG`` too, where Django would show its technical page instead of
+    ``handler500``."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if not isinstance(exception, DATABASE_ERRORS):
+            return None
+        logger.warning("database unavailable during %s: %s", request.method, type(exception).__name__)
+        return service_unavailable(request)

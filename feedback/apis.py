@@ -29,6 +29,7 @@ from feedback.answers import (
 )
 from feedback.selectors import (
     anonymity_promise,
+    invitation_answered_by_token,
     invitation_get_answerable_by_token,
     questionnaire_dimensions,
     survey_role,
@@ -39,6 +40,7 @@ from surveys.models import Invitation
 logger = logging.getLogger(__name__)
 
 LINK_NOT_OPEN = "This survey link is not open. If you already answered, thank you."
+ALREADY_RECEIVED = "Already received: the answer (or decline) for this link was recorded. Nothing was changed."
 
 TOKEN_PARAMETER = OpenApiParameter(
     "token", str, OpenApiParameter.PATH, description="The secret token from the emailed survey link."
@@ -143,6 +145,14 @@ class PublicSurveyApi(APIView):
     def not_open() -> Response:
         return link_dead(Response({"detail": LINK_NOT_OPEN}, status=status.HTTP_404_NOT_FOUND))
 
+    @classmethod
+    def not_answerable(cls, token: str) -> Response:
+        """409 for a link whose answer (or decline) is already stored, as documented; the
+        neutral 404 for everything else."""
+        if invitation_answered_by_token(token=token):
+            return Response({"detail": ALREADY_RECEIVED}, status=status.HTTP_409_CONFLICT)
+        return cls.not_open()
+
 
 def _survey_data(invitation: Invitation) -> dict[str, Any]:
     cycle = invitation.cycle
@@ -210,7 +220,7 @@ class SurveyResponseApi(PublicSurveyApi):
     def post(self, request: Request, token: str) -> Response:
         invitation = invitation_get_answerable_by_token(token=token)
         if invitation is None:
-            return self.not_open()
+            return self.not_answerable(token)
         # Invalid answers (400) and a link answered meanwhile (409) are answered by
         # config.exceptions, like every service error.
         response_submit(invitation_id=invitation.pk, answers=request.data)
@@ -231,7 +241,7 @@ class SurveyDeclineApi(PublicSurveyApi):
     def post(self, request: Request, token: str) -> Response:
         invitation = invitation_get_answerable_by_token(token=token)
         if invitation is None:
-            return self.not_open()
+            return self.not_answerable(token)
         if not isinstance(request.data, dict):
             return Response({"non_field_errors": ["Expected an object."]}, status=status.HTTP_400_BAD_REQUEST)
         response_decline(invitation_id=invitation.pk, reason=request.data.get("reason", ""))

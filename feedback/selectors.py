@@ -33,6 +33,24 @@ def invitation_get_answerable_by_token(*, token: str) -> Invitation | None:
     return invitation
 
 
+def invitation_is_answered(invitation: Invitation | None) -> bool:
+    """Answered or declined while its cycle is still open: a repeated submit (the first one
+    was stored, its answer never reached the rater) is told "already received"."""
+    return (
+        invitation is not None
+        and invitation.status in (Invitation.Status.COMPLETED, Invitation.Status.DECLINED)
+        and invitation.cycle.status == Cycle.Status.OPEN
+    )
+
+
+def invitation_answered_by_token(*, token: str) -> bool:
+    return invitation_is_answered(invitation_get_by_token(token=token))
+
+
+def invitation_answered(*, invitation_id: int) -> bool:
+    return invitation_is_answered(Invitation.objects.select_related("cycle").filter(pk=invitation_id).first())
+
+
 def invitation_get_answerable(*, invitation_id: int) -> Invitation | None:
     invitation = Invitation.objects.select_related("cycle", "subject__person").filter(pk=invitation_id).first()
     if invitation is None or not invitation_is_answerable(invitation):

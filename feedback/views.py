@@ -33,6 +33,7 @@ from feedback.answers import (
 )
 from feedback.selectors import (
     anonymity_promise,
+    invitation_answered,
     invitation_get_answerable,
     invitation_get_answerable_by_token,
     questionnaire_dimensions,
@@ -304,8 +305,14 @@ def survey(request: HttpRequest, key: str) -> HttpResponse:
     """The survey form (GET) and its submission (POST), bound to this browser's session."""
     if key in _session_done(request):
         return render(request, "feedback/thanks.html", {"key": key})
+    invitation_id = _session_surveys(request).get(key)
     invitation = _session_invitation(request, key)
     if invitation is None:
+        if isinstance(invitation_id, int) and invitation_answered(invitation_id=invitation_id):
+            # Stored by an earlier submit whose answer never reached this browser (the
+            # connection or the database dropped after the commit): already received.
+            _session_forget(request, key, done=True)
+            return render(request, "feedback/thanks.html", {"key": key})
         return _not_open()
     if request.method != "POST":
         return render(request, "feedback/survey.html", _survey_context(invitation, key))

@@ -69,9 +69,15 @@ def test_submit_creates_one_response_and_returns_no_id(invitation: Invitation, t
     assert sealed_id not in response.content.decode()
     assert stored["comments"]["keep_doing"] == "Demos"
     assert "sessionid" not in response.cookies
-    # The link is used now: the same neutral 404 as any bad link.
+    # The link is used now: a repeated submit (its first answer lost on the way back) is
+    # told "already received", as documented, and changes nothing.
     again = post(client, f"/api/survey/{token}/responses/", full_answers(invitation.cycle))
-    assert (again.status_code, again.json()) == (404, NOT_OPEN)
+    assert again.status_code == 409
+    assert again.json()["detail"].startswith("Already received")
+    assert SealedAnswer.objects.count() == 1
+    # Any other link that cannot be answered keeps the neutral 404.
+    unknown = post(client, "/api/survey/not-a-token/responses/", full_answers(invitation.cycle))
+    assert (unknown.status_code, unknown.json()) == (404, NOT_OPEN)
     assert len(opened_answers(invitation.cycle)) == 1
 
 
