@@ -13,7 +13,8 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 
-@app.task(name="config.jobs_sweep")
+# Doorbells and the sweep keep no result: their outcome is in the job rows, not in Redis.
+@app.task(name="config.jobs_sweep", ignore_result=True)
 def jobs_sweep() -> dict[str, int]:
     from config.jobs import jobs_sweep as sweep
 

@@ -7,7 +7,7 @@ from celery import shared_task
 from surveys import services
 
 
-@shared_task(name="surveys.emails_send")
+@shared_task(name="surveys.emails_send", ignore_result=True)
 def emails_send(email_ids: list[int] | None = None) -> int:
     """A doorbell: send due emails (those among ``email_ids`` if given); returns how many were claimed.
 
