@@ -335,6 +335,8 @@ class Launcher:
                 where = f": {url}" if variable == "REDIS_URL" else ""
                 print(f"Embedded {variable.split('_')[0].lower()} started ({variable} not set){where}.", flush=True)
             self._manage("migrate", "--noinput")
+            if self.stopping:  # Ctrl-C during the start: start nothing more
+                return 0
             self._start("web", self._web)
             self._start("worker", self._worker)
             self._start("beat", self._beat)
