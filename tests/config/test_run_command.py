@@ -25,7 +25,7 @@ import psycopg
 import pytest
 import redis
 
-from config.embedded import EmbeddedPostgres, free_port
+from config.embedded import EmbeddedPostgres, EmbeddedRedis, free_port
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
@@ -315,6 +315,27 @@ def test_a_postgresql_the_run_command_did_not_start_is_named_and_left_running(
         assert foreign.process.poll() is None
         with _database(var_dir) as conn:
             assert conn.execute("SELECT 1").fetchone() == (1,)
+    finally:
+        foreign.stop()
+
+
+def test_a_redis_the_run_command_did_not_start_is_named_and_left_running(
+    tmp_path: Path, start_run: Callable[..., RunCommand]
+) -> None:
+    # given: a redis-server on var/redis that no run command started (it would share appendonly.aof)
+    var_dir = tmp_path / "var"
+    foreign = EmbeddedRedis(var_dir / "redis")
+    url = foreign.start()
+    try:
+        assert foreign.process is not None
+        # when: the run command starts on that var/
+        run = start_run(var_dir, free_port())
+        assert run.finished() == 1
+        # then: it names it and leaves it running, and stops the PostgreSQL it had started itself
+        assert f"redis-server pid {foreign.process.pid} (" in run.text
+        assert "Balance 360 is running" not in run.text
+        assert redis.Redis.from_url(url, socket_timeout=5).ping()
+        assert not (var_dir / "pgdata" / "postmaster.pid").exists()
     finally:
         foreign.stop()
 
