@@ -46,6 +46,7 @@ class RunCommand:
         self.var_dir = var_dir
         self.port = port
         self.output: list[str] = []
+        self.seen: list[psutil.Process] = []
         env = {key: value for key, value in os.environ.items() if key not in {"DATABASE_URL", "REDIS_URL"}}
         env.pop("DJANGO_SETTINGS_MODULE", None)
         env.update(VAR_DIR=str(var_dir), PORT=str(port))
@@ -111,7 +112,9 @@ class RunCommand:
         return psutil.Process(record["children"][name]["pid"])
 
     def tree(self) -> list[psutil.Process]:
-        return psutil.Process(self.process.pid).children(recursive=True)
+        tree = psutil.Process(self.process.pid).children(recursive=True)
+        self.seen += tree  # for the clean-up, should the test fail after the launcher's death
+        return tree
 
     def redis_url(self) -> str:
         line = next(line for line in self.output if line.startswith("Embedded redis started"))
@@ -122,6 +125,20 @@ class RunCommand:
         return self.finished(timeout=90)
 
 
+def _recorded_children(var_dir: Path) -> list[psutil.Process]:
+    try:
+        record = json.loads((var_dir / "launcher-children.json").read_text())["children"]
+    except (OSError, ValueError, KeyError):
+        return []
+    children = []
+    for entry in record.values():
+        with contextlib.suppress(psutil.Error):
+            process = psutil.Process(entry["pid"])
+            if abs(process.create_time() - entry["started"]) < 0.05:
+                children.append(process)
+    return children
+
+
 def _kill_everything(runs: list[RunCommand], directories: list[Path]) -> None:
     """Whatever happened, no process of a test's run commands may outlive it."""
     leftovers: list[psutil.Process] = []
@@ -130,6 +147,8 @@ def _kill_everything(runs: list[RunCommand], directories: list[Path]) -> None:
             leftovers += run.tree()
             run.process.kill()
             run.process.wait(timeout=10)
+        leftovers += run.seen  # psutil checks the start time: a reused pid is not killed
+        leftovers += _recorded_children(run.var_dir)
     for process in psutil.process_iter(attrs=["cmdline"]):
         try:
             where = " ".join(process.info["cmdline"] or []) + " " + process.cwd()
