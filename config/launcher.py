@@ -384,5 +384,14 @@ class Launcher:
             print("Balance 360 stopped; data kept in", self.var_dir, flush=True)
 
 
+def main() -> int:
+    try:
+        launcher = Launcher()
+    except ImproperlyConfigured as error:  # PORT=eighty: a message, not a traceback
+        log(str(error))
+        return 1
+    return launcher.run()
+
+
 if __name__ == "__main__":
-    sys.exit(Launcher().run())
+    sys.exit(main())
