@@ -71,6 +71,18 @@ def test_commands_and_health_checks(compose: dict[str, Any]) -> None:
     assert set(compose["volumes"]) == {"pgdata", "redisdata", "caddydata"}
 
 
+def test_redis_keeps_every_message_it_accepted(compose: dict[str, Any]) -> None:
+    # The broker is only a doorbell, but a doorbell that forgets on every restart or evicts
+    # under memory pressure delays every job until the sweep; the flags must be separate
+    # arguments (one "--save 60 1" string is silently ignored by redis-server).
+    command = compose["services"]["redis"]["command"]
+    assert command[0] == "redis-server"
+    flags = dict(zip(command[1::2], command[2::2], strict=True))
+    assert flags == {"--appendonly": "yes", "--appendfsync": "everysec", "--maxmemory-policy": "noeviction"}
+    volumes = compose["services"]["redis"]["volumes"]
+    assert any((v["target"] if isinstance(v, dict) else v.split(":")[1]) == "/data" for v in volumes)
+
+
 @pytest.mark.parametrize("missing", ["SECRET_KEY", "RESPONSE_SEAL_KEY"])
 def test_compose_refuses_to_start_without_its_secrets(missing: str) -> None:
     env = {**os.environ, "SECRET_KEY": "s" * 60, "RESPONSE_SEAL_KEY": "k" * 43}

@@ -1,0 +1,85 @@
+"""The embedded Redis of the run command really persists, and the embedded servers die with their parent."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+import redis
+
+from config.embedded import EmbeddedRedis
+
+BASE_DIR = Path(__file__).resolve().parents[2]
+
+
+def test_embedded_redis_applies_its_persistence_flags_and_keeps_a_write_across_a_sigkill(tmp_path: Path) -> None:
+    """Seen to fail with the former ``["--save", "60 1"]``: ``CONFIG GET save`` answered "", appendonly "no"."""
+    server = EmbeddedRedis(tmp_path / "redis")
+    url = server.start()
+    try:
+        client = redis.Redis.from_url(url, socket_timeout=5)
+        config = {key: client.config_get(key)[key] for key in ("appendonly", "appendfsync", "maxmemory-policy", "dir")}
+        assert config == {
+            "appendonly": "yes",
+            "appendfsync": "everysec",
+            "maxmemory-policy": "noeviction",
+            "dir": str(tmp_path / "redis"),
+        }
+        # when: a write, then the server killed without a chance to save once fsync has run
+        client.set("doorbell", "rung")
+        time.sleep(1.5)  # appendfsync everysec: on disk within a second
+        assert server.process is not None
+        server.process.kill()
+        server.process.wait(timeout=10)
+        # then: the restarted server (same port, same directory) still has it
+        server.spawn()
+        server.wait_until_ready()
+        assert redis.Redis.from_url(url, socket_timeout=5).get("doorbell") == b"rung"
+    finally:
+        server.stop()
+
+
+def test_ephemeral_redis_keeps_nothing(tmp_path: Path) -> None:
+    server = EmbeddedRedis(tmp_path / "redis", ephemeral=True)
+    client = redis.Redis.from_url(server.start(), socket_timeout=5)
+    try:
+        assert client.config_get("appendonly")["appendonly"] == "no"
+        assert client.config_get("save")["save"] == ""
+        assert client.config_get("maxmemory-policy")["maxmemory-policy"] == "noeviction"
+    finally:
+        server.stop()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the parent-death signal is Linux's")
+def test_embedded_servers_do_not_outlive_a_killed_parent(tmp_path: Path) -> None:
+    """Seen to fail with ``die_with_parent`` returning None: PostgreSQL and Redis stayed up after the SIGKILL."""
+    # given: a process that started both embedded servers
+    script = (
+        "import sys, time; from pathlib import Path; from config.embedded import EmbeddedServices; "
+        f"EmbeddedServices(Path({str(tmp_path)!r})).start(); print('started', flush=True); time.sleep(120)"
+    )
+    env = {key: value for key, value in os.environ.items() if key not in {"DATABASE_URL", "REDIS_URL"}}
+    parent = subprocess.Popen([sys.executable, "-c", script], cwd=BASE_DIR, env=env, stdout=subprocess.PIPE, text=True)
+    servers: list[psutil.Process] = []
+    try:
+        assert parent.stdout is not None
+        assert parent.stdout.readline().strip() == "started"  # bounded by the suite's timeout
+        servers = psutil.Process(parent.pid).children()
+        assert sorted(server.name() for server in servers) == ["postgres", "redis-server"]
+        # when: it is killed without a chance to stop them
+        parent.kill()
+        parent.wait(timeout=10)
+        # then: they go too
+        _, alive = psutil.wait_procs(servers, timeout=30)
+        assert alive == []
+    finally:
+        parent.kill()
+        for server in servers:
+            if server.is_running():
+                server.kill()
