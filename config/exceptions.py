@@ -16,7 +16,7 @@ from typing import Any
 
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import InterfaceError, OperationalError
+from django.db import InterfaceError, OperationalError, connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.template.loader import render_to_string
@@ -36,10 +36,22 @@ from surveys.signals import CloseRefused
 logger = logging.getLogger(__name__)
 
 API_PREFIX = "/api/"
-# The database went away (restarted, connections terminated, network cut): the request
-# did not complete, and trying again in a moment will work.
-DATABASE_ERRORS: tuple[type[Exception], ...] = (OperationalError, InterfaceError)
 RETRY_AFTER_SECONDS = "5"
+
+
+def database_lost(error: BaseException | None) -> bool:
+    """The database went away (restarted, connections terminated, network cut): the request
+    did not complete, and trying again in a moment will work.
+
+    Other ``OperationalError``s on a connection that still works (a statement or lock
+    timeout, a deadlock) are bugs or load to look into, and stay 500s.
+    """
+    if isinstance(error, InterfaceError):
+        return True
+    if not isinstance(error, OperationalError):
+        return False
+    raw = connection.connection
+    return raw is None or bool(raw.closed) or bool(getattr(raw, "broken", False))
 
 
 def validation_errors(error: DjangoValidationError) -> dict[str, Any]:
@@ -122,7 +134,7 @@ def service_unavailable(request: HttpRequest) -> HttpResponse:
 
 def server_error(request: HttpRequest) -> HttpResponse:
     """``handler500``; also reached by errors raised outside views (a session saved to a lost database)."""
-    if isinstance(sys.exc_info()[1], DATABASE_ERRORS):
+    if database_lost(sys.exc_info()[1]):
         return service_unavailable(request)
     if _is_api(request):
         return _json("Server error: the request was not completed. Please try again later.", 500)
@@ -141,7 +153,7 @@ class DatabaseUnavailableMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
-        if not isinstance(exception, DATABASE_ERRORS):
+        if not database_lost(exception):
             return None
-        logger.warning("database unavailable during %s: %s", request.method, type(exception).__name__)
+        logger.warning("database unavailable during %s", request.method, exc_info=exception)
         return service_unavailable(request)

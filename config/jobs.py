@@ -30,8 +30,8 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, models, transaction
-from django.db.models import F, Q
-from django.utils import timezone
+from django.db.models import DurationField, F, Q, Value
+from django.db.models.functions import Now
 
 logger = logging.getLogger(__name__)
 
@@ -40,9 +40,12 @@ class Job(models.Model):
     """The columns every durable job shares; its ``status`` field stays the model's own."""
 
     attempts = models.PositiveSmallIntegerField(default=0, help_text="Claims so far, retries included.")
-    not_before = models.DateTimeField(default=timezone.now, help_text="Not claimed before this time.")
+    not_before = models.DateTimeField(db_default=Now(), help_text="Not claimed before this time.")
     claimed_by = models.CharField(max_length=100, blank=True, help_text="The worker run holding the claim.")
     claimed_at = models.DateTimeField(null=True, blank=True, help_text="Claim taken or last renewed.")
+    handed_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the claim holder began an effect that cannot be taken back."
+    )
 
     class Meta:
         abstract = True
@@ -87,9 +90,20 @@ def job_owner() -> str:
     return f"{socket.gethostname()[:60]}:{os.getpid()}:{secrets.token_hex(4)}"
 
 
-def _claimable(kind: JobKind, now: Any) -> Q:
-    due = Q(status=kind.queued, not_before__lte=now)
-    orphaned = Q(status=kind.running, claimed_at__lt=now - lease_duration())
+def db_now_plus(delay: timedelta) -> Any:
+    """The database's time plus ``delay``: the one clock every job time is written and read with."""
+    return Now() + Value(delay, output_field=DurationField())
+
+
+def _lapsed() -> Q:
+    return Q(claimed_at__lt=db_now_plus(-lease_duration()))
+
+
+def _claimable(kind: JobKind) -> Q:
+    due = Q(status=kind.queued, not_before__lte=Now())
+    # A lapsed claim whose holder had not handed anything over: its worker is gone and
+    # nothing it did can have left the system, so doing it again is safe.
+    orphaned = Q(status=kind.running, handed_at__isnull=True) & _lapsed()
     return (due | orphaned) & ~kind.exclude if kind.exclude else due | orphaned
 
 
@@ -99,9 +113,8 @@ def jobs_claim(kind: JobKind, *, owner: str, ids: Iterable[int] | None = None, l
     A row whose attempts are spent is failed here instead: a job that kills its worker
     every time would otherwise be claimed again forever.
     """
-    now = timezone.now()
     with transaction.atomic():
-        candidates = kind.rows().filter(_claimable(kind, now))
+        candidates = kind.rows().filter(_claimable(kind))
         if ids is not None:
             candidates = candidates.filter(id__in=list(ids))
         locked = candidates.select_for_update(skip_locked=True, of=("self",)).order_by("not_before", "id")
@@ -116,9 +129,22 @@ def jobs_claim(kind: JobKind, *, owner: str, ids: Iterable[int] | None = None, l
             )
             logger.error("%s: gave up on %s job(s) after %s attempts", kind.name, len(spent), kind.max_attempts)
         kind.rows().filter(id__in=claimed).update(
-            status=kind.running, claimed_by=owner, claimed_at=now, attempts=F("attempts") + 1
+            status=kind.running, claimed_by=owner, claimed_at=Now(), handed_at=None, attempts=F("attempts") + 1
         )
     return claimed
+
+
+def job_hand_over(kind: JobKind, *, pk: int, owner: str, still: Q | None = None) -> bool:
+    """Mark a claimed row as handed over, just before its effect that cannot be taken back;
+    False if the claim is no longer ours (or ``still`` no longer holds), and then the holder
+    must not go on. This UPDATE is the fence: a worker that lost its claim, or a row revoked
+    since the claim, stops here."""
+    rows = kind.rows().filter(id=pk, status=kind.running, claimed_by=owner, handed_at__isnull=True)
+    if kind.exclude:
+        rows = rows.exclude(kind.exclude)
+    if still is not None:
+        rows = rows.filter(still)
+    return rows.update(handed_at=Now(), claimed_at=Now()) == 1
 
 
 def job_finish(kind: JobKind, *, ids: Iterable[int], owner: str, status: str, **fields: Any) -> int:
@@ -126,7 +152,7 @@ def job_finish(kind: JobKind, *, ids: Iterable[int], owner: str, status: str, **
     return (
         kind.rows()
         .filter(id__in=list(ids), status=kind.running, claimed_by=owner)
-        .update(status=status, claimed_by="", **fields)
+        .update(status=status, claimed_by="", handed_at=None, **fields)
     )
 
 
@@ -140,11 +166,12 @@ def job_backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(seconds, settings.JOB_RETRY_BACKOFF_MAX_SECONDS))
 
 
-def job_retry_later(kind: JobKind, *, ids: Iterable[int], owner: str, reason: str) -> list[int]:
+def job_retry_later(kind: JobKind, *, ids: Iterable[int], owner: str, reason: str, ring: bool = True) -> list[int]:
     """Put claimed rows back with ``not_before`` after their back-off, or fail those out of
-    attempts; returns the ids that will be tried again."""
-    now = timezone.now()
+    attempts; returns the ids that will be tried again. ``ring``: also ring a doorbell with
+    the shortest back-off as countdown (the fast path; the sweep rings if it is lost)."""
     retrying: list[int] = []
+    shortest: timedelta | None = None
     rows = kind.rows().filter(id__in=list(ids), status=kind.running, claimed_by=owner).values_list("id", "attempts")
     for pk, attempts in rows:
         if attempts >= kind.max_attempts:
@@ -156,20 +183,19 @@ def job_retry_later(kind: JobKind, *, ids: Iterable[int], owner: str, reason: st
             ids=[pk],
             owner=owner,
             status=kind.queued,
-            not_before=now + delay,
+            not_before=db_now_plus(delay),
             **{kind.reason_field: f"Retrying after: {reason}"[:2000]},
         )
         retrying.append(pk)
-        # The fast path: a countdown held by the broker. The sweep catches it if lost.
-        jobs_ring(kind, countdown=delay.total_seconds())
+        shortest = delay if shortest is None else min(shortest, delay)
+    if ring and shortest is not None:
+        jobs_ring(kind, countdown=shortest.total_seconds())
     return retrying
 
 
 def job_give_back(kind: JobKind, *, ids: Iterable[int], owner: str) -> int:
     """Return claimed rows untouched (an interrupted run): due again at once, attempt refunded."""
-    return job_finish(
-        kind, ids=ids, owner=owner, status=kind.queued, not_before=timezone.now(), attempts=F("attempts") - 1
-    )
+    return job_finish(kind, ids=ids, owner=owner, status=kind.queued, not_before=Now(), attempts=F("attempts") - 1)
 
 
 def job_requeue(kind: JobKind, *, ids: Iterable[int], from_status: str, **fields: Any) -> int:
@@ -178,7 +204,9 @@ def job_requeue(kind: JobKind, *, ids: Iterable[int], from_status: str, **fields
     return (
         kind.rows()
         .filter(id__in=list(ids), status=from_status)
-        .update(status=kind.queued, attempts=0, not_before=timezone.now(), claimed_by="", claimed_at=None, **fields)
+        .update(
+            status=kind.queued, attempts=0, not_before=Now(), claimed_by="", claimed_at=None, handed_at=None, **fields
+        )
     )
 
 
@@ -207,13 +235,26 @@ class Lease:
     def _renew_until_stopped(self) -> None:
         try:
             while not self._stop.wait(self.duration / 3):
+                # Taken before the UPDATE: a renewal that waited on a lock is only as fresh as
+                # the moment it was asked for.
+                asked = time.monotonic()
                 try:
-                    self.kind.rows().filter(id__in=self.ids, status=self.kind.running, claimed_by=self.owner).update(
-                        claimed_at=timezone.now()
+                    renewed = (
+                        self.kind.rows()
+                        .filter(id__in=self.ids, status=self.kind.running, claimed_by=self.owner)
+                        .update(claimed_at=Now())
                     )
-                    self.renewed = time.monotonic()
                 except Exception:
                     logger.warning("%s: lease not renewed", self.kind.name, exc_info=True)
+                    # A broken connection stays broken unless closed: the next try reconnects.
+                    connection.close()
+                    continue
+                if renewed:
+                    self.renewed = asked
+                else:
+                    # Every row finished, or the claim was taken over: nothing left to hold.
+                    self.renewed = float("-inf")
+                    return
         finally:
             connection.close()
 
@@ -305,13 +346,31 @@ def jobs_ring_on_commit(kind: JobKind, *, jobs: int) -> None:
 
 
 def jobs_due(kind: JobKind) -> int:
-    return kind.rows().filter(_claimable(kind, timezone.now())).count()
+    return kind.rows().filter(_claimable(kind)).count()
+
+
+# The reason a row handed over by a worker that then died is failed with.
+HANDED_OVER_AND_LOST = (
+    "The worker stopped while handing this over (the mail server may or may not have taken it); "
+    "not sent again automatically, so that it cannot arrive twice."
+)
+
+
+def jobs_settle_lost_handovers(kind: JobKind) -> int:
+    """Fail the rows whose worker died after handing them over: doing them again could do
+    them twice, so a person decides (the failure shows with a "try again")."""
+    lost = kind.rows().filter(_lapsed(), status=kind.running, handed_at__isnull=False)
+    count = lost.update(status=kind.failed, claimed_by="", handed_at=None, **{kind.reason_field: HANDED_OVER_AND_LOST})
+    if count:
+        logger.error("%s: %s job(s) lost after hand-over, failed for a person to retry", kind.name, count)
+    return count
 
 
 def jobs_sweep() -> dict[str, int]:
     """Ring for every kind with due or orphaned rows (run by beat every JOB_SWEEP_SECONDS)."""
     rung: dict[str, int] = {}
     for kind in KINDS.values():
+        jobs_settle_lost_handovers(kind)
         due = jobs_due(kind)
         if due:
             rung[kind.name] = jobs_ring(kind, count=min(-(-due // kind.batch_size), settings.JOB_MAX_DOORBELLS))

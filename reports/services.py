@@ -11,6 +11,7 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import InterfaceError, OperationalError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from config.jobs import (
@@ -18,6 +19,7 @@ from config.jobs import (
     error_describe,
     job_fail,
     job_finish,
+    job_hand_over,
     job_owner,
     job_requeue,
     job_retry_later,
@@ -60,9 +62,9 @@ def report_enqueue_for_cycle(*, cycle: Cycle) -> list[int]:
                     status=Report.Status.QUEUED,
                     reason="",
                     attempts=0,
-                    not_before=now,
                     claimed_by="",
                     claimed_at=None,
+                    handed_at=None,
                     data={},
                     pdf=None,
                     pdf_size=0,
@@ -82,6 +84,7 @@ def report_enqueue_for_cycle(*, cycle: Cycle) -> list[int]:
                 "not_before",
                 "claimed_by",
                 "claimed_at",
+                "handed_at",
                 "data",
                 "pdf",
                 "pdf_size",
@@ -329,11 +332,15 @@ def _release_send_claimed(ids: list[int], owner: str, lease: Lease) -> str:
     token = token_new()
     release.expires_at = timezone.now() + RELEASE_VALID_FOR
     # Stored (and committed: no transaction is open here) before the email leaves, since
-    # the person may click the link the moment it arrives.
-    Release.objects.filter(id=release_id, claimed_by=owner).update(
+    # the person may click the link the moment it arrives; only while the claim is ours.
+    stored = Release.objects.filter(id=release_id, claimed_by=owner, status=Release.Status.SENDING).update(
         token_hash=token_hash(token), expires_at=release.expires_at
     )
-    if not lease.held():
+    # The fence: still ours, not revoked meanwhile, its report still ready.
+    if not stored or not job_hand_over(
+        RELEASES, pk=release_id, owner=owner, still=Q(report__status=Report.Status.READY)
+    ):
+        logger.warning("release %s: not sent, its claim was lost or it was revoked meanwhile", release_id)
         return Release.Status.QUEUED
     try:
         if emails.report_release_email_send(release=release, link=token_url(RELEASE, token)) != 1:

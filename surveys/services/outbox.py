@@ -12,6 +12,7 @@ import smtplib
 from collections.abc import Iterable
 from typing import Any
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import transaction
 from django.utils import timezone
@@ -20,13 +21,16 @@ from config import links
 from config.jobs import (
     Lease,
     error_describe,
+    job_backoff,
     job_fail,
     job_finish,
     job_give_back,
+    job_hand_over,
     job_owner,
     job_requeue,
     job_retry_later,
     jobs_claim,
+    jobs_ring,
     jobs_ring_on_commit,
     jobs_work,
     smtp_error_is_permanent,
@@ -72,11 +76,12 @@ def _emails_deliver(ids: list[int], owner: str, lease: Lease) -> list[int]:
     """Send the claimed emails over one connection; returns the ids put back for a retry.
 
     Each body is composed now, with new links created for it and committed before the
-    send: the raw tokens exist only in the message. Before handing an email to the server
-    the claim is checked: an email is never sent by a worker that may have lost it.
+    send: the raw tokens exist only in the message. Each email is handed over (a fenced
+    UPDATE) just before it goes to the server, so a worker that lost its claim sends
+    nothing, and one that dies mid-send never has its email sent a second time.
     """
-    # The claimed emails not yet handed to the server: if the batch is interrupted (or its
-    # claim lapses) they are given back at once instead of waiting for the lease to run out.
+    # The claimed emails not yet handed over. If the run is interrupted (the time limit,
+    # the claim lost) they are given back at once, their attempt refunded.
     unsent = set(ids)
     retry: list[int] = []
     connection = get_connection()
@@ -94,8 +99,8 @@ def _emails_deliver(ids: list[int], owner: str, lease: Lease) -> list[int]:
         for email in emails:
             if email.pk not in messages:
                 continue
-            if not lease.held():
-                logger.warning("email batch stopped: its claim could not be renewed")
+            if not lease.held() or not job_hand_over(EMAILS, pk=email.pk, owner=owner):
+                logger.warning("email batch stopped: its claim is no longer held")
                 break
             # From here on the server may accept this email whatever happens to us.
             unsent.discard(email.pk)
@@ -110,7 +115,9 @@ def _emails_deliver(ids: list[int], owner: str, lease: Lease) -> list[int]:
                 if permanent:
                     job_fail(EMAILS, ids=[email.pk], owner=owner, reason=error_describe(error))
                 else:
-                    retry += job_retry_later(EMAILS, ids=[email.pk], owner=owner, reason=error_describe(error))
+                    retry += job_retry_later(
+                        EMAILS, ids=[email.pk], owner=owner, reason=error_describe(error), ring=False
+                    )
                 logger.warning(
                     "email %s (%s) not sent, %s: %s",
                     email.pk,
@@ -130,11 +137,24 @@ def _emails_deliver(ids: list[int], owner: str, lease: Lease) -> list[int]:
                     sent_at=timezone.now(),
                     last_error="",
                 )
+    except SoftTimeLimitExceeded:
+        # An interruption, not a fault of these emails: due again at once, attempts refunded.
+        job_give_back(EMAILS, ids=unsent, owner=owner)
+        unsent.clear()
+        raise
+    except Exception as error:
+        # Composing failed (a template, the data, the database): charged as an attempt, so
+        # that a batch that always fails ends failed and visible instead of looping.
+        logger.exception("email batch of %s failed before sending", len(unsent))
+        retry += job_retry_later(EMAILS, ids=unsent, owner=owner, reason=error_describe(error), ring=False)
+        unsent.clear()
     finally:
-        # Only rows never handed over go back. The email being sent when an interruption
-        # came stays claimed (the server may have accepted it) until its lease runs out.
+        # Rows still unsent here were never handed over (the claim was lost mid-batch).
         job_give_back(EMAILS, ids=unsent, owner=owner)
         _connection_close(connection)
+    if retry:
+        # One doorbell for the batch's retries (the sweep rings too once they are due).
+        jobs_ring(EMAILS, countdown=job_backoff(1).total_seconds())
     return retry
 
 

@@ -234,9 +234,7 @@ def test_run_command_serves_the_demo_and_keeps_data_across_restarts(
     # reports queued with no message left for them (Redis flushed) when Ctrl-C comes: before,
     # nothing ever picked them up again and the cycle stayed "queued" for good
     with _database(var_dir) as conn:
-        conn.execute(
-            "UPDATE reports_report SET status = 'queued', attempts = 0, claimed_by = '', not_before = now()"
-        )
+        conn.execute("UPDATE reports_report SET status = 'queued', attempts = 0, claimed_by = '', not_before = now()")
         (queued,) = conn.execute("SELECT count(*) FROM reports_report WHERE status = 'queued'").fetchone()
     assert queued > 0
     redis.Redis.from_url(run.redis_url(), socket_timeout=5).flushall()

@@ -457,3 +457,26 @@ def test_a_failed_release_opens_nothing_and_is_not_retried_beside_a_live_one(coa
     assert "Another download link of this report is live" in str(response.json())
     failed.refresh_from_db()
     assert failed.status == Release.Status.FAILED
+
+
+@pytest.mark.django_db
+def test_a_release_revoked_after_its_job_was_claimed_is_not_sent(
+    coached: Report, coach: Any, django_capture_on_commit_callbacks: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with django_capture_on_commit_callbacks(execute=False):
+        release, _ = services.report_release(report=coached, by=coach)
+    # the coach revokes while the worker, having claimed the job, makes the link
+    real_token_new = services.token_new
+
+    def token_then_revoke() -> str:
+        services.release_revoke(release=Release.objects.get(id=release.id))
+        return real_token_new()
+
+    monkeypatch.setattr(services, "token_new", token_then_revoke)
+    assert services.release_send(release_id=release.id) == Release.Status.QUEUED
+    assert mail.outbox == []
+    release.refresh_from_db()
+    assert release.revoked_at is not None
+    # never claimed again
+    assert services.release_send(release_id=release.id) == ""
+    assert mail.outbox == []

@@ -148,7 +148,7 @@ def test_a_batch_cut_by_the_time_limit_gives_back_its_unsent_emails_at_once(
     assert len(attempted) == 2 and len(mail.outbox) == 1
 
 
-def test_what_the_time_limit_left_is_sent_once_and_the_interrupted_one_after_its_lease(
+def test_what_the_time_limit_left_is_sent_once_and_the_interrupted_one_is_not_sent_again(
     open_cycle: Cycle, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     attempted = _interrupt_the_second_send(monkeypatch)
@@ -163,11 +163,17 @@ def test_what_the_time_limit_left_is_sent_once_and_the_interrupted_one_after_its
     delivered = sorted(recipient for message in mail.outbox for recipient in message.to)
     assert delivered == sorted(emails.exclude(pk=ids[1]).values_list("recipient", flat=True))
     assert len(attempted) == len(ids)
-    # once its lease has lapsed, the sweep's doorbell sends it, once
+    # once its lease has lapsed, the sweep does not send it again (the server may have it):
+    # it is failed with the reason, and the manager's "try again" sends it anew
     OutboundEmail.objects.filter(pk=interrupted.pk).update(claimed_at=timezone.now() - lapsed())
+    jobs_sweep()
     emails_send.run()
+    interrupted.refresh_from_db()
+    assert interrupted.status == OutboundEmail.Status.FAILED
+    assert outbox_for(interrupted.recipient) == []
+    assert services.outbound_emails_retry(cycle=open_cycle) == [interrupted.pk]
+    services.outbound_emails_send(email_ids=[interrupted.pk])
     assert len(outbox_for(interrupted.recipient)) == 1
-    assert set(emails.values_list("status", flat=True)) == {OutboundEmail.Status.SENT}
 
 
 def test_an_email_in_retry_back_off_is_sent_by_the_sweep_once_due(
@@ -223,3 +229,77 @@ def test_a_launch_while_the_broker_is_down_still_succeeds_and_the_sweep_sends_la
         app.conf.task_always_eager = False
     assert set(emails.values_list("status", flat=True)) == {OutboundEmail.Status.SENT}
     assert len(mail.outbox) == emails.count()
+
+
+class WorkerKilled(BaseException):
+    """The worker process dying: nothing after this line of its code runs."""
+
+
+def test_an_email_the_server_took_just_before_its_worker_died_is_never_sent_again(
+    open_cycle: Cycle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given: the server accepts the first email of a batch, and the worker dies right then
+    send = EmailBackend.send_messages
+
+    def accept_then_die(self: EmailBackend, messages: Any) -> int:
+        send(self, messages)
+        raise WorkerKilled()
+
+    monkeypatch.setattr(EmailBackend, "send_messages", accept_then_die)
+    ids = list(OutboundEmail.objects.filter(cycle=open_cycle).order_by("id").values_list("id", flat=True))
+    with pytest.raises(WorkerKilled):
+        services.outbound_emails_send(email_ids=ids)
+    monkeypatch.undo()
+    assert len(mail.outbox) == 1
+    # when: its claim lapses and the sweep comes by, more than once
+    OutboundEmail.objects.filter(pk=ids[0]).update(claimed_at=timezone.now() - lapsed())
+    jobs_sweep()
+    jobs_sweep()
+    emails_send.run()
+    # then: never sent a second time; failed with the reason, for the manager to send again
+    first = OutboundEmail.objects.get(pk=ids[0])
+    assert first.status == OutboundEmail.Status.FAILED
+    assert "may or may not have taken it" in first.last_error
+    assert [message.to for message in mail.outbox].count(mail.outbox[0].to) == 1
+    # the others of the batch were never handed over: sent by the next doorbell, once each
+    assert set(OutboundEmail.objects.filter(pk__in=ids[1:]).values_list("status", flat=True)) == {
+        OutboundEmail.Status.SENT
+    }
+    assert len(mail.outbox) == len(ids)
+
+
+def test_a_worker_whose_clock_runs_ahead_does_not_take_a_live_claim(
+    open_cycle: Cycle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    email = OutboundEmail.objects.filter(cycle=open_cycle).first()
+    assert email is not None
+    assert jobs_claim(EMAILS, owner="live worker", ids=[email.pk]) == [email.pk]
+    # every job time is the database's: a worker an hour ahead sees the claim as fresh
+    ahead = timezone.now() + timedelta(hours=1)
+    monkeypatch.setattr(timezone, "now", lambda: ahead)
+    assert jobs_claim(EMAILS, owner="fast clock", ids=[email.pk]) == []
+    assert OutboundEmail.objects.get(pk=email.pk).claimed_by == "live worker"
+
+
+def test_a_batch_whose_emails_cannot_be_composed_ends_failed_instead_of_looping(
+    open_cycle: Cycle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from surveys.services import outbox
+
+    def broken(**kwargs: Any) -> Any:
+        raise ValueError("template missing")
+
+    monkeypatch.setattr(outbox, "invitation_email_build", broken)
+    queued = OutboundEmail.objects.filter(cycle=open_cycle, status=OutboundEmail.Status.QUEUED)
+    ids = list(queued.values_list("id", flat=True))
+    for attempt in range(1, EMAILS.max_attempts + 1):
+        assert sorted(services.outbound_emails_send(email_ids=ids)) == (
+            sorted(ids) if attempt < EMAILS.max_attempts else []
+        )
+        # each try is charged: the batch cannot come back forever
+        assert set(OutboundEmail.objects.filter(pk__in=ids).values_list("attempts", flat=True)) == {attempt}
+        OutboundEmail.objects.filter(pk__in=ids).update(not_before=timezone.now())
+    rows = OutboundEmail.objects.filter(pk__in=ids)
+    assert set(rows.values_list("status", flat=True)) == {OutboundEmail.Status.FAILED}
+    assert all("template missing" in error for error in rows.values_list("last_error", flat=True))
+    assert not mail.outbox
