@@ -6,70 +6,77 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('reports', '0003_reports_under_item_first_rules'),
-        ('surveys', '0008_durable_jobs'),
+        ("reports", "0003_reports_under_item_first_rules"),
+        ("surveys", "0008_durable_jobs"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='release',
-            name='claimed_by',
-            field=models.CharField(blank=True, help_text='The worker run holding the claim.', max_length=100),
+            model_name="release",
+            name="claimed_by",
+            field=models.CharField(blank=True, help_text="The worker run holding the claim.", max_length=100),
         ),
         migrations.AddField(
-            model_name='release',
-            name='handed_at',
-            field=models.DateTimeField(blank=True, help_text='When the claim holder began an effect that cannot be taken back.', null=True),
+            model_name="release",
+            name="handed_at",
+            field=models.DateTimeField(
+                blank=True, help_text="When the claim holder began an effect that cannot be taken back.", null=True
+            ),
         ),
         migrations.AddField(
-            model_name='release',
-            name='not_before',
-            field=models.DateTimeField(db_default=django.db.models.functions.datetime.Now(), help_text='Not claimed before this time.'),
+            model_name="release",
+            name="not_before",
+            field=models.DateTimeField(
+                db_default=django.db.models.functions.datetime.Now(), help_text="Not claimed before this time."
+            ),
         ),
         migrations.AddField(
-            model_name='report',
-            name='claimed_at',
-            field=models.DateTimeField(blank=True, help_text='Claim taken or last renewed.', null=True),
+            model_name="report",
+            name="claimed_at",
+            field=models.DateTimeField(blank=True, help_text="Claim taken or last renewed.", null=True),
         ),
         migrations.AddField(
-            model_name='report',
-            name='claimed_by',
-            field=models.CharField(blank=True, help_text='The worker run holding the claim.', max_length=100),
+            model_name="report",
+            name="claimed_by",
+            field=models.CharField(blank=True, help_text="The worker run holding the claim.", max_length=100),
         ),
         migrations.AddField(
-            model_name='report',
-            name='handed_at',
-            field=models.DateTimeField(blank=True, help_text='When the claim holder began an effect that cannot be taken back.', null=True),
+            model_name="report",
+            name="handed_at",
+            field=models.DateTimeField(
+                blank=True, help_text="When the claim holder began an effect that cannot be taken back.", null=True
+            ),
         ),
         migrations.AddField(
-            model_name='report',
-            name='not_before',
-            field=models.DateTimeField(db_default=django.db.models.functions.datetime.Now(), help_text='Not claimed before this time.'),
+            model_name="report",
+            name="not_before",
+            field=models.DateTimeField(
+                db_default=django.db.models.functions.datetime.Now(), help_text="Not claimed before this time."
+            ),
         ),
         migrations.AlterField(
-            model_name='release',
-            name='attempts',
-            field=models.PositiveSmallIntegerField(default=0, help_text='Claims so far, retries included.'),
+            model_name="release",
+            name="attempts",
+            field=models.PositiveSmallIntegerField(default=0, help_text="Claims so far, retries included."),
         ),
         migrations.AlterField(
-            model_name='release',
-            name='claimed_at',
-            field=models.DateTimeField(blank=True, help_text='Claim taken or last renewed.', null=True),
+            model_name="release",
+            name="claimed_at",
+            field=models.DateTimeField(blank=True, help_text="Claim taken or last renewed.", null=True),
         ),
         migrations.AlterField(
-            model_name='report',
-            name='attempts',
-            field=models.PositiveSmallIntegerField(default=0, help_text='Claims so far, retries included.'),
+            model_name="report",
+            name="attempts",
+            field=models.PositiveSmallIntegerField(default=0, help_text="Claims so far, retries included."),
         ),
         migrations.AddIndex(
-            model_name='release',
-            index=models.Index(fields=['status', 'not_before'], name='release_due'),
+            model_name="release",
+            index=models.Index(fields=["status", "not_before"], name="release_due"),
         ),
         migrations.AddIndex(
-            model_name='report',
-            index=models.Index(fields=['status', 'not_before'], name='report_due'),
+            model_name="report",
+            index=models.Index(fields=["status", "not_before"], name="report_due"),
         ),
     ]

@@ -5,39 +5,42 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('surveys', '0007_closed_cycles_forget_who_answered'),
+        ("surveys", "0007_closed_cycles_forget_who_answered"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='outboundemail',
-            name='claimed_by',
-            field=models.CharField(blank=True, help_text='The worker run holding the claim.', max_length=100),
+            model_name="outboundemail",
+            name="claimed_by",
+            field=models.CharField(blank=True, help_text="The worker run holding the claim.", max_length=100),
         ),
         migrations.AddField(
-            model_name='outboundemail',
-            name='handed_at',
-            field=models.DateTimeField(blank=True, help_text='When the claim holder began an effect that cannot be taken back.', null=True),
+            model_name="outboundemail",
+            name="handed_at",
+            field=models.DateTimeField(
+                blank=True, help_text="When the claim holder began an effect that cannot be taken back.", null=True
+            ),
         ),
         migrations.AddField(
-            model_name='outboundemail',
-            name='not_before',
-            field=models.DateTimeField(db_default=django.db.models.functions.datetime.Now(), help_text='Not claimed before this time.'),
+            model_name="outboundemail",
+            name="not_before",
+            field=models.DateTimeField(
+                db_default=django.db.models.functions.datetime.Now(), help_text="Not claimed before this time."
+            ),
         ),
         migrations.AlterField(
-            model_name='outboundemail',
-            name='attempts',
-            field=models.PositiveSmallIntegerField(default=0, help_text='Claims so far, retries included.'),
+            model_name="outboundemail",
+            name="attempts",
+            field=models.PositiveSmallIntegerField(default=0, help_text="Claims so far, retries included."),
         ),
         migrations.AlterField(
-            model_name='outboundemail',
-            name='claimed_at',
-            field=models.DateTimeField(blank=True, help_text='Claim taken or last renewed.', null=True),
+            model_name="outboundemail",
+            name="claimed_at",
+            field=models.DateTimeField(blank=True, help_text="Claim taken or last renewed.", null=True),
         ),
         migrations.AddIndex(
-            model_name='outboundemail',
-            index=models.Index(fields=['status', 'not_before'], name='outbound_email_due'),
+            model_name="outboundemail",
+            index=models.Index(fields=["status", "not_before"], name="outbound_email_due"),
         ),
     ]
