@@ -19,9 +19,9 @@ from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpR
 from django.shortcuts import render
 from django.template.loader import render_to_string
 from django.urls import reverse
-from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_http_methods, require_POST
 
+from config.csrf import no_referrer_csrf_protect
 from config.token_routes import link_dead, unlogged
 from feedback.answers import (
     CANT_SAY_LABEL,
@@ -71,31 +71,6 @@ def survey_headers(view: View) -> View:
         return response
 
     return wrapper
-
-
-def survey_csrf_protect(view: View) -> View:
-    """Django's CSRF protection, working under ``Referrer-Policy: no-referrer``.
-
-    With that policy browsers send ``Origin: null`` on a same-origin form post (and no
-    Referer at all), which Django's origin check rejects. The browser also sends
-    ``Sec-Fetch-Site``, which no page can forge: when it says ``same-origin`` the post
-    really came from our own page, so the request's own origin stands in for the null
-    one. The CSRF cookie and form token are still checked exactly as everywhere else.
-    """
-    protected = csrf_protect(view)
-
-    @wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        if (
-            request.method == "POST"
-            and request.META.get("HTTP_ORIGIN") == "null"
-            and request.META.get("HTTP_SEC_FETCH_SITE") == "same-origin"
-        ):
-            request.META["HTTP_ORIGIN"] = f"{request.scheme}://{request.get_host()}"
-        return protected(request, *args, **kwargs)
-
-    # The check above runs in place of the middleware's, not in addition to it.
-    return csrf_exempt(wrapper)
 
 
 def survey_too_large_keeps_draft(view: View) -> View:
@@ -298,7 +273,7 @@ def _session_invitation(request: HttpRequest, key: str) -> Invitation | None:
 
 @survey_headers
 @survey_too_large_keeps_draft
-@survey_csrf_protect
+@no_referrer_csrf_protect
 @require_http_methods(["GET", "HEAD", "POST"])
 def survey(request: HttpRequest, key: str) -> HttpResponse:
     """The survey form (GET) and its submission (POST), bound to this browser's session."""
@@ -327,7 +302,7 @@ def survey(request: HttpRequest, key: str) -> HttpResponse:
 
 @survey_headers
 @survey_too_large_keeps_draft
-@survey_csrf_protect
+@no_referrer_csrf_protect
 @require_POST
 def survey_decline(request: HttpRequest, key: str) -> HttpResponse:
     """Decline to answer, with an optional reason."""

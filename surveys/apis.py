@@ -388,9 +388,8 @@ class CycleCloseApi(APIView):
     )
     def post(self, request: Request, cycle_id: int) -> Response:
         cycle = selectors.cycle_get_for_user(user=request.user, cycle_id=cycle_id)
-        if cycle.status in (Cycle.Status.DRAFT, Cycle.Status.NOMINATING):
-            raise serializers.ValidationError({"status": ["Launch the cycle before closing it (or delete the draft)."]})
-        # A refused close (answers no configured key opens) is a 503, by config.exceptions.
+        # By config.exceptions: a cycle never launched is a 400, a refused close (answers no
+        # configured key opens) a 503.
         changed = services.cycle_close(cycle=cycle, by=request.user)
         return Response({"changed": changed, "status": Cycle.Status.CLOSED})
 

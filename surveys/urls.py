@@ -26,6 +26,16 @@ urlpatterns = [
     path("cycles/<int:cycle_id>/close/", views.cycle_close, name="cycle-close"),
     path("cycles/<int:cycle_id>/emails/retry/", views.emails_retry, name="emails-retry"),
     path("cycles/<int:cycle_id>/nominations/open/", views.cycle_nominations_open, name="cycle-nominations-open"),
+    path(
+        "cycles/<int:cycle_id>/nominations/<int:subject_id>/approve/",
+        views.nomination_approve,
+        name="nomination-approve",
+    ),
+    path(
+        "cycles/<int:cycle_id>/nominations/approve-rest/",
+        views.nominations_approve_rest,
+        name="nominations-approve-rest",
+    ),
     token_path(NOMINATION, views.nomination, name="nomination"),
     # API
     path("api/teams/", apis.TeamListApi.as_view(), name="api-team-list"),
