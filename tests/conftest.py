@@ -41,7 +41,14 @@ def other_manager(db: None) -> Any:
 
 @pytest.fixture
 def coach(db: None) -> Any:
-    return UserFactory(username="charlie")
+    """Charlie, one of the users listed as coaches (the Coaches group)."""
+    from django.contrib.auth.models import Group
+
+    from reports.selectors import COACHES_GROUP
+
+    charlie = UserFactory(username="charlie")
+    charlie.groups.add(Group.objects.get_or_create(name=COACHES_GROUP)[0])
+    return charlie
 
 
 @pytest.fixture
