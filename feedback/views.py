@@ -52,6 +52,8 @@ SESSION_DONE = "feedback.done"
 SESSION_DONE_KEPT = 50
 
 CANT_SAY = "cant_say"
+# On the address of the page shown after a decline, so it says "declined", not "thank you for answering".
+DECLINED_PARAMETER = "declined"
 RADIO_VALUES = frozenset(str(value) for value, _ in SCALE)
 
 
@@ -253,6 +255,10 @@ def _survey_context(
         "error_links": error_links,
         "error_count": len(error_links) + len(other_errors),
         "other_errors": other_errors,
+        # The scale's ends, spelled out once per side where the phone shows numbers only.
+        "scale_low": SCALE[0][1].lower(),
+        "scale_high": SCALE[-1][1].lower(),
+        "cant_say": CANT_SAY_LABEL.lower(),
         "comment_max_length": COMMENT_MAX_LENGTH,
         "reason_max_length": REASON_MAX_LENGTH,
         "reason": values.get("reason", ""),
@@ -278,7 +284,10 @@ def _session_invitation(request: HttpRequest, key: str) -> Invitation | None:
 def survey(request: HttpRequest, key: str) -> HttpResponse:
     """The survey form (GET) and its submission (POST), bound to this browser's session."""
     if key in _session_done(request):
-        return render(request, "feedback/thanks.html", {"key": key})
+        # Which of the two it was lives in the address only (the decline redirects with it),
+        # so the session records no more than before: that this key is done.
+        declined = request.GET.get(DECLINED_PARAMETER) == "1"
+        return render(request, "feedback/thanks.html", {"key": key, "declined": declined})
     invitation = _session_invitation(request, key)
     if invitation is None:
         return _not_open()
@@ -323,4 +332,4 @@ def survey_decline(request: HttpRequest, key: str) -> HttpResponse:
         _session_forget(request, key, done=False)
         return _not_open()
     _session_forget(request, key, done=True)
-    return HttpResponseRedirect(_survey_url(key), status=303)
+    return HttpResponseRedirect(f"{_survey_url(key)}?{DECLINED_PARAMETER}=1", status=303)

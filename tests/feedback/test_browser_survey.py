@@ -101,7 +101,7 @@ def test_a_rater_answers_with_the_keyboard_reloads_keeps_the_draft_and_submits(
     page.get_by_role("button", name="Submit my answers").focus()
     page.keyboard.press("Enter")
 
-    page.get_by_role("heading", name="Thank you.").wait_for()
+    page.get_by_role("heading", name="Thank you — your answers are in").wait_for()
     assert page.evaluate(DRAFTS) == []
     [stored] = opened_answers(cycle)
     assert [stored["ratings"][code] for code in codes] == values
@@ -158,7 +158,7 @@ def test_a_rater_declines_with_the_keyboard(page: Any, survey_link: tuple[str, C
     page.keyboard.type("I joined the team last week.")
     page.keyboard.press("Tab")
     page.keyboard.press("Enter")
-    page.get_by_role("heading", name="Thank you.").wait_for()
+    page.get_by_role("heading", name="You declined this survey").wait_for()
     assert [decline["reason"] for decline in opened_declines(cycle)] == ["I joined the team last week."]
     assert not opened_answers(cycle)
 
