@@ -478,21 +478,19 @@ class CycleProgressApi(APIView):
 
 
 class NominationStatusSerializer(serializers.Serializer):
-    subject = serializers.IntegerField()
+    subject = serializers.IntegerField(source="subject_id")
     name = serializers.CharField()
     submitted = serializers.BooleanField(help_text="Whether the subject has sent their list of raters.")
+    approved = serializers.BooleanField(help_text="Whether the manager has approved the subject's list.")
 
 
 class CycleNominationsApi(APIView):
-    @extend_schema(responses=NominationStatusSerializer(many=True), summary="Which subjects have nominated raters")
+    @extend_schema(
+        responses=NominationStatusSerializer(many=True), summary="Which subjects have nominated raters, and approved"
+    )
     def get(self, request: Request, cycle_id: int) -> Response:
         cycle = selectors.cycle_get_for_user(user=request.user, cycle_id=cycle_id)
-        submitted = selectors.nominations_status(cycle=cycle)
-        rows = [
-            {"subject": subject_id, "name": name, "submitted": submitted.get(subject_id, False)}
-            for subject_id, name in cycle.subjects.order_by("person__name").values_list("id", "person__name")
-        ]
-        return Response(NominationStatusSerializer(rows, many=True).data)
+        return Response(NominationStatusSerializer(selectors.nomination_rows(cycle=cycle), many=True).data)
 
     @extend_schema(
         request=None,
@@ -504,3 +502,31 @@ class CycleNominationsApi(APIView):
         changed = services.cycle_nominations_open(cycle=cycle, by=request.user)
         cycle.refresh_from_db(fields=["status"])
         return Response({"changed": changed, "status": cycle.status})
+
+
+class ApprovalResultSerializer(serializers.Serializer):
+    approved = serializers.IntegerField(help_text="How many lists this request approved (0: nothing left to approve).")
+
+
+class CycleNominationApproveApi(APIView):
+    @extend_schema(
+        request=None,
+        responses=ApprovalResultSerializer,
+        summary="Approve one subject's raters as they stand now; the subject is emailed",
+    )
+    def post(self, request: Request, cycle_id: int, subject_id: int) -> Response:
+        cycle = selectors.cycle_get_for_user(user=request.user, cycle_id=cycle_id)
+        subject = selectors.subject_get_for_cycle(cycle=cycle, subject_id=subject_id)
+        approved = services.nomination_approve(cycle=cycle, subject=subject, by=request.user)
+        return Response({"approved": int(approved)})
+
+
+class CycleNominationsApproveRestApi(APIView):
+    @extend_schema(
+        request=None,
+        responses=ApprovalResultSerializer,
+        summary="Approve every list not yet approved, as it stands; each subject is emailed",
+    )
+    def post(self, request: Request, cycle_id: int) -> Response:
+        cycle = selectors.cycle_get_for_user(user=request.user, cycle_id=cycle_id)
+        return Response({"approved": services.nominations_approve_rest(cycle=cycle, by=request.user)})

@@ -52,4 +52,14 @@ urlpatterns = [
     path("api/cycles/<int:cycle_id>/remind/", apis.CycleRemindApi.as_view(), name="api-cycle-remind"),
     path("api/cycles/<int:cycle_id>/close/", apis.CycleCloseApi.as_view(), name="api-cycle-close"),
     path("api/cycles/<int:cycle_id>/nominations/", apis.CycleNominationsApi.as_view(), name="api-cycle-nominations"),
+    path(
+        "api/cycles/<int:cycle_id>/nominations/<int:subject_id>/approve/",
+        apis.CycleNominationApproveApi.as_view(),
+        name="api-nomination-approve",
+    ),
+    path(
+        "api/cycles/<int:cycle_id>/nominations/approve-rest/",
+        apis.CycleNominationsApproveRestApi.as_view(),
+        name="api-nominations-approve-rest",
+    ),
 ]

@@ -291,3 +291,20 @@ def test_an_outsider_cannot_approve(nominating: Cycle, other_manager: Any) -> No
     assert client.post(f"/cycles/{nominating.pk}/nominations/{subject.pk}/approve/").status_code == 404
     assert client.post(f"/cycles/{nominating.pk}/nominations/approve-rest/").status_code == 404
     assert not Nomination.objects.filter(approved_at__isnull=False).exists()
+
+
+def test_the_api_lists_and_approves_the_nominations(nominating: Cycle, team: Team, manager: Any) -> None:
+    api = APIClient()
+    api.force_authenticate(manager)
+    base = f"/api/cycles/{nominating.pk}/nominations/"
+    ann = nominating.subjects.get(person__name="Ann")
+    assert api.post(f"{base}{ann.pk}/approve/").json() == {"approved": 1}
+    assert api.post(f"{base}{ann.pk}/approve/").json() == {"approved": 0}
+    rows = {row["name"]: row for row in api.get(base).json()}
+    assert rows["Ann"] == {"subject": ann.pk, "name": "Ann", "submitted": False, "approved": True}
+    assert rows["Ben"]["approved"] is False
+    assert api.post(f"{base}approve-rest/").json() == {"approved": team.people.count() - 1}
+    assert api.post(f"/api/cycles/{nominating.pk}/launch/").json() == {"changed": True, "status": "open"}
+    # once launched there is nothing to approve: a 400 with the reason
+    refused = api.post(f"{base}approve-rest/")
+    assert refused.status_code == 400 and "while nominations are open" in str(refused.json())
