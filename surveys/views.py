@@ -28,7 +28,7 @@ from surveys.forms import (
     TeamForm,
     form_errors_apply,
 )
-from surveys.models import Cycle, Group, Reminder
+from surveys.models import Cycle, Group, Invitation, Reminder
 from surveys.signals import CloseRefused
 
 
@@ -235,7 +235,13 @@ def cycle_detail(request: HttpRequest, cycle_id: int) -> HttpResponse:
     cycle = selectors.cycle_get_for_user(user=request.user, cycle_id=cycle_id)
     if request.headers.get("HX-Request") == "true":
         # The live progress table alone (htmx polls it while the cycle is open).
-        context = {"cycle": cycle, "progress": selectors.cycle_progress(cycle=cycle), "live": cycle.status == "open"}
+        context = {
+            "cycle": cycle,
+            "progress": selectors.cycle_progress(cycle=cycle),
+            "emails": selectors.cycle_email_summary(cycle=cycle),
+            "reminders": selectors.reminder_rounds(cycle=cycle),
+            "live": cycle.status == Cycle.Status.OPEN,
+        }
         return render(request, "surveys/_progress.html", context)
     return render(request, "surveys/cycle_detail.html", _cycle_detail_context(cycle))
 
@@ -403,7 +409,7 @@ def _nomination_page(request: HttpRequest, token: str) -> HttpResponse:
         # One neutral page for unknown, replaced and closed links alike.
         return link_dead(render(request, "surveys/nomination_closed.html", status=404))
     subject = found.subject
-    current = list(subject.invitations.filter(group__in=services.NOMINATED_GROUPS))
+    current = list(subject.invitations.filter(group__in=services.NOMINATED_GROUPS, source=Invitation.Source.NOMINATED))
     initial = {
         "peers": [invitation.rater_person_id for invitation in current if invitation.group == Group.PEER],
         "others": "\n".join(

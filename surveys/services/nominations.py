@@ -107,7 +107,14 @@ def nomination_submit(*, nomination: Nomination, peers: list[Person], others: li
             raise ValidationError({"__all__": "Nominations for this review are closed."})
         if Nomination.objects.filter(pk=nomination.pk, approved_at__isnull=False).exists():
             raise ValidationError({"__all__": "Your manager has already approved your list; it can no longer change."})
-        Invitation.objects.filter(subject=subject, group__in=NOMINATED_GROUPS, status=Invitation.Status.DRAFT).delete()
+        # Only the subject's own earlier nominations are replaced. Raters the manager added
+        # stay, and stay the manager's: the coach is told how many the manager chose.
+        Invitation.objects.filter(
+            subject=subject,
+            group__in=NOMINATED_GROUPS,
+            status=Invitation.Status.DRAFT,
+            source=Invitation.Source.NOMINATED,
+        ).delete()
         raters_bulk_add(
             cycle=cycle,
             raters=[
@@ -134,7 +141,7 @@ def nomination_submit(*, nomination: Nomination, peers: list[Person], others: li
         )
         Nomination.objects.filter(pk=nomination.pk).update(submitted_at=timezone.now())
     nomination.submitted_at = timezone.now()
-    return list(subject.invitations.filter(group__in=NOMINATED_GROUPS))
+    return list(subject.invitations.filter(group__in=NOMINATED_GROUPS, source=Invitation.Source.NOMINATED))
 
 
 def nomination_approve(*, cycle: Cycle, subject: Subject, by: Any) -> bool:

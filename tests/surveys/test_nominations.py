@@ -308,3 +308,19 @@ def test_the_api_lists_and_approves_the_nominations(nominating: Cycle, team: Tea
     # once launched there is nothing to approve: a 400 with the reason
     refused = api.post(f"{base}approve-rest/")
     assert refused.status_code == 400 and "while nominations are open" in str(refused.json())
+
+
+def test_raters_the_manager_added_stay_the_managers_when_the_subject_sends_a_list(
+    nominating: Cycle, team: Team, client: Client
+) -> None:
+    ann = nominating.subjects.select_related("person").get(person__name="Ann")
+    services.rater_add(cycle=nominating, subject=ann, email="chosen@manager.test", group=Group.OUTSIDE)
+    url = _link(team, "Ann")
+    # the subject's page shows her own nominations only, not whom the manager added
+    assert "chosen@manager.test" not in client.get(url).content.decode()
+    peers = [person(team, "Ben").pk, person(team, "Cat").pk]
+    client.post(url, {"peers": peers, "others": "mine@partner.test"})
+    client.post(url, {"peers": peers, "others": "chosen@manager.test"})  # the same person, nominated too
+    outside = dict(ann.invitations.filter(group=Group.OUTSIDE).values_list("rater_email", "source"))
+    # the coach is still told that the manager chose this rater; the subject's earlier pick is replaced
+    assert outside == {"chosen@manager.test": Invitation.Source.MANAGER}
