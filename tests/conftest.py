@@ -17,6 +17,9 @@ from surveys.models import Questionnaire
 from tests.factories import UserFactory
 from tests.factories import default_questionnaire as default_questionnaire_load
 
+# The local SMTP server fixture (``smtp_server``), for the email tests and the browser journey.
+pytest_plugins = ["tests.smtp_sink"]
+
 
 @pytest.fixture(scope="session", autouse=True)
 def _release_test_database(django_db_setup: None, django_db_blocker: Any) -> Iterator[None]:
