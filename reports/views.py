@@ -250,6 +250,15 @@ def cycle_coaches(request: HttpRequest, cycle_id: int) -> HttpResponse:
 
 
 @login_required
+@require_GET
+def cycle_coach_notice(request: HttpRequest, cycle_id: int) -> HttpResponse:
+    """Who in the cycle has no coach yet: a fragment the manager's cycle page loads (htmx)."""
+    cycle = selectors.cycle_get_for_manager(user=request.user, cycle_id=cycle_id)
+    context = {"cycle": cycle, "uncoached": selectors.subjects_without_coach(cycle=cycle)}
+    return render(request, "reports/_coach_notice.html", context)
+
+
+@login_required
 @require_POST
 def coach_unassign(request: HttpRequest, cycle_id: int, assignment_id: int) -> HttpResponse:
     cycle = selectors.cycle_get_for_manager(user=request.user, cycle_id=cycle_id)

@@ -452,6 +452,7 @@ def _journey(journey: Journey, stack: dict[str, Any], base: str) -> None:
     journey.check(alice, "close-confirm")
     alice.get_by_role("button", name="Yes, close the cycle").click()
     alice.get_by_text("Closed:").wait_for()
+    alice.get_by_text("Every person in this cycle has a coach.").wait_for()
     journey.check(alice, "closed")
 
     # The coach sees the report turn ready without reloading.

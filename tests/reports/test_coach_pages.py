@@ -492,3 +492,17 @@ def test_releasing_asks_for_confirmation_first(client: Client, coached: Report, 
     html = confirm.content.decode()
     assert "Yes, email the link to Jonas Berg" in html and f'action="/reports/{coached.id}/release/"' in html
     assert not Release.objects.exists()
+
+
+@pytest.mark.django_db
+def test_the_closed_cycle_page_loads_who_has_no_coach(client: Client, stored_report: Report, manager: Any) -> None:
+    client.force_login(manager)
+    cycle_id = stored_report.cycle_id
+    page = client.get(f"/cycles/{cycle_id}/").content.decode()
+    assert f'hx-get="/reports/cycles/{cycle_id}/coaches/notice/" hx-trigger="load"' in page
+    notice = client.get(f"/reports/cycles/{cycle_id}/coaches/notice/").content.decode()
+    assert "Nobody can read the report of Jonas Berg yet" in notice
+    assert f'href="/reports/cycles/{cycle_id}/coaches/"' in notice and "<html" not in notice
+    CoachAssignment.objects.create(coach=UserFactory(username="dora"), cycle=stored_report.cycle)
+    again = client.get(f"/reports/cycles/{cycle_id}/coaches/notice/").content.decode()
+    assert "Every person in this cycle has a coach." in again
