@@ -246,8 +246,22 @@ def cycle_detail(request: HttpRequest, cycle_id: int) -> HttpResponse:
     return render(request, "surveys/cycle_detail.html", _cycle_detail_context(cycle))
 
 
+# The statuses in which each irreversible action can still happen.
+CONFIRMABLE = {
+    "launch": (Cycle.Status.DRAFT, Cycle.Status.NOMINATING),
+    "delete": (Cycle.Status.DRAFT, Cycle.Status.NOMINATING),
+    "close": (Cycle.Status.OPEN,),
+}
+
+
 def _confirm(request: HttpRequest, cycle: Cycle, *, action: str) -> HttpResponse:
-    """The confirmation page of an irreversible action: a real page, so it works without JavaScript."""
+    """The confirmation page of an irreversible action: a real page, so it works without JavaScript.
+
+    An old link or a second tab finds the action done already: it is sent back to the cycle.
+    """
+    if cycle.status not in CONFIRMABLE[action]:
+        messages.info(request, f"This cycle is {cycle.get_status_display().lower()}: nothing to {action}.")
+        return _back(cycle)
     return render(request, "surveys/cycle_confirm.html", {"cycle": cycle, "action": action})
 
 

@@ -243,3 +243,14 @@ def test_pages_are_phone_ready_and_labelled(signed_in: Client, team: Team, cycle
         assert 'name="viewport"' in html
         assert "<legend>" in html
         assert 'for="id_' in html
+
+
+def test_confirmation_pages_change_nothing_and_lead_back_once_done(signed_in: Client, open_cycle: Cycle) -> None:
+    detail = f"/cycles/{open_cycle.pk}/"
+    for action in ("launch", "delete"):
+        response = signed_in.get(f"{detail}{action}/", follow=True)
+        assert response.redirect_chain[-1][0] == detail
+        assert f"This cycle is open: nothing to {action}." in response.content.decode()
+    confirm = signed_in.get(f"{detail}close/")
+    assert confirm.status_code == 200 and "Yes, close the cycle" in confirm.content.decode()
+    assert Cycle.objects.get(pk=open_cycle.pk).status == Cycle.Status.OPEN
