@@ -1,8 +1,8 @@
 """The three journeys end to end in Chromium, against the real stack.
 
-gunicorn (the project's own config) serves the test database from a subprocess; the real
-Celery worker of the test run sends every email to a local SMTP server and builds the
-reports; the people follow the links of the emails they received. Every step is
+gunicorn (the project's own config) serves the test database from a subprocess, beside
+Celery beat; the real Celery worker of the test run sends every email to a local SMTP
+server and builds the reports; the people follow the links of the emails they received. Every step is
 photographed at 1440 and 375 px (under ``BROWSER_ARTIFACTS``, ``.ci/artifacts/journey`` by
 default, which ``.ci/run`` keeps) and checked with axe-core for serious or critical
 accessibility violations.
@@ -66,21 +66,27 @@ GOOD_CSV = (
 # --- The stack -------------------------------------------------------------------------
 
 
+def _stack_env(**extra: str) -> dict[str, str]:
+    """The environment of a process of the stack: the test database and Redis, the test settings."""
+    parts = urlsplit(os.environ["DATABASE_URL"])
+    database_url = urlunsplit(parts._replace(path="/" + str(connection.settings_dict["NAME"])))
+    return {**os.environ, "DATABASE_URL": database_url, "DJANGO_SETTINGS_MODULE": "config.settings.test", **extra}
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)
+
+
 @pytest.fixture
 def web_server(transactional_db: None, tmp_path: Path) -> Iterator[str]:
     """gunicorn with ``config/gunicorn.py``, on the test database, in its own process."""
     port = free_port()
-    parts = urlsplit(os.environ["DATABASE_URL"])
-    database_url = urlunsplit(parts._replace(path="/" + str(connection.settings_dict["NAME"])))
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "DJANGO_SETTINGS_MODULE": "config.settings.test",
-        "HOST": "127.0.0.1",
-        "PORT": str(port),
-        "WEB_CONCURRENCY": "1",
-        "WEB_THREADS": "8",
-    }
+    env = _stack_env(HOST="127.0.0.1", PORT=str(port), WEB_CONCURRENCY="1", WEB_THREADS="8")
     log = (tmp_path / "gunicorn.log").open("wb")
     process = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "-c", "config/gunicorn.py", "config.wsgi"],
@@ -104,11 +110,27 @@ def web_server(transactional_db: None, tmp_path: Path) -> Iterator[str]:
             time.sleep(0.2)
         yield base
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        _stop(process)
+        log.close()
+
+
+@pytest.fixture
+def beat(transactional_db: None, tmp_path: Path) -> Iterator[Path]:
+    """Celery beat, as the run command starts it; its log, to see what it sent."""
+    log_path = tmp_path / "beat.log"
+    schedule = tmp_path / "celerybeat-schedule"
+    log = log_path.open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "config", "beat", "--loglevel", "INFO", "--schedule", str(schedule)],
+        cwd=ROOT,
+        env=_stack_env(),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        yield log_path
+    finally:
+        _stop(process)
         log.close()
 
 
@@ -132,6 +154,7 @@ def stack(
     web_server: str,
     smtp_server: Callable[..., Inbox],
     celery_worker: Any,
+    beat: Path,
     report_gate: threading.Event,  # after the worker: opened before the worker stops
     settings: Any,
 ) -> dict[str, Any]:
@@ -140,7 +163,7 @@ def stack(
     settings.PUBLIC_BASE_URL = web_server
     settings.SURVEYS_EMAIL_RETRY_BACKOFF = 0.2
     default_questionnaire()
-    return {"base": web_server, "inbox": inbox, "gate": report_gate}
+    return {"base": web_server, "inbox": inbox, "gate": report_gate, "beat_log": beat}
 
 
 @pytest.fixture
@@ -501,3 +524,7 @@ def _journey(journey: Journey, stack: dict[str, Any], base: str) -> None:
     assert not OutboundEmail.objects.exclude(status=OutboundEmail.Status.SENT).exclude(kind="reminder").exists()
     assert not Invitation.objects.filter(cycle=cycle).exclude(status=Invitation.Status.CLOSED).exists()
     assert len(journey.pages) >= 20
+    # Beat ran beside them the whole time (its sweeps fall due every 5 minutes or more, after
+    # this journey; the sweeps themselves are tested in tests/surveys and tests/reports).
+    assert "beat: Starting..." in stack["beat_log"].read_text()
+    assert "Traceback" not in stack["beat_log"].read_text()
