@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
+# axe-core for the browser tests, from package.json / package-lock.json (npm ci).
+NODE_STAMP := node_modules/.installed-$(shell cat package.json package-lock.json | cksum | cut -d' ' -f1)
 # mypy's Django plugin loads the settings, which insist on these; nothing connects to them.
 TYPECHECK_ENV := DATABASE_URL=postgres://typecheck/none REDIS_URL=redis://typecheck:6379/0
 
@@ -14,6 +16,10 @@ $(STAMP): requirements.txt requirements-dev.txt
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
+	touch $(NODE_STAMP)
+
 ## run: the whole service on this machine (embedded PostgreSQL/Redis unless URLs are set)
 run: $(STAMP)
 	.ci/system-packages run
@@ -22,7 +28,7 @@ run: $(STAMP)
 ## test: lint, format check, type check, then the whole suite on real PostgreSQL, Redis and Celery
 test: $(STAMP)
 	.ci/system-packages test
-	$(MAKE) --no-print-directory lint typecheck pytest
+	$(MAKE) --no-print-directory $(NODE_STAMP) lint typecheck pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -31,7 +37,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(TYPECHECK_ENV) $(BIN)/mypy
 
-pytest: $(STAMP)
+pytest: $(STAMP) $(NODE_STAMP)
 	$(BIN)/pytest
 
 ## bench: the benchmarks in bench/, printing their figures
@@ -55,4 +61,4 @@ mutate: $(STAMP)
 			printf "mutation score: %d / %d killed\n", dead, all }'
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache mutants
+	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache mutants

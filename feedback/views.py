@@ -19,9 +19,9 @@ from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpR
 from django.shortcuts import render
 from django.template.loader import render_to_string
 from django.urls import reverse
-from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_http_methods, require_POST
 
+from config.csrf import no_referrer_csrf_protect
 from config.token_routes import link_dead, unlogged
 from feedback.answers import (
     CANT_SAY_LABEL,
@@ -53,6 +53,8 @@ SESSION_DONE = "feedback.done"
 SESSION_DONE_KEPT = 50
 
 CANT_SAY = "cant_say"
+# On the address of the page shown after a decline, so it says "declined", not "thank you for answering".
+DECLINED_PARAMETER = "declined"
 RADIO_VALUES = frozenset(str(value) for value, _ in SCALE)
 
 
@@ -72,31 +74,6 @@ def survey_headers(view: View) -> View:
         return response
 
     return wrapper
-
-
-def survey_csrf_protect(view: View) -> View:
-    """Django's CSRF protection, working under ``Referrer-Policy: no-referrer``.
-
-    With that policy browsers send ``Origin: null`` on a same-origin form post (and no
-    Referer at all), which Django's origin check rejects. The browser also sends
-    ``Sec-Fetch-Site``, which no page can forge: when it says ``same-origin`` the post
-    really came from our own page, so the request's own origin stands in for the null
-    one. The CSRF cookie and form token are still checked exactly as everywhere else.
-    """
-    protected = csrf_protect(view)
-
-    @wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        if (
-            request.method == "POST"
-            and request.META.get("HTTP_ORIGIN") == "null"
-            and request.META.get("HTTP_SEC_FETCH_SITE") == "same-origin"
-        ):
-            request.META["HTTP_ORIGIN"] = f"{request.scheme}://{request.get_host()}"
-        return protected(request, *args, **kwargs)
-
-    # The check above runs in place of the middleware's, not in addition to it.
-    return csrf_exempt(wrapper)
 
 
 def survey_too_large_keeps_draft(view: View) -> View:
@@ -279,6 +256,10 @@ def _survey_context(
         "error_links": error_links,
         "error_count": len(error_links) + len(other_errors),
         "other_errors": other_errors,
+        # The scale's ends, spelled out once per side where the phone shows numbers only.
+        "scale_low": SCALE[0][1].lower(),
+        "scale_high": SCALE[-1][1].lower(),
+        "cant_say": CANT_SAY_LABEL.lower(),
         "comment_max_length": COMMENT_MAX_LENGTH,
         "reason_max_length": REASON_MAX_LENGTH,
         "reason": values.get("reason", ""),
@@ -299,12 +280,15 @@ def _session_invitation(request: HttpRequest, key: str) -> Invitation | None:
 
 @survey_headers
 @survey_too_large_keeps_draft
-@survey_csrf_protect
+@no_referrer_csrf_protect
 @require_http_methods(["GET", "HEAD", "POST"])
 def survey(request: HttpRequest, key: str) -> HttpResponse:
     """The survey form (GET) and its submission (POST), bound to this browser's session."""
     if key in _session_done(request):
-        return render(request, "feedback/thanks.html", {"key": key})
+        # Which of the two it was lives in the address only (the decline redirects with it),
+        # so the session records no more than before: that this key is done.
+        declined = request.GET.get(DECLINED_PARAMETER) == "1"
+        return render(request, "feedback/thanks.html", {"key": key, "declined": declined})
     invitation_id = _session_surveys(request).get(key)
     invitation = _session_invitation(request, key)
     if invitation is None:
@@ -334,7 +318,7 @@ def survey(request: HttpRequest, key: str) -> HttpResponse:
 
 @survey_headers
 @survey_too_large_keeps_draft
-@survey_csrf_protect
+@no_referrer_csrf_protect
 @require_POST
 def survey_decline(request: HttpRequest, key: str) -> HttpResponse:
     """Decline to answer, with an optional reason."""
@@ -355,4 +339,4 @@ def survey_decline(request: HttpRequest, key: str) -> HttpResponse:
         _session_forget(request, key, done=False)
         return _not_open()
     _session_forget(request, key, done=True)
-    return HttpResponseRedirect(_survey_url(key), status=303)
+    return HttpResponseRedirect(f"{_survey_url(key)}?{DECLINED_PARAMETER}=1", status=303)

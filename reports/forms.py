@@ -8,6 +8,7 @@ from django import forms
 from django.contrib.auth import get_user_model
 
 from config.text import TextForm
+from reports.selectors import coach_candidates
 from surveys.models import Cycle, Subject
 
 
@@ -16,8 +17,21 @@ class SubjectChoiceField(forms.ModelChoiceField):
         return str(obj.person.name)
 
 
+class CoachChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj: Any) -> str:
+        full_name = obj.get_full_name()
+        return f"{full_name} ({obj.get_username()})" if full_name else str(obj.get_username())
+
+
 class CoachAssignForm(TextForm):
-    coach = forms.CharField(label="Coach's username", max_length=150)
+    # Picked from the users who are coaches, by username (the API takes the username too).
+    coach = CoachChoiceField(
+        queryset=get_user_model().objects.none(),
+        to_field_name="username",
+        label="Coach",
+        empty_label="— choose a coach —",
+        error_messages={"invalid_choice": "Choose one of the coaches listed."},
+    )
     subject = SubjectChoiceField(
         queryset=Subject.objects.none(),
         required=False,
@@ -30,10 +44,6 @@ class CoachAssignForm(TextForm):
         subject_field = self.fields["subject"]
         assert isinstance(subject_field, SubjectChoiceField)
         subject_field.queryset = Subject.objects.filter(cycle=cycle).select_related("person")
-
-    def clean_coach(self) -> Any:
-        username = self.cleaned_data["coach"].strip()
-        user = get_user_model().objects.filter(username=username, is_active=True).first()
-        if user is None:
-            raise forms.ValidationError("No active user has this username.")
-        return user
+        coach_field = self.fields["coach"]
+        assert isinstance(coach_field, CoachChoiceField)
+        coach_field.queryset = coach_candidates(cycle=cycle)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.exceptions import PermissionDenied
 from django.db.models import BooleanField, Count, Exists, ExpressionWrapper, OuterRef, Prefetch, Q, QuerySet, Value
@@ -323,3 +324,45 @@ def cycle_pdfs_for_user(*, user: AnyUser, cycle: Cycle) -> QuerySet[Report]:
 
 def quadrant_cut() -> float:
     return float(settings.BALANCE_QUADRANT_CUT)
+
+
+# The Django group whose members are offered as coaches (Django admin → Groups).
+COACHES_GROUP = "Coaches"
+
+
+def coach_candidates(*, cycle: Cycle) -> QuerySet[Any]:
+    """The users a manager picks a coach from: active members of the Coaches group, and anyone
+    already coaching a cycle — never a user who chose raters for this cycle's people."""
+    people = list(cycle.subjects.values_list("person_id", flat=True))
+    choosers = Subject.objects.filter(person_id__in=people).values("cycle__team__manager_id")
+    creators = Subject.objects.filter(person_id__in=people).values("cycle__created_by_id")
+    return (
+        get_user_model()
+        .objects.filter(is_active=True)
+        .filter(Q(groups__name=COACHES_GROUP) | Q(coach_assignments__isnull=False))
+        .exclude(pk__in=choosers)
+        .exclude(pk__in=creators)
+        .distinct()
+        .order_by("first_name", "last_name", "username")
+    )
+
+
+def subjects_without_coach(*, cycle: Cycle) -> list[str]:
+    """The names of the cycle's subjects whose report no coach can read."""
+    return subjects_without_coach_by_cycle(cycle_ids=[cycle.pk]).get(cycle.pk, [])
+
+
+def subjects_without_coach_by_cycle(*, cycle_ids: list[int]) -> dict[int, list[str]]:
+    """{cycle id: names of its subjects no coach is assigned to}, in one query for any number of cycles."""
+    whole_cycle = CoachAssignment.objects.filter(cycle_id=OuterRef("cycle_id"), subject__isnull=True)
+    own = CoachAssignment.objects.filter(cycle_id=OuterRef("cycle_id"), subject_id=OuterRef("pk"))
+    result: dict[int, list[str]] = {}
+    for cycle_id, name in (
+        Subject.objects.filter(cycle_id__in=cycle_ids)
+        .exclude(Exists(whole_cycle))
+        .exclude(Exists(own))
+        .order_by("person__name")
+        .values_list("cycle_id", "person__name")
+    ):
+        result.setdefault(cycle_id, []).append(name)
+    return result

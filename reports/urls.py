@@ -19,6 +19,7 @@ urlpatterns = [
     path("reports/cycles/<int:cycle_id>/pdfs.zip", views.cycle_zip, name="cycle-zip"),
     path("reports/cycles/<int:cycle_id>/team/", views.team_balance, name="team"),
     path("reports/cycles/<int:cycle_id>/coaches/", views.cycle_coaches, name="coaches"),
+    path("reports/cycles/<int:cycle_id>/coaches/notice/", views.cycle_coach_notice, name="coaches-notice"),
     path(
         "reports/cycles/<int:cycle_id>/coaches/<int:assignment_id>/remove/",
         views.coach_unassign,

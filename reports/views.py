@@ -23,6 +23,9 @@ from reports.forms import CoachAssignForm
 from reports.models import CoachAssignment, Release, Report
 from reports.rendering import WEB_LAYOUT, report_context
 
+# Statuses a report leaves by itself: pages showing one poll until it is ready or failed.
+LIVE_STATUSES = (Report.Status.QUEUED, Report.Status.RUNNING)
+
 
 def signed_in_user(request: HttpRequest | Any) -> User:
     """The signed-in user of a page or API request (both are behind a sign-in check; this narrows the type)."""
@@ -61,9 +64,15 @@ def coach_home(request: HttpRequest) -> HttpResponse:
         entry["readable"] += report.status == Report.Status.READY and readable
         entry["coached"] = entry["coached"] or readable
     managed = set(selectors.manageable_cycle_ids(user=request.user, cycle_ids=list(cycles)) if cycles else set[int]())
+    uncoached = selectors.subjects_without_coach_by_cycle(cycle_ids=list(managed)) if managed else {}
     for cycle_id, entry in cycles.items():
         entry["managed"] = cycle_id in managed
-    return render(request, "reports/coach_home.html", {"cycles": list(cycles.values())})
+        entry["uncoached"] = uncoached.get(cycle_id, [])
+    live = any(report.status in LIVE_STATUSES for entry in cycles.values() for report in entry["reports"])
+    context = {"cycles": list(cycles.values()), "live": live}
+    if request.headers.get("HX-Request") == "true":
+        return render(request, "reports/_coach_reports.html", context)
+    return render(request, "reports/coach_home.html", context)
 
 
 @login_required
@@ -83,7 +92,13 @@ def report_detail(request: HttpRequest, report_id: int) -> HttpResponse:
         "filename": report_filename(report),
     }
     if report.status != Report.Status.READY:
+        context["live"] = report.status in LIVE_STATUSES
         return render(request, "reports/report_status.html", context)
+    if request.headers.get("HX-Request") == "true":
+        # The status page polled and the report is ready: htmx loads the whole page.
+        response = HttpResponse("")
+        response["HX-Refresh"] = "true"
+        return response
     context.update(report_context(data=report.data))
     context.update(layout=WEB_LAYOUT, for_pdf=False)
     return render(request, "reports/report.html", context)
@@ -115,9 +130,12 @@ def report_rerun(request: HttpRequest, report_id: int) -> HttpResponse:
 
 
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def report_release(request: HttpRequest, report_id: int) -> HttpResponse:
     report = selectors.report_get_for_coach(user=request.user, report_id=report_id, action="releases a report")
+    if request.method == "GET":
+        # The confirmation step: a page of its own, so it works without JavaScript.
+        return render(request, "reports/release_confirm.html", {"report_row": report})
     try:
         release, created = services.report_release(report=report, by=signed_in_user(request))
     except ValidationError as error:
@@ -221,8 +239,23 @@ def cycle_coaches(request: HttpRequest, cycle_id: int) -> HttpResponse:
         else:
             messages.success(request, "Coach assigned.")
             return redirect("reports:coaches", cycle_id=cycle.id)
-    assignments = selectors.coach_assignments_for_cycle(cycle=cycle)
-    return render(request, "reports/cycle_coaches.html", {"cycle": cycle, "form": form, "assignments": assignments})
+    context = {
+        "cycle": cycle,
+        "form": form,
+        "assignments": selectors.coach_assignments_for_cycle(cycle=cycle),
+        "uncoached": selectors.subjects_without_coach(cycle=cycle),
+        "has_candidates": form.fields["coach"].queryset.exists(),  # type: ignore[attr-defined]
+    }
+    return render(request, "reports/cycle_coaches.html", context)
+
+
+@login_required
+@require_GET
+def cycle_coach_notice(request: HttpRequest, cycle_id: int) -> HttpResponse:
+    """Who in the cycle has no coach yet: a fragment the manager's cycle page loads (htmx)."""
+    cycle = selectors.cycle_get_for_manager(user=request.user, cycle_id=cycle_id)
+    context = {"cycle": cycle, "uncoached": selectors.subjects_without_coach(cycle=cycle)}
+    return render(request, "reports/_coach_notice.html", context)
 
 
 @login_required

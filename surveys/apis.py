@@ -388,9 +388,8 @@ class CycleCloseApi(APIView):
     )
     def post(self, request: Request, cycle_id: int) -> Response:
         cycle = selectors.cycle_get_for_user(user=request.user, cycle_id=cycle_id)
-        if cycle.status in (Cycle.Status.DRAFT, Cycle.Status.NOMINATING):
-            raise serializers.ValidationError({"status": ["Launch the cycle before closing it (or delete the draft)."]})
-        # A refused close (answers no configured key opens) is a 503, by config.exceptions.
+        # By config.exceptions: a cycle never launched is a 400, a refused close (answers no
+        # configured key opens) a 503.
         changed = services.cycle_close(cycle=cycle, by=request.user)
         return Response({"changed": changed, "status": Cycle.Status.CLOSED})
 
@@ -479,21 +478,19 @@ class CycleProgressApi(APIView):
 
 
 class NominationStatusSerializer(serializers.Serializer):
-    subject = serializers.IntegerField()
+    subject = serializers.IntegerField(source="subject_id")
     name = serializers.CharField()
     submitted = serializers.BooleanField(help_text="Whether the subject has sent their list of raters.")
+    approved = serializers.BooleanField(help_text="Whether the manager has approved the subject's list.")
 
 
 class CycleNominationsApi(APIView):
-    @extend_schema(responses=NominationStatusSerializer(many=True), summary="Which subjects have nominated raters")
+    @extend_schema(
+        responses=NominationStatusSerializer(many=True), summary="Which subjects have nominated raters, and approved"
+    )
     def get(self, request: Request, cycle_id: int) -> Response:
         cycle = selectors.cycle_get_for_user(user=request.user, cycle_id=cycle_id)
-        submitted = selectors.nominations_status(cycle=cycle)
-        rows = [
-            {"subject": subject_id, "name": name, "submitted": submitted.get(subject_id, False)}
-            for subject_id, name in cycle.subjects.order_by("person__name").values_list("id", "person__name")
-        ]
-        return Response(NominationStatusSerializer(rows, many=True).data)
+        return Response(NominationStatusSerializer(selectors.nomination_rows(cycle=cycle), many=True).data)
 
     @extend_schema(
         request=None,
@@ -505,3 +502,31 @@ class CycleNominationsApi(APIView):
         changed = services.cycle_nominations_open(cycle=cycle, by=request.user)
         cycle.refresh_from_db(fields=["status"])
         return Response({"changed": changed, "status": cycle.status})
+
+
+class ApprovalResultSerializer(serializers.Serializer):
+    approved = serializers.IntegerField(help_text="How many lists this request approved (0: nothing left to approve).")
+
+
+class CycleNominationApproveApi(APIView):
+    @extend_schema(
+        request=None,
+        responses=ApprovalResultSerializer,
+        summary="Approve one subject's raters as they stand now; the subject is emailed",
+    )
+    def post(self, request: Request, cycle_id: int, subject_id: int) -> Response:
+        cycle = selectors.cycle_get_for_user(user=request.user, cycle_id=cycle_id)
+        subject = selectors.subject_get_for_cycle(cycle=cycle, subject_id=subject_id)
+        approved = services.nomination_approve(cycle=cycle, subject=subject, by=request.user)
+        return Response({"approved": int(approved)})
+
+
+class CycleNominationsApproveRestApi(APIView):
+    @extend_schema(
+        request=None,
+        responses=ApprovalResultSerializer,
+        summary="Approve every list not yet approved, as it stands; each subject is emailed",
+    )
+    def post(self, request: Request, cycle_id: int) -> Response:
+        cycle = selectors.cycle_get_for_user(user=request.user, cycle_id=cycle_id)
+        return Response({"approved": services.nominations_approve_rest(cycle=cycle, by=request.user)})

@@ -26,6 +26,15 @@ class EmailLink:
         return self.group in IDENTIFIED_GROUPS
 
 
+# How long one survey takes, about: 30 items on a five-point scale and a few comments.
+MINUTES_PER_SURVEY = 10
+
+
+def survey_minutes(count: int) -> int:
+    """The time a rater should set aside for ``count`` surveys, as the invitation says it."""
+    return max(count, 1) * MINUTES_PER_SURVEY
+
+
 def invitation_email_build(
     *,
     kind: str,
@@ -55,6 +64,7 @@ def invitation_email_build(
         "rater_name": rater_name,
         "entries": entries,
         "count": len(entries),
+        "minutes": survey_minutes(len(entries)),
         "deadline": cycle.deadline,
         "anonymity_min": cycle.anonymity_min,
         "any_self": any(entry.group == SELF for entry in entries),
@@ -78,3 +88,20 @@ def nomination_email_build(*, nomination: Nomination, url: str) -> EmailMultiAlt
         "deadline": cycle.deadline,
     }
     return email_build(name="nomination", context=context, to=subject.person.email.lower())
+
+
+def nomination_approved_email_build(*, nomination: Nomination) -> EmailMultiAlternatives:
+    """The subject told that the manager approved their list of raters.
+
+    It says how many people will be asked, not who: the manager may have added raters,
+    and whom the manager chose is for the coach to see (PRODUCT.md, "Anonymity rules").
+    """
+    subject = nomination.subject
+    cycle = subject.cycle
+    context = {
+        "cycle": cycle,
+        "person_name": subject.person.name,
+        "submitted": nomination.submitted_at is not None,
+        "deadline": cycle.deadline,
+    }
+    return email_build(name="nomination-approved", context=context, to=subject.person.email.lower())

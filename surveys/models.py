@@ -322,6 +322,7 @@ class OutboundEmail(Job):
         INVITATION = "invitation", "Invitation"
         REMINDER = "reminder", "Reminder"
         NOMINATION = "nomination", "Nomination request"
+        NOMINATION_APPROVED = "nomination_approved", "Nomination approved"
 
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"
@@ -349,7 +350,7 @@ class OutboundEmail(Job):
             ),
             models.UniqueConstraint(fields=["reminder", "recipient"], name="outbound_email_once_per_reminder"),
             models.CheckConstraint(
-                condition=models.Q(kind__in=["invitation", "nomination"], reminder__isnull=True)
+                condition=models.Q(kind__in=["invitation", "nomination", "nomination_approved"], reminder__isnull=True)
                 | models.Q(kind="reminder", reminder__isnull=False),
                 name="outbound_email_reminder_matches_kind",
             ),
@@ -357,6 +358,11 @@ class OutboundEmail(Job):
                 fields=["cycle", "recipient"],
                 condition=models.Q(kind="nomination"),
                 name="outbound_email_one_nomination_per_subject",
+            ),
+            models.UniqueConstraint(
+                fields=["cycle", "recipient"],
+                condition=models.Q(kind="nomination_approved"),
+                name="outbound_email_one_approval_per_subject",
             ),
         ]
         indexes = [
@@ -390,12 +396,18 @@ class Nomination(models.Model):
     """A subject's turn to choose their own peers and outside raters (``subjects`` nomination mode).
 
     The subject gets an emailed link (only its SHA-256 is kept; a new email replaces it);
-    what they submit becomes draft invitations that the manager reviews before launch.
+    what they submit becomes draft invitations that the manager reviews, edits if need be,
+    and approves before launch. Once approved the list is the manager's: the subject's
+    link no longer changes it, and the subject is told by email.
     """
 
     subject = models.OneToOneField(Subject, on_delete=models.CASCADE, related_name="nomination")
     token_hash = models.CharField(max_length=64, unique=True, null=True, blank=True)
     submitted_at = models.DateTimeField(null=True, blank=True)
+    approved_at = models.DateTimeField(null=True, blank=True)
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:

@@ -93,6 +93,13 @@ def cycle_get_for_user(*, user: Any, cycle_id: int) -> Cycle:
     return cycle
 
 
+def subject_get_for_cycle(*, cycle: Cycle, subject_id: int) -> Subject:
+    subject = Subject.objects.select_related("person").filter(pk=subject_id, cycle=cycle).first()
+    if subject is None:
+        raise Http404("No such subject.")
+    return subject
+
+
 def invitation_get_for_cycle(*, cycle: Cycle, invitation_id: int) -> Invitation:
     invitation = Invitation.objects.filter(pk=invitation_id, cycle=cycle).first()
     if invitation is None:
@@ -335,3 +342,197 @@ def nominations_status(*, cycle: Cycle) -> dict[int, bool]:
             "subject_id", "submitted_at"
         )
     }
+
+
+@dataclass(frozen=True)
+class NominationRow:
+    """Where one subject's list of raters stands (nomination mode)."""
+
+    subject_id: int
+    name: str
+    submitted: bool
+    approved: bool
+
+
+def nomination_rows(*, cycle: Cycle) -> list[NominationRow]:
+    """Per subject, in name order: whether they sent their list and whether it is approved (one query)."""
+    return [
+        NominationRow(subject_id=subject_id, name=name, submitted=submitted is not None, approved=approved is not None)
+        for subject_id, name, submitted, approved in Subject.objects.filter(cycle=cycle)
+        .order_by("person__name", "id")
+        .values_list("id", "person__name", "nomination__submitted_at", "nomination__approved_at")
+    ]
+
+
+# --- Who may rate whom, from the reporting lines -------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReportingLines:
+    """A team's reporting lines, loaded once: who reports to whom."""
+
+    people: dict[int, Person]
+    reports: dict[int, list[Person]]
+
+    @property
+    def any(self) -> bool:
+        return any(person.reports_to_id is not None for person in self.people.values())
+
+    def manager_of(self, person: Person) -> Person | None:
+        return self.people.get(person.reports_to_id) if person.reports_to_id else None
+
+    def reports_of(self, person: Person) -> list[Person]:
+        return self.reports.get(person.pk, [])
+
+    def default_peers(self, person: Person) -> list[Person]:
+        """The people who share this person's manager; in a team without reporting lines,
+        every other member. The manager's own manager and the skip-level reports share
+        no manager with the person, so they are never peers."""
+        if not self.any:
+            return [other for other in self.people.values() if other.pk != person.pk]
+        return [
+            other
+            for other in self.people.values()
+            if other.pk != person.pk and other.reports_to_id == person.reports_to_id
+        ]
+
+    def not_peers(self, person: Person) -> set[int]:
+        """Who can never be this person's peer: themself, their manager and the manager's
+        manager, their direct reports and the reports of those (they rate in another
+        role, or not at all)."""
+        boss = self.manager_of(person)
+        excluded = {person.pk}
+        if boss is not None:
+            excluded.add(boss.pk)
+            if boss.reports_to_id:
+                excluded.add(boss.reports_to_id)
+        for report in self.reports_of(person):
+            excluded.add(report.pk)
+            excluded.update(skip.pk for skip in self.reports_of(report))
+        return excluded
+
+
+def reporting_lines(*, team_id: int) -> ReportingLines:
+    people = {person.pk: person for person in Person.objects.filter(team_id=team_id).order_by("name")}
+    reports: dict[int, list[Person]] = {}
+    for person in people.values():
+        if person.reports_to_id is not None:
+            reports.setdefault(person.reports_to_id, []).append(person)
+    return ReportingLines(people=people, reports=reports)
+
+
+def nomination_peer_choices(*, subject: Subject) -> QuerySet[Person]:
+    """The teammates a subject may nominate as peers: the one rule for the form and the service.
+
+    Everyone in the team except the subject, their manager, their manager's manager, their
+    direct reports and their skip-level reports (see ``ReportingLines.not_peers``).
+    """
+    lines = reporting_lines(team_id=subject.cycle.team_id)
+    own = lines.people.get(subject.person_id) or subject.person
+    return Person.objects.filter(team_id=subject.cycle.team_id).exclude(pk__in=lines.not_peers(own)).order_by("name")
+
+
+# --- Anonymous groups short of k before launch ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GroupShortOfK:
+    """An anonymous group with raters invited but fewer than k: its answers cannot be shown
+    on their own (pooled with the subject's other small groups at best, dropped at worst)."""
+
+    group: str
+    label: str
+    invited: int
+
+
+@dataclass(frozen=True)
+class SubjectAtRisk:
+    subject_id: int
+    name: str
+    groups: list[GroupShortOfK]
+    anonymous_invited: int
+    k: int
+
+    @property
+    def pool_short(self) -> bool:
+        """Fewer than k anonymous raters in all: the report can show self and manager only."""
+        return self.anonymous_invited < self.k
+
+
+def _at_risk(
+    *, k: int, name: str, subject_id: int, counts: dict[str, int], labels: dict[str, str]
+) -> SubjectAtRisk | None:
+    groups = [
+        GroupShortOfK(group=group, label=labels[group], invited=counts[group])
+        for group in ANONYMOUS_GROUPS
+        if 0 < counts.get(group, 0) < k
+    ]
+    total = sum(counts.get(group, 0) for group in ANONYMOUS_GROUPS)
+    if not groups and total >= k:
+        return None
+    return SubjectAtRisk(subject_id=subject_id, name=name, groups=groups, anonymous_invited=total, k=k)
+
+
+def subjects_short_of_k(*, cycle: Cycle) -> list[SubjectAtRisk]:
+    """Per subject and anonymous group, where fewer than k raters are invited (two queries).
+
+    About the invited raters only, so the manager may see it: they chose them.
+    """
+    labels = dict(Group.choices)
+    counts: dict[int, dict[str, int]] = {}
+    for row in (
+        Invitation.objects.filter(cycle=cycle, group__in=ANONYMOUS_GROUPS)
+        .values("subject_id", "group")
+        .annotate(n=Count("id"))
+        .order_by()
+    ):
+        counts.setdefault(row["subject_id"], {})[row["group"]] = row["n"]
+    result = []
+    for subject_id, name in (
+        Subject.objects.filter(cycle=cycle).order_by("person__name", "id").values_list("id", "person__name")
+    ):
+        risk = _at_risk(
+            k=cycle.anonymity_min, name=name, subject_id=subject_id, counts=counts.get(subject_id, {}), labels=labels
+        )
+        if risk is not None:
+            result.append(risk)
+    return result
+
+
+def cycles_at_risk_count(*, cycles: list[Cycle]) -> dict[int, int]:
+    """{cycle id: subjects with an anonymous group short of k}, for cycles not yet closed (one query)."""
+    live = {cycle.pk: cycle for cycle in cycles if cycle.status != Cycle.Status.CLOSED}
+    if not live:
+        return {}
+    labels = dict(Group.choices)
+    counts: dict[tuple[int, int], dict[str, int]] = {}
+    for row in (
+        Subject.objects.filter(cycle_id__in=live)
+        .values("cycle_id", "id", "invitations__group")
+        .annotate(n=Count("invitations"))
+        .order_by()
+    ):
+        entry = counts.setdefault((row["cycle_id"], row["id"]), {})
+        if row["invitations__group"]:
+            entry[row["invitations__group"]] = row["n"]
+    result = dict.fromkeys(live, 0)
+    for (cycle_id, subject_id), by_group in counts.items():
+        k = live[cycle_id].anonymity_min
+        if _at_risk(k=k, name="", subject_id=subject_id, counts=by_group, labels=labels) is not None:
+            result[cycle_id] += 1
+    return result
+
+
+@dataclass(frozen=True)
+class CycleRow:
+    """A line of the manager's cycle list; ``at_risk`` is ``None`` once the cycle is closed."""
+
+    cycle: Cycle
+    at_risk: int | None
+
+
+def cycle_rows(*, user: Any) -> list[CycleRow]:
+    """The cycle list with, for each cycle not yet closed, its subjects at risk (two queries)."""
+    cycles = list(cycle_list(user=user))
+    at_risk = cycles_at_risk_count(cycles=cycles)
+    return [CycleRow(cycle=cycle, at_risk=at_risk.get(cycle.pk)) for cycle in cycles]

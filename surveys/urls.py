@@ -26,6 +26,16 @@ urlpatterns = [
     path("cycles/<int:cycle_id>/close/", views.cycle_close, name="cycle-close"),
     path("cycles/<int:cycle_id>/emails/retry/", views.emails_retry, name="emails-retry"),
     path("cycles/<int:cycle_id>/nominations/open/", views.cycle_nominations_open, name="cycle-nominations-open"),
+    path(
+        "cycles/<int:cycle_id>/nominations/<int:subject_id>/approve/",
+        views.nomination_approve,
+        name="nomination-approve",
+    ),
+    path(
+        "cycles/<int:cycle_id>/nominations/approve-rest/",
+        views.nominations_approve_rest,
+        name="nominations-approve-rest",
+    ),
     token_path(NOMINATION, views.nomination, name="nomination"),
     # API
     path("api/teams/", apis.TeamListApi.as_view(), name="api-team-list"),
@@ -42,4 +52,14 @@ urlpatterns = [
     path("api/cycles/<int:cycle_id>/remind/", apis.CycleRemindApi.as_view(), name="api-cycle-remind"),
     path("api/cycles/<int:cycle_id>/close/", apis.CycleCloseApi.as_view(), name="api-cycle-close"),
     path("api/cycles/<int:cycle_id>/nominations/", apis.CycleNominationsApi.as_view(), name="api-cycle-nominations"),
+    path(
+        "api/cycles/<int:cycle_id>/nominations/<int:subject_id>/approve/",
+        apis.CycleNominationApproveApi.as_view(),
+        name="api-nomination-approve",
+    ),
+    path(
+        "api/cycles/<int:cycle_id>/nominations/approve-rest/",
+        apis.CycleNominationsApproveRestApi.as_view(),
+        name="api-nominations-approve-rest",
+    ),
 ]

@@ -16,6 +16,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
+from config.csrf import no_referrer_csrf_protect
 from config.token_routes import link_dead
 from surveys import selectors, services
 from surveys.forms import (
@@ -27,7 +28,7 @@ from surveys.forms import (
     TeamForm,
     form_errors_apply,
 )
-from surveys.models import Cycle, Group, Nomination, Person, Reminder
+from surveys.models import Cycle, Group, Invitation, Reminder
 from surveys.signals import CloseRefused
 
 
@@ -143,11 +144,8 @@ def person_delete(request: HttpRequest, person_id: int) -> HttpResponse:
 
 @login_required
 def cycle_list(request: HttpRequest) -> HttpResponse:
-    return render(
-        request,
-        "surveys/cycle_list.html",
-        {"cycles": selectors.cycle_list(user=request.user), "teams": selectors.teams_for_user(user=request.user)},
-    )
+    context = {"rows": selectors.cycle_rows(user=request.user), "teams": selectors.teams_for_user(user=request.user)}
+    return render(request, "surveys/cycle_list.html", context)
 
 
 CYCLE_FIELD_RENAMES = {"status": "__all__", "raters": "__all__"}
@@ -211,25 +209,68 @@ def cycle_edit(request: HttpRequest, cycle_id: int) -> HttpResponse:
     return render(request, "surveys/cycle_form.html", {"form": form, "team": cycle.team, "cycle": cycle}, status=status)
 
 
+def _cycle_detail_context(cycle: Cycle) -> dict[str, Any]:
+    context: dict[str, Any] = {
+        "cycle": cycle,
+        "progress": selectors.cycle_progress(cycle=cycle),
+        "emails": selectors.cycle_email_summary(cycle=cycle),
+        "reminders": selectors.reminder_rounds(cycle=cycle),
+        "live": cycle.status == Cycle.Status.OPEN,
+    }
+    if cycle.status != Cycle.Status.CLOSED:
+        context["at_risk"] = selectors.subjects_short_of_k(cycle=cycle)
+    if cycle.status == Cycle.Status.NOMINATING:
+        rows = selectors.nomination_rows(cycle=cycle)
+        context["nominations"] = {
+            "submitted": sum(row.submitted for row in rows),
+            "approved": sum(row.approved for row in rows),
+            "total": len(rows),
+            "pending": sum(not row.approved for row in rows),
+        }
+    return context
+
+
 @login_required
 def cycle_detail(request: HttpRequest, cycle_id: int) -> HttpResponse:
     cycle = selectors.cycle_get_for_user(user=request.user, cycle_id=cycle_id)
-    progress = selectors.cycle_progress(cycle=cycle)
-    context = {
-        "cycle": cycle,
-        "progress": progress,
-        "emails": selectors.cycle_email_summary(cycle=cycle),
-        "reminders": selectors.reminder_rounds(cycle=cycle),
-        "nominations_submitted": sum(selectors.nominations_status(cycle=cycle).values()),
-        "short_of_k": [subject.name for subject in progress if subject.short_of_k],
-    }
-    return render(request, "surveys/cycle_detail.html", context)
+    if request.headers.get("HX-Request") == "true":
+        # The live progress table alone (htmx polls it while the cycle is open).
+        context = {
+            "cycle": cycle,
+            "progress": selectors.cycle_progress(cycle=cycle),
+            "emails": selectors.cycle_email_summary(cycle=cycle),
+            "reminders": selectors.reminder_rounds(cycle=cycle),
+            "live": cycle.status == Cycle.Status.OPEN,
+        }
+        return render(request, "surveys/_progress.html", context)
+    return render(request, "surveys/cycle_detail.html", _cycle_detail_context(cycle))
+
+
+# The statuses in which each irreversible action can still happen.
+CONFIRMABLE = {
+    "launch": (Cycle.Status.DRAFT, Cycle.Status.NOMINATING),
+    "delete": (Cycle.Status.DRAFT, Cycle.Status.NOMINATING),
+    "close": (Cycle.Status.OPEN,),
+}
+
+
+def _confirm(request: HttpRequest, cycle: Cycle, *, action: str) -> HttpResponse:
+    """The confirmation page of an irreversible action: a real page, so it works without JavaScript.
+
+    An old link or a second tab finds the action done already: it is sent back to the cycle.
+    """
+    if cycle.status not in CONFIRMABLE[action]:
+        messages.info(request, f"This cycle is {cycle.get_status_display().lower()}: nothing to {action}.")
+        return _back(cycle)
+    return render(request, "surveys/cycle_confirm.html", {"cycle": cycle, "action": action})
 
 
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def cycle_delete(request: HttpRequest, cycle_id: int) -> HttpResponse:
     cycle = selectors.cycle_get_for_user(user=request.user, cycle_id=cycle_id)
+    if request.method == "GET":
+        return _confirm(request, cycle, action="delete")
     try:
         services.cycle_delete(cycle=cycle)
     except ValidationError as error:
@@ -252,21 +293,33 @@ def cycle_raters(request: HttpRequest, cycle_id: int) -> HttpResponse:
         else:
             messages.success(request, f"{invitation.rater_email} added.")
             return redirect("surveys:cycle-raters", cycle_id=cycle.pk)
-    raters: dict[str, list[Any]] = {}
+    raters: dict[int, list[Any]] = {}
     for invitation in selectors.raters_list(cycle=cycle):
-        raters.setdefault(invitation.subject.person.name, []).append(invitation)
+        raters.setdefault(invitation.subject_id, []).append(invitation)
     status = 400 if form.errors else 200
-    nominated = selectors.nominations_status(cycle=cycle)
-    submitted = {
-        subject.person.name for subject in cycle.subjects.select_related("person") if nominated.get(subject.pk)
-    }
+    nominating = cycle.status == Cycle.Status.NOMINATING
+    nominations = {row.subject_id: row for row in selectors.nomination_rows(cycle=cycle)} if nominating else {}
+    at_risk = (
+        {risk.subject_id: risk for risk in selectors.subjects_short_of_k(cycle=cycle)}
+        if cycle.status != Cycle.Status.CLOSED
+        else {}
+    )
     context = {
         "cycle": cycle,
         "form": form,
-        "raters": raters,
+        "subjects": [
+            {
+                "id": subject_id,
+                "name": name,
+                "raters": raters.get(subject_id, []),
+                "nomination": nominations.get(subject_id),
+                "risk": at_risk.get(subject_id),
+            }
+            for subject_id, name in cycle.subjects.order_by("person__name", "id").values_list("id", "person__name")
+        ],
         "editable": cycle.status in (Cycle.Status.DRAFT, Cycle.Status.NOMINATING),
-        "nominating": cycle.status == Cycle.Status.NOMINATING,
-        "submitted": submitted,
+        "nominating": nominating,
+        "pending_approval": sum(not row.approved for row in nominations.values()),
     }
     return render(request, "surveys/cycle_raters.html", context, status=status)
 
@@ -290,9 +343,11 @@ def _back(cycle: Cycle) -> HttpResponseRedirect:
 
 
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def cycle_launch(request: HttpRequest, cycle_id: int) -> HttpResponse:
     cycle = selectors.cycle_get_for_user(user=request.user, cycle_id=cycle_id)
+    if request.method == "GET":
+        return _confirm(request, cycle, action="launch")
     try:
         launched = services.cycle_launch(cycle=cycle, by=request.user)
     except ValidationError as error:
@@ -321,19 +376,22 @@ def cycle_remind(request: HttpRequest, cycle_id: int) -> HttpResponse:
 
 
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def cycle_close(request: HttpRequest, cycle_id: int) -> HttpResponse:
     cycle = selectors.cycle_get_for_user(user=request.user, cycle_id=cycle_id)
-    if cycle.status != Cycle.Status.OPEN:
-        messages.info(request, "Only an open cycle can be closed.")
-        return _back(cycle)
+    if request.method == "GET":
+        return _confirm(request, cycle, action="close")
     try:
         closed = services.cycle_close(cycle=cycle, by=request.user)
+    except ValidationError as error:
+        messages.error(request, _error_text(error))
     except CloseRefused as error:
         messages.error(request, f"The cycle is still open: {error}")
     else:
         if closed:
             messages.success(request, "Closed: the survey links no longer work and the reports are being prepared.")
+        else:
+            messages.info(request, "This cycle is already closed.")
     return _back(cycle)
 
 
@@ -349,17 +407,7 @@ def emails_retry(request: HttpRequest, cycle_id: int) -> HttpResponse:
 # --- Nominations: the subject's public page (no account; the emailed link is the key) ------
 
 
-def _nomination_peers(nomination: Nomination) -> Any:
-    person = nomination.subject.person
-    return (
-        Person.objects.filter(team_id=person.team_id)
-        .exclude(pk=person.pk)
-        .exclude(pk=person.reports_to_id or 0)
-        .exclude(reports_to_id=person.pk)
-        .order_by("name")
-    )
-
-
+@no_referrer_csrf_protect
 @require_http_methods(["GET", "POST"])
 def nomination(request: HttpRequest, token: str) -> HttpResponse:
     response = _nomination_page(request, token)
@@ -375,7 +423,7 @@ def _nomination_page(request: HttpRequest, token: str) -> HttpResponse:
         # One neutral page for unknown, replaced and closed links alike.
         return link_dead(render(request, "surveys/nomination_closed.html", status=404))
     subject = found.subject
-    current = list(subject.invitations.filter(group__in=services.NOMINATED_GROUPS))
+    current = list(subject.invitations.filter(group__in=services.NOMINATED_GROUPS, source=Invitation.Source.NOMINATED))
     initial = {
         "peers": [invitation.rater_person_id for invitation in current if invitation.group == Group.PEER],
         "others": "\n".join(
@@ -384,7 +432,14 @@ def _nomination_page(request: HttpRequest, token: str) -> HttpResponse:
             if invitation.group == Group.OUTSIDE
         ),
     }
-    form = NominationForm(request.POST or None, peers=_nomination_peers(found), initial=initial)
+    form = NominationForm(
+        request.POST or None, peers=selectors.nomination_peer_choices(subject=subject), initial=initial
+    )
+    if found.approved_at is not None:
+        # The manager approved the list: it is shown, no longer changed from here.
+        form = NominationForm(peers=selectors.nomination_peer_choices(subject=subject), initial=initial)
+        context = {"subject": subject, "cycle": subject.cycle, "form": form, "nomination": found, "approved": True}
+        return render(request, "surveys/nomination.html", context)
     if request.method == "POST" and form.is_valid():
         try:
             services.nomination_submit(
@@ -413,4 +468,36 @@ def cycle_nominations_open(request: HttpRequest, cycle_id: int) -> HttpResponse:
             messages.success(request, "Each subject has been emailed a link to choose their raters.")
         else:
             messages.info(request, "Nominations were already open; nothing was sent again.")
+    return _back(cycle)
+
+
+@login_required
+@require_POST
+def nomination_approve(request: HttpRequest, cycle_id: int, subject_id: int) -> HttpResponse:
+    cycle = selectors.cycle_get_for_user(user=request.user, cycle_id=cycle_id)
+    subject = selectors.subject_get_for_cycle(cycle=cycle, subject_id=subject_id)
+    try:
+        approved = services.nomination_approve(cycle=cycle, subject=subject, by=request.user)
+    except ValidationError as error:
+        messages.error(request, _error_text(error))
+    else:
+        if approved:
+            messages.success(
+                request, f"{subject.person.name}'s raters approved; {subject.person.name} is told by email."
+            )
+        else:
+            messages.info(request, f"{subject.person.name}'s raters were already approved.")
+    return redirect("surveys:cycle-raters", cycle_id=cycle.pk)
+
+
+@login_required
+@require_POST
+def nominations_approve_rest(request: HttpRequest, cycle_id: int) -> HttpResponse:
+    cycle = selectors.cycle_get_for_user(user=request.user, cycle_id=cycle_id)
+    try:
+        count = services.nominations_approve_rest(cycle=cycle, by=request.user)
+    except ValidationError as error:
+        messages.error(request, _error_text(error))
+    else:
+        messages.success(request, f"{count} list(s) of raters approved as they are; each subject is told by email.")
     return _back(cycle)

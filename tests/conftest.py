@@ -17,6 +17,9 @@ from surveys.models import Questionnaire
 from tests.factories import UserFactory
 from tests.factories import default_questionnaire as default_questionnaire_load
 
+# The local SMTP server fixture (``smtp_server``), for the email tests and the browser journey.
+pytest_plugins = ["tests.smtp_sink"]
+
 
 @pytest.fixture(scope="session", autouse=True)
 def _release_test_database(django_db_setup: None, django_db_blocker: Any) -> Iterator[None]:
@@ -41,7 +44,14 @@ def other_manager(db: None) -> Any:
 
 @pytest.fixture
 def coach(db: None) -> Any:
-    return UserFactory(username="charlie")
+    """Charlie, one of the users listed as coaches (the Coaches group)."""
+    from django.contrib.auth.models import Group
+
+    from reports.selectors import COACHES_GROUP
+
+    charlie = UserFactory(username="charlie")
+    charlie.groups.add(Group.objects.get_or_create(name=COACHES_GROUP)[0])
+    return charlie
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
     dependencies = [
         ("reports", "0003_reports_under_item_first_rules"),
-        ("surveys", "0008_durable_jobs"),
+        ("surveys", "0009_durable_jobs"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

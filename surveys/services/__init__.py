@@ -28,7 +28,9 @@ from surveys.services.nominations import (
     NOMINATED_GROUPS,
     OutsideRater,
     cycle_nominations_open,
+    nomination_approve,
     nomination_submit,
+    nominations_approve_rest,
 )
 from surveys.services.outbox import (
     EMAIL_BATCH_SIZE,
@@ -114,7 +116,9 @@ __all__ = [
     "invitation_link_create",
     "invitation_links_create",
     "name_problem",
+    "nomination_approve",
     "nomination_submit",
+    "nominations_approve_rest",
     "outbound_emails_retry",
     "outbound_emails_send",
     "outbound_emails_work",

@@ -16,6 +16,7 @@ from surveys.models import (
     Cycle,
     Invitation,
     InvitationLink,
+    Nomination,
     OutboundEmail,
     Person,
     Questionnaire,
@@ -237,6 +238,12 @@ def cycle_launch(*, cycle: Cycle, by: Any) -> bool:
             errors["subjects"] = "Add at least one subject before launching."
         elif cycle.subjects.filter(invitations__isnull=True).exists():
             errors["raters"] = "Every subject needs at least one rater."
+        if (
+            cycle.status == Cycle.Status.NOMINATING
+            and Nomination.objects.filter(subject__cycle=cycle, approved_at__isnull=True).exists()
+        ):
+            # The manager sees and approves every list first (PRODUCT.md, "Nominate").
+            errors["nominations"] = "Approve every subject's list of raters first (or approve the rest as they are)."
         if errors and cycle.status in (Cycle.Status.DRAFT, Cycle.Status.NOMINATING):
             raise ValidationError(errors)
         now = timezone.now()
@@ -264,12 +271,13 @@ def cycle_launch(*, cycle: Cycle, by: Any) -> bool:
 
 def cycle_close(*, cycle: Cycle, by: Any) -> bool:
     """Close an open cycle: links die, open invitations expire, answers are unsealed, reports are
-    queued; ``False`` if not open.
+    queued; ``False`` if already closed.
 
     A conditional UPDATE on the cycle's status makes a second close (or the scheduler
-    racing the manager) a no-op. Raises ``CloseRefused`` (and stays open) when a receiver
-    of ``cycle_closed`` cannot do its part, such as answers sealed with a key that is no
-    longer configured.
+    racing the manager) a no-op. A cycle never launched cannot close (``ValidationError``):
+    there is nothing to report, and a draft is deleted instead. Raises ``CloseRefused``
+    (and stays open) when a receiver of ``cycle_closed`` cannot do its part, such as
+    answers sealed with a key that is no longer configured.
     """
     with transaction.atomic():
         now = timezone.now()
@@ -277,6 +285,8 @@ def cycle_close(*, cycle: Cycle, by: Any) -> bool:
             status=Cycle.Status.CLOSED, closed_at=now
         )
         if not closed:
+            if Cycle.objects.filter(pk=cycle.pk, status__in=[Cycle.Status.DRAFT, Cycle.Status.NOMINATING]).exists():
+                raise ValidationError({"status": "Launch the cycle before closing it (or delete the draft)."})
             return False
         # The manager's progress, kept as counts: the invitations forget it below. An
         # anonymous count is kept only where the manager could see it (k or more invited).

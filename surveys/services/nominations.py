@@ -17,7 +17,9 @@ from surveys.models import (
     Nomination,
     OutboundEmail,
     Person,
+    Subject,
 )
+from surveys.selectors import nomination_peer_choices
 from surveys.services.outbox import emails_ring_on_commit
 from surveys.services.people import email_normalize, email_problem
 from surveys.services.raters import RaterSpec, raters_bulk_add
@@ -75,17 +77,17 @@ def nomination_submit(*, nomination: Nomination, peers: list[Person], others: li
     cycle = subject.cycle
     errors: dict[str, str] = {}
     low, high = cycle.nomination_min, cycle.nomination_max
-    team_people = {person.pk: person for person in Person.objects.filter(team_id=cycle.team_id)}
-    own = team_people.get(subject.person_id) or subject.person
-    identified = {own.pk, own.reports_to_id} | {p.pk for p in team_people.values() if p.reports_to_id == own.pk}
-    if any(person.pk not in team_people or person.pk in identified for person in peers):
+    allowed = {person.pk: person for person in nomination_peer_choices(subject=subject)}
+    team_emails = {
+        email.lower() for email in Person.objects.filter(team_id=cycle.team_id).values_list("email", flat=True)
+    }
+    if any(person.pk not in allowed for person in peers):
         errors["peers"] = (
             "Choose peers among your teammates (you, your manager and your direct reports are already asked)."
         )
     elif not low <= len(peers) <= high:
         errors["peers"] = f"Choose between {low} and {high} peers (you chose {len(peers)})."
     emails = [email_normalize(other.email) for other in others]
-    team_emails = {person.email.lower() for person in team_people.values()}
     bad = [email for email in emails if email_problem(email)]
     if bad:
         errors["others"] = f"Not a valid email address: {', '.join(bad)}."
@@ -103,7 +105,16 @@ def nomination_submit(*, nomination: Nomination, peers: list[Person], others: li
         locked = Cycle.objects.select_for_update().get(pk=cycle.pk)
         if locked.status != Cycle.Status.NOMINATING:
             raise ValidationError({"__all__": "Nominations for this review are closed."})
-        Invitation.objects.filter(subject=subject, group__in=NOMINATED_GROUPS, status=Invitation.Status.DRAFT).delete()
+        if Nomination.objects.filter(pk=nomination.pk, approved_at__isnull=False).exists():
+            raise ValidationError({"__all__": "Your manager has already approved your list; it can no longer change."})
+        # Only the subject's own earlier nominations are replaced. Raters the manager added
+        # stay, and stay the manager's: the coach is told how many the manager chose.
+        Invitation.objects.filter(
+            subject=subject,
+            group__in=NOMINATED_GROUPS,
+            status=Invitation.Status.DRAFT,
+            source=Invitation.Source.NOMINATED,
+        ).delete()
         raters_bulk_add(
             cycle=cycle,
             raters=[
@@ -130,4 +141,52 @@ def nomination_submit(*, nomination: Nomination, peers: list[Person], others: li
         )
         Nomination.objects.filter(pk=nomination.pk).update(submitted_at=timezone.now())
     nomination.submitted_at = timezone.now()
-    return list(subject.invitations.filter(group__in=NOMINATED_GROUPS))
+    return list(subject.invitations.filter(group__in=NOMINATED_GROUPS, source=Invitation.Source.NOMINATED))
+
+
+def nomination_approve(*, cycle: Cycle, subject: Subject, by: Any) -> bool:
+    """Approve one subject's raters as they stand now (the manager may edit them first) and
+    tell the subject by email; ``False`` if already approved.
+
+    The conditional UPDATE on the nomination makes a double click send one email only.
+    """
+    if subject.cycle_id != cycle.pk:
+        raise ValidationError({"subject": "This person is not a subject of this cycle."})
+    return _nominations_approve(cycle=cycle, subject_ids=[subject.pk], by=by) == 1
+
+
+def nominations_approve_rest(*, cycle: Cycle, by: Any) -> int:
+    """Approve every list not yet approved, as it stands (sent or not); returns how many."""
+    return _nominations_approve(cycle=cycle, subject_ids=None, by=by)
+
+
+def _nominations_approve(*, cycle: Cycle, subject_ids: list[int] | None, by: Any) -> int:
+    with transaction.atomic():
+        locked = Cycle.objects.select_for_update().get(pk=cycle.pk)
+        if locked.status != Cycle.Status.NOMINATING:
+            raise ValidationError({"status": "Lists of raters are approved while nominations are open."})
+        pending = Nomination.objects.filter(subject__cycle=cycle, approved_at__isnull=True)
+        if subject_ids is not None:
+            pending = pending.filter(subject_id__in=subject_ids)
+        approved_ids = list(pending.values_list("subject_id", flat=True))
+        if not approved_ids:
+            return 0
+        Nomination.objects.filter(subject_id__in=approved_ids, approved_at__isnull=True).update(
+            approved_at=timezone.now(), approved_by=by if getattr(by, "pk", None) else None
+        )
+        recipients = Subject.objects.filter(pk__in=approved_ids).values_list("person__email", flat=True)
+        emails = OutboundEmail.objects.bulk_create(
+            [
+                OutboundEmail(cycle=cycle, recipient=email.lower(), kind=OutboundEmail.Kind.NOMINATION_APPROVED)
+                for email in recipients
+            ],
+            ignore_conflicts=True,
+        )
+        queued = OutboundEmail.objects.filter(
+            cycle=cycle,
+            kind=OutboundEmail.Kind.NOMINATION_APPROVED,
+            status=OutboundEmail.Status.QUEUED,
+            recipient__in=[email.recipient for email in emails],
+        )
+        emails_ring_on_commit(queued.count())
+    return len(approved_ids)

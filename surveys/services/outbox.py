@@ -35,7 +35,7 @@ from config.jobs import (
     jobs_work,
     smtp_error_is_permanent,
 )
-from surveys.emails import invitation_email_build, nomination_email_build
+from surveys.emails import invitation_email_build, nomination_approved_email_build, nomination_email_build
 from surveys.models import EMAIL_BATCH_SIZE, EMAILS, Cycle, Invitation, Nomination, OutboundEmail
 from surveys.services.links import invitation_links_create
 
@@ -88,9 +88,16 @@ def _emails_deliver(ids: list[int], owner: str, lease: Lease) -> list[int]:
     opened = False
     try:
         emails = list(OutboundEmail.objects.filter(id__in=ids).select_related("cycle").order_by("id"))
-        messages = _invitation_messages([email for email in emails if email.kind != OutboundEmail.Kind.NOMINATION])
+        messages = _invitation_messages(
+            [email for email in emails if email.kind in (OutboundEmail.Kind.INVITATION, OutboundEmail.Kind.REMINDER)]
+        )
         messages.update(
             _nomination_messages([email for email in emails if email.kind == OutboundEmail.Kind.NOMINATION])
+        )
+        messages.update(
+            _nomination_approved_messages(
+                [email for email in emails if email.kind == OutboundEmail.Kind.NOMINATION_APPROVED]
+            )
         )
         # Nothing left to ask (answered, declined or closed meanwhile): no email at all.
         skipped = {email.pk for email in emails} - set(messages)
@@ -215,6 +222,25 @@ def _nomination_messages(emails: list[OutboundEmail]) -> dict[int, EmailMultiAlt
             url=links.nomination_url(tokens[email.pk]),
         )
         for email in pending
+    }
+
+
+def _nomination_approved_messages(emails: list[OutboundEmail]) -> dict[int, EmailMultiAlternatives]:
+    """The subject told that their list of raters is approved (no link: nothing to do)."""
+    if not emails:
+        return {}
+    nominations = {
+        (nomination.subject.cycle_id, nomination.subject.person.email.lower()): nomination
+        for nomination in Nomination.objects.filter(
+            subject__cycle_id__in={email.cycle_id for email in emails},
+            approved_at__isnull=False,
+            subject__person__email__in={email.recipient for email in emails},
+        ).select_related("subject__person", "subject__cycle")
+    }
+    return {
+        email.pk: nomination_approved_email_build(nomination=nominations[(email.cycle_id, email.recipient)])
+        for email in emails
+        if (email.cycle_id, email.recipient) in nominations
     }
 
 

@@ -16,6 +16,7 @@ from surveys.models import (
     Person,
     Subject,
 )
+from surveys.selectors import reporting_lines
 from surveys.services.people import email_normalize, email_validate, name_problem
 
 logger = logging.getLogger(__name__)
@@ -34,36 +35,30 @@ class RaterSpec:
 
 
 def raters_default_assign(*, cycle: Cycle, subjects: list[Subject]) -> int:
-    """Self and manager from the reporting lines, direct reports, and every other teammate as a peer
-    (peers only when the manager assigns raters; otherwise the subjects nominate them).
+    """The default raters from the reporting lines (PRODUCT.md, "Flows"): self, the subject's
+    manager, their direct reports, and as peers the people who share their manager (in a
+    team without reporting lines, every other member). Peers only when the manager assigns
+    raters; otherwise the subjects nominate them.
 
     Loads the team once and inserts in bulk; returns the number of invitations created.
     """
-    team_people = list(Person.objects.filter(team_id=cycle.team_id))
-    reports: dict[int, list[Person]] = {}
-    for person in team_people:
-        if person.reports_to_id is not None:
-            reports.setdefault(person.reports_to_id, []).append(person)
-    by_id = {person.pk: person for person in team_people}
+    lines = reporting_lines(team_id=cycle.team_id)
     specs: list[RaterSpec] = []
     for subject in subjects:
-        person = by_id.get(subject.person_id) or subject.person
+        person = lines.people.get(subject.person_id) or subject.person
         specs.append(RaterSpec(subject=subject, group=Group.SELF, email=person.email, name=person.name, person=person))
-        boss = by_id.get(person.reports_to_id) if person.reports_to_id else None
+        boss = lines.manager_of(person)
         if boss is not None:
             specs.append(RaterSpec(subject=subject, group=Group.MANAGER, email=boss.email, name=boss.name, person=boss))
-        direct = reports.get(person.pk, [])
         specs += [
             RaterSpec(subject=subject, group=Group.DIRECT_REPORT, email=report.email, name=report.name, person=report)
-            for report in direct
+            for report in lines.reports_of(person)
         ]
         if not _peers_by_default(cycle):
             continue
-        excluded = {person.pk, *(report.pk for report in direct)} | ({boss.pk} if boss else set())
         specs += [
             RaterSpec(subject=subject, group=Group.PEER, email=peer.email, name=peer.name, person=peer)
-            for peer in team_people
-            if peer.pk not in excluded
+            for peer in lines.default_peers(person)
         ]
     return raters_bulk_add(cycle=cycle, raters=specs)
 

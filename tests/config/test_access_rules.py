@@ -92,6 +92,7 @@ def world(manager: Any, coach: Any, other_manager: Any, default_questionnaire: A
         "team_id": cycle.team_id,
         "person_id": stored_report.subject.person_id,
         "cycle_id": cycle.id,
+        "subject_id": stored_report.subject_id,
         "rater_id": rater.id,
         "report_id": stored_report.id,
         "release_id": release.id,

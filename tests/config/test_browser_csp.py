@@ -50,3 +50,38 @@ def test_the_api_docs_render_under_the_policy(page: Any, live_server: Any) -> No
     assert page.locator(".opblock").count() > 20
     assert page.locator(".info .title").inner_text().startswith("Balance 360 API")
     assert refused(problems) == [], problems
+
+
+def test_live_progress_polls_under_the_policy(page: Any, live_server: Any, manager: Any) -> None:
+    # htmx, served from our own origin, polls the progress and swaps it in: no inline
+    # script or style (its indicator styles are turned off) for the policy to refuse.
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from surveys import services
+    from surveys.models import Invitation
+    from tests.factories import PersonFactory, default_questionnaire
+
+    default_questionnaire()
+    team = TeamFactory(manager=manager)
+    people = [PersonFactory(team=team, name=name, email=f"{name.lower()}@csp.test") for name in "ABCD"]
+    cycle = services.cycle_create(
+        team=team, by=manager, name="Live", deadline=timezone.now() + timedelta(days=3), people=people[:1]
+    )
+    services.cycle_launch(cycle=cycle, by=manager)
+    problems = watch(page)
+    polls: list[str] = []
+    page.on("request", lambda request: polls.append(request.url) if request.headers.get("hx-request") else None)
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.get_by_label("Username").fill("alice")
+    page.get_by_label("Password").fill("correct horse battery staple")
+    page.get_by_role("button", name="Sign in").click()
+    page.goto(f"{live_server.url}/cycles/{cycle.pk}/")
+    page.evaluate("window.__stillTheSamePage = true")
+    page.get_by_text("0 of 3 answered").wait_for()
+    Invitation.objects.filter(cycle=cycle, group="peer", rater_email="b@csp.test").update(status="completed")
+    page.get_by_text("1 of 3 answered").wait_for(timeout=15_000)
+    assert page.evaluate("window.__stillTheSamePage === true")
+    assert polls and all(url.endswith(f"/cycles/{cycle.pk}/") for url in polls)
+    assert refused(problems) == [], problems

@@ -52,6 +52,13 @@ def test_demo_is_seeded_once_and_its_closed_cycle_gets_ready_reports(celery_work
         assert time.monotonic() < deadline, list(Report.objects.filter(cycle=closed).values_list("status", flat=True))
         time.sleep(0.5)
 
+    # the demo coach is one of the Coaches and follows both cycles
+    from reports.models import CoachAssignment
+
+    coach = CoachAssignment.objects.get(cycle=closed).coach
+    assert set(CoachAssignment.objects.filter(coach=coach).values_list("cycle_id", flat=True)) == {closed.pk, opened.pk}
+    assert coach.groups.filter(name="Coaches").exists()
+
     jonas = Report.objects.get(cycle=closed, subject__person__name="Jonas Berg")
     assert jonas.data["raters"]["added_by_manager"] == 1
 

@@ -101,7 +101,7 @@ def test_a_rater_answers_with_the_keyboard_reloads_keeps_the_draft_and_submits(
     page.get_by_role("button", name="Submit my answers").focus()
     page.keyboard.press("Enter")
 
-    page.get_by_role("heading", name="Thank you.").wait_for()
+    page.get_by_role("heading", name="Thank you — your answers are in").wait_for()
     assert page.evaluate(DRAFTS) == []
     [stored] = opened_answers(cycle)
     assert [stored["ratings"][code] for code in codes] == values
@@ -144,7 +144,18 @@ def test_the_survey_fits_a_phone_screen(page: Any, survey_link: tuple[str, Cycle
     page.goto(url)
     assert page.evaluate("document.documentElement.scrollWidth") <= 360
     first_choice = page.locator(".choice").first.bounding_box()
-    assert first_choice["height"] >= 40  # a finger-sized target
+    assert first_choice["height"] >= 44  # a finger-sized target
+    # one row of six choices per statement, each box wide enough for a finger
+    boxes = [page.locator("fieldset.item").first.locator(".choice").nth(index).bounding_box() for index in range(6)]
+    assert len({round(box["y"]) for box in boxes}) == 1
+    assert min(box["width"] for box in boxes) >= 44
+    # tapping anywhere in a box picks it (the label covers the whole box)
+    page.locator("fieldset.item").first.evaluate("element => element.scrollIntoView({block: 'center'})")
+    third = page.locator("fieldset.item").first.locator(".choice").nth(2).bounding_box()
+    page.mouse.click(third["x"] + third["width"] - 4, third["y"] + third["height"] - 4)
+    assert page.locator("fieldset.item").first.locator("input[value='3']").is_checked()
+    # 30 statements no longer stack six options each
+    assert page.evaluate("document.documentElement.scrollHeight") < 8000
 
 
 def test_a_rater_declines_with_the_keyboard(page: Any, survey_link: tuple[str, Cycle]) -> None:
@@ -158,7 +169,7 @@ def test_a_rater_declines_with_the_keyboard(page: Any, survey_link: tuple[str, C
     page.keyboard.type("I joined the team last week.")
     page.keyboard.press("Tab")
     page.keyboard.press("Enter")
-    page.get_by_role("heading", name="Thank you.").wait_for()
+    page.get_by_role("heading", name="You declined this survey").wait_for()
     assert [decline["reason"] for decline in opened_declines(cycle)] == ["I joined the team last week."]
     assert not opened_answers(cycle)
 

@@ -228,7 +228,7 @@ def answer_through_form(base_url: str, cycle: Cycle, rater: Rater) -> None:
     )
     with browser.open(post, timeout=HTTP_TIMEOUT) as done:
         assert done.url == survey_url
-        assert "<h1>Thank you.</h1>" in done.read().decode()
+        assert "<h1>Thank you — your answers are in</h1>" in done.read().decode()
 
 
 def close_through_api(base_url: str, cycle: Cycle, token: str) -> None:

@@ -87,8 +87,10 @@ def test_items_are_grouped_by_dimension_with_labelled_radios_and_cant_say(
     for value in ("1", "2", "3", "4", "5", "cant_say"):
         assert f'id="rating-{code}-{value}"' in html
         assert f'<label for="rating-{code}-{value}">' in html
-    assert '<span class="number">1</span> Strongly disagree' in html
-    assert '<span class="number">5</span> Strongly agree' in html
+    assert '<span class="number">1</span> <span class="choice-text">Strongly disagree</span>' in html
+    assert '<span class="number">5</span> <span class="choice-text">Strongly agree</span>' in html
+    # phones show the numbers only: the scale is spelled out once per side
+    assert html.count("1 = strongly disagree · 5 = strongly agree · ? = can&#x27;t say") == 2
     assert "Can&#x27;t say" in html
     assert "0</span> of 30 statements answered" in html
     assert '<progress id="survey-progress-bar" max="30" value="0"' in html
@@ -133,7 +135,7 @@ def test_a_complete_submit_stores_one_response_and_then_shows_only_thank_you(
     assert invitation.status == Invitation.Status.COMPLETED
     thanks = client.get(page)
     html = thanks.content.decode()
-    assert "Thank you." in html
+    assert "Thank you — your answers are in" in html and "declined" not in html
     assert "<form" not in html.split('<main id="main"')[1]
     assert_survey_headers(thanks)
     # The session no longer knows which invitation that page was.
@@ -145,7 +147,7 @@ def test_a_complete_submit_stores_one_response_and_then_shows_only_thank_you(
     # Posting again stores nothing.
     second = client.post(page, data)
     assert second.status_code == 200
-    assert "Thank you." in second.content.decode()
+    assert "Thank you — your answers are in" in second.content.decode()
     assert len(opened_answers(invitation.cycle)) == 1
 
 
@@ -235,10 +237,13 @@ def test_decline_with_a_reason(client: Client, invitation: Invitation, token: st
     page = open_survey(client, token)
     response = client.post(f"{page}decline/", {"reason": "We have not worked together."})
     assert response.status_code == 303
+    # a page of its own, not the thank-you for answering
+    declined = client.get(response["Location"]).content.decode()
+    assert "You declined this survey" in declined and "your answers are in" not in declined
     assert [decline["reason"] for decline in opened_declines(invitation.cycle)] == ["We have not worked together."]
     invitation.refresh_from_db()
     assert invitation.status == Invitation.Status.DECLINED
-    assert "Thank you." in client.get(page).content.decode()
+    assert "<h1>" in client.get(page).content.decode()
     assert not opened_answers(invitation.cycle)
 
 

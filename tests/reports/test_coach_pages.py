@@ -16,7 +16,7 @@ from django.utils import timezone
 from config.links import token_hash
 from reports.models import CoachAssignment, Release, Report
 from surveys.models import Group
-from tests.factories import PersonFactory, ResponseFactory, SubjectFactory
+from tests.factories import PersonFactory, ResponseFactory, SubjectFactory, UserFactory
 from tests.reports.helpers import SMALL_PDF, answers_create, stored_report_create
 
 
@@ -302,11 +302,19 @@ def test_manager_assigns_a_coach_and_bad_input_keeps_what_was_typed(
 ) -> None:
     cycle = stored_report.cycle
     client.force_login(manager)
-    response = client.post(f"/reports/cycles/{cycle.id}/coaches/", {"coach": "nobody-here", "subject": ""})
+    # the coach is picked from the users who are coaches, never typed
+    page = client.get(f"/reports/cycles/{cycle.id}/coaches/").content.decode()
+    assert f'<option value="charlie">{coach.get_full_name()} (charlie)</option>' in page
+    assert f'<option value="{manager.username}"' not in page  # the manager chose the raters
+    assert f'href="/cycles/{cycle.id}/"' in page  # the way back to the cycle
+    assert "Without a coach: Jonas Berg." in page
+    response = client.post(
+        f"/reports/cycles/{cycle.id}/coaches/", {"coach": "nobody-here", "subject": str(stored_report.subject_id)}
+    )
     assert response.status_code == 200
     html = response.content.decode()
-    assert 'value="nobody-here"' in html
-    assert "No active user has this username." in html
+    assert f'<option value="{stored_report.subject_id}" selected>' in html
+    assert "Choose one of the coaches listed." in html
     assert not CoachAssignment.objects.exists()
 
     response = client.post(
@@ -321,6 +329,7 @@ def test_manager_assigns_a_coach_and_bad_input_keeps_what_was_typed(
     )
     page = client.get(f"/reports/cycles/{cycle.id}/coaches/").content.decode()
     assert "charlie" in page and "Jonas Berg" in page
+    assert "Everyone in this cycle has a coach." in page
     client.post(f"/reports/cycles/{cycle.id}/coaches/{assignment.id}/remove/")
     assert not CoachAssignment.objects.exists()
 
@@ -400,8 +409,9 @@ def test_the_cycle_manager_cannot_make_themself_a_coach(client: Client, stored_r
     client.force_login(manager)
     page = client.post(f"/reports/cycles/{cycle.id}/coaches/", {"coach": manager.username, "subject": ""})
     assert page.status_code == 200
-    assert "chose their raters" in page.content.decode()
-    assert f'value="{manager.username}"' in page.content.decode()
+    # not even offered on the page; the service refuses it for the API
+    assert "Choose one of the coaches listed." in page.content.decode()
+    assert f'<option value="{manager.username}"' not in page.content.decode()
     api = client.post(
         f"/api/reports/cycles/{cycle.id}/coaches/", {"coach": manager.username}, content_type="application/json"
     )
@@ -419,3 +429,80 @@ def test_a_cycle_filter_that_is_not_a_whole_number_is_a_400_naming_it(client: Cl
     response = client.get("/api/reports/", {"cycle": cycle})
     assert response.status_code == 400
     assert list(response.json()) == ["cycle"]
+
+
+@pytest.mark.django_db
+def test_manager_sees_who_has_no_coach_in_constant_queries(
+    client: Client, stored_report: Report, manager: Any, django_assert_max_num_queries: Any
+) -> None:
+    client.force_login(manager)
+    # session, user, reports, managed cycles, subjects without a coach
+    with django_assert_max_num_queries(5):
+        html = client.get("/reports/").content.decode()
+    assert "No coach can read the report of Jonas Berg." in html
+    assert f'href="/reports/cycles/{stored_report.cycle_id}/coaches/"' in html
+    assert f'href="/cycles/{stored_report.cycle_id}/"' in html
+    more_ready_reports(stored_report.cycle, 10)
+    with django_assert_max_num_queries(5):
+        html = client.get("/reports/").content.decode()
+    assert "Jonas Berg" in html.split("No coach can read the reports of ")[1].split("</p>")[0]
+    CoachAssignment.objects.create(coach=UserFactory(username="dora"), cycle=stored_report.cycle)
+    assert "No coach can read" not in client.get("/reports/").content.decode()
+
+
+@pytest.mark.django_db
+def test_a_coach_not_yet_assigned_is_told_why_the_list_is_empty(client: Client, coach: Any) -> None:
+    client.force_login(coach)
+    html = client.get("/reports/").content.decode()
+    assert "assigns you as a coach" in html
+    # every signed-in page has the whole top bar
+    for name in ("Teams", "Cycles", "Reports"):
+        assert f">{name}</a>" in html
+
+
+@pytest.mark.django_db
+def test_reports_still_building_are_polled_and_a_ready_one_reloads_the_status_page(
+    client: Client, coached: Report, coach: Any
+) -> None:
+    client.force_login(coach)
+    Report.objects.filter(pk=coached.pk).update(status=Report.Status.RUNNING)
+    home = client.get("/reports/").content.decode()
+    assert 'id="coach-reports" hx-get="/reports/" hx-trigger="every 3s"' in home
+    assert "/static/vendor/htmx-2.0.4.min.js" in home
+    partial = client.get("/reports/", headers={"HX-Request": "true"}).content.decode()
+    assert partial.startswith("{# ") is False and partial.lstrip().startswith('<div id="coach-reports"')
+    assert "<html" not in partial and "Running" in partial
+    status = client.get(f"/reports/{coached.id}/").content.decode()
+    assert 'hx-trigger="every 3s" hx-select="#report-status"' in status
+    assert "Reload this page" not in status
+    Report.objects.filter(pk=coached.pk).update(status=Report.Status.READY)
+    polled = client.get(f"/reports/{coached.id}/", headers={"HX-Request": "true"})
+    assert polled["HX-Refresh"] == "true"
+    # once nothing is being built, nothing polls
+    assert "hx-trigger" not in client.get("/reports/").content.decode()
+
+
+@pytest.mark.django_db
+def test_releasing_asks_for_confirmation_first(client: Client, coached: Report, coach: Any) -> None:
+    client.force_login(coach)
+    report_page = client.get(f"/reports/{coached.id}/").content.decode()
+    assert f'<a class="button" href="/reports/{coached.id}/release/">Release to Jonas Berg by email</a>' in report_page
+    confirm = client.get(f"/reports/{coached.id}/release/")
+    assert confirm.status_code == 200
+    html = confirm.content.decode()
+    assert "Yes, email the link to Jonas Berg" in html and f'action="/reports/{coached.id}/release/"' in html
+    assert not Release.objects.exists()
+
+
+@pytest.mark.django_db
+def test_the_closed_cycle_page_loads_who_has_no_coach(client: Client, stored_report: Report, manager: Any) -> None:
+    client.force_login(manager)
+    cycle_id = stored_report.cycle_id
+    page = client.get(f"/cycles/{cycle_id}/").content.decode()
+    assert f'hx-get="/reports/cycles/{cycle_id}/coaches/notice/" hx-trigger="load"' in page
+    notice = client.get(f"/reports/cycles/{cycle_id}/coaches/notice/").content.decode()
+    assert "Nobody can read the report of Jonas Berg yet" in notice
+    assert f'href="/reports/cycles/{cycle_id}/coaches/"' in notice and "<html" not in notice
+    CoachAssignment.objects.create(coach=UserFactory(username="dora"), cycle=stored_report.cycle)
+    again = client.get(f"/reports/cycles/{cycle_id}/coaches/notice/").content.decode()
+    assert "Every person in this cycle has a coach." in again

@@ -46,15 +46,19 @@ def test_manager_builds_a_team_and_launches_a_cycle_on_a_phone(page: Any, live_s
     cycle = Cycle.objects.get(name="Phone cycle")
     assert cycle.subjects.count() == 4
     assert _fits_the_phone(page)
-    # launch with the keyboard only
-    button = page.get_by_role("button", name="Launch and email the raters")
+    # launch with the keyboard only, through the confirmation page
+    page.get_by_role("link", name="Launch and email the raters").focus()
+    page.keyboard.press("Enter")
+    button = page.get_by_role("button", name="Yes, launch and email the raters")
     button.focus()
+    assert _fits_the_phone(page)
     page.keyboard.press("Enter")
     page.wait_for_selector("text=Launched")
     cycle.refresh_from_db()
     assert cycle.status == Cycle.Status.OPEN
     assert not cycle.invitations.exclude(status=Invitation.Status.OPEN).exists()
-    assert page.get_by_role("img", name="0% answered").count() == 4
+    assert page.get_by_role("progressbar", name="0% answered").count() == 4
+    assert _fits_the_phone(page)
 
 
 def test_bad_cycle_input_is_announced_and_kept(page: Any, live_server: Any, manager: Any) -> None:

@@ -121,3 +121,32 @@ def test_close_deletes_the_reminder_emails_and_keeps_the_rest(open_cycle: Cycle,
     assert not OutboundEmail.objects.filter(cycle=open_cycle, kind=OutboundEmail.Kind.REMINDER).exists()
     assert set(OutboundEmail.objects.filter(cycle=open_cycle).values_list("id", flat=True)) == invitation_emails
     assert list(open_cycle.reminders.values_list("id", flat=True)) == [reminder.pk]
+
+
+@pytest.mark.parametrize("mode", ["draft", "nominating"])
+def test_close_itself_refuses_a_cycle_never_launched(
+    team: Team, cycle_build: Callable[..., Cycle], mode: str, client: Any
+) -> None:
+    from django.core.exceptions import ValidationError
+
+    cycle = cycle_build(team, nomination_mode="subjects")
+    if mode == "nominating":
+        services.cycle_nominations_open(cycle=cycle, by=team.manager)
+    received: list[Any] = []
+
+    def receiver(**kwargs: Any) -> None:
+        received.append(kwargs)
+
+    cycle_closed.connect(receiver, dispatch_uid="close-refusal-test")
+    try:
+        with pytest.raises(ValidationError) as error:
+            services.cycle_close(cycle=cycle, by=team.manager)
+    finally:
+        cycle_closed.disconnect(dispatch_uid="close-refusal-test")
+    assert "Launch the cycle before closing it" in error.value.message_dict["status"][0]
+    assert Cycle.objects.get(pk=cycle.pk).status == mode and not received
+    # the page turns it into a message, not an error page
+    client.force_login(team.manager)
+    page = client.post(f"/cycles/{cycle.pk}/close/", follow=True)
+    assert page.status_code == 200 and "Launch the cycle before closing it" in page.content.decode()
+    assert Cycle.objects.get(pk=cycle.pk).status == mode

@@ -88,3 +88,19 @@ def test_an_email_built_from_a_queued_outbox_row_keeps_the_name_plain(
     for message in mail.outbox:
         assert CYCLE in message.subject
         assert ESCAPED_CYCLE in message.alternatives[0][0]
+
+
+def test_nomination_approved_text_is_plain_and_html_is_escaped(team: Team, cycle_build: Callable[..., Cycle]) -> None:
+    from django.utils import timezone
+
+    from surveys.emails import nomination_approved_email_build
+
+    cycle = cycle_build(team, name=CYCLE, nomination_mode=Cycle.NominationMode.SUBJECTS)
+    subject = cycle.subjects.select_related("person").first()
+    assert subject is not None
+    subject.person.name = NAME
+    nomination = Nomination.objects.create(subject=subject, approved_at=timezone.now())
+    message = nomination_approved_email_build(nomination=nomination)
+    assert_plain_and_escaped(message)
+    assert f"Hello {NAME}," in message.body
+    assert "You did not send a list" in message.body

@@ -25,9 +25,8 @@ def test_default_raters_follow_the_reporting_lines(cycle: Cycle, team: Team) -> 
         (Group.MANAGER, "Lead"),
         (Group.DIRECT_REPORT, "Ann"),
         (Group.DIRECT_REPORT, "Ben"),
+        # peers share Mid One's manager: Mid Two, not Mid Two's reports
         (Group.PEER, "Mid Two"),
-        (Group.PEER, "Cat"),
-        (Group.PEER, "Dan"),
     }
     lead = cycle.subjects.get(person__name="Lead")
     assert not lead.invitations.filter(group=Group.MANAGER).exists()
@@ -173,3 +172,28 @@ def test_launch_runs_a_constant_number_of_queries(
         with django_assert_max_num_queries(12):
             services.cycle_launch(cycle=cycle, by=manager)
         assert cycle.invitations.filter(status=Invitation.Status.OPEN).count() == size * size
+
+
+def test_the_invitation_estimates_the_time_from_the_number_of_surveys_and_has_a_button(
+    cycle: Cycle, team: Team
+) -> None:
+    services.cycle_launch(cycle=cycle, by=team.manager)
+    send_queued()
+    for name in ("Mid One", "Ann"):
+        address = person(team, name).email
+        (message,) = [m for m in mail.outbox if m.to == [address]]
+        count = cycle.invitations.filter(rater_email=address).count()
+        html = message.alternatives[0][0]
+        if count == 1:
+            assert "The survey takes about 10 minutes." in message.body
+        else:
+            assert f"set aside about {count * 10} minutes in all" in message.body
+            assert f"set aside about {count * 10} minutes in all" in html
+        # one button per survey in the HTML twin, the same links in the text
+        links_in_text = URL.findall(message.body)
+        assert len(links_in_text) == count
+        for token in links_in_text:
+            assert f'<a href="http://testserver/s/{token}/" style="display: inline-block;' in html
+        assert "Answer the survey about" in html
+    mid_count = cycle.invitations.filter(rater_email=person(team, "Mid One").email).count()
+    assert mid_count == 5  # himself, Mid Two as a peer, Ann and Ben as their manager, Lead as a report

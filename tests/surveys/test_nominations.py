@@ -11,7 +11,7 @@ from django.test import Client
 from rest_framework.test import APIClient
 
 from config import links
-from surveys import services
+from surveys import selectors, services
 from surveys.models import Cycle, Group, Invitation, Nomination, OutboundEmail, Team
 from tests.surveys.helpers import outbox_for, person, send_queued
 
@@ -93,6 +93,11 @@ def test_subject_nominates_through_the_link_and_the_manager_launches(
     api.force_authenticate(team.manager)
     statuses = {row["name"]: row["submitted"] for row in api.get(f"/api/cycles/{nominating.pk}/nominations/").json()}
     assert statuses["Ann"] is True and statuses["Ben"] is False
+    # launch waits for every list to be approved
+    with pytest.raises(ValidationError) as refused:
+        services.cycle_launch(cycle=nominating, by=team.manager)
+    assert "Approve every subject's list" in refused.value.message_dict["nominations"][0]
+    assert services.nominations_approve_rest(cycle=nominating, by=team.manager) == team.people.count()
     assert services.cycle_launch(cycle=nominating, by=team.manager) is True
     # after launch the nomination link is dead
     assert client.get(url).status_code == 404
@@ -160,3 +165,162 @@ def test_open_nominations_freeze_the_subjects_but_the_cycle_can_still_be_deleted
     assert "once nominations are open" in error.value.message_dict["subjects"][0]
     services.cycle_delete(cycle=nominating)
     assert not Cycle.objects.filter(pk=nominating.pk).exists()
+
+
+def _csrf_post(client: Client, url: str, data: dict[str, Any], headers: dict[str, str]) -> Any:
+    html = client.get(url).content.decode()
+    match = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', html)
+    assert match is not None
+    return client.post(url, {**data, "csrfmiddlewaretoken": match.group(1)}, headers=headers)
+
+
+def test_a_browser_post_from_the_no_referrer_nomination_page_passes_csrf(nominating: Cycle, team: Team) -> None:
+    # The page sends Referrer-Policy: no-referrer, so a browser posts "Origin: null".
+    url = _link(team, "Ann")
+    client = Client(enforce_csrf_checks=True)
+    data = {"peers": [person(team, "Ben").pk, person(team, "Cat").pk], "others": ""}
+    response = _csrf_post(client, url, data, {"Origin": "null", "Sec-Fetch-Site": "same-origin"})
+    assert response.status_code == 200 and "Thank you" in response.content.decode()
+    assert Nomination.objects.get(subject__person__name="Ann").submitted_at is not None
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{"Origin": "null", "Sec-Fetch-Site": "cross-site"}, {"Origin": "https://evil.example"}, {"Origin": "null"}],
+)
+def test_a_cross_site_nomination_post_is_refused(nominating: Cycle, team: Team, headers: dict[str, str]) -> None:
+    url = _link(team, "Ann")
+    client = Client(enforce_csrf_checks=True)
+    data = {"peers": [person(team, "Ben").pk, person(team, "Cat").pk], "others": ""}
+    assert _csrf_post(client, url, data, headers).status_code == 403
+    assert Nomination.objects.get(subject__person__name="Ann").submitted_at is None
+
+
+def test_the_form_and_the_service_offer_the_same_peers(nominating: Cycle, team: Team, client: Client) -> None:
+    # Mid One: not himself, his manager (Lead), nor his reports (Ann, Ben).
+    nomination = Nomination.objects.select_related("subject__cycle", "subject__person").get(
+        subject__person__name="Mid One"
+    )
+    choices = {p.name for p in selectors.nomination_peer_choices(subject=nomination.subject)}
+    assert choices == {"Mid Two", "Cat", "Dan"}
+    html = client.get(_link(team, "Mid One")).content.decode()
+    for name in ("Mid Two", "Cat", "Dan"):
+        assert f"> {name}</label>" in html or f">{name}</label>" in html
+    for name in ("Lead", "Ann", "Ben"):
+        assert f">{name}</label>" not in html and f"> {name}</label>" not in html
+    with pytest.raises(ValidationError):
+        services.nomination_submit(nomination=nomination, peers=[person(team, "Lead"), person(team, "Cat")], others=[])
+    # Ann may not pick Lead either: her manager's manager rates nobody "as a peer"
+    ann = Nomination.objects.select_related("subject__cycle", "subject__person").get(subject__person__name="Ann")
+    assert "Lead" not in {p.name for p in selectors.nomination_peer_choices(subject=ann.subject)}
+
+
+def test_manager_edits_and_approves_a_list_and_the_subject_is_told(
+    nominating: Cycle, team: Team, client: Client, manager: Any
+) -> None:
+    url = _link(team, "Ann")
+    client.post(url, {"peers": [person(team, "Ben").pk, person(team, "Cat").pk], "others": "kim@partner.test"})
+    mail.outbox.clear()
+    manager_client = Client()
+    manager_client.force_login(manager)
+    raters = f"/cycles/{nominating.pk}/raters/"
+    page = manager_client.get(raters).content.decode()
+    assert "list sent" in page and "Approve Ann's raters" in page
+    # edit: take out the outside rater, add another peer
+    ann_subject = nominating.subjects.get(person__name="Ann")
+    kim = Invitation.objects.get(subject=ann_subject, rater_email="kim@partner.test")
+    manager_client.post(f"{raters}{kim.pk}/remove/")
+    manager_client.post(raters, {"subject": ann_subject.pk, "email": person(team, "Dan").email, "group": "peer"})
+    # then approve
+    response = manager_client.post(f"/cycles/{nominating.pk}/nominations/{ann_subject.pk}/approve/", follow=True)
+    assert "Ann&#x27;s raters approved" in response.content.decode()
+    assert "approved" in response.content.decode()
+    again = manager_client.post(f"/cycles/{nominating.pk}/nominations/{ann_subject.pk}/approve/", follow=True)
+    assert "already approved" in again.content.decode()
+    send_queued()
+    (told,) = [m for m in outbox_for(person(team, "Ann").email) if "approved" in m.subject]
+    assert "approved the list of people asked to give you feedback" in told.body
+    assert "approved the list" in told.alternatives[0][0]
+    assert OutboundEmail.objects.filter(kind=OutboundEmail.Kind.NOMINATION_APPROVED).count() == 1
+    # the approved list is the manager's: the subject's link shows it but no longer changes it
+    page = client.get(url).content.decode()
+    assert "approved your list" in page and "Send my list" not in page
+    client.post(url, {"peers": [person(team, "Ben").pk, person(team, "Cat").pk], "others": ""})
+    peers = set(ann_subject.invitations.filter(group=Group.PEER).values_list("rater_person__name", flat=True))
+    assert peers == {"Ben", "Cat", "Dan"}
+    nomination = Nomination.objects.select_related("subject__cycle", "subject__person").get(subject=ann_subject)
+    with pytest.raises(ValidationError) as error:
+        services.nomination_submit(nomination=nomination, peers=[person(team, "Ben"), person(team, "Cat")], others=[])
+    assert "already approved" in error.value.messages[0]
+
+
+def test_launch_waits_for_the_lists_or_the_rest_approved_explicitly(
+    nominating: Cycle, team: Team, manager: Any
+) -> None:
+    client = Client()
+    client.force_login(manager)
+    detail = f"/cycles/{nominating.pk}/"
+    page = client.get(detail).content.decode()
+    assert "0 of 7 lists are approved" in page and "Launch is possible once every list is approved" in page
+    refused = client.post(f"{detail}launch/", follow=True).content.decode()
+    assert "Approve every subject&#x27;s list" in refused
+    assert Cycle.objects.get(pk=nominating.pk).status == Cycle.Status.NOMINATING
+    ann = nominating.subjects.get(person__name="Ann")
+    services.nomination_approve(cycle=nominating, subject=ann, by=manager)
+    response = client.post(f"/cycles/{nominating.pk}/nominations/approve-rest/", follow=True).content.decode()
+    assert "6 list(s) of raters approved" in response
+    assert client.post(f"{detail}launch/", follow=True).status_code == 200
+    assert Cycle.objects.get(pk=nominating.pk).status == Cycle.Status.OPEN
+    # one approval email per subject, whichever way the list was approved
+    assert OutboundEmail.objects.filter(kind=OutboundEmail.Kind.NOMINATION_APPROVED).count() == 7
+
+
+def test_approval_is_refused_outside_nominations(cycle: Cycle, manager: Any) -> None:
+    subject = cycle.subjects.first()
+    assert subject is not None
+    with pytest.raises(ValidationError) as error:
+        services.nomination_approve(cycle=cycle, subject=subject, by=manager)
+    assert "while nominations are open" in error.value.messages[0]
+
+
+def test_an_outsider_cannot_approve(nominating: Cycle, other_manager: Any) -> None:
+    client = Client()
+    client.force_login(other_manager)
+    subject = nominating.subjects.first()
+    assert subject is not None
+    assert client.post(f"/cycles/{nominating.pk}/nominations/{subject.pk}/approve/").status_code == 404
+    assert client.post(f"/cycles/{nominating.pk}/nominations/approve-rest/").status_code == 404
+    assert not Nomination.objects.filter(approved_at__isnull=False).exists()
+
+
+def test_the_api_lists_and_approves_the_nominations(nominating: Cycle, team: Team, manager: Any) -> None:
+    api = APIClient()
+    api.force_authenticate(manager)
+    base = f"/api/cycles/{nominating.pk}/nominations/"
+    ann = nominating.subjects.get(person__name="Ann")
+    assert api.post(f"{base}{ann.pk}/approve/").json() == {"approved": 1}
+    assert api.post(f"{base}{ann.pk}/approve/").json() == {"approved": 0}
+    rows = {row["name"]: row for row in api.get(base).json()}
+    assert rows["Ann"] == {"subject": ann.pk, "name": "Ann", "submitted": False, "approved": True}
+    assert rows["Ben"]["approved"] is False
+    assert api.post(f"{base}approve-rest/").json() == {"approved": team.people.count() - 1}
+    assert api.post(f"/api/cycles/{nominating.pk}/launch/").json() == {"changed": True, "status": "open"}
+    # once launched there is nothing to approve: a 400 with the reason
+    refused = api.post(f"{base}approve-rest/")
+    assert refused.status_code == 400 and "while nominations are open" in str(refused.json())
+
+
+def test_raters_the_manager_added_stay_the_managers_when_the_subject_sends_a_list(
+    nominating: Cycle, team: Team, client: Client
+) -> None:
+    ann = nominating.subjects.select_related("person").get(person__name="Ann")
+    services.rater_add(cycle=nominating, subject=ann, email="chosen@manager.test", group=Group.OUTSIDE)
+    url = _link(team, "Ann")
+    # the subject's page shows her own nominations only, not whom the manager added
+    assert "chosen@manager.test" not in client.get(url).content.decode()
+    peers = [person(team, "Ben").pk, person(team, "Cat").pk]
+    client.post(url, {"peers": peers, "others": "mine@partner.test"})
+    client.post(url, {"peers": peers, "others": "chosen@manager.test"})  # the same person, nominated too
+    outside = dict(ann.invitations.filter(group=Group.OUTSIDE).values_list("rater_email", "source"))
+    # the coach is still told that the manager chose this rater; the subject's earlier pick is replaced
+    assert outside == {"chosen@manager.test": Invitation.Source.MANAGER}

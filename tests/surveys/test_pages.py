@@ -145,23 +145,33 @@ def test_full_cycle_through_the_pages(signed_in: Client, team: Team) -> None:
         set(cycle.invitations.values_list("rater_email", flat=True))
     )
     # progress shows the anonymous raters pooled
-    peers = cycle.invitations.filter(subject=ann_subject, group=Group.PEER)
-    Invitation.objects.filter(pk__in=list(peers.values_list("pk", flat=True))[:2]).update(
+    mid_subject = cycle.subjects.get(person__name="Mid One")
+    pool = cycle.invitations.filter(subject=mid_subject, group__in=["peer", "direct_report", "outside"])
+    Invitation.objects.filter(pk__in=list(pool.values_list("pk", flat=True))[:2]).update(
         status=Invitation.Status.COMPLETED
     )
     html = signed_in.get(detail).content.decode()
-    anonymous = cycle.invitations.filter(subject=ann_subject, group__in=["peer", "direct_report", "outside"]).count()
+    anonymous = pool.count()
     assert anonymous >= cycle.anonymity_min
     assert f"2 of {anonymous} answered" in html
     assert "Peers:" not in html
     # remind, twice
     assert "Reminder queued" in signed_in.post(f"{detail}remind/", follow=True).content.decode()
     assert "less than an hour ago" in signed_in.post(f"{detail}remind/", follow=True).content.decode()
-    # close
+    # close: the button leads to a confirmation page, which closes nothing by itself
+    assert f'href="{detail}close/"' in signed_in.get(detail).content.decode()
+    confirm = signed_in.get(f"{detail}close/").content.decode()
+    assert "Yes, close the cycle" in confirm and f'action="{detail}close/"' in confirm
+    cycle.refresh_from_db()
+    assert cycle.status == Cycle.Status.OPEN
     assert "Closed:" in signed_in.post(f"{detail}close/", follow=True).content.decode()
     cycle.refresh_from_db()
     assert cycle.status == Cycle.Status.CLOSED
-    assert "Only an open cycle" in signed_in.post(f"{detail}close/", follow=True).content.decode()
+    assert "already closed" in signed_in.post(f"{detail}close/", follow=True).content.decode()
+    # the closed cycle leads on to the coaches and the reports
+    closed = signed_in.get(detail).content.decode()
+    assert f'href="/reports/cycles/{cycle.pk}/coaches/"' in closed
+    assert 'href="/reports/"' in closed
 
 
 def test_progress_page_never_says_which_anonymous_rater_answered(
@@ -233,3 +243,14 @@ def test_pages_are_phone_ready_and_labelled(signed_in: Client, team: Team, cycle
         assert 'name="viewport"' in html
         assert "<legend>" in html
         assert 'for="id_' in html
+
+
+def test_confirmation_pages_change_nothing_and_lead_back_once_done(signed_in: Client, open_cycle: Cycle) -> None:
+    detail = f"/cycles/{open_cycle.pk}/"
+    for action in ("launch", "delete"):
+        response = signed_in.get(f"{detail}{action}/", follow=True)
+        assert response.redirect_chain[-1][0] == detail
+        assert f"This cycle is open: nothing to {action}." in response.content.decode()
+    confirm = signed_in.get(f"{detail}close/")
+    assert confirm.status_code == 200 and "Yes, close the cycle" in confirm.content.decode()
+    assert Cycle.objects.get(pk=open_cycle.pk).status == Cycle.Status.OPEN

@@ -96,3 +96,45 @@ def test_sending_a_batch_runs_queries_per_email_not_per_subject(
     # claim, load, links, skip, give back + per email sent: its hand-over (the fence) and its status
     with django_assert_max_num_queries(14 + 2 * len(ids)):
         services.outbound_emails_send(email_ids=ids)
+
+
+@pytest.mark.parametrize("size", [2, 20])
+def test_nomination_pages_run_a_constant_number_of_queries(
+    size: int, manager: Any, client: Client, django_assert_max_num_queries: Callable[..., Any]
+) -> None:
+    team = team_build(manager, size=size, name=f"Nominating {size}")
+    cycle = services.cycle_create(
+        team=team,
+        by=manager,
+        name="Nominating",
+        deadline=timezone.now() + timedelta(days=5),
+        people=list(team.people.all()),
+        nomination_mode="subjects",
+    )
+    services.cycle_nominations_open(cycle=cycle, by=manager)
+    first = cycle.subjects.order_by("person__name").first()
+    assert first is not None
+    services.nomination_approve(cycle=cycle, subject=first, by=manager)
+    client.force_login(manager)
+    for url in ["/cycles/", f"/cycles/{cycle.pk}/", f"/cycles/{cycle.pk}/raters/"]:
+        with django_assert_max_num_queries(PAGE_BOUND):
+            assert client.get(url).status_code == 200, url
+    html = client.get(f"/cycles/{cycle.pk}/raters/").content.decode()
+    assert html.count(">approved</span>") == 1 and html.count(">no list yet</span>") == size - 1
+
+
+@pytest.mark.parametrize("size", [2, 20])
+def test_the_polled_progress_runs_a_constant_number_of_queries_and_stays_pooled(
+    size: int, manager: Any, client: Client, django_assert_max_num_queries: Callable[..., Any]
+) -> None:
+    cycle = _world(manager, size)
+    client.force_login(manager)
+    with django_assert_max_num_queries(PAGE_BOUND):
+        response = client.get(f"/cycles/{cycle.pk}/", headers={"HX-Request": "true"})
+    html = response.content.decode()
+    assert "<html" not in html and html.lstrip().startswith("{#") is False
+    assert 'hx-trigger="every 5s"' in html
+    assert html.count('<th scope="row">') == size
+    # the same pooled figures as the page: never a group, a decline or a time
+    for word in ("Peers", "Direct reports", "declined", "Declined"):
+        assert word not in html

@@ -24,12 +24,13 @@ def _launched_and_sent(cycle: Cycle) -> None:
 
 def test_reminder_goes_only_to_raters_with_open_invitations_listing_only_those(open_cycle: Cycle, team: Team) -> None:
     _launched_and_sent(open_cycle)
-    ann = person(team, "Ann")
-    # Ann has answered about herself and declined one peer survey; every other one is still open.
-    Invitation.objects.filter(rater_email=ann.email, subject__person__name="Ann").update(
+    mid = person(team, "Mid One")
+    # Mid One has answered about himself and declined one direct report's survey; every
+    # other one (his other report, his peer, his manager) is still open.
+    Invitation.objects.filter(rater_email=mid.email, subject__person__name="Mid One").update(
         status=Invitation.Status.COMPLETED
     )
-    Invitation.objects.filter(rater_email=ann.email, subject__person__name="Ben").update(
+    Invitation.objects.filter(rater_email=mid.email, subject__person__name="Ann").update(
         status=Invitation.Status.DECLINED
     )
     dan = person(team, "Dan")
@@ -40,12 +41,13 @@ def test_reminder_goes_only_to_raters_with_open_invitations_listing_only_those(o
     # then
     assert reminder is not None
     assert not outbox_for(dan.email)
-    (message,) = outbox_for(ann.email)
+    (message,) = outbox_for(mid.email)
     assert message.subject.startswith("Reminder:")
-    still_open = Invitation.objects.filter(rater_email=ann.email, status=Invitation.Status.OPEN)
+    still_open = Invitation.objects.filter(rater_email=mid.email, status=Invitation.Status.OPEN)
+    assert still_open.count() == 3
     assert len(re.findall(r"/s/[^/]+/", message.body)) == still_open.count()
-    assert "Ann, yourself" not in message.body and "- Ben," not in message.body
-    assert "- Cat, as a peer" in message.body
+    assert "Mid One, yourself" not in message.body and "- Ann," not in message.body
+    assert "- Mid Two, as a peer" in message.body
     assert OutboundEmail.objects.filter(reminder=reminder).count() == len(mail.outbox)
 
 

@@ -2,88 +2,20 @@
 
 from __future__ import annotations
 
-import email
-import email.policy
-import threading
 import time
-from collections import Counter
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from email.message import EmailMessage
-from typing import Any, cast
+from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 from django.test import Client
 
 from config import links
 from config.embedded import free_port
 from surveys import services
 from surveys.models import Cycle, InvitationLink, OutboundEmail, Team
+from tests.smtp_sink import Inbox
 from tests.surveys.helpers import person, team_build
-
-
-@dataclass
-class Inbox:
-    """An aiosmtpd handler that keeps what it accepts and can refuse (451) some recipients."""
-
-    refuse_first: set[str] = field(default_factory=set)
-    refuse_always: set[str] = field(default_factory=set)
-    messages: list[tuple[list[str], EmailMessage]] = field(default_factory=list)
-    sessions: int = 0
-    refused: Counter[str] = field(default_factory=Counter)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    refuse_mailbox: set[str] = field(default_factory=set)
-
-    async def handle_EHLO(
-        self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
-    ) -> list[str]:
-        with self.lock:
-            self.sessions += 1
-        session.host_name = hostname
-        return responses
-
-    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: list[str]) -> str:
-        if address in self.refuse_mailbox:
-            return "550 5.1.1 No such mailbox"
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        with self.lock:
-            for recipient in envelope.rcpt_tos:
-                if recipient in self.refuse_always or (recipient in self.refuse_first and not self.refused[recipient]):
-                    self.refused[recipient] += 1
-                    return "451 4.3.0 Mailbox busy, try again later"
-            message = cast(EmailMessage, email.message_from_bytes(envelope.content, policy=email.policy.default))
-            self.messages.append((list(envelope.rcpt_tos), message))
-        return "250 OK"
-
-    def to(self, address: str) -> list[EmailMessage]:
-        with self.lock:
-            return [message for recipients, message in self.messages if address in recipients]
-
-
-@pytest.fixture
-def smtp_server(settings: Any) -> Iterator[Callable[..., Inbox]]:
-    controllers: list[Controller] = []
-
-    def start(**options: Any) -> Inbox:
-        inbox = Inbox(**options)
-        port = free_port()
-        controller = Controller(inbox, hostname="127.0.0.1", port=port)
-        controller.start()
-        controllers.append(controller)
-        settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-        settings.EMAIL_HOST = "127.0.0.1"
-        settings.EMAIL_PORT = port
-        settings.EMAIL_USE_TLS = False
-        settings.EMAIL_TIMEOUT = 5
-        return inbox
-
-    yield start
-    for controller in controllers:
-        controller.stop()
 
 
 def _text(message: EmailMessage) -> str:

@@ -29,7 +29,9 @@ class Command(BaseCommand):
             cycles = demo_cycles_seed(organization=organization)
             answered = demo_answers_seed(cycle=cycles.closed_cycle, share=0.9, seed=1)
             answered += demo_answers_seed(cycle=cycles.open_cycle, share=0.4, seed=2)
+            # The coach follows both cycles: the open one's reports are read once it closes.
             demo_reports_seed(cycle=cycles.closed_cycle, coach=organization.coach)
+            demo_reports_seed(cycle=cycles.open_cycle, coach=organization.coach)
             cycle_close(cycle=cycles.closed_cycle, by=organization.manager)
             self.stdout.write(
                 f"Seeded the demo team {organization.team.name!r}: {answered} answers, "

@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("surveys", "0007_closed_cycles_forget_who_answered"),
+        ("surveys", "0008_nomination_approval"),
     ]
 
     operations = [
