@@ -269,7 +269,18 @@ class Lease:
         self._thread.join(timeout=5)
 
 
-Worker = Callable[[list[int], str, Lease], None]
+Worker = Callable[[list[int], str, Lease], Any]
+
+
+def job_run_one(kind: JobKind, work: Worker, *, pk: int | None = None) -> Any:
+    """Claim one due row (``pk``, or the next due one) and work it under a lease; returns what
+    ``work`` returns, or None when nothing was claimed."""
+    owner = job_owner()
+    claimed = jobs_claim(kind, owner=owner, ids=None if pk is None else [pk], limit=1)
+    if not claimed:
+        return None
+    with Lease(kind, claimed, owner) as lease:
+        return work(claimed, owner, lease)
 
 
 def jobs_work(kind: JobKind, work: Worker, *, ids: Iterable[int] | None = None) -> int:

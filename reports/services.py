@@ -20,10 +20,9 @@ from config.jobs import (
     job_fail,
     job_finish,
     job_hand_over,
-    job_owner,
     job_requeue,
     job_retry_later,
-    jobs_claim,
+    job_run_one,
     jobs_ring_on_commit,
     jobs_work,
     smtp_error_is_permanent,
@@ -129,21 +128,12 @@ def report_data_compute(*, report_id: int) -> dict[str, Any]:
 def report_build(*, report_id: int | None = None) -> str:
     """Claim one due report (``report_id``, or the next due one), build it, store the
     outcome; returns its status, or "" when nothing was claimed."""
-    owner = job_owner()
-    claimed = jobs_claim(REPORTS, owner=owner, ids=None if report_id is None else [report_id], limit=1)
-    if not claimed:
-        return ""
-    with Lease(REPORTS, claimed, owner) as lease:
-        return _report_build_claimed(claimed, owner, lease)
+    return job_run_one(REPORTS, _report_build_claimed, pk=report_id) or ""
 
 
 def reports_build_due(*, report_ids: list[int] | None = None) -> int:
     """Build due reports one after another (the doorbell task's body); returns how many were claimed."""
-
-    def build(ids: list[int], owner: str, lease: Lease) -> None:
-        _report_build_claimed(ids, owner, lease)
-
-    return jobs_work(REPORTS, build, ids=report_ids)
+    return jobs_work(REPORTS, _report_build_claimed, ids=report_ids)
 
 
 def _report_build_claimed(ids: list[int], owner: str, lease: Lease) -> str:
@@ -293,21 +283,12 @@ def release_retry(*, release: Release, by: User) -> Release:
 def release_send(*, release_id: int | None = None) -> str:
     """Claim one due release (``release_id``, or the next due one) and send its email;
     returns its status, or "" when nothing was claimed."""
-    owner = job_owner()
-    claimed = jobs_claim(RELEASES, owner=owner, ids=None if release_id is None else [release_id], limit=1)
-    if not claimed:
-        return ""
-    with Lease(RELEASES, claimed, owner) as lease:
-        return _release_send_claimed(claimed, owner, lease)
+    return job_run_one(RELEASES, _release_send_claimed, pk=release_id) or ""
 
 
 def releases_send_due(*, release_ids: list[int] | None = None) -> int:
     """Send due release emails one after another (the doorbell task's body)."""
-
-    def send(ids: list[int], owner: str, lease: Lease) -> None:
-        _release_send_claimed(ids, owner, lease)
-
-    return jobs_work(RELEASES, send, ids=release_ids)
+    return jobs_work(RELEASES, _release_send_claimed, ids=release_ids)
 
 
 def _release_send_claimed(ids: list[int], owner: str, lease: Lease) -> str:

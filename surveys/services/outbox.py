@@ -65,11 +65,7 @@ def outbound_emails_send(*, email_ids: Iterable[int] | None = None) -> list[int]
 def outbound_emails_work(*, email_ids: Iterable[int] | None = None) -> int:
     """Send due emails batch after batch, or only the due ones among ``email_ids`` (the
     doorbell task's body); returns how many were claimed."""
-
-    def deliver(ids: list[int], owner: str, lease: Lease) -> None:
-        _emails_deliver(ids, owner, lease)
-
-    return jobs_work(EMAILS, deliver, ids=email_ids)
+    return jobs_work(EMAILS, _emails_deliver, ids=email_ids)
 
 
 def _emails_deliver(ids: list[int], owner: str, lease: Lease) -> list[int]:
@@ -196,18 +192,23 @@ def _invitation_messages(emails: list[OutboundEmail]) -> dict[int, EmailMultiAlt
     }
 
 
+def _nominations_of(emails: list[OutboundEmail], **state: Any) -> dict[tuple[int, str], Nomination]:
+    """The nominations the subjects these emails go to, in ``state``, by (cycle, recipient)."""
+    return {
+        (nomination.subject.cycle_id, nomination.subject.person.email.lower()): nomination
+        for nomination in Nomination.objects.filter(
+            subject__cycle_id__in={email.cycle_id for email in emails},
+            subject__person__email__in={email.recipient for email in emails},
+            **state,
+        ).select_related("subject__person", "subject__cycle")
+    }
+
+
 def _nomination_messages(emails: list[OutboundEmail]) -> dict[int, EmailMultiAlternatives]:
     """Nomination requests, each with a new link that replaces any earlier one."""
     if not emails:
         return {}
-    nominations = {
-        (nomination.subject.cycle_id, nomination.subject.person.email.lower()): nomination
-        for nomination in Nomination.objects.filter(
-            subject__cycle_id__in={email.cycle_id for email in emails},
-            subject__cycle__status=Cycle.Status.NOMINATING,
-            subject__person__email__in={email.recipient for email in emails},
-        ).select_related("subject__person", "subject__cycle")
-    }
+    nominations = _nominations_of(emails, subject__cycle__status=Cycle.Status.NOMINATING)
     pending = [email for email in emails if (email.cycle_id, email.recipient) in nominations]
     tokens = {}
     for email in pending:
@@ -229,14 +230,7 @@ def _nomination_approved_messages(emails: list[OutboundEmail]) -> dict[int, Emai
     """The subject told that their list of raters is approved (no link: nothing to do)."""
     if not emails:
         return {}
-    nominations = {
-        (nomination.subject.cycle_id, nomination.subject.person.email.lower()): nomination
-        for nomination in Nomination.objects.filter(
-            subject__cycle_id__in={email.cycle_id for email in emails},
-            approved_at__isnull=False,
-            subject__person__email__in={email.recipient for email in emails},
-        ).select_related("subject__person", "subject__cycle")
-    }
+    nominations = _nominations_of(emails, approved_at__isnull=False)
     return {
         email.pk: nomination_approved_email_build(nomination=nominations[(email.cycle_id, email.recipient)])
         for email in emails

@@ -213,7 +213,7 @@ def _json_or_text(body: bytes) -> Any:
 
 
 # Short leases and sweeps keep these tests quick; the dead-worker test uses the defaults.
-FAST = {"JOB_LEASE_SECONDS": "6", "JOB_SWEEP_SECONDS": "2"}
+FAST = {"JOB_LEASE_SECONDS": "6", "JOB_SWEEP_SECONDS": "2", "EMAIL_TIMEOUT": "2"}
 
 
 @pytest.fixture
