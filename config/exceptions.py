@@ -16,7 +16,7 @@ from typing import Any
 
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import InterfaceError, OperationalError, connection
+from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.template.loader import render_to_string
@@ -39,19 +39,27 @@ API_PREFIX = "/api/"
 RETRY_AFTER_SECONDS = "5"
 
 
+# SQLSTATEs of a server that went away: connection exceptions (class 08), and the backend
+# terminated by an administrator, a crash or a server still starting up.
+CONNECTION_LOST_SQLSTATES = ("08", "57P01", "57P02", "57P03")
+
+
 def database_lost(error: BaseException | None) -> bool:
     """The database went away (restarted, connections terminated, network cut): the request
     did not complete, and trying again in a moment will work.
 
-    Other ``OperationalError``s on a connection that still works (a statement or lock
-    timeout, a deadlock) are bugs or load to look into, and stay 500s.
+    Other ``OperationalError``s from a server that answered (a statement or lock timeout,
+    a deadlock) are bugs or load to look into, and stay 500s.
     """
     if isinstance(error, InterfaceError):
         return True
     if not isinstance(error, OperationalError):
         return False
-    raw = connection.connection
-    return raw is None or bool(raw.closed) or bool(getattr(raw, "broken", False))
+    sqlstate = getattr(error.__cause__, "sqlstate", None)
+    if sqlstate is None:
+        # No answer from the server at all: the connection could not be made or was cut.
+        return True
+    return sqlstate.startswith(CONNECTION_LOST_SQLSTATES)
 
 
 def validation_errors(error: DjangoValidationError) -> dict[str, Any]:
