@@ -246,13 +246,13 @@ def test_a_text_bank_missing_a_text_is_refused() -> None:
     assert text_bank_parse(raw=raw, dimension_keys=keys, pairs=[1, 2, 3]).version == 1
     broken = json.loads(json.dumps(raw))
     broken["dimensions"]["aligning_people"]["develop"] = " "
-    with pytest.raises(TextBankError, match="dimensions.aligning_people.develop"):
+    with pytest.raises(TextBankError, match=r"dimensions\.aligning_people\.develop"):
         text_bank_parse(raw=broken, dimension_keys=keys, pairs=[1, 2, 3])
     broken = json.loads(json.dumps(raw))
     del broken["quadrants"]["chaos_risk"]
-    with pytest.raises(TextBankError, match="quadrants.chaos_risk"):
+    with pytest.raises(TextBankError, match=r"quadrants\.chaos_risk"):
         text_bank_parse(raw=broken, dimension_keys=keys, pairs=[1, 2, 3])
-    with pytest.raises(TextBankError, match="pairs.4"):
+    with pytest.raises(TextBankError, match=r"pairs\.4"):
         text_bank_parse(raw=raw, dimension_keys=keys, pairs=[1, 2, 3, 4])
 
 
