@@ -43,6 +43,7 @@ logging.getLogger("weasyprint.progress").setLevel(logging.WARNING)
 # can only ever point at our own static files.
 PDF_BASE_URL = "http://report.invalid/"
 REPORT_CSS = "reports/report.css"
+POSITIONS_CSS = "reports/report-positions.css"
 PDF_LAYOUT = "reports/layout_pdf.html"
 # The PDF's page rules (size, margins, running head, page numbers), a template for its translated words.
 PDF_PAGE_CSS = "reports/report_page.css"
@@ -93,12 +94,17 @@ def _font_config() -> Any:
     return FontConfiguration()
 
 
+def _static_text(name: str) -> str:
+    path = finders.find(name)
+    if not isinstance(path, str):
+        raise FileNotFoundError(name)
+    return Path(path).read_text(encoding="utf-8")
+
+
 @functools.cache
 def report_css() -> str:
-    path = finders.find(REPORT_CSS)
-    if not isinstance(path, str):
-        raise FileNotFoundError(REPORT_CSS)
-    return Path(path).read_text(encoding="utf-8")
+    """The report's stylesheet and the places its charts use, as the PDF reads them."""
+    return _static_text(REPORT_CSS) + _static_text(POSITIONS_CSS)
 
 
 @functools.cache

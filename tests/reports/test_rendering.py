@@ -14,7 +14,7 @@ import pytest
 from django.test import Client
 from django.utils.html import escape
 
-from reports import services
+from reports import charts, services
 from reports.models import CoachAssignment, Report
 from reports.rendering import PDF_BASE_URL, pdf_url_fetcher_class, report_pdf_render, static_file_for
 from surveys.models import Group
@@ -310,3 +310,24 @@ def test_rendering_is_deterministic_enough_to_reuse_fonts() -> None:
     first = report_pdf_render(data=data)
     second = report_pdf_render(data=data)
     assert first.startswith(b"%PDF") and second.startswith(b"%PDF")
+
+
+def test_the_chart_positions_stylesheet_is_the_generated_one() -> None:
+    # the site's CSP allows no inline style: every place a chart uses is a class of this file
+    path = Path(__file__).resolve().parents[2] / "reports" / "static" / "reports" / "report-positions.css"
+    assert path.read_text(encoding="utf-8") == charts.positions_css()
+
+
+def test_a_trend_draws_the_earlier_point_and_an_arrow_to_this_one() -> None:
+    plane = charts.plane_chart(
+        points=[
+            {"label": "Self", "management": 4.1, "leadership": 4.6, "kind": "self"},
+            {"label": "Others", "management": 3.8, "leadership": 3.0, "kind": "others"},
+        ],
+        cut=3.5,
+        title="Plane",
+        earlier={"label": "Spring 2025", "management": 3.2, "leadership": 2.6},
+    )
+    assert '<span class="plane-mark earlier at-x-22 at-y-24">' in plane
+    assert "Spring 2025" in plane and "<polygon" in plane
+    assert "style=" not in plane
