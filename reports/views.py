@@ -191,7 +191,7 @@ def team_balance(request: HttpRequest, cycle_id: int) -> HttpResponse:
     points = selectors.team_balance_points(cycle=cycle, user=request.user)
     # Numbered markers keyed to the legend: names printed on the plane overlap as soon as
     # two people stand close, and then nobody can tell whose point is whose.
-    shown = [
+    shown: list[dict[str, Any]] = [
         {"number": number, "point": point, "href": reverse("reports:detail", kwargs={"report_id": point.report_id})}
         for number, point in enumerate((point for point in points if point.shown), start=1)
     ]

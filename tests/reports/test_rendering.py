@@ -30,7 +30,7 @@ def pdf_text(pdf_path: Path, page: int | None = None, *, mode: str = "-layout") 
     ).stdout
 
 
-def page_images(pdf_path: Path, folder: Path, *, dpi: int = 50) -> list[Path]:
+def page_images(pdf_path: Path, folder: Path, *, dpi: int = 80) -> list[Path]:
     """Every page as a PNG (kept as an artifact) and as a greyscale PGM (measured here)."""
     subprocess.run(["pdftoppm", "-png", "-r", str(dpi), str(pdf_path), str(folder / "page")], check=True)
     subprocess.run(["pdftoppm", "-gray", "-r", str(dpi), str(pdf_path), str(folder / "grey")], check=True)
