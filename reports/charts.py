@@ -58,6 +58,8 @@ NUDGE_COLUMNS = 2
 NUDGE_ROWS = 10
 STEP = 2.5
 STEPS = 40
+# Gap bars run from −2.0 to +2.0 in tenths.
+GAP_TENTHS = 20
 CUT_STROKE = 'stroke="#33475b" stroke-width="0.5" stroke-dasharray="2 1.2"'
 TREND_STROKE = 'stroke="#5c6b7a" stroke-width="0.8"'
 
@@ -83,10 +85,6 @@ def _pos(left: float, top: float) -> str:
     return f"at-x-{_step(left)} at-y-{_step(top)}"
 
 
-def _width(percent: float) -> str:
-    return f"w-{_step(percent)}"
-
-
 def positions_css() -> str:
     """The stylesheet of every place and width a chart may use (reports/static/reports/report-positions.css)."""
     lines = [
@@ -95,7 +93,19 @@ def positions_css() -> str:
     ]
     for step in range(STEPS + 1):
         at = f"{step * STEP:g}%"
-        lines.append(f".at-x-{step} {{ left: {at}; }} .at-y-{step} {{ top: {at}; }} .w-{step} {{ width: {at}; }}")
+        lines.append(f".at-x-{step} {{ left: {at}; }} .at-y-{step} {{ top: {at}; }}")
+    for step in range(STEPS + 1):
+        lines.append(f".fill-{step} {{ background-size: {step * STEP:g}% 100%; }}")
+    # A gap bar from the centre line: its width is the gap's share of ±2.0, and a background
+    # at p % sits p % of the way along the room left beside it.
+    for tenths in range(-GAP_TENTHS, GAP_TENTHS + 1):
+        width = abs(tenths) * 50 / GAP_TENTHS
+        left = 50 if tenths >= 0 else 50 - width
+        place = 0 if width >= 100 else left / (100 - width) * 100
+        lines.append(
+            f".{_gap_class(tenths)} {{ background-size: 1.5px 100%, {width:g}% 100%; "
+            f"background-position: 50% 0, {place:.4g}% 0; }}"
+        )
     for column in range(-NUDGE_COLUMNS, NUDGE_COLUMNS + 1):
         lines.append(f".nudge-x-{column + NUDGE_COLUMNS} {{ margin-left: {column * MARKER_REM / 2:g}rem; }}")
     for row in range(NUDGE_ROWS):
@@ -210,7 +220,7 @@ def plane_chart(
         ticks,
         mark_safe("".join(marks)),  # noqa: S308 - each mark went through format_html
         gettext("Management index →"),
-        gettext("Leadership index →"),
+        gettext("↑ Leadership index"),
     )
 
 
@@ -262,17 +272,20 @@ def _scale(labelled: bool) -> SafeString:
 
 
 def bars_chart(*, bars: Sequence[Mapping[str, Any]], title: str) -> SafeString:
-    """Horizontal bars on the 1–5 scale, one per group: {"group", "label", "score", "n"}."""
+    """Horizontal bars on the 1–5 scale, one per group: {"group", "label", "score", "n"}.
+
+    A bar is its track's background, sized by a class: one box per bar, which the PDF
+    renderer lays out far faster than a box inside a box.
+    """
     rows = format_html_join(
         "",
-        '<div class="bar-row"><span class="bar-label">{}</span><span class="bar-track">'
-        '<span class="bar {} {}"></span></span>'
+        '<div class="bar-row"><span class="bar-label">{}</span><span class="bar-track {} fill-{}"></span>'
         '<span class="bar-value">{} <span class="n">(n={})</span></span></div>',
         (
             (
                 bar["label"],
                 GROUP_CLASSES.get(str(bar["group"]), "peer"),
-                _width(_percent(float(bar["score"]))),
+                _step(_percent(float(bar["score"]))),
                 _number(float(bar["score"])),
                 bar["n"],
             )
@@ -284,32 +297,32 @@ def bars_chart(*, bars: Sequence[Mapping[str, Any]], title: str) -> SafeString:
 
 def gap_chart(*, gaps: Sequence[Mapping[str, Any]], title: str) -> SafeString:
     """Self − Others per dimension as bars around zero: {"name", "value", "flag", "label"}."""
-    limit = 2.0
 
     def row(gap: Mapping[str, Any]) -> tuple[Any, ...]:
         value = float(gap["value"])
-        half = min(abs(value), limit) / limit * 50
-        left = 50 if value >= 0 else 50 - half
         flag = str(gap.get("flag") or "none").replace("_", "-")
-        text = f"{value:+.1f}"
-        return gap["name"], flag, f"at-x-{_step(left)}", _width(half), text, gap.get("label") or ""
+        # in tenths, within ±2.0: the class that places the bar (report-positions.css)
+        tenths = max(-GAP_TENTHS, min(GAP_TENTHS, round(value * 10)))
+        return gap["name"], flag, _gap_class(tenths), f"{value:+.1f}", gap.get("label") or ""
 
     rows = format_html_join(
         "",
-        '<div class="bar-row"><span class="bar-label">{}</span><span class="bar-track gap-track">'
-        '<span class="gap-bar {} {} {}"></span></span>'
+        '<div class="bar-row"><span class="bar-label">{}</span><span class="bar-track gap-track {} {}"></span>'
         '<span class="bar-value">{} <strong>{}</strong></span></div>',
         (row(gap) for gap in gaps),
     )
     return format_html(
-        '<div class="bars stacked gaps-chart" role="img" aria-label="{}">{}<div class="bar-row bar-axis">'
-        '<span class="bar-label"></span><span class="gap-axis"><span>{}</span><span>{}</span></span>'
-        '<span class="bar-value"></span></div></div>',
+        '<div class="bars stacked gaps-chart" role="img" aria-label="{}">{}'
+        '<p class="gap-axis"><span>{}</span><span>{}</span></p></div>',
         title,
         rows,
         gettext("← self lower"),
         gettext("self higher →"),
     )
+
+
+def _gap_class(tenths: int) -> str:
+    return f"gap-{'m' if tenths < 0 else 'p'}{abs(tenths)}"
 
 
 def pairs_chart(*, pairs: Sequence[Mapping[str, Any]], title: str) -> SafeString:
@@ -322,12 +335,11 @@ def pairs_chart(*, pairs: Sequence[Mapping[str, Any]], title: str) -> SafeString
             if shown:
                 rows.append(
                     format_html(
-                        '<div class="bar-row"><span class="bar-label">{}</span><span class="bar-track">'
-                        '<span class="bar side-{} {}"></span></span>'
-                        '<span class="bar-value">{} <span class="n">(n={})</span></span></div>',
+                        '<div class="bar-row"><span class="bar-label">{}</span><span class="bar-track side-{} fill-{}">'
+                        '</span><span class="bar-value">{} <span class="n">(n={})</span></span></div>',
                         pair[side]["name"],
                         side,
-                        _width(_percent(float(shown["score"]))),
+                        _step(_percent(float(shown["score"]))),
                         _number(float(shown["score"])),
                         shown["n"],
                     )
@@ -352,7 +364,7 @@ def pairs_chart(*, pairs: Sequence[Mapping[str, Any]], title: str) -> SafeString
         )
     return format_html(
         '<div class="bars stacked pairs-chart" role="img" aria-label="{}">{}<div class="bar-row bar-axis">'
-        '<span class="bar-label"></span><span class="bar-track">{}</span><span class="bar-value"></span></div></div>',
+        '<span class="bar-label"></span><span class="bar-scale">{}</span><span class="bar-value"></span></div></div>',
         title,
         mark_safe("".join(blocks)),  # noqa: S308 - each block went through format_html
         _scale(True),

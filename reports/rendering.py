@@ -118,7 +118,12 @@ def _stylesheets(language: str) -> tuple[Any, ...]:
     from weasyprint import CSS
 
     return (
-        CSS(string=report_css(), font_config=_font_config()),
+        # Resolved as the web page resolves it, so the bars' fill images come from our static files.
+        CSS(
+            string=report_css(),
+            base_url=f"{PDF_BASE_URL}{settings.STATIC_URL.strip('/')}/reports/",
+            font_config=_font_config(),
+        ),
         CSS(string=render_to_string(PDF_PAGE_CSS), font_config=_font_config()),
     )
 
