@@ -229,6 +229,10 @@ def test_identified_only_report_renders_and_says_why(closed_cycle: Any, tmp_path
     assert "self and manager scores only" in text
     assert "No Others point" in text
     assert "Too few peers, direct reports and outside raters gave ratings for any anonymous figure" in text
+    # a report with fewer figures is shorter, and still leaves no page but the last half empty
+    pages = page_images(pdf_path, tmp_path, dpi=40)
+    for page in pages[:-1]:
+        assert empty_from_bottom(page) < 0.5
 
 
 @pytest.mark.django_db
