@@ -218,9 +218,9 @@ def _read_with_others(data: Mapping[str, Any], bank: TextBank, name: str, readin
         )
     balance = data.get("balance")
     if balance:
-        key = {"balanced": "balanced", "leans leadership": LEADERSHIP, "leans management": MANAGEMENT}.get(
-            balance["label"], "balanced"
-        )
+        # The label was set from the exact balance (scoring.balance_label); an unknown one fails
+        # loudly rather than be read as balanced.
+        key = {"balanced": "balanced", "leans leadership": LEADERSHIP, "leans management": MANAGEMENT}[balance["label"]]
         frames = {
             "balanced": gettext(
                 "The balance (leadership index minus management index) is %(balance)s: within half a point, "
@@ -238,21 +238,26 @@ def _read_with_others(data: Mapping[str, Any], bank: TextBank, name: str, readin
         reading.summary.append(frames[key] % {"balance": _signed(float(balance["value"]))})
 
     best = _ranked(dimensions, _others_score, highest=True)[:2]
+    # A strength is a dimension at or above the cut (on its shown score); below it, the
+    # summary names the highest rated without calling them strengths.
+    strong = [d for d in best if (_others_score(d) or 0) >= cut]
     if best:
         named = [
             gettext("%(dimension)s (%(score)s)") % {"dimension": d["name"], "score": _number(_others_score(d) or 0)}
-            for d in best
+            for d in (strong or best)
         ]
-        if (_others_score(best[0]) or 0) >= cut:
-            strengths = [
-                gettext(bank.dimensions[str(d["key"])]["strength"])
-                for d in best
-                if _bank_dimension(bank, d) and (_others_score(d) or 0) >= cut
-            ]
-            reading.summary.append(
-                gettext("The clearest strengths, as others see them: %(dimensions)s — %(strengths)s.")
-                % {"dimensions": _and(named), "strengths": _and(strengths)}
-            )
+        if strong:
+            strengths = [gettext(texts["strength"]) for d in strong if (texts := _bank_dimension(bank, d)) is not None]
+            if strengths:
+                sentence = gettext("The clearest strengths, as others see them: %(dimensions)s — %(strengths)s.") % {
+                    "dimensions": _and(named),
+                    "strengths": _and(strengths),
+                }
+            else:
+                sentence = gettext("The clearest strengths, as others see them: %(dimensions)s.") % {
+                    "dimensions": _and(named)
+                }
+            reading.summary.append(sentence)
         else:
             reading.summary.append(
                 gettext(

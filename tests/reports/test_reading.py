@@ -268,3 +268,19 @@ def test_random_pools_never_quote_a_number_the_report_does_not_show() -> None:
         data, reading = read(raters)
         assert_quotes_only_shown_figures(data, reading)
         assert reading["summary"]
+
+
+def test_only_dimensions_at_or_above_the_cut_are_called_strengths() -> None:
+    raters = [
+        rater("self", 4, 4),
+        *(rater(group, 3, 3, aligning_people=4) for group in ("manager", "peer", "peer", "peer")),
+    ]
+    _, reading = read(raters)
+    strengths = next(s for s in reading["summary"] if s.startswith("The clearest strengths"))
+    assert strengths == (
+        f"The clearest strengths, as others see them: Aligning people (4.0) — "
+        f"{BANK.dimensions['aligning_people']['strength']}."
+    )
+    _, low = read(team(3, 3))
+    assert not any(s.startswith("The clearest strengths") for s in low["summary"])
+    assert any(s.startswith("No dimension reaches the cut of 3.5") for s in low["summary"])
