@@ -2,7 +2,9 @@
 
 Run: ``.venv/bin/python bench/bench_reports.py`` (``--subjects N`` and ``--concurrency N``
 to change the defaults). Prints the median and 95th percentile of computing one report's
-data (its queries included) and of rendering its PDF, then closes a cycle of 1,000 subjects
+data (its queries included) and of rendering its PDF, and of the ratio between rendering a
+report's PDF and rendering the same report with its charts removed (what the charts cost;
+the target is at most 1.3), then closes a cycle of 1,000 subjects
 (8 answers each) and measures the time until every report is ready, built by a real Celery
 worker pool (``celery -A config worker`` subprocesses) against the embedded PostgreSQL and
 Redis this script starts in a temporary directory.
@@ -74,7 +76,10 @@ def cycle_with_answers(subjects: int) -> int:
     return cycle.id
 
 
-def per_report_timings(cycle_id: int) -> tuple[list[float], list[float]]:
+def per_report_timings(cycle_id: int) -> tuple[list[float], list[float], list[float], list[float]]:
+    """Per report: data computation, PDF rendering, and the PDF's processor time with and
+    without its charts (processor time, so that other work on the machine does not tilt
+    the ratio)."""
     from reports.models import Report
     from reports.rendering import report_pdf_render
     from reports.services import report_data_compute
@@ -82,6 +87,8 @@ def per_report_timings(cycle_id: int) -> tuple[list[float], list[float]]:
 
     compute: list[float] = []
     render: list[float] = []
+    full_cpu: list[float] = []
+    bare_cpu: list[float] = []
     subjects = list(Subject.objects.filter(cycle_id=cycle_id).order_by("id")[:SAMPLES])
     report_pdf_render(data=report_data_compute(report_id=_report_for(subjects[0]).id))  # fonts loaded once
     for subject in subjects:
@@ -89,11 +96,16 @@ def per_report_timings(cycle_id: int) -> tuple[list[float], list[float]]:
         with timed() as elapsed:
             data = report_data_compute(report_id=report.id)
         compute.append(elapsed())
+        started = time.process_time()
         with timed() as elapsed:
             report_pdf_render(data=data)
         render.append(elapsed())
+        full_cpu.append(time.process_time() - started)
+        started = time.process_time()
+        report_pdf_render(data=data, with_charts=False)
+        bare_cpu.append(time.process_time() - started)
     Report.objects.filter(cycle_id=cycle_id).delete()
-    return compute, render
+    return compute, render, full_cpu, bare_cpu
 
 
 def _report_for(subject: Any) -> Any:
@@ -178,7 +190,7 @@ def main() -> None:
     services = bench_django_setup()
     try:
         cycle_id = cycle_with_answers(arguments.subjects)
-        compute, render = per_report_timings(cycle_id)
+        compute, render, full_cpu, bare_cpu = per_report_timings(cycle_id)
         print(f"reports: per report over {len(compute)} reports (8 raters, 30 items)")
         print(
             f"  data computation (queries included): median {statistics.median(compute) * 1000:.1f} ms, "
@@ -187,6 +199,11 @@ def main() -> None:
         print(
             f"  PDF rendering:                       median {statistics.median(render) * 1000:.1f} ms, "
             f"p95 {percentile_95(render) * 1000:.1f} ms"
+        )
+        ratios = [full / bare for full, bare in zip(full_cpu, bare_cpu, strict=True)]
+        print(
+            f"  PDF with charts / same report without: median {statistics.median(ratios):.2f}, "
+            f"p95 {percentile_95(ratios):.2f} (processor time; target at most 1.3)"
         )
         seconds = end_to_end(cycle_id, arguments.subjects, arguments.concurrency)
         print(

@@ -1,8 +1,16 @@
-"""Inline SVG charts drawn from a report's stored (already filtered) JSON.
+"""The report's charts, drawn from its stored (already filtered) JSON.
 
-Readable in grayscale: every series differs by shape or fill pattern *and* carries a text
-label with its value and rater count, so a black-and-white print loses nothing. All text
-that comes from data is escaped; the charts load nothing from anywhere.
+Every word and number of a chart is HTML text laid over simple shapes — the plane's
+quadrants, cut lines and trend arrow are an SVG of a few rectangles and lines without a
+single text node, bars are boxes sized in per cent — because the PDF renderer lays out an
+SVG text node far more slowly than a line of HTML, and HTML text wraps, scales and
+reads aloud like the rest of the page. The same markup serves the web page and the PDF;
+report.css sizes it for each.
+
+Readable in greyscale: each series differs in lightness *and* in shape or label (the
+self-rating is a hollow circle, Others a filled square, each bar names its group and
+value), so a black-and-white print loses nothing. All text that comes from data is
+escaped; the charts load nothing from anywhere.
 """
 
 from __future__ import annotations
@@ -10,34 +18,50 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from django.utils.html import escape, format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
-from django.utils.text import slugify
+from django.utils.translation import gettext
 
-from surveys.vocabulary import COMBINED, DIRECT_REPORT, MANAGER, OTHERS, OUTSIDE, PEER, SELF
+from surveys.vocabulary import (
+    BUREAUCRACY_RISK,
+    CHAOS_RISK,
+    COMBINED,
+    DEVELOPING_BOTH,
+    DIRECT_REPORT,
+    MANAGER,
+    OTHERS,
+    OUTSIDE,
+    PEER,
+    QUADRANT_LABELS,
+    SELF,
+    STRONG_BOTH,
+)
 
 SCALE_MIN = 1.0
 SCALE_MAX = 5.0
-FONT = "DejaVu Sans"
-
-# Gray levels per group (distinct in grayscale); Others, the figure the indices and the
-# quadrant come from, is hatched.
-GROUP_FILLS: dict[str, str] = {
-    SELF: "#ffffff",
-    MANAGER: "#bdbdbd",
-    PEER: "#8c8c8c",
-    DIRECT_REPORT: "#5e5e5e",
-    OUTSIDE: "#a6a6a6",
-    COMBINED: "#767676",
+# The CSS class of each group's bar (its fill in report.css, light to dark).
+GROUP_CLASSES: dict[str, str] = {
+    SELF: "self",
+    MANAGER: "manager",
+    PEER: "peer",
+    DIRECT_REPORT: "direct-report",
+    OUTSIDE: "outside",
+    COMBINED: "combined",
+    OTHERS: "others",
 }
-
-
-def _hatch_defs(pattern_id: str) -> str:
-    return (
-        f'<defs><pattern id="{pattern_id}" width="6" height="6" patternUnits="userSpaceOnUse" '
-        'patternTransform="rotate(45)"><rect width="6" height="6" fill="#e0e0e0"/>'
-        '<line x1="0" y1="0" x2="0" y2="6" stroke="#222" stroke-width="2"/></pattern></defs>'
-    )
+# Team points closer than this (per cent of the plane) would cover each other on a phone.
+CLUSTER = 8.0
+# A team marker's width and gap, in rem (report.css draws it 1.5rem wide); a cluster is laid
+# out in rows of three, and from the tenth row on its markers share the last row's places.
+MARKER_REM = 1.7
+NUDGE_COLUMNS = 2
+NUDGE_ROWS = 10
+STEP = 2.5
+STEPS = 40
+# Gap bars run from −2.0 to +2.0 in tenths.
+GAP_TENTHS = 20
+CUT_STROKE = 'stroke="#33475b" stroke-width="0.5" stroke-dasharray="2 1.2"'
+TREND_STROKE = 'stroke="#5c6b7a" stroke-width="0.8"'
 
 
 def _number(value: float) -> str:
@@ -45,154 +69,303 @@ def _number(value: float) -> str:
     return f"{value:.1f}"
 
 
-def _svg(width: int, height: int, title: str, body: str, *, defs: str = "") -> SafeString:
-    return mark_safe(  # noqa: S308 - every piece of data in ``body`` went through escape()/format_html
-        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="100%" '
-        f'role="img" aria-label="{escape(title)}" font-family="{FONT}" font-size="11">'
-        f"<title>{escape(title)}</title>{defs}{body}</svg>"
-    )
+def _percent(value: float) -> float:
+    """A score's place on the 1–5 scale, in per cent of the axis."""
+    return (min(max(value, SCALE_MIN), SCALE_MAX) - SCALE_MIN) / (SCALE_MAX - SCALE_MIN) * 100
 
 
-def plane_svg(*, points: Sequence[Mapping[str, Any]], cut: float, title: str) -> SafeString:
+def _step(percent: float) -> int:
+    """A place on an axis as a step of 2.5 %: a one-decimal score's own place on 1–5."""
+    return max(0, min(STEPS, round(percent / STEP)))
+
+
+def _pos(left: float, top: float) -> str:
+    # Classes, not style attributes: the site's Content-Security-Policy allows no inline
+    # style, and scores with one decimal fall on 41 places per axis (report-positions.css).
+    return f"at-x-{_step(left)} at-y-{_step(top)}"
+
+
+def positions_css() -> str:
+    """The stylesheet of every place and width a chart may use (reports/static/reports/report-positions.css)."""
+    lines = [
+        "/* Generated by reports.charts.positions_css (a test keeps it equal): the places and widths",
+        "   a chart may use, in steps of 2.5 % — a one-decimal score's place on the 1–5 scale. */",
+    ]
+    for step in range(STEPS + 1):
+        at = f"{step * STEP:g}%"
+        lines.append(f".at-x-{step} {{ left: {at}; }} .at-y-{step} {{ top: {at}; }}")
+    for step in range(STEPS + 1):
+        lines.append(f".fill-{step} {{ background-size: {step * STEP:g}% 100%; }}")
+    # A gap bar from the centre line: its width is the gap's share of ±2.0, and a background
+    # at p % sits p % of the way along the room left beside it.
+    for tenths in range(-GAP_TENTHS, GAP_TENTHS + 1):
+        width = abs(tenths) * 50 / GAP_TENTHS
+        left = 50 if tenths >= 0 else 50 - width
+        place = 0 if width >= 100 else left / (100 - width) * 100
+        lines.append(
+            f".{_gap_class(tenths)} {{ background-size: 1.5px 100%, {width:g}% 100%; "
+            f"background-position: 50% 0, {place:.4g}% 0; }}"
+        )
+    for column in range(-NUDGE_COLUMNS, NUDGE_COLUMNS + 1):
+        lines.append(f".nudge-x-{column + NUDGE_COLUMNS} {{ margin-left: {column * MARKER_REM / 2:g}rem; }}")
+    for row in range(NUDGE_ROWS):
+        lines.append(f".nudge-y-{row} {{ margin-top: {row * MARKER_REM:g}rem; }}")
+    return "\n".join(lines) + "\n"
+
+
+def plane_chart(
+    *,
+    points: Sequence[Mapping[str, Any]],
+    cut: float,
+    title: str,
+    earlier: Mapping[str, Any] | None = None,
+    wide: bool = False,
+) -> SafeString:
     """The management × leadership plane with its four named quadrants and the given points.
 
-    Each point: {"label", "management", "leadership", "shape": "square" | "circle"}.
+    Each point: {"label", "management", "leadership", "kind": "self" | "others" | "person"},
+    a "person" also {"number", "href"}: a numbered marker linked to that person's report,
+    named in the legend beside the plane. ``earlier``, {"label", "management",
+    "leadership"}, draws an arrow from an earlier cycle's Others point to this one's.
     """
-    size, margin = 360, 46
-    span = size - 2 * margin
-
-    def x(value: float) -> float:
-        return margin + (min(max(value, SCALE_MIN), SCALE_MAX) - SCALE_MIN) / (SCALE_MAX - SCALE_MIN) * span
-
-    def y(value: float) -> float:
-        return size - margin - (min(max(value, SCALE_MIN), SCALE_MAX) - SCALE_MIN) / (SCALE_MAX - SCALE_MIN) * span
-
-    parts: list[str] = [
-        f'<rect x="{margin}" y="{margin}" width="{span}" height="{span}" fill="#fafafa" stroke="#333"/>',
-        f'<line x1="{x(cut)}" y1="{margin}" x2="{x(cut)}" y2="{size - margin}" stroke="#333" stroke-dasharray="5 3"/>',
-        f'<line x1="{margin}" y1="{y(cut)}" x2="{size - margin}" y2="{y(cut)}" stroke="#333" stroke-dasharray="5 3"/>',
+    cut_x, cut_y = _percent(cut), 100 - _percent(cut)
+    shapes = [
+        f'<rect x="0" y="0" width="{cut_x:.2f}" height="{cut_y:.2f}" fill="#fbe6c8"/>',
+        f'<rect x="{cut_x:.2f}" y="0" width="{100 - cut_x:.2f}" height="{cut_y:.2f}" fill="#dcebf6"/>',
+        f'<rect x="0" y="{cut_y:.2f}" width="{cut_x:.2f}" height="{100 - cut_y:.2f}" fill="#f2f2f2"/>',
+        f'<rect x="{cut_x:.2f}" y="{cut_y:.2f}" width="{100 - cut_x:.2f}" height="{100 - cut_y:.2f}" fill="#e3e7ee"/>',
     ]
-    quadrant_names = (
-        (x(SCALE_MIN) + 6, y(SCALE_MAX) + 14, "start", "Strong leadership only", "(chaos risk)"),
-        (x(SCALE_MAX) - 6, y(SCALE_MAX) + 14, "end", "Strong on both", ""),
-        (x(SCALE_MIN) + 6, y(SCALE_MIN) - 18, "start", "Developing on both", ""),
-        (x(SCALE_MAX) - 6, y(SCALE_MIN) - 18, "end", "Strong management only", "(bureaucracy risk)"),
-    )
-    for qx, qy, anchor, line1, line2 in quadrant_names:
-        parts.append(
-            f'<text x="{qx:.1f}" y="{qy:.1f}" text-anchor="{anchor}" font-size="9" fill="#333">'
-            f'{line1}<tspan x="{qx:.1f}" dy="12">{line2}</tspan></text>'
+    for tick in (2.0, 3.0, 4.0):
+        at = _percent(tick)
+        shapes.append(f'<line x1="{at:.2f}" y1="0" x2="{at:.2f}" y2="100" stroke="#ffffff" stroke-width="0.6"/>')
+        shapes.append(
+            f'<line x1="0" y1="{100 - at:.2f}" x2="100" y2="{100 - at:.2f}" stroke="#ffffff" stroke-width="0.6"/>'
         )
-    for tick in range(1, 6):
-        parts.append(f'<text x="{x(tick):.1f}" y="{size - margin + 16}" text-anchor="middle">{tick}</text>')
-        parts.append(f'<text x="{margin - 10}" y="{y(tick) + 4:.1f}" text-anchor="end">{tick}</text>')
-    parts.append(
-        f'<text x="{size / 2}" y="{size - 8}" text-anchor="middle" font-weight="bold">Management index →</text>'
+    shapes.append(f'<line x1="{cut_x:.2f}" y1="0" x2="{cut_x:.2f}" y2="100" {CUT_STROKE}/>')
+    shapes.append(f'<line x1="0" y1="{cut_y:.2f}" x2="100" y2="{cut_y:.2f}" {CUT_STROKE}/>')
+    others = next((point for point in points if point.get("kind") == "others"), None)
+    if earlier is not None and others is not None:
+        x1, y1 = _percent(float(earlier["management"])), 100 - _percent(float(earlier["leadership"]))
+        x2, y2 = _percent(float(others["management"])), 100 - _percent(float(others["leadership"]))
+        length = ((x2 - x1) ** 2 + (y2 - y1) ** 2) ** 0.5
+        if length > 0.5:
+            # Stop short of the square and draw the head as a triangle: no SVG marker needed.
+            ux, uy = (x2 - x1) / length, (y2 - y1) / length
+            tip_x, tip_y = x2 - ux * 2.6, y2 - uy * 2.6
+            base_x, base_y = tip_x - ux * 3.2, tip_y - uy * 3.2
+            shapes.append(f'<line x1="{x1:.2f}" y1="{y1:.2f}" x2="{base_x:.2f}" y2="{base_y:.2f}" {TREND_STROKE}/>')
+            shapes.append(
+                f'<polygon points="{tip_x:.2f},{tip_y:.2f} {base_x - uy * 1.6:.2f},{base_y + ux * 1.6:.2f} '
+                f'{base_x + uy * 1.6:.2f},{base_y - ux * 1.6:.2f}" fill="#5c6b7a"/>'
+            )
+    svg = mark_safe(  # noqa: S308 - numbers and fixed attributes only
+        '<svg class="plane-shapes" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 100 100" '
+        f'preserveAspectRatio="none" aria-hidden="true">{"".join(shapes)}</svg>'
     )
-    parts.append(
-        f'<text transform="translate(14 {size / 2}) rotate(-90)" text-anchor="middle" '
-        'font-weight="bold">Leadership index →</text>'
+
+    quadrants = format_html_join(
+        "",
+        '<span class="plane-quadrant {}">{}</span>',
+        (
+            ("top-left", gettext(QUADRANT_LABELS[CHAOS_RISK])),
+            ("top-right", gettext(QUADRANT_LABELS[STRONG_BOTH])),
+            ("bottom-left", gettext(QUADRANT_LABELS[DEVELOPING_BOTH])),
+            ("bottom-right", gettext(QUADRANT_LABELS[BUREAUCRACY_RISK])),
+        ),
     )
-    for point in points:
-        px, py = x(float(point["management"])), y(float(point["leadership"]))
-        if point.get("shape") == "circle":
-            parts.append(f'<circle cx="{px:.1f}" cy="{py:.1f}" r="6" fill="#fff" stroke="#000" stroke-width="2"/>')
-        else:
-            parts.append(f'<rect x="{px - 6:.1f}" y="{py - 6:.1f}" width="12" height="12" fill="#000" stroke="#000"/>')
-        # Self's label sits above-right of its circle and Others' below-left of its square:
-        # the two points are often close, and their labels must not print over each other.
-        above = point.get("shape") == "circle"
-        parts.append(
+    ticks = format_html_join(
+        "",
+        '<span class="plane-tick x {}">{}</span><span class="plane-tick y {}">{}</span>',
+        ((_pos(_percent(t), 100), t, _pos(0, 100 - _percent(t)), t) for t in range(1, 6)),
+    )
+    marks: list[SafeString] = []
+    if earlier is not None and others is not None:
+        left, top = _percent(float(earlier["management"])), 100 - _percent(float(earlier["leadership"]))
+        marks.append(format_html('<span class="plane-mark earlier {}"></span>', _pos(left, top)))
+        marks.append(format_html('<span class="plane-label earlier {}">{}</span>', _pos(left, top), earlier["label"]))
+    people = [point for point in points if point.get("kind") == "person"]
+    marks.extend(_person_marks(people))
+    named = [point for point in points if point.get("kind") != "person"]
+    tops = [100 - _percent(float(point["leadership"])) for point in named]
+    for index, point in enumerate(named):
+        left, top = _percent(float(point["management"])), tops[index]
+        kind = str(point.get("kind", "others"))
+        marks.append(format_html('<span class="plane-mark {} {}"></span>', kind, _pos(left, top)))
+        # Self and Others are often close: the higher point's label sits above it and the
+        # lower one's below, so the two never print over each other; at the plane's top or
+        # bottom edge a label moves beside its point instead of off the plane.
+        higher = index == tops.index(min(tops)) if len(tops) > 1 else kind == "self"
+        edge = top < 14 if higher else top > 86
+        placement = "beside" if edge else "above" if higher else "below"
+        marks.append(
             format_html(
-                '<text x="{}" y="{}" font-size="10" font-weight="bold" text-anchor="{}">{}</text>',
-                f"{px + 9:.1f}" if above else f"{px - 9:.1f}",
-                f"{py - 7:.1f}" if above else f"{py + 17:.1f}",
-                "start" if above else "end",
+                '<span class="plane-label {} {} {} {}">{} <span class="plane-value">{} · {}</span></span>',
+                kind,
+                "left" if left > 62 else "right",
+                placement,
+                _pos(left, top),
                 point["label"],
+                _number(float(point["management"])),
+                _number(float(point["leadership"])),
             )
         )
-    return _svg(size, size, title, "".join(parts))
+    return format_html(
+        '<div class="plane-chart{}" role="img" aria-label="{}">'
+        '<div class="plane-area">{}{}{}{}</div>'
+        '<span class="plane-axis x">{}</span><span class="plane-axis y">{}</span></div>',
+        " wide" if wide else "",
+        title,
+        svg,
+        quadrants,
+        ticks,
+        mark_safe("".join(marks)),  # noqa: S308 - each mark went through format_html
+        gettext("Management index →"),
+        gettext("↑ Leadership index"),
+    )
 
 
-def bars_svg(*, bars: Sequence[Mapping[str, Any]], title: str, chart_id: str) -> SafeString:
+def _person_marks(people: Sequence[Mapping[str, Any]]) -> list[SafeString]:
+    """Numbered, linked markers for the team view, clusters spread out so none covers another.
+
+    Points closer than ``CLUSTER`` per cent of the plane would cover each other on a phone:
+    they share their first point's place and are laid out from it in rows of three, each a
+    marker's width apart (in rem, so the spacing holds at every width). The legend gives
+    every person's exact figures.
+    """
+    clusters: list[tuple[float, float, list[Mapping[str, Any]]]] = []
+    for point in people:
+        left, top = _percent(float(point["management"])), 100 - _percent(float(point["leadership"]))
+        for x, y, members in clusters:
+            if abs(x - left) < CLUSTER and abs(y - top) < CLUSTER:
+                members.append(point)
+                break
+        else:
+            clusters.append((left, top, [point]))
+    marks = []
+    for left, top, members in clusters:
+        columns = min(len(members), 3)
+        for index, point in enumerate(members):
+            # in half marker widths from the centre, so that a row of two or three is centred
+            column = round(2 * (index % columns) - (columns - 1)) + NUDGE_COLUMNS
+            row = min(index // columns, NUDGE_ROWS - 1)
+            marks.append(
+                format_html(
+                    '<a class="plane-mark person {} nudge-x-{} nudge-y-{}" href="{}" title="{}" aria-label="{}">{}</a>',
+                    _pos(left, top),
+                    column,
+                    row,
+                    point["href"],
+                    point["label"],
+                    point["label"],
+                    point["number"],
+                )
+            )
+    return marks
+
+
+def _scale(labelled: bool) -> SafeString:
+    if not labelled:
+        return mark_safe("")
+    return format_html_join(
+        "", '<span class="bar-scale-tick at-x-{}">{}</span>', ((_step(_percent(t)), t) for t in range(1, 6))
+    )
+
+
+def bars_chart(*, bars: Sequence[Mapping[str, Any]], title: str) -> SafeString:
     """Horizontal bars on the 1–5 scale, one per group: {"group", "label", "score", "n"}.
 
-    ``chart_id`` keeps the hatch pattern's id unique among the charts of one page.
+    A bar is its track's background, sized by a class: one box per bar, which the PDF
+    renderer lays out far faster than a box inside a box.
     """
-    hatch = f"hatch-{slugify(chart_id)}"
-    label_width, bar_width, row, width = 150, 220, 22, 470
-    height = max(row * len(bars) + 26, 40)
-    parts: list[str] = []
-
-    def x(value: float) -> float:
-        return label_width + (min(max(value, SCALE_MIN), SCALE_MAX) - SCALE_MIN) / (SCALE_MAX - SCALE_MIN) * bar_width
-
-    for tick in range(1, 6):
-        parts.append(
-            f'<line x1="{x(tick):.1f}" y1="0" x2="{x(tick):.1f}" y2="{height - 16}" stroke="#ccc"/>'
-            f'<text x="{x(tick):.1f}" y="{height - 4}" text-anchor="middle" font-size="9">{tick}</text>'
-        )
-    for index, bar in enumerate(bars):
-        top = index * row + 4
-        score = float(bar["score"])
-        fill = f"url(#{hatch})" if bar["group"] == OTHERS else GROUP_FILLS.get(str(bar["group"]), "#999999")
-        parts.append(
-            format_html('<text x="{}" y="{}" text-anchor="end">{}</text>', label_width - 6, top + 13, str(bar["label"]))
-        )
-        parts.append(
-            f'<rect x="{label_width}" y="{top}" width="{x(score) - label_width:.1f}" height="16" '
-            f'fill="{fill}" stroke="#000" stroke-width="1"/>'
-        )
-        parts.append(
-            format_html(
-                '<text x="{}" y="{}" font-size="10">{} (n={})</text>',
-                f"{x(score) + 5:.1f}",
-                top + 12,
-                _number(score),
+    rows = format_html_join(
+        "",
+        '<div class="bar-row"><span class="bar-label">{}</span><span class="bar-track {} fill-{}"></span>'
+        '<span class="bar-value">{} <span class="n">(n={})</span></span></div>',
+        (
+            (
+                bar["label"],
+                GROUP_CLASSES.get(str(bar["group"]), "peer"),
+                _step(_percent(float(bar["score"]))),
+                _number(float(bar["score"])),
                 bar["n"],
             )
-        )
-    return _svg(width, height, title, "".join(parts), defs=_hatch_defs(hatch))
+            for bar in bars
+        ),
+    )
+    return format_html('<div class="bars" role="img" aria-label="{}">{}</div>', title, rows)
 
 
-def gap_svg(*, gaps: Sequence[Mapping[str, Any]], title: str) -> SafeString:
-    """Self − Others per dimension as bars around zero: {"name", "value", "label"}."""
-    label_width, half, row, width = 190, 110, 22, 520
-    centre = label_width + half
-    height = max(row * len(gaps) + 30, 40)
-    limit = 2.0
+def gap_chart(*, gaps: Sequence[Mapping[str, Any]], title: str) -> SafeString:
+    """Self − Others per dimension as bars around zero: {"name", "value", "flag", "label"}."""
 
-    def length(value: float) -> float:
-        return max(min(value, limit), -limit) / limit * half
-
-    parts: list[str] = [
-        f'<line x1="{centre}" y1="0" x2="{centre}" y2="{height - 18}" stroke="#000"/>',
-        f'<line x1="{centre - length(0.5):.1f}" y1="0" x2="{centre - length(0.5):.1f}" y2="{height - 18}" '
-        'stroke="#999" stroke-dasharray="3 3"/>',
-        f'<line x1="{centre + length(0.5):.1f}" y1="0" x2="{centre + length(0.5):.1f}" y2="{height - 18}" '
-        'stroke="#999" stroke-dasharray="3 3"/>',
-        f'<text x="{centre - half}" y="{height - 4}" font-size="9">self lower</text>',
-        f'<text x="{centre + half}" y="{height - 4}" font-size="9" text-anchor="end">self higher</text>',
-    ]
-    for index, gap in enumerate(gaps):
-        top = index * row + 4
+    def row(gap: Mapping[str, Any]) -> tuple[Any, ...]:
         value = float(gap["value"])
-        bar = length(value)
-        parts.append(
-            format_html('<text x="{}" y="{}" text-anchor="end">{}</text>', label_width - 6, top + 13, str(gap["name"]))
-        )
-        fill = "url(#hatch-gap)" if gap.get("label") else "#9e9e9e"
-        parts.append(
-            f'<rect x="{min(centre, centre + bar):.1f}" y="{top}" width="{abs(bar):.1f}" height="16" '
-            f'fill="{fill}" stroke="#000"/>'
-        )
-        text = f"{value:+.1f}" + (f" {gap['label']}" if gap.get("label") else "")
-        parts.append(
+        flag = str(gap.get("flag") or "none").replace("_", "-")
+        # in tenths, within ±2.0: the class that places the bar (report-positions.css)
+        tenths = max(-GAP_TENTHS, min(GAP_TENTHS, round(value * 10)))
+        return gap["name"], flag, _gap_class(tenths), f"{value:+.1f}", gap.get("label") or ""
+
+    rows = format_html_join(
+        "",
+        '<div class="bar-row"><span class="bar-label">{}</span><span class="bar-track gap-track {} {}"></span>'
+        '<span class="bar-value">{} <strong>{}</strong></span></div>',
+        (row(gap) for gap in gaps),
+    )
+    return format_html(
+        '<div class="bars stacked gaps-chart" role="img" aria-label="{}">{}'
+        '<p class="gap-axis"><span>{}</span><span>{}</span></p></div>',
+        title,
+        rows,
+        gettext("← self lower"),
+        gettext("self higher →"),
+    )
+
+
+def _gap_class(tenths: int) -> str:
+    return f"gap-{'m' if tenths < 0 else 'p'}{abs(tenths)}"
+
+
+def pairs_chart(*, pairs: Sequence[Mapping[str, Any]], title: str) -> SafeString:
+    """Kotter's pairs: each management process's Others bar beside its leadership counterpart's."""
+    blocks: list[SafeString] = []
+    for pair in pairs:
+        rows = []
+        for side in ("management", "leadership"):
+            shown = pair.get(f"{side}_others")
+            if shown:
+                rows.append(
+                    format_html(
+                        '<div class="bar-row"><span class="bar-label">{}</span><span class="bar-track side-{} fill-{}">'
+                        '</span><span class="bar-value">{} <span class="n">(n={})</span></span></div>',
+                        pair[side]["name"],
+                        side,
+                        _step(_percent(float(shown["score"]))),
+                        _number(float(shown["score"])),
+                        shown["n"],
+                    )
+                )
+            else:
+                rows.append(
+                    format_html(
+                        '<div class="bar-row"><span class="bar-label">{}</span><span class="bar-track"></span>'
+                        '<span class="bar-value">—</span></div>',
+                        pair[side]["name"],
+                    )
+                )
+        gap = pair.get("gap")
+        blocks.append(
             format_html(
-                '<text x="{}" y="{}" font-size="10">{}</text>',
-                f"{centre + half + 6:.1f}",
-                top + 12,
-                text,
+                '<div class="pair">{}<p class="pair-gap">{}</p></div>',
+                mark_safe("".join(rows)),  # noqa: S308 - each row went through format_html
+                gettext("Leadership − management: %(gap)s") % {"gap": f"{float(gap):+.1f}"}
+                if gap is not None
+                else gettext("No gap: one side has no Others score."),
             )
         )
-    return _svg(width, height, title, "".join(parts), defs=_hatch_defs("hatch-gap"))
+    return format_html(
+        '<div class="bars stacked pairs-chart" role="img" aria-label="{}">{}<div class="bar-row bar-axis">'
+        '<span class="bar-label"></span><span class="bar-scale">{}</span><span class="bar-value"></span></div></div>',
+        title,
+        mark_safe("".join(blocks)),  # noqa: S308 - each block went through format_html
+        _scale(True),
+    )

@@ -31,6 +31,7 @@ from config.links import token_hash, token_new
 from config.token_routes import RELEASE, token_url
 from reports import emails
 from reports.models import RELEASE_VALID_FOR, RELEASES, REPORTS, CoachAssignment, Release, Report
+from reports.reading import report_reading, text_bank_load
 from reports.rendering import pdf_checksum, report_pdf_render
 from reports.scoring import Rules, report_compute, report_data
 from reports.selectors import report_build_input
@@ -122,6 +123,8 @@ def report_data_compute(*, report_id: int) -> dict[str, Any]:
         "name": cycle.name,
         "closed_at": cycle.closed_at.isoformat() if cycle.closed_at else None,
     }
+    # Written from the figures above only, and stored with the text bank's version.
+    data["reading"] = report_reading(data=data, bank=text_bank_load())
     return data
 
 

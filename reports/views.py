@@ -14,7 +14,9 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils.text import slugify
+from django.utils.translation import gettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from config.token_routes import link_dead
@@ -205,14 +207,27 @@ def team_balance(request: HttpRequest, cycle_id: int) -> HttpResponse:
     # Coaches and admins only: the manager chooses the raters and sees no scores.
     cycle = selectors.cycle_get_for_user(user=request.user, cycle_id=cycle_id)
     points = selectors.team_balance_points(cycle=cycle, user=request.user)
-    shown = [point for point in points if point.shown]
-    plane = charts.plane_svg(
+    # Numbered markers keyed to the legend: names printed on the plane overlap as soon as
+    # two people stand close, and then nobody can tell whose point is whose.
+    shown: list[dict[str, Any]] = [
+        {"number": number, "point": point, "href": reverse("reports:detail", kwargs={"report_id": point.report_id})}
+        for number, point in enumerate((point for point in points if point.shown), start=1)
+    ]
+    plane = charts.plane_chart(
         points=[
-            {"label": point.name, "management": point.management, "leadership": point.leadership, "shape": "square"}
-            for point in shown
+            {
+                "label": entry["point"].name,
+                "management": entry["point"].management,
+                "leadership": entry["point"].leadership,
+                "kind": "person",
+                "number": entry["number"],
+                "href": entry["href"],
+            }
+            for entry in shown
         ],
         cut=float(selectors.quadrant_cut()),
-        title=f"Team balance: {cycle.name}",
+        title=gettext("Team balance: %(cycle)s") % {"cycle": cycle.name},
+        wide=True,
     )
     return render(
         request,

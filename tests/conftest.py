@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -167,3 +169,20 @@ def _throttles_start_empty() -> Iterator[None]:
     """Every test starts with no failed sign-ins or dead links counted (the cache is the throttles' only data)."""
     cache.clear()
     yield
+
+
+# Screenshots and PDF pages a person should look at after a run: kept in the checkout (not
+# in pytest's temporary directories, which the next run deletes), under var/, which git ignores.
+# What a person should look at after a run (PDF pages, screenshots): .ci/run keeps this folder.
+ARTIFACTS_DIR = Path(os.environ.get("ARTIFACTS_DIR", Path(__file__).resolve().parent.parent / ".ci" / "artifacts"))
+
+
+@pytest.fixture
+def artifacts(request: pytest.FixtureRequest) -> Path:
+    """This test's own folder of artifacts, emptied first so it holds only this run's files."""
+    folder = ARTIFACTS_DIR / request.node.name.replace("/", "_").replace("[", "-").replace("]", "")
+    if folder.exists():
+        for old in folder.iterdir():
+            old.unlink()
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder

@@ -3,7 +3,7 @@
 gunicorn (the project's own config) serves the test database from a subprocess, beside
 Celery beat; the real Celery worker of the test run sends every email to a local SMTP
 server and builds the reports; the people follow the links of the emails they received. Every step is
-photographed at 1440 and 375 px (under ``BROWSER_ARTIFACTS``, ``.ci/artifacts/journey`` by
+photographed at 1440 and 375 px (under ``.ci/artifacts/journey`` by
 default, which ``.ci/run`` keeps) and checked with axe-core for serious or critical
 accessibility violations.
 """
@@ -33,13 +33,14 @@ from config.embedded import free_port
 from feedback.models import Response
 from reports.models import Release, Report
 from surveys.models import Cycle, Invitation, OutboundEmail
+from tests.conftest import ARTIFACTS_DIR
 from tests.factories import default_questionnaire
 from tests.smtp_sink import Inbox
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS = Path(os.environ.get("BROWSER_ARTIFACTS", ROOT / ".ci" / "artifacts" / "journey"))
+ARTIFACTS = ARTIFACTS_DIR / "journey"
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 WIDTHS = (1440, 375)
 WAIT_MS = 20_000  # any single wait in a page

@@ -304,7 +304,18 @@ class Interpreter:
                 self.add(f"items.{listing}[{position}].score", item["score"], resolved)
         if data.get("trend"):
             self._trend(data, previous)
+        self._reading(data)
         return self.figures
+
+    def _reading(self, data: Mapping[str, Any]) -> None:
+        """The written reading may quote only figures read above (and the quadrant cut): a
+        sentence that computed a number of its own would be a figure no rule published."""
+        quoted = {f"{abs(figure.shown):.1f}" for figure in self.figures}
+        quoted.add(f"{float(data.get('quadrant_cut', 3.5)):.1f}")
+        for text in strings_of(data.get("reading") or {}):
+            stray = decimals(text) - quoted
+            if stray:
+                raise Unexplained(f"reading: {sorted(stray)} in {text!r} is no figure the report shows")
 
     @staticmethod
     def _trend(data: Mapping[str, Any], previous: Mapping[str, Any] | None) -> None:
@@ -396,7 +407,19 @@ EXPLAINED_PATHS = {
     "items.highest[].n",
     "items.lowest[].score",
     "items.lowest[].n",
+    "reading.text_bank.version",
 }
+
+
+def strings_of(value: Any) -> list[str]:
+    """Every string of a JSON document."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, Mapping):
+        return [text for item in value.values() for text in strings_of(item)]
+    if isinstance(value, list):
+        return [text for item in value for text in strings_of(item)]
+    return []
 
 
 # A trend repeats the figures of two reports and their difference (checked by ``_trend``).

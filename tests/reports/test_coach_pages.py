@@ -246,9 +246,12 @@ def test_team_view_plots_only_subjects_whose_report_passes_the_anonymity_rules(
     with django_assert_max_num_queries(5):
         response = client.get(f"/reports/cycles/{cycle.id}/team/")
     html = response.content.decode()
-    svg = html[html.index("<svg") : html.index("</svg>")]
-    assert "Jonas Berg" in svg
-    assert "Lena Fischer" not in svg
+    plane = html[html.index('class="plane-chart') : html.index("</figure>")]
+    # each point is a numbered marker linked to the person's report, named in the legend
+    assert f'href="/reports/{stored_report.id}/" title="Jonas Berg" aria-label="Jonas Berg">1</a>' in plane
+    assert "Lena Fischer" not in plane
+    legend = html[html.index('class="team-legend"') : html.index("</ol>")]
+    assert f'1</span><a href="/reports/{stored_report.id}/">Jonas Berg</a>' in legend
     assert "Not shown: too few anonymous raters" in html
     api = client.get(f"/api/reports/cycles/{cycle.id}/team/").json()
     by_name = {point["name"]: point for point in api}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
 import subprocess
 import threading
@@ -11,8 +12,9 @@ from typing import Any
 
 import pytest
 from django.test import Client
+from django.utils.html import escape
 
-from reports import services
+from reports import charts, services
 from reports.models import CoachAssignment, Report
 from reports.rendering import PDF_BASE_URL, pdf_url_fetcher_class, report_pdf_render, static_file_for
 from surveys.models import Group
@@ -20,38 +22,115 @@ from tests.factories import ResponseFactory
 from tests.reports.helpers import answers_create, ratings_for
 
 
-def pdf_text(pdf_path: Path, page: int | None = None) -> str:
+def pdf_text(pdf_path: Path, page: int | None = None, *, mode: str = "-layout") -> str:
+    """The PDF's text, laid out as printed (``-layout``) or in the order it was written (``-raw``)."""
     pages = ["-f", str(page), "-l", str(page)] if page else []
     return subprocess.run(
-        ["pdftotext", "-layout", *pages, str(pdf_path), "-"], check=True, capture_output=True, text=True
+        ["pdftotext", mode, *pages, str(pdf_path), "-"], check=True, capture_output=True, text=True
     ).stdout
 
 
+def page_images(pdf_path: Path, folder: Path, *, dpi: int = 80) -> list[Path]:
+    """Every page as a PNG (kept as an artifact) and as a greyscale PGM (measured here)."""
+    subprocess.run(["pdftoppm", "-png", "-r", str(dpi), str(pdf_path), str(folder / "page")], check=True)
+    subprocess.run(["pdftoppm", "-gray", "-r", str(dpi), str(pdf_path), str(folder / "grey")], check=True)
+    return sorted(folder.glob("grey-*.pgm"))
+
+
+def empty_from_bottom(pgm: Path) -> float:
+    """The share of the page's body, from the bottom up, that is nearly white.
+
+    The body is the page between its running head and its footer (the top 5 % and the
+    bottom 7 %): an empty half page is a run of white rows above the footer.
+    """
+    raw = pgm.read_bytes()
+    header = re.match(rb"P5\s+(\d+)\s+(\d+)\s+(\d+)\s", raw)
+    assert header, "not a binary PGM"
+    width, height = int(header.group(1)), int(header.group(2))
+    pixels = raw[header.end() :]
+    top, bottom = int(height * 0.05), int(height * 0.93)
+    blank = 0
+    for row in range(bottom - 1, top - 1, -1):
+        if min(pixels[row * width : (row + 1) * width]) < 235:
+            break
+        blank += 1
+    return blank / (bottom - top)
+
+
 @pytest.mark.django_db
-def test_pdf_has_two_to_five_a4_pages_with_name_and_cycle_on_each(ready_report: Report, tmp_path: Path) -> None:
-    pdf_path = tmp_path / "report.pdf"
+def test_the_pdf_is_four_full_a4_pages_that_each_say_what_they_should(
+    ready_report: Report, tmp_path: Path, artifacts: Path
+) -> None:
+    pdf_path = artifacts / "report.pdf"
     pdf_path.write_bytes(bytes(ready_report.pdf))
-    subprocess.run(["pdftoppm", "-png", "-r", "40", str(pdf_path), str(tmp_path / "page")], check=True)
-    pages = sorted(tmp_path.glob("page-*.png"))
-    assert 2 <= len(pages) <= 5
-    assert all(page.stat().st_size > 1000 for page in pages)
     info = subprocess.run(["pdfinfo", str(pdf_path)], check=True, capture_output=True, text=True).stdout
     assert "595.276 x 841.89 pts (A4)" in info
-    for number in range(1, len(pages) + 1):
-        assert "Jonas Berg · Spring 2026" in pdf_text(pdf_path, number)
-    text = pdf_text(pdf_path)
-    for heading in (
+    pages = page_images(pdf_path, artifacts)
+    # the PNGs of every page stay in the artifacts folder for a person to look at
+    assert len(list(artifacts.glob("page-*.png"))) == len(pages) == 4
+    # no page but the last is more than half empty
+    for number, page in enumerate(pages[:-1], start=1):
+        assert empty_from_bottom(page) < 0.5, (number, empty_from_bottom(page))
+    for page in pages:
+        page.unlink()
+
+    reading = ready_report.data["reading"]
+    texts = [" ".join(pdf_text(pdf_path, number, mode="-raw").split()) for number in range(1, len(pages) + 1)]
+    first = texts[0]
+    # page 1 is the story: who, which cycle, the plane with its quadrants, the summary
+    for expected in (
+        "Balance report: Jonas Berg",
+        "Review cycle “Spring 2026”",
         "Management and leadership balance",
-        "Scores by dimension and rater group",
+        "Strong leadership only — chaos risk",
+        "Strong management only — bureaucracy risk",
+        "Management index",
+        "Self 4.1 · 4.6",
+        "Others 3.8 · 3.0",
+        "Summary",
+        " ".join(reading["summary"][0].split()[:12]),
+    ):
+        assert expected in first, expected
+    # every later page carries the running head
+    for text in texts[1:]:
+        assert "Jonas Berg · Spring 2026" in text
+    whole = " ".join(texts)
+    for heading in (
+        "What to work on",
+        "Questions for the debrief",
+        "How to read this report",
+        "Management: scores by dimension and rater group",
+        "Leadership: scores by dimension and rater group",
+        "Comments on Management",
         "Self and others",
         "Kotter's pairs",
         "Highest and lowest rated behaviours",
-        "Comments",
         "Change since the previous review",
-        "Strong management only",
     ):
-        assert heading in text
-    assert "(n=7)" in text
+        assert heading in whole, heading
+    for suggestion in reading["suggestions"]:
+        assert " ".join(suggestion["text"].split()[:8]) in whole
+    for dimension in ready_report.data["dimensions"]:
+        assert f"{dimension['name']} Others {dimension['others']['score']:.1f}" in whole
+    assert "(n=7)" in whole
+    # one decimal everywhere
+    assert not re.search(r"\d\.\d\d", whole)
+
+
+@pytest.mark.django_db
+def test_every_word_of_the_pdf_is_at_least_8_pt(ready_report: Report, tmp_path: Path) -> None:
+    pdf_path = tmp_path / "report.pdf"
+    pdf_path.write_bytes(bytes(ready_report.pdf))
+    boxes = subprocess.run(
+        ["pdftotext", "-bbox", str(pdf_path), "-"], check=True, capture_output=True, text=True
+    ).stdout
+    heights = [
+        float(y_max) - float(y_min)
+        for y_min, y_max in re.findall(r'<word xMin="[\d.]+" yMin="([\d.]+)" xMax="[\d.]+" yMax="([\d.]+)"', boxes)
+    ]
+    assert len(heights) > 500
+    # poppler's word box spans the font's ascent and descent: about 1.16 × its size for DejaVu Sans
+    assert min(heights) >= 8 * 1.16 - 0.05, min(heights)
 
 
 @pytest.mark.django_db
@@ -149,6 +228,11 @@ def test_identified_only_report_renders_and_says_why(closed_cycle: Any, tmp_path
     text = " ".join(pdf_text(pdf_path).split())
     assert "self and manager scores only" in text
     assert "No Others point" in text
+    assert "Too few peers, direct reports and outside raters gave ratings for any anonymous figure" in text
+    # a report with fewer figures is shorter, and still leaves no page but the last half empty
+    pages = page_images(pdf_path, tmp_path, dpi=40)
+    for page in pages[:-1]:
+        assert empty_from_bottom(page) < 0.5
 
 
 @pytest.mark.django_db
@@ -186,15 +270,27 @@ def test_a_dropped_group_is_never_named_in_data_page_or_pdf(
 
 
 @pytest.mark.django_db
-def test_web_page_renders_the_same_report_template(client: Client, coach: Any, ready_report: Report) -> None:
+def test_web_page_renders_the_same_report_template(
+    client: Client, coach: Any, ready_report: Report, django_assert_max_num_queries: Any
+) -> None:
     CoachAssignment.objects.create(coach=coach, cycle=ready_report.cycle)
     client.force_login(coach)
-    response = client.get(f"/reports/{ready_report.id}/")
+    # session, user, report, coach check, releases: the summary, suggestions and charts
+    # come from the stored JSON, with no query of their own
+    with django_assert_max_num_queries(5):
+        response = client.get(f"/reports/{ready_report.id}/")
     assert response.status_code == 200
     html = response.content.decode()
     assert "reports/report.html" in [template.name for template in response.templates]
     assert "Balance report: Jonas Berg" in html
-    assert html.count("<svg") == 1 + 6 + 1  # plane, one bar chart per dimension, gap chart
+    # the plane's shapes are the one SVG, and it holds no text: every label is HTML
+    assert html.count("<svg") == 1
+    svg = html[html.index("<svg") : html.index("</svg>")]
+    assert "<text" not in svg
+    assert html.count('class="bars"') == 6  # one bar chart per dimension
+    assert 'class="bars stacked gaps-chart"' in html and 'class="bars stacked pairs-chart"' in html
+    for sentence in ready_report.data["reading"]["summary"]:
+        assert escape(sentence) in html
     assert "Strong management only — bureaucracy risk" in html
     assert "http://" not in html.replace("http://www.w3.org/2000/svg", "")
 
@@ -217,3 +313,24 @@ def test_rendering_is_deterministic_enough_to_reuse_fonts() -> None:
     first = report_pdf_render(data=data)
     second = report_pdf_render(data=data)
     assert first.startswith(b"%PDF") and second.startswith(b"%PDF")
+
+
+def test_the_chart_positions_stylesheet_is_the_generated_one() -> None:
+    # the site's CSP allows no inline style: every place a chart uses is a class of this file
+    path = Path(__file__).resolve().parents[2] / "reports" / "static" / "reports" / "report-positions.css"
+    assert path.read_text(encoding="utf-8") == charts.positions_css()
+
+
+def test_a_trend_draws_the_earlier_point_and_an_arrow_to_this_one() -> None:
+    plane = charts.plane_chart(
+        points=[
+            {"label": "Self", "management": 4.1, "leadership": 4.6, "kind": "self"},
+            {"label": "Others", "management": 3.8, "leadership": 3.0, "kind": "others"},
+        ],
+        cut=3.5,
+        title="Plane",
+        earlier={"label": "Spring 2025", "management": 3.2, "leadership": 2.6},
+    )
+    assert '<span class="plane-mark earlier at-x-22 at-y-24">' in plane
+    assert "Spring 2025" in plane and "<polygon" in plane
+    assert "style=" not in plane

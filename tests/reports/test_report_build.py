@@ -15,7 +15,7 @@ from django.utils import timezone
 from config.jobs import jobs_claim
 from reports import services
 from reports.models import REPORTS, Report
-from reports.rendering import pdf_checksum
+from reports.rendering import pdf_checksum, report_html
 from surveys.models import Cycle, Group
 from surveys.signals import cycle_closed
 from tests.factories import CycleFactory, PersonFactory, ResponseFactory, SubjectFactory
@@ -253,6 +253,11 @@ def test_change_since_the_previous_closed_cycle_of_the_same_person(subject: Any)
     assert trend["cycle"] == "Autumn 2025"
     assert trend["indices"]["management"]["change"] > 0
     assert len(trend["dimensions"]) == 6
+    # the plane draws the earlier Others point, named by its cycle, and an arrow from it
+    html = report_html(data=report.data, for_pdf=True)
+    plane = html[html.index('class="plane-chart') : html.index("</figure>")]
+    assert '<span class="plane-label earlier' in plane and "Autumn 2025" in plane and "<polygon" in plane
+    assert "Others in “Autumn 2025”, the arrow shows the change" in html
 
 
 @pytest.mark.django_db(transaction=True)
