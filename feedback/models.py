@@ -7,10 +7,14 @@ import uuid
 from django.db import models
 
 from surveys.models import Cycle, Group, Subject
-from surveys.vocabulary import FIGURE_LABELS, SMALL_GROUPS
+from surveys.vocabulary import FIGURE_LABELS, NOMINATED_OUTSIDE, SMALL_GROUPS
 
 # An answer's group: the rater's, or "smaller groups" for a group with fewer than k answers.
-STORED_GROUP_CHOICES = [*Group.choices, (SMALL_GROUPS, FIGURE_LABELS[SMALL_GROUPS])]
+STORED_GROUP_CHOICES = [
+    *Group.choices,
+    (SMALL_GROUPS, FIGURE_LABELS[SMALL_GROUPS]),
+    (NOMINATED_OUTSIDE, "Outside raters the subject nominated"),
+]
 
 
 class SealedAnswer(models.Model):

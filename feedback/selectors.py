@@ -36,10 +36,13 @@ def invitation_get_answerable_by_token(*, token: str) -> Invitation | None:
 def invitation_is_answered(invitation: Invitation | None) -> bool:
     """Answered or declined while its cycle is still open: a repeated submit (the first one
     was stored, its answer never reached the rater) is told "already received"."""
+    # Only while the link could still be answered: after the deadline an answered link and
+    # an unanswered one must look alike (both closed), as they did before.
     return (
         invitation is not None
         and invitation.status in (Invitation.Status.COMPLETED, Invitation.Status.DECLINED)
         and invitation.cycle.status == Cycle.Status.OPEN
+        and invitation.cycle.deadline > timezone.now()
     )
 
 

@@ -33,8 +33,8 @@ from feedback.answers import COMMENT_NAMES, answers_clean, reason_clean
 from feedback.models import Decline, Response, SealedAnswer
 from feedback.sealing import answer_seal, answer_unseal
 from feedback.selectors import questionnaire_item_codes
-from surveys.models import ANONYMOUS_GROUPS, Cycle, Invitation
-from surveys.vocabulary import SMALL_GROUPS
+from surveys.models import ANONYMOUS_GROUPS, Cycle, Group, Invitation
+from surveys.vocabulary import NOMINATED_OUTSIDE, SMALL_GROUPS
 
 # The order must not be predictable from anything stored, hence the operating system's randomness.
 _shuffle = random.SystemRandom().shuffle
@@ -134,23 +134,48 @@ def _seal(invitation: Invitation, *, payload: dict[str, Any], texts: dict[str, s
     )
 
 
-def _small_groups_merge(responses: list[Response], declines: list[Decline], *, k: int) -> None:
-    """Store the answers of an anonymous group with fewer than k of them as "smaller groups".
+def _small_groups_merge(
+    responses: list[Response], declines: list[Decline], *, k: int, nominating: set[int]
+) -> list[Response]:
+    """Store the answers of an anonymous group with fewer than k of them as "smaller groups";
+    returns the responses to store.
 
     Such a group is shown nowhere on its own (it is small on every question), and a stored
     group of one would name its member to anyone reading the database beside the list of
     who was invited: the one direct-report response is the one direct report's. A
     decline's reason is never shown in a group, so every anonymous decline is stored so.
+
+    The outside raters of a subject in ``nominating`` (one who nominated outside raters)
+    are stored as "nominated outside": the subject could have given addresses of their
+    own, so those answers are never combined with anyone's. Fewer than k of them count in
+    no figure at all, and are not stored.
     """
+    for response in responses:
+        if response.group == Group.OUTSIDE and response.subject_id in nominating:
+            response.group = NOMINATED_OUTSIDE
     sizes: dict[tuple[int, str], int] = {}
     for response in responses:
         sizes[(response.subject_id, response.group)] = sizes.get((response.subject_id, response.group), 0) + 1
-    for response in responses:
+    kept = [
+        response
+        for response in responses
+        if response.group != NOMINATED_OUTSIDE or sizes[(response.subject_id, response.group)] >= k
+    ]
+    for response in kept:
         if response.group in ANONYMOUS_GROUPS and sizes[(response.subject_id, response.group)] < k:
             response.group = SMALL_GROUPS
     for decline in declines:
         if decline.group in ANONYMOUS_GROUPS:
             decline.group = SMALL_GROUPS
+    return kept
+
+
+def _subjects_who_nominated_outside_raters(cycle_id: int) -> set[int]:
+    return set(
+        Invitation.objects.filter(
+            cycle_id=cycle_id, group=Group.OUTSIDE, source=Invitation.Source.NOMINATED
+        ).values_list("subject_id", flat=True)
+    )
 
 
 def answers_unseal(*, cycle_id: int) -> int:
@@ -186,7 +211,12 @@ def answers_unseal(*, cycle_id: int) -> int:
                     cycle_id=cycle_id, subject_id=payload["subject"], group=payload["group"], reason=texts["reason"]
                 )
             )
-    _small_groups_merge(responses, declines, k=Cycle.objects.values_list("anonymity_min", flat=True).get(pk=cycle_id))
+    responses = _small_groups_merge(
+        responses,
+        declines,
+        k=Cycle.objects.values_list("anonymity_min", flat=True).get(pk=cycle_id),
+        nominating=_subjects_who_nominated_outside_raters(cycle_id),
+    )
     _shuffle(responses)
     _shuffle(declines)
     # No savepoint: inside the close transaction the rows take its id, not a subtransaction's.

@@ -50,7 +50,9 @@ from surveys.vocabulary import (
     LEADERSHIP,
     MANAGEMENT,
     MANAGER,
+    NOMINATED_OUTSIDE,
     OTHERS,
+    OUTSIDE,
     QUADRANT_LABELS,
     SELF,
     SIDES,
@@ -199,6 +201,15 @@ def anonymity_filter(*, groups: Sequence[str], answered: Sequence[bool], k: int)
         labels[COMBINED] = pool
     else:
         dropped = tuple(small)
+    # Outside raters the subject nominated: the subject may know their answers, so they
+    # stand alone, as the outside raters, when k of them answered, and are never combined
+    # with anyone (k-1 addresses of the subject's own beside one real rater would give
+    # that rater away). Beside outside raters stored as such they count nowhere.
+    nominated = members.get(NOMINATED_OUTSIDE, set())
+    if len(nominated) >= k and OUTSIDE not in members:
+        labels[OUTSIDE] = frozenset(nominated)
+    elif nominated:
+        dropped = (*dropped, NOMINATED_OUTSIDE)
     # Every shown anonymous set has at least k raters, so a non-empty union does too.
     anonymous = frozenset(index for label in (*ANONYMOUS_GROUPS, COMBINED) for index in labels.get(label, ()))
     if _TEST_ONLY_LEAK == "fold_dropped":
@@ -272,7 +283,11 @@ def safe_base_build(*, raters: Sequence[RaterAnswers], dimensions: Sequence[Dime
                 answers[(item.code, index)] = values[index]
             if selection.dropped:
                 dropped[item.code] = selection.dropped
-    anonymous = frozenset(index for index, group in enumerate(groups) if group in STORED_ANONYMOUS_GROUPS)
+    # The raters the agreement flag may rest on: nominated outside raters could be the
+    # subject's own addresses, and a flag over them and one real rater would describe that one.
+    anonymous = frozenset(
+        index for index, group in enumerate(groups) if group in STORED_ANONYMOUS_GROUPS and group != NOMINATED_OUTSIDE
+    )
     return SafeBase(
         rules=rules,
         figures=figures,
@@ -473,9 +488,17 @@ def comments_filter(
     for rater in raters:
         if rater.group in STORED_ANONYMOUS_GROUPS:
             responded[rater.group] = responded.get(rater.group, 0) + 1
-    pool = sum(responded.values())
-    named = {group for group, count in responded.items() if count >= rules.comment_min and group in ANONYMOUS_GROUPS}
-    if 0 < pool - sum(responded[group] for group in named) < rules.comment_min:
+    # Nominated outside raters may be the subject's own addresses: they never help a pool
+    # reach the minimum, and an unlabelled pool is counted without them.
+    nominated = responded.get(NOMINATED_OUTSIDE, 0)
+    pool = sum(responded.values()) - nominated
+    named = {
+        group
+        for group, count in responded.items()
+        if count >= rules.comment_min and group in (*ANONYMOUS_GROUPS, NOMINATED_OUTSIDE)
+    }
+    unlabelled = pool - sum(responded[group] for group in named if group != NOMINATED_OUTSIDE)
+    if 0 < unlabelled < rules.comment_min:
         named = set()
 
     result: list[Comment] = []

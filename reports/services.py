@@ -34,7 +34,7 @@ from reports.models import RELEASE_VALID_FOR, RELEASES, REPORTS, CoachAssignment
 from reports.reading import report_reading, text_bank_load
 from reports.rendering import pdf_checksum, report_pdf_render
 from reports.scoring import Rules, report_compute, report_data
-from reports.selectors import report_build_input
+from reports.selectors import coach_candidates, report_build_input
 from surveys.models import Cycle, Invitation, Subject
 from surveys.selectors import chose_raters_for
 
@@ -203,6 +203,12 @@ def coach_assign(*, cycle: Cycle, coach: User, by: User, subject: Subject | None
         # come back in the trend.
         raise ValidationError(
             {"coach": "This person managed a review of these people and chose their raters; choose someone else."}
+        )
+    if not coach_candidates(cycle=cycle).filter(pk=coach.pk).exists():
+        # The page offers only these; the API and any other caller get the same rule, so a
+        # manager cannot make a second account of their own a coach.
+        raise ValidationError(
+            {"coach": "Only a user in the Coaches group (or already coaching a cycle) can be a coach."}
         )
     with transaction.atomic():
         assignment, _ = CoachAssignment.objects.get_or_create(

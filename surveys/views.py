@@ -6,6 +6,7 @@ another manager's objects answer 404 exactly like missing ones.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from django.contrib import messages
@@ -471,13 +472,23 @@ def cycle_nominations_open(request: HttpRequest, cycle_id: int) -> HttpResponse:
     return _back(cycle)
 
 
+def _seen(request: HttpRequest) -> datetime:
+    """When the page that posted showed the lists (its hidden ``seen`` field); a form without
+    one is treated as seen never, so any list sent at all must be looked at again."""
+    try:
+        seen = datetime.fromisoformat(request.POST.get("seen", ""))
+    except ValueError:
+        return datetime.min.replace(tzinfo=UTC)
+    return seen if seen.tzinfo else seen.replace(tzinfo=UTC)
+
+
 @login_required
 @require_POST
 def nomination_approve(request: HttpRequest, cycle_id: int, subject_id: int) -> HttpResponse:
     cycle = selectors.cycle_get_for_user(user=request.user, cycle_id=cycle_id)
     subject = selectors.subject_get_for_cycle(cycle=cycle, subject_id=subject_id)
     try:
-        approved = services.nomination_approve(cycle=cycle, subject=subject, by=request.user)
+        approved = services.nomination_approve(cycle=cycle, subject=subject, by=request.user, seen=_seen(request))
     except ValidationError as error:
         messages.error(request, _error_text(error))
     else:
@@ -495,7 +506,7 @@ def nomination_approve(request: HttpRequest, cycle_id: int, subject_id: int) -> 
 def nominations_approve_rest(request: HttpRequest, cycle_id: int) -> HttpResponse:
     cycle = selectors.cycle_get_for_user(user=request.user, cycle_id=cycle_id)
     try:
-        count = services.nominations_approve_rest(cycle=cycle, by=request.user)
+        count = services.nominations_approve_rest(cycle=cycle, by=request.user, seen=_seen(request))
     except ValidationError as error:
         messages.error(request, _error_text(error))
     else:

@@ -41,7 +41,11 @@ ANONYMOUS_GROUPS: tuple[str, ...] = (PEER, DIRECT_REPORT, OUTSIDE)
 # answers in all (decided at close): such a group can never be shown on its own, and a
 # stored group of one would name its one member to anyone who reads the database.
 SMALL_GROUPS = "small_groups"
-STORED_ANONYMOUS_GROUPS: tuple[str, ...] = (*ANONYMOUS_GROUPS, SMALL_GROUPS)
+# Stored in place of "outside" for a subject who nominated outside raters (decided at
+# close): the subject may hold those answers (an address of their own), so they are shown
+# only on their own, as the outside raters, and never combined with anyone else's.
+NOMINATED_OUTSIDE = "nominated_outside"
+STORED_ANONYMOUS_GROUPS: tuple[str, ...] = (*ANONYMOUS_GROUPS, SMALL_GROUPS, NOMINATED_OUTSIDE)
 
 # How an email names the role a rater answers in, and the survey's opening sentence.
 GROUP_ROLES: dict[str, str] = {
@@ -66,6 +70,7 @@ OTHERS = "others"
 FIGURE_LABELS: dict[str, str] = {
     **GROUP_LABELS,
     SMALL_GROUPS: "Smaller groups",
+    NOMINATED_OUTSIDE: GROUP_LABELS[OUTSIDE],
     COMBINED: "Smaller groups combined",
     OTHERS: "Others",
 }

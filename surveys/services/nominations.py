@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -144,23 +145,26 @@ def nomination_submit(*, nomination: Nomination, peers: list[Person], others: li
     return list(subject.invitations.filter(group__in=NOMINATED_GROUPS, source=Invitation.Source.NOMINATED))
 
 
-def nomination_approve(*, cycle: Cycle, subject: Subject, by: Any) -> bool:
+def nomination_approve(*, cycle: Cycle, subject: Subject, by: Any, seen: datetime | None = None) -> bool:
     """Approve one subject's raters as they stand now (the manager may edit them first) and
     tell the subject by email; ``False`` if already approved.
 
-    The conditional UPDATE on the nomination makes a double click send one email only.
+    ``seen``: when the manager's page showed the list. A list the subject sent again after
+    that is refused: the manager approves only what they have seen. The conditional UPDATE
+    on the nomination makes a double click send one email only.
     """
     if subject.cycle_id != cycle.pk:
         raise ValidationError({"subject": "This person is not a subject of this cycle."})
-    return _nominations_approve(cycle=cycle, subject_ids=[subject.pk], by=by) == 1
+    return _nominations_approve(cycle=cycle, subject_ids=[subject.pk], by=by, seen=seen) == 1
 
 
-def nominations_approve_rest(*, cycle: Cycle, by: Any) -> int:
-    """Approve every list not yet approved, as it stands (sent or not); returns how many."""
-    return _nominations_approve(cycle=cycle, subject_ids=None, by=by)
+def nominations_approve_rest(*, cycle: Cycle, by: Any, seen: datetime | None = None) -> int:
+    """Approve every list not yet approved, as it stands (sent or not); returns how many.
+    ``seen`` as for ``nomination_approve``."""
+    return _nominations_approve(cycle=cycle, subject_ids=None, by=by, seen=seen)
 
 
-def _nominations_approve(*, cycle: Cycle, subject_ids: list[int] | None, by: Any) -> int:
+def _nominations_approve(*, cycle: Cycle, subject_ids: list[int] | None, by: Any, seen: datetime | None) -> int:
     with transaction.atomic():
         locked = Cycle.objects.select_for_update().get(pk=cycle.pk)
         if locked.status != Cycle.Status.NOMINATING:
@@ -168,6 +172,10 @@ def _nominations_approve(*, cycle: Cycle, subject_ids: list[int] | None, by: Any
         pending = Nomination.objects.filter(subject__cycle=cycle, approved_at__isnull=True)
         if subject_ids is not None:
             pending = pending.filter(subject_id__in=subject_ids)
+        if seen is not None and pending.filter(submitted_at__gt=seen).exists():
+            raise ValidationError(
+                {"nominations": "A list was sent again after this page was opened; look at it again before approving."}
+            )
         approved_ids = list(pending.values_list("subject_id", flat=True))
         if not approved_ids:
             return 0

@@ -185,3 +185,30 @@ def test_the_api_answers_a_close_it_cannot_do_with_a_503_that_keeps_the_cycle_op
     cycle.refresh_from_db()
     assert cycle.status == Cycle.Status.OPEN
     assert SealedAnswer.objects.filter(cycle=cycle).count() == 3
+
+
+@pytest.mark.parametrize(("nominated", "stored"), [(2, 0), (3, 3)])
+def test_outside_raters_a_subject_nominated_are_stored_apart_and_fewer_than_k_not_at_all(
+    default_questionnaire: Any, manager: Any, nominated: int, stored: int
+) -> None:
+    # given: k = 3; a lone direct report, and outside raters the subject nominated (which
+    # could be addresses of the subject's own)
+    from surveys.models import Group
+    from surveys.vocabulary import NOMINATED_OUTSIDE, SMALL_GROUPS
+
+    cycle = CycleFactory(status=Cycle.Status.OPEN, team__manager=manager, anonymity_min=3)
+    subject = SubjectFactory(cycle=cycle)
+    outside = [
+        InvitationFactory(
+            subject=subject, group=Group.OUTSIDE, source=Invitation.Source.NOMINATED, status=Invitation.Status.OPEN
+        )
+        for _ in range(nominated)
+    ]
+    direct_report = InvitationFactory(subject=subject, group=Group.DIRECT_REPORT, status=Invitation.Status.OPEN)
+    for invitation in [*outside, direct_report]:
+        response_submit(invitation_id=invitation.pk, answers=full_answers(cycle, value=4))
+    # when
+    assert cycle_close(cycle=cycle, by=manager)
+    # then: never stored where they could be combined with the direct report's answer
+    groups = sorted(Response.objects.filter(subject=subject).values_list("group", flat=True))
+    assert groups == sorted([SMALL_GROUPS] + [NOMINATED_OUTSIDE] * stored)

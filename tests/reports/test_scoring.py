@@ -32,7 +32,17 @@ from reports.scoring import (
     safe_base_build,
     trend_compute,
 )
-from surveys.vocabulary import COMBINED, DIRECT_REPORT, MANAGER, OTHERS, OUTSIDE, PEER, SELF, SMALL_GROUPS
+from surveys.vocabulary import (
+    COMBINED,
+    DIRECT_REPORT,
+    MANAGER,
+    NOMINATED_OUTSIDE,
+    OTHERS,
+    OUTSIDE,
+    PEER,
+    SELF,
+    SMALL_GROUPS,
+)
 from tests.reports.probe import KEYS, SPECS
 
 DIMENSIONS = SPECS
@@ -742,3 +752,61 @@ def test_answers_stored_as_smaller_groups_are_combined_never_shown_on_their_own(
     two = compute([*(rater(SMALL_GROUPS) for _ in range(2)), *peers(3)])
     assert set(groups(two, "plan")) == {PEER}
     assert dimension(two, "plan")["others"]["n"] == 3
+
+
+# --- Outside raters the subject nominated ---------------------------------------------
+# The subject reads their own report once it is released, and in a nominating cycle they
+# chose their outside raters: k-1 of those could be addresses of their own. Pooled with
+# one real rater, the pool's figure minus their own known answers would be that rater's.
+
+
+def _lone_direct_report_beside_nominated_outside(answer: int, comment: str, nominated: int) -> dict[str, Any]:
+    fakes = [
+        rater(NOMINATED_OUTSIDE, default=3, comments={"keep_doing": f"fake comment {number}"})
+        for number in range(nominated)
+    ]
+    real = rater(DIRECT_REPORT, default=answer, comments={"keep_doing": comment})
+    return compute([rater(SELF), rater(MANAGER), *peers(3), *fakes, real])
+
+
+@pytest.mark.parametrize("nominated", [2, 3, 5])
+def test_nominated_outside_raters_are_never_combined_with_a_real_rater(nominated: int) -> None:
+    # The lone direct report answers 1 or 5: nothing the subject can read may change with it.
+    low = _lone_direct_report_beside_nominated_outside(1, "the one real comment", nominated)
+    high = _lone_direct_report_beside_nominated_outside(5, "the one real comment", nominated)
+    assert json.dumps(low, sort_keys=True) == json.dumps(high, sort_keys=True)
+    shown = {group for dim in low["dimensions"] for group in (g["group"] for g in dim["groups"])}
+    assert COMBINED not in shown
+    # k of them stand alone, as the outside raters; fewer count nowhere
+    assert (OUTSIDE in shown) == (nominated >= RULES.k)
+
+
+def test_the_comment_of_a_lone_real_rater_is_never_left_among_nominated_ones() -> None:
+    # peers 3 (named), the direct report alone, 2 nominated: the unlabelled comments would
+    # be the two fakes and the real one; counted without the fakes, the pool is too small
+    # for a label, so nothing tells the real one apart from the peers'
+    data = _lone_direct_report_beside_nominated_outside(4, "the one real comment", 2)
+    (keep_doing,) = [question for question in data["comments"] if question["question"] == "keep_doing"]
+    texts = {entry["text"]: entry["label"] for entry in keep_doing["entries"]}
+    assert "the one real comment" in texts
+    # no label at all: the real comment could be any of the four real anonymous raters'
+    assert set(texts.values()) == {None}
+
+
+def test_a_lone_real_rater_beside_nominated_ones_gets_no_comment_shown() -> None:
+    # without the peers, the only real anonymous rater is the direct report: no comment
+    fakes = [rater(NOMINATED_OUTSIDE, comments={"keep_doing": "fake"}) for _ in range(4)]
+    real = rater(DIRECT_REPORT, comments={"keep_doing": "the one real comment"})
+    data = compute([rater(SELF), rater(MANAGER), *fakes, real])
+    shown = [entry["text"] for question in data["comments"] for entry in question["entries"]]
+    assert "the one real comment" not in shown
+
+
+def test_the_agreement_flag_never_rests_on_nominated_outside_raters() -> None:
+    # five nominated raters beside three real peers: counted with the fakes there would be
+    # eight, enough for a flag that then describes how the three real ones spread
+    fakes = [rater(NOMINATED_OUTSIDE, default=3) for _ in range(5)]
+    real = [rater(PEER, default=1), rater(PEER, default=5), rater(PEER, default=5)]
+    divided = compute([rater(MANAGER), *fakes, *real])
+    assert [dim["others"]["agreement"] for dim in divided["dimensions"] if dim["others"]] != []
+    assert all(dim["others"]["agreement"] is None for dim in divided["dimensions"] if dim["others"])

@@ -8,6 +8,7 @@ import pytest
 from django.core import mail
 from django.core.exceptions import ValidationError
 from django.test import Client
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from config import links
@@ -231,11 +232,21 @@ def test_manager_edits_and_approves_a_list_and_the_subject_is_told(
     kim = Invitation.objects.get(subject=ann_subject, rater_email="kim@partner.test")
     manager_client.post(f"{raters}{kim.pk}/remove/")
     manager_client.post(raters, {"subject": ann_subject.pk, "email": person(team, "Dan").email, "group": "peer"})
-    # then approve
-    response = manager_client.post(f"/cycles/{nominating.pk}/nominations/{ann_subject.pk}/approve/", follow=True)
+    # a list the subject sends again after the manager's page was shown is not approved unseen
+    approve = f"/cycles/{nominating.pk}/nominations/{ann_subject.pk}/approve/"
+    seen = re.search(r'name="seen" value="([^"]+)"', manager_client.get(raters).content.decode())
+    assert seen is not None
+    Nomination.objects.filter(subject=ann_subject).update(submitted_at=timezone.now())
+    stale = manager_client.post(approve, {"seen": seen.group(1)}, follow=True).content.decode()
+    assert "look at it again" in stale
+    assert Nomination.objects.get(subject=ann_subject).approved_at is None
+    # then approve what the page shows
+    seen = re.search(r'name="seen" value="([^"]+)"', manager_client.get(raters).content.decode())
+    assert seen is not None
+    response = manager_client.post(approve, {"seen": seen.group(1)}, follow=True)
     assert "Ann&#x27;s raters approved" in response.content.decode()
     assert "approved" in response.content.decode()
-    again = manager_client.post(f"/cycles/{nominating.pk}/nominations/{ann_subject.pk}/approve/", follow=True)
+    again = manager_client.post(approve, {"seen": seen.group(1)}, follow=True)
     assert "already approved" in again.content.decode()
     send_queued()
     (told,) = [m for m in outbox_for(person(team, "Ann").email) if "approved" in m.subject]
