@@ -14,6 +14,7 @@ from functools import wraps
 from typing import Any
 
 from django.conf import settings
+from django.contrib import messages
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import render
@@ -53,8 +54,10 @@ SESSION_DONE = "feedback.done"
 SESSION_DONE_KEPT = 50
 
 CANT_SAY = "cant_say"
-# On the address of the page shown after a decline, so it says "declined", not "thank you for answering".
-DECLINED_PARAMETER = "declined"
+# The one-time message (a signed cookie, read once) that makes the page after a decline say
+# "declined" rather than "thank you for answering": neither the address, which stays in the
+# browser's history, nor the session, which must hold nothing once the answer is stored.
+DECLINED_TAG = "survey-declined"
 RADIO_VALUES = frozenset(str(value) for value, _ in SCALE)
 
 
@@ -285,10 +288,9 @@ def _session_invitation(request: HttpRequest, key: str) -> Invitation | None:
 def survey(request: HttpRequest, key: str) -> HttpResponse:
     """The survey form (GET) and its submission (POST), bound to this browser's session."""
     if key in _session_done(request):
-        # Which of the two it was lives in the address only (the decline redirects with it),
-        # so the session records no more than before: that this key is done.
-        declined = request.GET.get(DECLINED_PARAMETER) == "1"
-        return render(request, "feedback/thanks.html", {"key": key, "declined": declined})
+        declined = any(message.extra_tags == DECLINED_TAG for message in messages.get_messages(request))
+        # The page says it in its own words; the message is not listed again above it.
+        return render(request, "feedback/thanks.html", {"key": key, "declined": declined, "messages": ()})
     invitation_id = _session_surveys(request).get(key)
     invitation = _session_invitation(request, key)
     if invitation is None:
@@ -339,4 +341,5 @@ def survey_decline(request: HttpRequest, key: str) -> HttpResponse:
         _session_forget(request, key, done=False)
         return _not_open()
     _session_forget(request, key, done=True)
-    return HttpResponseRedirect(f"{_survey_url(key)}?{DECLINED_PARAMETER}=1", status=303)
+    messages.info(request, "You declined this survey.", extra_tags=DECLINED_TAG)
+    return HttpResponseRedirect(_survey_url(key), status=303)

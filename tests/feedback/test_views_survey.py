@@ -237,9 +237,15 @@ def test_decline_with_a_reason(client: Client, invitation: Invitation, token: st
     page = open_survey(client, token)
     response = client.post(f"{page}decline/", {"reason": "We have not worked together."})
     assert response.status_code == 303
-    # a page of its own, not the thank-you for answering
+    # a page of its own, not the thank-you for answering; its address and title are those of
+    # an answered survey, so the browser's history does not say which it was
+    assert response["Location"] == page
     declined = client.get(response["Location"]).content.decode()
     assert "You declined this survey" in declined and "your answers are in" not in declined
+    assert "<title>Thank you · Balance 360</title>" in declined
+    assert declined.count("You declined this survey") == 1
+    # said once: opened again later, the page is the plain thank-you
+    assert "You declined this survey" not in client.get(page).content.decode()
     assert [decline["reason"] for decline in opened_declines(invitation.cycle)] == ["We have not worked together."]
     invitation.refresh_from_db()
     assert invitation.status == Invitation.Status.DECLINED

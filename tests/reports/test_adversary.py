@@ -162,7 +162,13 @@ def attack(scenario: Scenario, figures_json: dict[str, Any]) -> tuple[list[Any],
 
 @pytest.fixture
 def probe_people(default_questionnaire: None) -> Iterator[tuple[User, User]]:
-    yield UserFactory(username="probe-manager"), UserFactory(username="probe-coach")
+    from django.contrib.auth.models import Group
+
+    from reports.selectors import COACHES_GROUP
+
+    coach = UserFactory(username="probe-coach")
+    coach.groups.add(Group.objects.get_or_create(name=COACHES_GROUP)[0])
+    yield UserFactory(username="probe-manager"), coach
 
 
 def test_no_figure_a_coach_can_reach_gives_an_anonymous_rater_away(

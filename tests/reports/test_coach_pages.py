@@ -375,6 +375,11 @@ def test_api_assigns_and_removes_coaches_with_errors_per_field(
     assert client.post(url, {"coach": "nobody"}, content_type="application/json").json() == {
         "coach": ["No active user has this username."]
     }
+    # any active user but a coach, e.g. a second account of the manager's, is refused here too
+    UserFactory(username="alice-second-account")
+    second = client.post(url, {"coach": "alice-second-account"}, content_type="application/json")
+    assert second.status_code == 400
+    assert "Coaches group" in second.json()["coach"][0]
     elsewhere = SubjectFactory()
     wrong = client.post(url, {"coach": "charlie", "subject": elsewhere.id}, content_type="application/json")
     assert wrong.status_code == 400
