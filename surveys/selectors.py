@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.conf import settings
+from django.core.cache import cache
 from django.db.models import Count, Q, QuerySet
 from django.http import Http404
 
@@ -22,6 +26,8 @@ from surveys.models import (
     Subject,
     Team,
 )
+
+logger = logging.getLogger(__name__)
 
 
 def invitation_get_by_token(*, token: str) -> Invitation | None:
@@ -220,6 +226,33 @@ def answer_counts(*, cycle: Cycle) -> dict[int, dict[str, list[int]]]:
     return counts
 
 
+def _answer_counts_snapshot(cycle: Cycle) -> dict[int, dict[str, list[int]]]:
+    """The answer counts as of the start of the current snapshot period, the same for every
+    page, live fragment and API call in that period.
+
+    Live counts would give a manager watching the progress the time of each answer (to a
+    few seconds, by polling): whoever they just saw open the email either did or did not
+    answer. Counts that move only once per ``PROGRESS_SNAPSHOT_SECONDS`` tell the period at
+    most. The snapshot lives in the shared cache; without it (Redis down) the counts are
+    read live rather than not at all.
+    """
+    seconds = settings.PROGRESS_SNAPSHOT_SECONDS
+    if seconds <= 0:
+        return answer_counts(cycle=cycle)
+    key = f"progress-snapshot:{cycle.pk}:{int(time.time() // seconds)}"
+    try:
+        cached = cache.get(key)
+        if cached is None:
+            cached = answer_counts(cycle=cycle)
+            cache.add(key, cached, timeout=seconds)
+            # Another request may have stored its snapshot first: everyone shows that one.
+            cached = cache.get(key, cached)
+    except Exception:
+        logger.warning("progress snapshot unavailable; counts read live", exc_info=True)
+        return answer_counts(cycle=cycle)
+    return dict(cached)
+
+
 def cycle_progress(*, cycle: Cycle) -> list[SubjectProgress]:
     """Per subject, what the manager may see of the answers: two queries whatever the size.
 
@@ -232,7 +265,7 @@ def cycle_progress(*, cycle: Cycle) -> list[SubjectProgress]:
         .order_by("person__name", "id")
         .values_list("id", "person__name", "final_progress")
     )
-    live = answer_counts(cycle=cycle) if cycle.status != Cycle.Status.CLOSED else {}
+    live = _answer_counts_snapshot(cycle) if cycle.status != Cycle.Status.CLOSED else {}
     progress = []
     for subject_id, name, final in subjects:
         counts = live.get(subject_id) or final or {}

@@ -325,3 +325,6 @@ RESPONSE_SEAL_KEYS = env_keys("RESPONSE_SEAL_KEY")
 # --- Product settings ----------------------------------------------------------------
 # Quadrant cut on the 1–5 scale between "strong" and "developing".
 BALANCE_QUADRANT_CUT = env_float("BALANCE_QUADRANT_CUT", 3.5)
+# How often the answer counts a manager sees (progress page, its live fragment, the API) may
+# change: once per period, so that watching them gives no one's time of answering.
+PROGRESS_SNAPSHOT_SECONDS = env_int("PROGRESS_SNAPSHOT_SECONDS", 900, minimum=0)

@@ -22,3 +22,5 @@ PUBLIC_BASE_URL = "http://testserver"
 # Static files come straight from the app directories; nothing is collected for tests.
 STATIC_ROOT = None
 WHITENOISE_USE_FINDERS = True
+# Counts move at once in tests; the snapshot period has its own test.
+PROGRESS_SNAPSHOT_SECONDS = 0

@@ -142,10 +142,11 @@ class DataDirectory:
                 lsn_format(start),
                 "--end",
                 lsn_format(end),
-                # The segment to begin with, named: without it pg_waldump reads the segment
-                # size from whichever file it meets first in the directory, and a segment
-                # the server is just preallocating (0 bytes) makes it fail.
+                # The segments to begin and end with, named: without them pg_waldump reads
+                # the segment size from whichever file it meets first in the directory, and
+                # a segment the server is just preallocating (0 bytes) makes it fail.
                 self._segment_path(start // self.segment_bytes).name,
+                self._segment_path(max(end - 1, start) // self.segment_bytes).name,
             ],
             capture_output=True,
             text=True,

@@ -1,0 +1,47 @@
+"""The answer counts a manager sees move once per snapshot period, never with each answer."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from surveys import selectors
+from surveys.models import Cycle, Group, Invitation
+
+pytestmark = pytest.mark.django_db
+
+
+def _answered(cycle: Cycle) -> tuple[int, ...]:
+    return tuple(
+        sum(
+            (progress.self_rater.answered, progress.manager_rater.answered, progress.anonymous_answered or 0),
+        )
+        for progress in selectors.cycle_progress(cycle=cycle)
+    )
+
+
+def test_an_answer_shows_in_the_counts_only_in_the_next_period(
+    open_cycle: Cycle, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings.PROGRESS_SNAPSHOT_SECONDS = 900
+    now = 1_800_000_000.0  # the start of a period
+    monkeypatch.setattr(time, "time", lambda: now)
+    before = _answered(open_cycle)
+    # when: a rater answers, and the manager watches the counts a few seconds later
+    invitation = open_cycle.invitations.filter(group=Group.SELF).first()
+    assert invitation is not None
+    Invitation.objects.filter(pk=invitation.pk).update(status=Invitation.Status.COMPLETED)
+    now += 5
+    # then: nothing moved, so watching tells no one's time of answering
+    assert _answered(open_cycle) == before
+    now += 900
+    assert sum(_answered(open_cycle)) == sum(before) + 1
+
+
+def test_without_a_period_the_counts_are_live(open_cycle: Cycle, settings: Any) -> None:
+    settings.PROGRESS_SNAPSHOT_SECONDS = 0
+    before = sum(_answered(open_cycle))
+    Invitation.objects.filter(cycle=open_cycle, group=Group.SELF).update(status=Invitation.Status.COMPLETED)
+    assert sum(_answered(open_cycle)) > before
