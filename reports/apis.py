@@ -40,6 +40,9 @@ class ReportStatusField(serializers.CharField):
         super().__init__(read_only=True, **kwargs)
 
 
+MANAGER_FAILURE_REASON = "The build stopped; the person's coach sees why. Re-run it, or ask an administrator."
+
+
 class ReportSummarySerializer(serializers.ModelSerializer):
     status = ReportStatusField()
     subject_name = serializers.CharField(source="subject.person.name", read_only=True)
@@ -86,6 +89,10 @@ class ReportRowSerializer(ReportSummarySerializer):
             # follows how long each took to render, which grows with its comments.
             data["pdf_size"] = None
             data["pdf_sha256"] = None
+            # A failure's reason is written by code that works on the figures: whatever it
+            # says, it is for the coach (and the log), never for whoever chose the raters.
+            if data.get("reason"):
+                data["reason"] = MANAGER_FAILURE_REASON
             for field in ("queued_at", "finished_at"):
                 if instance_time := getattr(instance, field):
                     data[field] = serializers.DateTimeField().to_representation(

@@ -209,7 +209,7 @@ def test_the_manager_reruns_a_failed_report_from_the_list(
     report = failed_report(closed_cycle)
     client.force_login(manager)
     page = client.get("/reports/").content.decode()
-    assert "ValueError: bad data" in page
+    assert "the person's coach sees why" in page and "ValueError" not in page
     assert f'action="/reports/{report.id}/rerun/"' in page
     assert f'href="/reports/{report.id}/"' not in page
     # the report page itself stays closed to the manager
@@ -514,3 +514,19 @@ def test_the_closed_cycle_page_loads_who_has_no_coach(client: Client, stored_rep
     CoachAssignment.objects.create(coach=UserFactory(username="dora"), cycle=stored_report.cycle)
     again = client.get(f"/reports/cycles/{cycle_id}/coaches/notice/").content.decode()
     assert "Every person in this cycle has a coach." in again
+
+
+@pytest.mark.django_db
+def test_the_manager_sees_that_a_build_failed_but_not_its_reason(
+    client: Client, closed_cycle: Any, manager: Any
+) -> None:
+    # The reason is written by code that works on the figures: it is for the coach only.
+    report = failed_report(closed_cycle)
+    client.force_login(manager)
+    page = client.get("/reports/").content.decode()
+    assert "Failed" in page and "the person's coach sees why" in page
+    assert "ValueError" not in page
+    rows = client.get("/api/reports/").json()["results"]
+    (row,) = [row for row in rows if row["id"] == report.id]
+    assert row["status"] == "failed" and "ValueError" not in row["reason"]
+    assert row["reason"].startswith("The build stopped")
