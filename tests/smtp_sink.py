@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import threading
@@ -28,6 +29,8 @@ class Inbox:
     refused: Counter[str] = field(default_factory=Counter)
     lock: threading.Lock = field(default_factory=threading.Lock)
     refuse_mailbox: set[str] = field(default_factory=set)
+    # Seconds each message takes to be accepted, as a real server's do.
+    delay: float = 0.0
 
     async def handle_EHLO(
         self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
@@ -44,6 +47,8 @@ class Inbox:
         return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.delay:
+            await asyncio.sleep(self.delay)
         with self.lock:
             for recipient in envelope.rcpt_tos:
                 if recipient in self.refuse_always or (recipient in self.refuse_first and not self.refused[recipient]):
@@ -52,6 +57,11 @@ class Inbox:
             message = cast(EmailMessage, email.message_from_bytes(envelope.content, policy=email.policy.default))
             self.messages.append((list(envelope.rcpt_tos), message))
         return "250 OK"
+
+    def delivered(self) -> Counter[str]:
+        """How many messages each recipient was sent."""
+        with self.lock:
+            return Counter(recipient for recipients, _ in self.messages for recipient in recipients)
 
     def to(self, address: str) -> list[EmailMessage]:
         with self.lock:

