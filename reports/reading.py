@@ -446,6 +446,7 @@ def _read_identified_only(data: Mapping[str, Any], bank: TextBank, name: str, re
                 "leadership": _number(self_index[LEADERSHIP]["score"]),
             }
         )
+    lowest: dict[str, Mapping[str, Any]] = {}
     for group, frame in (
         (
             MANAGER,
@@ -473,20 +474,32 @@ def _read_identified_only(data: Mapping[str, Any], bank: TextBank, name: str, re
                 "weakest_score": _number(_group_score(weakest, group) or 0),
             }
         )
-        texts = _bank_dimension(bank, weakest)
-        if texts:
-            reading.suggest(
-                source=f"dimension:{weakest['key']}",
-                title=weakest["name"],
-                because=(
-                    gettext("The manager's lowest rated dimension: %(score)s.")
-                    if group == MANAGER
-                    else gettext("The lowest of the self-ratings: %(score)s.")
-                )
-                % {"score": _number(_group_score(weakest, group) or 0)},
-                text=gettext(texts["develop"]),
-                question=gettext(texts["question"]),
+        lowest[group] = weakest
+    # A suggestion rests on more than one rater (PRODUCT.md, "Reading the report"): only a
+    # dimension that the manager and the person both rate lowest is one.
+    agreed = lowest.get(MANAGER)
+    texts = _bank_dimension(bank, agreed) if agreed and agreed is lowest.get(SELF) else None
+    if agreed and texts:
+        reading.suggest(
+            source=f"dimension:{agreed['key']}",
+            title=agreed["name"],
+            because=gettext("Both the manager (%(manager)s) and %(name)s (%(self)s) rate it lowest.")
+            % {
+                "manager": _number(_group_score(agreed, MANAGER) or 0),
+                "self": _number(_group_score(agreed, SELF) or 0),
+                "name": name,
+            },
+            text=gettext(texts["develop"]),
+            question=gettext(texts["question"]),
+        )
+    else:
+        reading.summary.append(
+            gettext(
+                "Suggestions rest on more than one rater's view; the manager and %(name)s do not rate the same "
+                "dimension lowest, so none is made here — the debrief questions below are the place to start."
             )
+            % {"name": name}
+        )
     if not any(_group_score(d, MANAGER) is not None for d in dimensions):
         reading.summary.append(gettext("There is no manager rating in this report."))
     _read_missing(dimensions, reading, others_expected=False)

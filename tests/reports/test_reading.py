@@ -201,10 +201,25 @@ def test_below_k_the_reading_rests_on_self_and_manager_and_says_why() -> None:
     assert f"and Motivating & inspiring lowest ({manager['motivating_inspiring']:.1f})" in summary
     # nothing speaks for the anonymous raters: no quadrant of Others, no strengths "as others see them"
     assert "Others —" not in summary and "as others see them" not in summary and "Blind spots" not in summary
-    assert reading["suggestions"][0]["title"] == "Motivating & inspiring"
-    assert reading["suggestions"][0]["because"] == "The manager's lowest rated dimension: 2.0."
+    # the manager's lowest is not the person's: no suggestion rests on a single rater
+    assert reading["suggestions"] == []
+    assert "do not rate the same dimension lowest, so none is made here" in summary
     # the two peers' answers (1 everywhere) appear nowhere
     assert "1.0" not in text_of(reading)
+    assert_quotes_only_shown_figures(data, reading)
+
+
+def test_below_k_a_suggestion_needs_the_manager_and_the_person_to_agree() -> None:
+    raters = [
+        rater("self", 4, 5, motivating_inspiring=3),
+        rater("manager", 4, 3, motivating_inspiring=2),
+        rater("peer", 1, 1),
+    ]
+    data, reading = read(raters)
+    assert not data["anonymous_shown"]
+    (suggestion,) = reading["suggestions"]
+    assert suggestion["title"] == "Motivating & inspiring"
+    assert suggestion["because"] == "Both the manager (2.0) and Jonas Berg (3.0) rate it lowest."
     assert_quotes_only_shown_figures(data, reading)
 
 
