@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -71,16 +72,56 @@ def test_a_redelivered_message_does_not_take_over_a_live_claim(open_cycle: Cycle
     assert OutboundEmail.objects.get(pk=email.pk).status == OutboundEmail.Status.SENDING
 
 
-def test_two_batches_of_one_cycle_claimed_at_the_same_moment_both_get_rows(open_cycle: Cycle) -> None:
-    # The claim locks only the email rows (no join through the default ordering to the
-    # cycle), so a second claim inside the first one's transaction still finds rows.
-    from django.db import transaction
+def _claims_side_by_side(first: Callable[[], list[int]], second: Callable[[], list[int]]) -> tuple[list, list]:
+    """``first`` claims in a transaction another thread keeps open while ``second`` claims."""
+    import threading
 
-    queued = OutboundEmail.objects.filter(cycle=open_cycle, status=OutboundEmail.Status.QUEUED).count()
-    assert queued >= 2
-    with transaction.atomic():
-        first = jobs_claim(EMAILS, owner="first", limit=1)
-        second = jobs_claim(EMAILS, owner="second", limit=1)
+    from django.db import connection, transaction
+
+    holding, release = threading.Event(), threading.Event()
+    claimed: list[int] = []
+
+    def first_worker() -> None:
+        try:
+            with transaction.atomic():
+                claimed.extend(first())
+                holding.set()
+                release.wait(10)
+        finally:
+            connection.close()
+
+    worker = threading.Thread(target=first_worker)
+    worker.start()
+    try:
+        assert holding.wait(10)
+        with transaction.atomic():
+            other = second()
+    finally:
+        release.set()
+        worker.join(10)
+    return claimed, other
+
+
+def _former_claim() -> list[int]:
+    # The claim before the durable jobs: a locked SELECT through the default ordering,
+    # which joins the cycle and so locks (and skips) the cycle row too.
+    return list(
+        OutboundEmail.objects.select_for_update(skip_locked=True)
+        .filter(status=OutboundEmail.Status.QUEUED)
+        .values_list("id", flat=True)[:1]
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_batches_of_one_cycle_claimed_at_the_same_moment_both_get_rows(open_cycle: Cycle) -> None:
+    assert OutboundEmail.objects.filter(cycle=open_cycle, status=OutboundEmail.Status.QUEUED).count() >= 2
+    # the former claim, side by side: the second batch found nothing (the lost batch)
+    first, second = _claims_side_by_side(_former_claim, _former_claim)
+    assert len(first) == 1 and second == [], "the comparison no longer shows the lost batch"
+    # the claim of the durable jobs locks only the email rows: both batches get one
+    first, second = _claims_side_by_side(
+        lambda: jobs_claim(EMAILS, owner="first", limit=1), lambda: jobs_claim(EMAILS, owner="second", limit=1)
+    )
     assert len(first) == len(second) == 1 and first != second
 
 
