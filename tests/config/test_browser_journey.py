@@ -23,11 +23,9 @@ from email.message import EmailMessage
 from io import BytesIO
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from celery.signals import task_prerun
-from django.db import connection
 
 from config.embedded import free_port
 from feedback.models import Response
@@ -36,6 +34,7 @@ from surveys.models import Cycle, Invitation, OutboundEmail
 from tests.conftest import ARTIFACTS_DIR
 from tests.factories import default_questionnaire
 from tests.smtp_sink import Inbox
+from tests.stack import stack_database_url
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -69,9 +68,12 @@ GOOD_CSV = (
 
 def _stack_env(**extra: str) -> dict[str, str]:
     """The environment of a process of the stack: the test database and Redis, the test settings."""
-    parts = urlsplit(os.environ["DATABASE_URL"])
-    database_url = urlunsplit(parts._replace(path="/" + str(connection.settings_dict["NAME"])))
-    return {**os.environ, "DATABASE_URL": database_url, "DJANGO_SETTINGS_MODULE": "config.settings.test", **extra}
+    return {
+        **os.environ,
+        "DATABASE_URL": stack_database_url(),
+        "DJANGO_SETTINGS_MODULE": "config.settings.test",
+        **extra,
+    }
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:

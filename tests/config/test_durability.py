@@ -27,7 +27,6 @@ from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import psutil
 import pytest
@@ -44,23 +43,11 @@ from surveys import services
 from surveys.models import Cycle, Group, Invitation, OutboundEmail
 from tests.factories import PersonFactory, TeamFactory
 from tests.smtp_sink import Inbox
+from tests.stack import stack_database_url
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 STACK_APPLICATION = "b360-stack"
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
-
-
-def _database_url() -> str:
-    settings = connection.settings_dict
-    host = settings["HOST"] or ""
-    user = quote(settings["USER"] or "")
-    password = f":{quote(settings['PASSWORD'])}" if settings.get("PASSWORD") else ""
-    # The stack's connections carry a name of their own, so a test can cut exactly those.
-    name = f"application_name={STACK_APPLICATION}"
-    if host.startswith("/"):
-        port = settings["PORT"] or 5432
-        return f"postgresql://{user}{password}@/{settings['NAME']}?host={quote(host)}&port={port}&{name}"
-    return f"postgresql://{user}{password}@{host}:{settings['PORT'] or 5432}/{settings['NAME']}?{name}"
 
 
 class Stack:
@@ -79,7 +66,8 @@ class Stack:
         self.env = {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "tests.stack_settings",
-            "DATABASE_URL": _database_url(),
+            # The stack's connections carry a name of their own, so a test can cut exactly those.
+            "DATABASE_URL": stack_database_url(application_name=STACK_APPLICATION),
             "REDIS_URL": f"redis://127.0.0.1:{self.redis_port}/0",
             "EMAIL_HOST": "127.0.0.1",
             "EMAIL_PORT": str(self.smtp.port),
