@@ -95,17 +95,13 @@ def positions_css() -> str:
         at = f"{step * STEP:g}%"
         lines.append(f".at-x-{step} {{ left: {at}; }} .at-y-{step} {{ top: {at}; }}")
     for step in range(STEPS + 1):
-        lines.append(f".fill-{step} {{ background-size: {step * STEP:g}% 100%; }}")
-    # A gap bar from the centre line: its width is the gap's share of ±2.0, and a background
-    # at p % sits p % of the way along the room left beside it.
+        lines.append(f".fill-{step} {{ width: {step * STEP:g}%; }}")
+    # A gap bar from the centre line: its width is the gap's share of ±2.0, and its edge on
+    # the centre line is drawn as the zero mark.
     for tenths in range(-GAP_TENTHS, GAP_TENTHS + 1):
         width = abs(tenths) * 50 / GAP_TENTHS
-        left = 50 if tenths >= 0 else 50 - width
-        place = 0 if width >= 100 else left / (100 - width) * 100
-        lines.append(
-            f".{_gap_class(tenths)} {{ background-size: 1.5px 100%, {width:g}% 100%; "
-            f"background-position: 50% 0, {place:.4g}% 0; }}"
-        )
+        left, edge = (50, "left") if tenths >= 0 else (50 - width, "right")
+        lines.append(f".{_gap_class(tenths)} {{ margin-left: {left:g}%; width: {width:g}%; border-{edge}-width: 1.5px; }}")
     for column in range(-NUDGE_COLUMNS, NUDGE_COLUMNS + 1):
         lines.append(f".nudge-x-{column + NUDGE_COLUMNS} {{ margin-left: {column * MARKER_REM / 2:g}rem; }}")
     for row in range(NUDGE_ROWS):
@@ -279,8 +275,8 @@ def bars_chart(*, bars: Sequence[Mapping[str, Any]], title: str) -> SafeString:
     """
     rows = format_html_join(
         "",
-        '<div class="bar-row"><span class="bar-label">{}</span><span class="bar-track {} fill-{}"></span>'
-        '<span class="bar-value">{} <span class="n">(n={})</span></span></div>',
+        '<div class="bar-row"><span class="bar-label">{}</span><span class="bar-track"><span class="bar-fill {} fill-{}">'
+        '</span></span><span class="bar-value">{} (n={})</span></div>',
         (
             (
                 bar["label"],
@@ -307,8 +303,8 @@ def gap_chart(*, gaps: Sequence[Mapping[str, Any]], title: str) -> SafeString:
 
     rows = format_html_join(
         "",
-        '<div class="bar-row"><span class="bar-label">{}</span><span class="bar-track gap-track {} {}"></span>'
-        '<span class="bar-value">{} <strong>{}</strong></span></div>',
+        '<div class="bar-row"><span class="bar-label">{}</span><span class="bar-track gap-track"><span class="bar-fill {} {}">'
+        '</span></span><span class="bar-value">{} <strong>{}</strong></span></div>',
         (row(gap) for gap in gaps),
     )
     return format_html(
@@ -335,8 +331,8 @@ def pairs_chart(*, pairs: Sequence[Mapping[str, Any]], title: str) -> SafeString
             if shown:
                 rows.append(
                     format_html(
-                        '<div class="bar-row"><span class="bar-label">{}</span><span class="bar-track side-{} fill-{}">'
-                        '</span><span class="bar-value">{} <span class="n">(n={})</span></span></div>',
+                        '<div class="bar-row"><span class="bar-label">{}</span><span class="bar-track"><span class="bar-fill side-{} '
+                        'fill-{}"></span></span><span class="bar-value">{} (n={})</span></div>',
                         pair[side]["name"],
                         side,
                         _step(_percent(float(shown["score"]))),

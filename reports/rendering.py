@@ -118,7 +118,7 @@ def _stylesheets(language: str) -> tuple[Any, ...]:
     from weasyprint import CSS
 
     return (
-        # Resolved as the web page resolves it, so the bars' fill images come from our static files.
+        # Resolved as the web page resolves it: a url() in the stylesheet can only name our static files.
         CSS(
             string=report_css(),
             base_url=f"{PDF_BASE_URL}{settings.STATIC_URL.strip('/')}/reports/",
