@@ -58,6 +58,8 @@ NUDGE_COLUMNS = 2
 NUDGE_ROWS = 10
 STEP = 2.5
 STEPS = 40
+# The length of a bar's whole scale in the PDF, in millimetres (report.css sizes the axis to it).
+PDF_TRACK_MM = 32
 # Gap bars run from −2.0 to +2.0 in tenths.
 GAP_TENTHS = 20
 CUT_STROKE = 'stroke="#33475b" stroke-width="0.5" stroke-dasharray="2 1.2"'
@@ -95,13 +97,20 @@ def positions_css() -> str:
         at = f"{step * STEP:g}%"
         lines.append(f".at-x-{step} {{ left: {at}; }} .at-y-{step} {{ top: {at}; }}")
     for step in range(STEPS + 1):
-        lines.append(f".fill-{step} {{ width: {step * STEP:g}%; }}")
+        lines.append(f".fill-{step} {{ background-size: {step * STEP:g}% 100%; }}")
+    # In the PDF a track has one width, and its bar is its content box (the background is
+    # clipped to it), the rest of the scale its padding: no image, no box inside.
+    for step in range(STEPS + 1):
+        bar = PDF_TRACK_MM * step / STEPS
+        lines.append(f".report-pdf .fill-{step} {{ width: {bar:.2f}mm; padding-right: {PDF_TRACK_MM - bar:.2f}mm; }}")
     # A gap bar from the centre line: its width is the gap's share of ±2.0, and its edge on
     # the centre line is drawn as the zero mark.
     for tenths in range(-GAP_TENTHS, GAP_TENTHS + 1):
         width = abs(tenths) * 50 / GAP_TENTHS
         left, edge = (50, "left") if tenths >= 0 else (50 - width, "right")
-        lines.append(f".{_gap_class(tenths)} {{ margin-left: {left:g}%; width: {width:g}%; border-{edge}-width: 1.5px; }}")
+        lines.append(
+            f".{_gap_class(tenths)} {{ margin-left: {left:g}%; width: {width:g}%; border-{edge}-width: 1.5px; }}"
+        )
     for column in range(-NUDGE_COLUMNS, NUDGE_COLUMNS + 1):
         lines.append(f".nudge-x-{column + NUDGE_COLUMNS} {{ margin-left: {column * MARKER_REM / 2:g}rem; }}")
     for row in range(NUDGE_ROWS):
@@ -271,12 +280,14 @@ def bars_chart(*, bars: Sequence[Mapping[str, Any]], title: str) -> SafeString:
     """Horizontal bars on the 1–5 scale, one per group: {"group", "label", "score", "n"}.
 
     A bar is its track's background, sized by a class: one box per bar, which the PDF
-    renderer lays out far faster than a box inside a box.
+    renderer lays out far faster than a box inside a box (and in the PDF a plain colour
+    clipped to the track's content box, which it draws as one rectangle). The value and n
+    are one run of text: a span inside a span costs the renderer a layout of its own.
     """
     rows = format_html_join(
         "",
-        '<div class="bar-row"><span class="bar-label">{}</span><span class="bar-track"><span class="bar-fill {} fill-{}">'
-        '</span></span><span class="bar-value">{} (n={})</span></div>',
+        '<div class="bar-row"><span class="bar-label">{}</span><span class="bar-track {} fill-{}"></span>'
+        '<span class="bar-value">{} (n={})</span></div>',
         (
             (
                 bar["label"],
@@ -303,8 +314,8 @@ def gap_chart(*, gaps: Sequence[Mapping[str, Any]], title: str) -> SafeString:
 
     rows = format_html_join(
         "",
-        '<div class="bar-row"><span class="bar-label">{}</span><span class="bar-track gap-track"><span class="bar-fill {} {}">'
-        '</span></span><span class="bar-value">{} <strong>{}</strong></span></div>',
+        '<div class="bar-row"><span class="bar-label">{}</span><span class="bar-track gap-track">'
+        '<span class="bar-fill {} {}"></span></span><span class="bar-value">{} <strong>{}</strong></span></div>',
         (row(gap) for gap in gaps),
     )
     return format_html(
@@ -331,8 +342,8 @@ def pairs_chart(*, pairs: Sequence[Mapping[str, Any]], title: str) -> SafeString
             if shown:
                 rows.append(
                     format_html(
-                        '<div class="bar-row"><span class="bar-label">{}</span><span class="bar-track"><span class="bar-fill side-{} '
-                        'fill-{}"></span></span><span class="bar-value">{} (n={})</span></div>',
+                        '<div class="bar-row"><span class="bar-label">{}</span><span class="bar-track side-{} fill-{}">'
+                        '</span><span class="bar-value">{} (n={})</span></div>',
                         pair[side]["name"],
                         side,
                         _step(_percent(float(shown["score"]))),
