@@ -9,7 +9,20 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.exceptions import PermissionDenied
-from django.db.models import BooleanField, Count, Exists, ExpressionWrapper, OuterRef, Prefetch, Q, QuerySet, Value
+from django.db.models import (
+    BooleanField,
+    Count,
+    Exists,
+    ExpressionWrapper,
+    F,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Value,
+    Window,
+)
+from django.db.models.functions import RowNumber
 from django.http import Http404
 from django.utils import timezone
 
@@ -150,6 +163,53 @@ def report_list_for_user(*, user: AnyUser, cycle_id: int | None = None) -> Query
     if cycle_id is not None:
         reports = reports.filter(cycle_id=cycle_id)
     return reports
+
+
+@dataclass(frozen=True)
+class CycleReportCounts:
+    """A cycle's report rows that one user may see, counted over the whole cycle."""
+
+    total: int
+    ready: int
+    # Rows the user may open as coach or admin: the team view is for coaches.
+    readable: int
+    # Ready and readable: the PDFs the cycle's zip gives this user.
+    readable_ready: int
+    # Queued or running: the list polls until they are built.
+    live: int
+
+
+def report_counts_by_cycle(*, user: AnyUser, cycle_ids: list[int]) -> dict[int, CycleReportCounts]:
+    """{cycle id: counts of the rows ``report_list_for_user`` gives ``user`` there} (one aggregate query).
+
+    Status counts only, of rows the user may see anyway: a page of the list shows some of
+    a cycle's rows, and these say how the whole cycle stands.
+    """
+    ready = Q(status=Report.Status.READY)
+    rows = (
+        _report_rows_for_user(user=user)
+        .filter(cycle_id__in=cycle_ids)
+        .values("cycle_id")
+        .annotate(
+            n_total=Count("id"),
+            n_ready=Count("id", filter=ready),
+            # Not named after the ``readable`` annotation, which the filters read.
+            n_readable=Count("id", filter=Q(readable=True)),
+            n_readable_ready=Count("id", filter=ready & Q(readable=True)),
+            n_live=Count("id", filter=Q(status__in=(Report.Status.QUEUED, Report.Status.RUNNING))),
+        )
+        .order_by()
+    )
+    return {
+        row["cycle_id"]: CycleReportCounts(
+            total=row["n_total"],
+            ready=row["n_ready"],
+            readable=row["n_readable"],
+            readable_ready=row["n_readable_ready"],
+            live=row["n_live"],
+        )
+        for row in rows
+    }
 
 
 def cycle_get_for_user(*, user: AnyUser, cycle_id: int | str) -> Cycle:
@@ -345,6 +405,48 @@ def coach_candidates(*, cycle: Cycle) -> QuerySet[Any]:
         .distinct()
         .order_by("first_name", "last_name", "username")
     )
+
+
+# Names a notice of people without a coach lists before it says "and n more".
+UNCOACHED_NAMES = 10
+
+
+@dataclass(frozen=True)
+class Uncoached:
+    """The subjects of a cycle whose report no coach can read: how many, and the first names."""
+
+    count: int
+    names: list[str]
+
+    @property
+    def more(self) -> int:
+        return self.count - len(self.names)
+
+
+def uncoached_by_cycle(*, cycle_ids: list[int], names: int = UNCOACHED_NAMES) -> dict[int, Uncoached]:
+    """{cycle id: its subjects without a coach, counted, and the first ``names`` of them by name}.
+
+    One query for any number of cycles and of people: the count is a window over the
+    cycle, the names are cut in the database.
+    """
+    whole_cycle = CoachAssignment.objects.filter(cycle_id=OuterRef("cycle_id"), subject__isnull=True)
+    own = CoachAssignment.objects.filter(cycle_id=OuterRef("cycle_id"), subject_id=OuterRef("pk"))
+    rows = (
+        Subject.objects.filter(cycle_id__in=cycle_ids)
+        .exclude(Exists(whole_cycle))
+        .exclude(Exists(own))
+        .annotate(
+            position=Window(RowNumber(), partition_by=F("cycle_id"), order_by=[F("person__name"), F("id")]),
+            total=Window(Count("id"), partition_by=F("cycle_id")),
+        )
+        .filter(position__lte=names)
+        .order_by("cycle_id", "position")
+        .values_list("cycle_id", "person__name", "total")
+    )
+    result: dict[int, Uncoached] = {}
+    for cycle_id, name, total in rows:
+        result.setdefault(cycle_id, Uncoached(count=total, names=[])).names.append(name)
+    return result
 
 
 def subjects_without_coach(*, cycle: Cycle) -> list[str]:
