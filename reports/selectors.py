@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -319,21 +320,28 @@ class TeamPoint:
         return self.management is not None and self.leadership is not None
 
 
-def team_balance_points(*, cycle: Cycle, user: AnyUser) -> list[TeamPoint]:
-    """Each subject's Others point, taken from their stored report, for the reports ``user`` may read.
+def team_balance_rows(*, cycle: Cycle, user: AnyUser) -> QuerySet[Report, tuple[int, str, str, Any]]:
+    """The reports of ``cycle`` that ``user`` may read, in name order, as ``team_points`` reads them (to be paged).
 
     Only coaches and admins get here (``cycle_get_for_user``), never the cycle's manager,
-    who chooses the raters. A subject whose report has no Others index — too few
-    anonymous raters — gets no point: the team view shows nothing the person's own report
-    does not.
+    who chooses the raters.
     """
-    points = []
-    for report_id, name, status, others in (
+    return (
         reports_visible_to(user=user)
         .filter(cycle=cycle)
-        .order_by("subject__person__name")
+        .order_by("subject__person__name", "id")
         .values_list("id", "subject__person__name", "status", "data__indices__others")
-    ):
+    )
+
+
+def team_points(rows: Iterable[tuple[int, str, str, Any]]) -> list[TeamPoint]:
+    """Each subject's Others point, taken from their stored report (rows of ``team_balance_rows``).
+
+    A subject whose report has no Others index — too few anonymous raters — gets no point:
+    the team view shows nothing the person's own report does not.
+    """
+    points = []
+    for report_id, name, status, others in rows:
         management = leadership = None
         if status == Report.Status.READY and isinstance(others, dict):
             management = (others.get("management") or {}).get("score")
@@ -342,6 +350,46 @@ def team_balance_points(*, cycle: Cycle, user: AnyUser) -> list[TeamPoint]:
             TeamPoint(name=name, report_id=report_id, management=management, leadership=leadership, status=status)
         )
     return points
+
+
+@dataclass(frozen=True)
+class TeamSummary:
+    """The team view's people counted over the whole cycle, whichever page is shown."""
+
+    people: int
+    shown: int
+    ready: int
+
+    @property
+    def waiting(self) -> int:
+        """Reports not ready yet (queued, running or failed)."""
+        return self.people - self.ready
+
+    @property
+    def hidden(self) -> int:
+        """Ready reports without an Others point: too few anonymous raters."""
+        return self.ready - self.shown
+
+
+def _has_score(path: str) -> Q:
+    # A key present with a JSON null is no score either.
+    return Q(**{f"{path}__isnull": False}) & ~Q(**{path: None})
+
+
+def team_balance_summary(*, cycle: Cycle, user: AnyUser) -> TeamSummary:
+    """How many people the team view has, and how many of them have a point (one aggregate query)."""
+    ready = Q(status=Report.Status.READY)
+    shown = (
+        ready
+        & _has_score("data__indices__others__management__score")
+        & _has_score("data__indices__others__leadership__score")
+    )
+    counts = (
+        reports_visible_to(user=user)
+        .filter(cycle=cycle)
+        .aggregate(people=Count("id"), ready=Count("id", filter=ready), shown=Count("id", filter=shown))
+    )
+    return TeamSummary(**counts)
 
 
 def release_get_by_token(*, token: str) -> Release | None:

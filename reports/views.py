@@ -208,7 +208,11 @@ def cycle_zip(request: HttpRequest, cycle_id: int) -> HttpResponse:
 def team_balance(request: HttpRequest, cycle_id: int) -> HttpResponse:
     # Coaches and admins only: the manager chooses the raters and sees no scores.
     cycle = selectors.cycle_get_for_user(user=request.user, cycle_id=cycle_id)
-    points = selectors.team_balance_points(cycle=cycle, user=request.user)
+    # A page of people at a time, plane included: a thousand numbered markers on one plane
+    # would cover each other, and the page would weigh hundreds of kilobytes.
+    summary = selectors.team_balance_summary(cycle=cycle, user=request.user)
+    pager = page_get(request, selectors.team_balance_rows(cycle=cycle, user=request.user), count=summary.people)
+    points = selectors.team_points(pager.rows)
     # Numbered markers keyed to the legend: names printed on the plane overlap as soon as
     # two people stand close, and then nobody can tell whose point is whose.
     shown: list[dict[str, Any]] = [
@@ -231,11 +235,15 @@ def team_balance(request: HttpRequest, cycle_id: int) -> HttpResponse:
         title=gettext("Team balance: %(cycle)s") % {"cycle": cycle.name},
         wide=True,
     )
-    return render(
-        request,
-        "reports/team_balance.html",
-        {"cycle": cycle, "points": points, "shown": shown, "plane": plane if shown else None},
-    )
+    context = {
+        "cycle": cycle,
+        "pager": pager,
+        "summary": summary,
+        "points": points,
+        "shown": shown,
+        "plane": plane if shown else None,
+    }
+    return render(request, "reports/team_balance.html", context)
 
 
 @login_required

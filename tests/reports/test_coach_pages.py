@@ -242,8 +242,8 @@ def test_team_view_plots_only_subjects_whose_report_passes_the_anonymity_rules(
     ResponseFactory(subject=thin, group=Group.PEER)
     stored_report_create(thin)
     client.force_login(coach)
-    # session, user, cycle access, cycle, points
-    with django_assert_max_num_queries(5):
+    # session, user, cycle access, cycle, the cycle's counts, the page of points
+    with django_assert_max_num_queries(6):
         response = client.get(f"/reports/cycles/{cycle.id}/team/")
     html = response.content.decode()
     plane = html[html.index('class="plane-chart') : html.index("</figure>")]
@@ -253,8 +253,10 @@ def test_team_view_plots_only_subjects_whose_report_passes_the_anonymity_rules(
     legend = html[html.index('class="team-legend"') : html.index("</ol>")]
     assert f'1</span><a href="/reports/{stored_report.id}/">Jonas Berg</a>' in legend
     assert "Not shown: too few anonymous raters" in html
+    assert "2 people in this cycle: 1 with a point, 1 not shown (too few anonymous raters)." in html
     api = client.get(f"/api/reports/cycles/{cycle.id}/team/").json()
-    by_name = {point["name"]: point for point in api}
+    assert api["count"] == 2
+    by_name = {point["name"]: point for point in api["results"]}
     assert by_name["Jonas Berg"]["shown"] is True
     assert by_name["Lena Fischer"] == {
         "report_id": by_name["Lena Fischer"]["report_id"],
@@ -268,7 +270,7 @@ def test_team_view_plots_only_subjects_whose_report_passes_the_anonymity_rules(
         extra = SubjectFactory(cycle=cycle, person=PersonFactory(team=cycle.team))
         answers_create(extra, comments=False)
         stored_report_create(extra)
-    with django_assert_max_num_queries(5):
+    with django_assert_max_num_queries(6):
         assert client.get(f"/reports/cycles/{cycle.id}/team/").status_code == 200
 
 
