@@ -15,6 +15,8 @@ from rest_framework.test import APIClient
 from config.pagination import PAGE_SIZE
 from reports.models import Report
 from tests.reports.helpers import closed_cycle_of_size
+from tests.reports.surfaces import crawl
+from tests.surveys.helpers import cycle_of_size
 
 pytestmark = pytest.mark.django_db
 
@@ -161,3 +163,16 @@ def test_the_cycle_pages_coach_notice_names_ten_and_counts_the_rest(manager: Any
     assert f"Nobody can read the reports of {names} and 50 others yet" in html
     # session, user, cycle, the people without a coach
     assert len(captured) == 4
+
+
+def test_the_surfaces_crawl_follows_every_page(manager: Any) -> None:
+    cycle = cycle_of_size(manager, 60)
+    client = Client()
+    client.force_login(manager)
+    seen = crawl(client, [f"/cycles/{cycle.pk}/", f"/api/cycles/{cycle.pk}/progress/?limit=25"])
+    assert seen[f"/cycles/{cycle.pk}/?page=2"][0] == 200
+    assert f"/api/cycles/{cycle.pk}/progress/?limit=25&offset=50" in seen
+    pages = " ".join(text for url, (_, text) in seen.items() if url.startswith(f"/cycles/{cycle.pk}/"))
+    api = " ".join(text for url, (_, text) in seen.items() if url.startswith("/api/"))
+    for n in range(60):
+        assert f"Person {n:03}" in pages and f"Person {n:03}" in api
