@@ -1,21 +1,60 @@
-"""One way to page a list endpoint, described as such in the OpenAPI schema."""
+"""One way to page a list: ``?page=`` on the HTML pages, ``?limit=&offset=`` on the API.
+
+Both are described as such where they are read: the API's envelope and parameters in the
+OpenAPI schema, the pages' navigation in ``templates/_pager.html``.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
+from django.core.paginator import Page, Paginator
 from django.db.models import QuerySet
+from django.http import Http404, HttpRequest
 from rest_framework import serializers
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+# Rows on one HTML page: a screenful or two, light enough to poll.
+PAGE_SIZE = 50
+PAGE_PARAMETER = "page"
+
+
+def _whole_number(raw: str) -> int | None:
+    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 18 else None
+
 
 class ListPagination(LimitOffsetPagination):
-    """``?limit=&offset=`` (100 a page by default, 1,000 at most); ``{count, next, previous, results}``."""
+    """``?limit=&offset=`` (100 a page by default, 1,000 at most); ``{count, next, previous, results}``.
+
+    A limit or offset that is not a whole number answers 400 naming the parameter, rather
+    than a page the caller did not ask for; an offset past the end is an empty page whose
+    ``count`` says how many there are.
+    """
 
     max_limit = 1000
+
+    def get_limit(self, request: Request) -> int | None:
+        raw = request.query_params.get(self.limit_query_param)
+        if raw is None:
+            return self.default_limit
+        limit = _whole_number(raw)
+        if limit is None or limit < 1:
+            raise serializers.ValidationError({self.limit_query_param: ["A whole number from 1."]})
+        return min(limit, self.max_limit) if self.max_limit else limit
+
+    def get_offset(self, request: Request) -> int:
+        raw = request.query_params.get(self.offset_query_param)
+        if raw is None:
+            return 0
+        offset = _whole_number(raw)
+        if offset is None:
+            raise serializers.ValidationError({self.offset_query_param: ["A whole number from 0."]})
+        return offset
 
 
 class PaginatedListApi(APIView):
@@ -27,10 +66,82 @@ class PaginatedListApi(APIView):
 
     pagination_class = ListPagination
 
+    def page(self, request: Request, items: QuerySet[Any] | Sequence[Any]) -> tuple[ListPagination, list[Any]]:
+        """The paginator and the rows of the page asked for (a count and a slice: two queries)."""
+        paginator = self.pagination_class()
+        rows = paginator.paginate_queryset(items, request, view=self)
+        assert rows is not None  # always a page: PAGE_SIZE is set
+        return paginator, rows
+
     def paginated(
         self, request: Request, queryset: QuerySet[Any], serializer: type[serializers.BaseSerializer]
     ) -> Response:
-        paginator = self.pagination_class()
-        page = paginator.paginate_queryset(queryset, request, view=self)
-        assert page is not None  # always a page: PAGE_SIZE is set
-        return paginator.get_paginated_response(serializer(page, many=True).data)
+        paginator, rows = self.page(request, queryset)
+        return paginator.get_paginated_response(serializer(rows, many=True).data)
+
+
+@dataclass(frozen=True)
+class Pager:
+    """One page of an HTML list, with the links to the others (``templates/_pager.html``)."""
+
+    page: Page
+    path: str
+
+    @property
+    def rows(self) -> list[Any]:
+        return list(self.page.object_list)
+
+    @property
+    def paginated(self) -> bool:
+        return self.page.paginator.num_pages > 1
+
+    @property
+    def count(self) -> int:
+        return self.page.paginator.count
+
+    def url(self, number: int) -> str:
+        return f"{self.path}?{PAGE_PARAMETER}={number}" if number > 1 else self.path
+
+    @property
+    def here(self) -> str:
+        """This page's own URL: what a live part of it polls."""
+        return self.url(self.page.number)
+
+    @property
+    def first_url(self) -> str:
+        return self.url(1)
+
+    @property
+    def last_url(self) -> str:
+        return self.url(self.page.paginator.num_pages)
+
+    @property
+    def previous_url(self) -> str | None:
+        return self.url(self.page.previous_page_number()) if self.page.has_previous() else None
+
+    @property
+    def next_url(self) -> str | None:
+        return self.url(self.page.next_page_number()) if self.page.has_next() else None
+
+
+def page_get(
+    request: HttpRequest,
+    items: QuerySet[Any] | Sequence[Any],
+    *,
+    per_page: int = PAGE_SIZE,
+    count: int | None = None,
+) -> Pager:
+    """The page of ``items`` that ``?page=`` asks for (a count and a slice: two queries;
+    one when the caller counted ``items`` already and passes ``count``).
+
+    A number past the end is the last page, so that a link kept from a longer list still
+    lands somewhere; anything but a whole number from 1 is a 404 that names the parameter.
+    """
+    raw = request.GET.get(PAGE_PARAMETER, "1")
+    number = _whole_number(raw)
+    if number is None or number < 1:
+        raise Http404(f"No such page: “{PAGE_PARAMETER}” is a whole number from 1.")
+    paginator = Paginator(items, per_page)
+    if count is not None:
+        paginator.__dict__["count"] = count  # ``Paginator.count`` is a cached property
+    return Pager(page=paginator.page(min(number, paginator.num_pages)), path=request.path)

@@ -243,17 +243,18 @@ class ReleaseRetryApi(APIView):
         return Response(ReleaseSerializer(release).data, status=status.HTTP_202_ACCEPTED)
 
 
-class TeamBalanceApi(APIView):
+class TeamBalanceApi(PaginatedListApi):
     @extend_schema(
         operation_id="reports_team_balance",
         responses=TeamPointSerializer(many=True),
         summary="Each coached subject's Others point (coaches and admins; only where the anonymity rules allow)",
-        description="The cycle's manager chooses the raters and sees no scores: for them this is a 404.",
+        description="The cycle's manager chooses the raters and sees no scores: for them this is a 404. "
+        "In name order, a page at a time.",
     )
     def get(self, request: Request, cycle_id: int) -> Response:
         cycle = selectors.cycle_get_for_user(user=request.user, cycle_id=cycle_id)
-        points = selectors.team_balance_points(cycle=cycle, user=request.user)
-        return Response(TeamPointSerializer(points, many=True).data)
+        paginator, rows = self.page(request, selectors.team_balance_rows(cycle=cycle, user=request.user))
+        return paginator.get_paginated_response(TeamPointSerializer(selectors.team_points(rows), many=True).data)
 
 
 class ReleaseRevokeApi(APIView):

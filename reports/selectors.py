@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -9,7 +10,20 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.exceptions import PermissionDenied
-from django.db.models import BooleanField, Count, Exists, ExpressionWrapper, OuterRef, Prefetch, Q, QuerySet, Value
+from django.db.models import (
+    BooleanField,
+    Count,
+    Exists,
+    ExpressionWrapper,
+    F,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Value,
+    Window,
+)
+from django.db.models.functions import RowNumber
 from django.http import Http404
 from django.utils import timezone
 
@@ -152,6 +166,53 @@ def report_list_for_user(*, user: AnyUser, cycle_id: int | None = None) -> Query
     return reports
 
 
+@dataclass(frozen=True)
+class CycleReportCounts:
+    """A cycle's report rows that one user may see, counted over the whole cycle."""
+
+    total: int
+    ready: int
+    # Rows the user may open as coach or admin: the team view is for coaches.
+    readable: int
+    # Ready and readable: the PDFs the cycle's zip gives this user.
+    readable_ready: int
+    # Queued or running: the list polls until they are built.
+    live: int
+
+
+def report_counts_by_cycle(*, user: AnyUser, cycle_ids: list[int]) -> dict[int, CycleReportCounts]:
+    """{cycle id: counts of the rows ``report_list_for_user`` gives ``user`` there} (one aggregate query).
+
+    Status counts only, of rows the user may see anyway: a page of the list shows some of
+    a cycle's rows, and these say how the whole cycle stands.
+    """
+    ready = Q(status=Report.Status.READY)
+    rows = (
+        _report_rows_for_user(user=user)
+        .filter(cycle_id__in=cycle_ids)
+        .values("cycle_id")
+        .annotate(
+            n_total=Count("id"),
+            n_ready=Count("id", filter=ready),
+            # Not named after the ``readable`` annotation, which the filters read.
+            n_readable=Count("id", filter=Q(readable=True)),
+            n_readable_ready=Count("id", filter=ready & Q(readable=True)),
+            n_live=Count("id", filter=Q(status__in=(Report.Status.QUEUED, Report.Status.RUNNING))),
+        )
+        .order_by()
+    )
+    return {
+        row["cycle_id"]: CycleReportCounts(
+            total=row["n_total"],
+            ready=row["n_ready"],
+            readable=row["n_readable"],
+            readable_ready=row["n_readable_ready"],
+            live=row["n_live"],
+        )
+        for row in rows
+    }
+
+
 def cycle_get_for_user(*, user: AnyUser, cycle_id: int | str) -> Cycle:
     """A cycle in which ``user`` may read at least one report (coach or admin); else 404."""
     try:
@@ -259,21 +320,28 @@ class TeamPoint:
         return self.management is not None and self.leadership is not None
 
 
-def team_balance_points(*, cycle: Cycle, user: AnyUser) -> list[TeamPoint]:
-    """Each subject's Others point, taken from their stored report, for the reports ``user`` may read.
+def team_balance_rows(*, cycle: Cycle, user: AnyUser) -> QuerySet[Report, tuple[int, str, str, Any]]:
+    """The reports of ``cycle`` that ``user`` may read, in name order, as ``team_points`` reads them (to be paged).
 
     Only coaches and admins get here (``cycle_get_for_user``), never the cycle's manager,
-    who chooses the raters. A subject whose report has no Others index — too few
-    anonymous raters — gets no point: the team view shows nothing the person's own report
-    does not.
+    who chooses the raters.
     """
-    points = []
-    for report_id, name, status, others in (
+    return (
         reports_visible_to(user=user)
         .filter(cycle=cycle)
-        .order_by("subject__person__name")
+        .order_by("subject__person__name", "id")
         .values_list("id", "subject__person__name", "status", "data__indices__others")
-    ):
+    )
+
+
+def team_points(rows: Iterable[tuple[int, str, str, Any]]) -> list[TeamPoint]:
+    """Each subject's Others point, taken from their stored report (rows of ``team_balance_rows``).
+
+    A subject whose report has no Others index — too few anonymous raters — gets no point:
+    the team view shows nothing the person's own report does not.
+    """
+    points = []
+    for report_id, name, status, others in rows:
         management = leadership = None
         if status == Report.Status.READY and isinstance(others, dict):
             management = (others.get("management") or {}).get("score")
@@ -282,6 +350,46 @@ def team_balance_points(*, cycle: Cycle, user: AnyUser) -> list[TeamPoint]:
             TeamPoint(name=name, report_id=report_id, management=management, leadership=leadership, status=status)
         )
     return points
+
+
+@dataclass(frozen=True)
+class TeamSummary:
+    """The team view's people counted over the whole cycle, whichever page is shown."""
+
+    people: int
+    shown: int
+    ready: int
+
+    @property
+    def waiting(self) -> int:
+        """Reports not ready yet (queued, running or failed)."""
+        return self.people - self.ready
+
+    @property
+    def hidden(self) -> int:
+        """Ready reports without an Others point: too few anonymous raters."""
+        return self.ready - self.shown
+
+
+def _has_score(path: str) -> Q:
+    # A key present with a JSON null is no score either.
+    return Q(**{f"{path}__isnull": False}) & ~Q(**{path: None})
+
+
+def team_balance_summary(*, cycle: Cycle, user: AnyUser) -> TeamSummary:
+    """How many people the team view has, and how many of them have a point (one aggregate query)."""
+    ready = Q(status=Report.Status.READY)
+    shown = (
+        ready
+        & _has_score("data__indices__others__management__score")
+        & _has_score("data__indices__others__leadership__score")
+    )
+    counts = (
+        reports_visible_to(user=user)
+        .filter(cycle=cycle)
+        .aggregate(people=Count("id"), ready=Count("id", filter=ready), shown=Count("id", filter=shown))
+    )
+    return TeamSummary(**counts)
 
 
 def release_get_by_token(*, token: str) -> Release | None:
@@ -345,6 +453,48 @@ def coach_candidates(*, cycle: Cycle) -> QuerySet[Any]:
         .distinct()
         .order_by("first_name", "last_name", "username")
     )
+
+
+# Names a notice of people without a coach lists before it says "and n more".
+UNCOACHED_NAMES = 10
+
+
+@dataclass(frozen=True)
+class Uncoached:
+    """The subjects of a cycle whose report no coach can read: how many, and the first names."""
+
+    count: int
+    names: list[str]
+
+    @property
+    def more(self) -> int:
+        return self.count - len(self.names)
+
+
+def uncoached_by_cycle(*, cycle_ids: list[int], names: int = UNCOACHED_NAMES) -> dict[int, Uncoached]:
+    """{cycle id: its subjects without a coach, counted, and the first ``names`` of them by name}.
+
+    One query for any number of cycles and of people: the count is a window over the
+    cycle, the names are cut in the database.
+    """
+    whole_cycle = CoachAssignment.objects.filter(cycle_id=OuterRef("cycle_id"), subject__isnull=True)
+    own = CoachAssignment.objects.filter(cycle_id=OuterRef("cycle_id"), subject_id=OuterRef("pk"))
+    rows = (
+        Subject.objects.filter(cycle_id__in=cycle_ids)
+        .exclude(Exists(whole_cycle))
+        .exclude(Exists(own))
+        .annotate(
+            position=Window(RowNumber(), partition_by=F("cycle_id"), order_by=[F("person__name"), F("id")]),
+            total=Window(Count("id"), partition_by=F("cycle_id")),
+        )
+        .filter(position__lte=names)
+        .order_by("cycle_id", "position")
+        .values_list("cycle_id", "person__name", "total")
+    )
+    result: dict[int, Uncoached] = {}
+    for cycle_id, name, total in rows:
+        result.setdefault(cycle_id, Uncoached(count=total, names=[])).names.append(name)
+    return result
 
 
 def subjects_without_coach(*, cycle: Cycle) -> list[str]:

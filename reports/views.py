@@ -19,6 +19,7 @@ from django.utils.text import slugify
 from django.utils.translation import gettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from config.pagination import page_get
 from config.token_routes import link_dead
 from reports import charts, selectors, services
 from reports.forms import CoachAssignForm
@@ -53,25 +54,26 @@ def pdf_response(*, pdf: bytes, filename: str) -> HttpResponse:
 @require_GET
 def coach_home(request: HttpRequest) -> HttpResponse:
     """Everyone's own list, grouped by cycle: the reports they coach (to read) and the
-    reports of the cycles they manage (status only: see ``selectors.reports_visible_to``)."""
+    reports of the cycles they manage (status only: see ``selectors.reports_visible_to``).
+
+    A page of rows at a time; each cycle on the page says how the whole cycle stands.
+    """
+    user = request.user
+    pager = page_get(request, selectors.report_list_for_user(user=user))
     cycles: OrderedDict[int, dict[str, Any]] = OrderedDict()
-    for report in selectors.report_list_for_user(user=request.user):
-        entry = cycles.setdefault(
-            report.cycle_id, {"cycle": report.cycle, "reports": [], "ready": 0, "readable": 0, "coached": False}
-        )
-        entry["reports"].append(report)
-        entry["ready"] += report.status == Report.Status.READY
-        readable = bool(getattr(report, "readable", False))
-        # Only PDFs the user may read go into the cycle's zip; the team view is for coaches.
-        entry["readable"] += report.status == Report.Status.READY and readable
-        entry["coached"] = entry["coached"] or readable
-    managed = set(selectors.manageable_cycle_ids(user=request.user, cycle_ids=list(cycles)) if cycles else set[int]())
-    uncoached = selectors.subjects_without_coach_by_cycle(cycle_ids=list(managed)) if managed else {}
+    for report in pager.rows:
+        cycles.setdefault(report.cycle_id, {"cycle": report.cycle, "reports": []})["reports"].append(report)
+    counts = selectors.report_counts_by_cycle(user=user, cycle_ids=list(cycles)) if cycles else {}
+    managed = selectors.manageable_cycle_ids(user=user, cycle_ids=list(cycles)) if cycles else set[int]()
+    uncoached = selectors.uncoached_by_cycle(cycle_ids=list(managed)) if managed else {}
     for cycle_id, entry in cycles.items():
+        entry["counts"] = counts[cycle_id]
         entry["managed"] = cycle_id in managed
-        entry["uncoached"] = uncoached.get(cycle_id, [])
-    live = any(report.status in LIVE_STATUSES for entry in cycles.values() for report in entry["reports"])
-    context = {"cycles": list(cycles.values()), "live": live}
+        entry["uncoached"] = uncoached.get(cycle_id)
+    # Poll while any report of a cycle on the page is being built: its row may be on
+    # another page, but the cycle's "n of m ready" is on this one.
+    live = any(entry["counts"].live for entry in cycles.values())
+    context = {"cycles": list(cycles.values()), "live": live, "pager": pager}
     if request.headers.get("HX-Request") == "true":
         return render(request, "reports/_coach_reports.html", context)
     return render(request, "reports/coach_home.html", context)
@@ -206,7 +208,11 @@ def cycle_zip(request: HttpRequest, cycle_id: int) -> HttpResponse:
 def team_balance(request: HttpRequest, cycle_id: int) -> HttpResponse:
     # Coaches and admins only: the manager chooses the raters and sees no scores.
     cycle = selectors.cycle_get_for_user(user=request.user, cycle_id=cycle_id)
-    points = selectors.team_balance_points(cycle=cycle, user=request.user)
+    # A page of people at a time, plane included: a thousand numbered markers on one plane
+    # would cover each other, and the page would weigh hundreds of kilobytes.
+    summary = selectors.team_balance_summary(cycle=cycle, user=request.user)
+    pager = page_get(request, selectors.team_balance_rows(cycle=cycle, user=request.user), count=summary.people)
+    points = selectors.team_points(pager.rows)
     # Numbered markers keyed to the legend: names printed on the plane overlap as soon as
     # two people stand close, and then nobody can tell whose point is whose.
     shown: list[dict[str, Any]] = [
@@ -229,11 +235,15 @@ def team_balance(request: HttpRequest, cycle_id: int) -> HttpResponse:
         title=gettext("Team balance: %(cycle)s") % {"cycle": cycle.name},
         wide=True,
     )
-    return render(
-        request,
-        "reports/team_balance.html",
-        {"cycle": cycle, "points": points, "shown": shown, "plane": plane if shown else None},
-    )
+    context = {
+        "cycle": cycle,
+        "pager": pager,
+        "summary": summary,
+        "points": points,
+        "shown": shown,
+        "plane": plane if shown else None,
+    }
+    return render(request, "reports/team_balance.html", context)
 
 
 @login_required
@@ -269,7 +279,7 @@ def cycle_coaches(request: HttpRequest, cycle_id: int) -> HttpResponse:
 def cycle_coach_notice(request: HttpRequest, cycle_id: int) -> HttpResponse:
     """Who in the cycle has no coach yet: a fragment the manager's cycle page loads (htmx)."""
     cycle = selectors.cycle_get_for_manager(user=request.user, cycle_id=cycle_id)
-    context = {"cycle": cycle, "uncoached": selectors.subjects_without_coach(cycle=cycle)}
+    context = {"cycle": cycle, "uncoached": selectors.uncoached_by_cycle(cycle_ids=[cycle.pk]).get(cycle.pk)}
     return render(request, "reports/_coach_notice.html", context)
 
 

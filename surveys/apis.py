@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import Count
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
@@ -450,29 +450,41 @@ class SubjectProgressSerializer(serializers.Serializer):
 class ProgressSerializer(serializers.Serializer):
     status = serializers.CharField()
     anonymity_min = serializers.IntegerField(help_text="k: the minimum number of anonymous raters behind a figure.")
-    subjects = SubjectProgressSerializer(many=True)
     emails = serializers.DictField(
         child=serializers.DictField(child=serializers.IntegerField()),
         help_text=(
-            "Email counts by kind (invitation, nomination) and status (queued, sent, failed …). "
-            "Reminder emails are never counted: how many went out would tell who has not answered."
+            "Email counts by kind (invitation, nomination) and status (queued, sent, failed …), for the whole "
+            "cycle. Reminder emails are never counted: how many went out would tell who has not answered."
         ),
     )
+    count = serializers.IntegerField(help_text="Subjects in the cycle.")
+    next = serializers.URLField(allow_null=True, help_text="The next page of subjects; null on the last.")
+    previous = serializers.URLField(allow_null=True, help_text="The previous page of subjects; null on the first.")
+    results = SubjectProgressSerializer(many=True, help_text="One page of the cycle's subjects, in name order.")
 
 
-class CycleProgressApi(APIView):
+class CycleProgressApi(PaginatedListApi):
     @extend_schema(
         responses=ProgressSerializer,
+        parameters=[
+            OpenApiParameter("limit", int, description="Number of subjects to return per page (100 by default)."),
+            OpenApiParameter("offset", int, description="The initial index from which to return the subjects."),
+        ],
         summary="Per subject: whether self and manager answered, and the anonymous raters pooled (from k invited)",
+        description="Paged like the lists (`limit`, `offset`; `count`, `next`, `previous`, `results`); "
+        "`status`, `anonymity_min` and `emails` are about the whole cycle.",
     )
     def get(self, request: Request, cycle_id: int) -> Response:
         cycle = selectors.cycle_get_for_user(user=request.user, cycle_id=cycle_id)
-        summary = selectors.cycle_email_summary(cycle=cycle)
+        paginator, rows = self.page(request, selectors.progress_rows(cycle=cycle))
         data = {
             "status": cycle.status,
             "anonymity_min": cycle.anonymity_min,
-            "subjects": selectors.cycle_progress(cycle=cycle),
-            "emails": summary.counts,
+            "emails": selectors.cycle_email_summary(cycle=cycle).counts,
+            "count": paginator.count,
+            "next": paginator.get_next_link(),
+            "previous": paginator.get_previous_link(),
+            "results": selectors.cycle_progress(cycle=cycle, rows=rows),
         }
         return Response(ProgressSerializer(data).data)
 

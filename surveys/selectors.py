@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -253,18 +254,29 @@ def _answer_counts_snapshot(cycle: Cycle) -> dict[int, dict[str, list[int]]]:
     return dict(cached)
 
 
-def cycle_progress(*, cycle: Cycle) -> list[SubjectProgress]:
-    """Per subject, what the manager may see of the answers: two queries whatever the size.
+def progress_rows(*, cycle: Cycle) -> QuerySet[Subject, tuple[int, str, Any]]:
+    """The cycle's subjects as ``cycle_progress`` reads them, in name order, to be paged.
 
-    While the cycle is open the invitations are counted; once it is closed their answered
-    state is gone (see ``cycle_close``) and the counts kept at close are read instead.
-    ``SubjectProgress`` then hides the anonymous count below k.
+    By name (then id) and by nothing that follows the answers: an order by progress or by
+    when someone answered would tell the manager what the pooled counts hide.
     """
-    subjects = list(
+    return (
         Subject.objects.filter(cycle=cycle)
         .order_by("person__name", "id")
         .values_list("id", "person__name", "final_progress")
     )
+
+
+def cycle_progress(*, cycle: Cycle, rows: Sequence[tuple[int, str, Any]] | None = None) -> list[SubjectProgress]:
+    """Per subject, what the manager may see of the answers: two queries whatever the size.
+
+    ``rows`` are a page of ``progress_rows``; without them, every subject of the cycle.
+    While the cycle is open the invitations are counted; once it is closed their answered
+    state is gone (see ``cycle_close``) and the counts kept at close are read instead.
+    ``SubjectProgress`` then hides the anonymous count below k.
+    """
+    subjects = list(progress_rows(cycle=cycle)) if rows is None else rows
+    # The whole cycle's snapshot even for one page: every page shows the same period.
     live = _answer_counts_snapshot(cycle) if cycle.status != Cycle.Status.CLOSED else {}
     progress = []
     for subject_id, name, final in subjects:
@@ -387,6 +399,29 @@ class NominationRow:
     approved: bool
 
 
+@dataclass(frozen=True)
+class NominationSummary:
+    """How far the cycle's lists of raters are, counted over the whole cycle."""
+
+    total: int
+    submitted: int
+    approved: int
+
+    @property
+    def pending(self) -> int:
+        return self.total - self.approved
+
+
+def nomination_summary(*, cycle: Cycle) -> NominationSummary:
+    """Subjects, lists sent and lists approved in the cycle (one aggregate query)."""
+    counts = Subject.objects.filter(cycle=cycle).aggregate(
+        total=Count("id"),
+        submitted=Count("id", filter=Q(nomination__submitted_at__isnull=False)),
+        approved=Count("id", filter=Q(nomination__approved_at__isnull=False)),
+    )
+    return NominationSummary(**counts)
+
+
 def nomination_rows(*, cycle: Cycle) -> list[NominationRow]:
     """Per subject, in name order: whether they sent their list and whether it is approved (one query)."""
     return [
@@ -506,30 +541,46 @@ def _at_risk(
     return SubjectAtRisk(subject_id=subject_id, name=name, groups=groups, anonymous_invited=total, k=k)
 
 
-def subjects_short_of_k(*, cycle: Cycle) -> list[SubjectAtRisk]:
+def subjects_short_of_k(*, cycle: Cycle, subject_ids: Sequence[int] | None = None) -> list[SubjectAtRisk]:
     """Per subject and anonymous group, where fewer than k raters are invited (two queries).
 
-    About the invited raters only, so the manager may see it: they chose them.
+    Of the given subjects (a page of them), or of the whole cycle. About the invited
+    raters only, so the manager may see it: they chose them.
     """
     labels = dict(Group.choices)
     counts: dict[int, dict[str, int]] = {}
-    for row in (
-        Invitation.objects.filter(cycle=cycle, group__in=ANONYMOUS_GROUPS)
-        .values("subject_id", "group")
-        .annotate(n=Count("id"))
-        .order_by()
-    ):
+    invitations = Invitation.objects.filter(cycle=cycle, group__in=ANONYMOUS_GROUPS)
+    subjects = Subject.objects.filter(cycle=cycle)
+    if subject_ids is not None:
+        invitations = invitations.filter(subject_id__in=subject_ids)
+        subjects = subjects.filter(pk__in=subject_ids)
+    for row in invitations.values("subject_id", "group").annotate(n=Count("id")).order_by():
         counts.setdefault(row["subject_id"], {})[row["group"]] = row["n"]
     result = []
-    for subject_id, name in (
-        Subject.objects.filter(cycle=cycle).order_by("person__name", "id").values_list("id", "person__name")
-    ):
+    for subject_id, name in subjects.order_by("person__name", "id").values_list("id", "person__name"):
         risk = _at_risk(
             k=cycle.anonymity_min, name=name, subject_id=subject_id, counts=counts.get(subject_id, {}), labels=labels
         )
         if risk is not None:
             result.append(risk)
     return result
+
+
+def subjects_at_risk_count(*, cycle: Cycle) -> int:
+    """How many of the cycle's subjects ``subjects_short_of_k`` names, counted in the database
+    (one query, whatever the size): an anonymous group with raters but fewer than k, or
+    fewer than k anonymous raters in all."""
+    k = cycle.anonymity_min
+    invited = {f"n_{group}": Count("invitations", filter=Q(invitations__group=group)) for group in ANONYMOUS_GROUPS}
+    short = Q(n_anonymous__lt=k)
+    for name in invited:
+        short |= Q(**{f"{name}__gt": 0, f"{name}__lt": k})
+    return (
+        Subject.objects.filter(cycle=cycle)
+        .annotate(**invited, n_anonymous=Count("invitations", filter=Q(invitations__group__in=ANONYMOUS_GROUPS)))
+        .filter(short)
+        .count()
+    )
 
 
 def cycles_at_risk_count(*, cycles: list[Cycle]) -> dict[int, int]:

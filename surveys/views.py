@@ -18,6 +18,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from config.csrf import no_referrer_csrf_protect
+from config.pagination import page_get
 from config.token_routes import link_dead
 from surveys import selectors, services
 from surveys.forms import (
@@ -210,41 +211,35 @@ def cycle_edit(request: HttpRequest, cycle_id: int) -> HttpResponse:
     return render(request, "surveys/cycle_form.html", {"form": form, "team": cycle.team, "cycle": cycle}, status=status)
 
 
-def _cycle_detail_context(cycle: Cycle) -> dict[str, Any]:
-    context: dict[str, Any] = {
+def _progress_context(request: HttpRequest, cycle: Cycle) -> dict[str, Any]:
+    """The progress table's page of subjects and what surrounds it: the live part htmx polls."""
+    pager = page_get(request, selectors.progress_rows(cycle=cycle))
+    return {
         "cycle": cycle,
-        "progress": selectors.cycle_progress(cycle=cycle),
+        "pager": pager,
+        "progress": selectors.cycle_progress(cycle=cycle, rows=pager.rows),
         "emails": selectors.cycle_email_summary(cycle=cycle),
         "reminders": selectors.reminder_rounds(cycle=cycle),
         "live": cycle.status == Cycle.Status.OPEN,
     }
-    if cycle.status != Cycle.Status.CLOSED:
-        context["at_risk"] = selectors.subjects_short_of_k(cycle=cycle)
-    if cycle.status == Cycle.Status.NOMINATING:
-        rows = selectors.nomination_rows(cycle=cycle)
-        context["nominations"] = {
-            "submitted": sum(row.submitted for row in rows),
-            "approved": sum(row.approved for row in rows),
-            "total": len(rows),
-            "pending": sum(not row.approved for row in rows),
-        }
-    return context
 
 
 @login_required
 def cycle_detail(request: HttpRequest, cycle_id: int) -> HttpResponse:
     cycle = selectors.cycle_get_for_user(user=request.user, cycle_id=cycle_id)
+    context = _progress_context(request, cycle)
     if request.headers.get("HX-Request") == "true":
-        # The live progress table alone (htmx polls it while the cycle is open).
-        context = {
-            "cycle": cycle,
-            "progress": selectors.cycle_progress(cycle=cycle),
-            "emails": selectors.cycle_email_summary(cycle=cycle),
-            "reminders": selectors.reminder_rounds(cycle=cycle),
-            "live": cycle.status == Cycle.Status.OPEN,
-        }
+        # The live progress table alone (htmx polls it, on the page shown, while the cycle is open).
         return render(request, "surveys/_progress.html", context)
-    return render(request, "surveys/cycle_detail.html", _cycle_detail_context(cycle))
+    if cycle.status != Cycle.Status.CLOSED:
+        # The count covers the whole cycle; the names, the people on this page.
+        context["at_risk_count"] = selectors.subjects_at_risk_count(cycle=cycle)
+        if context["at_risk_count"]:
+            page_ids = [subject_id for subject_id, _, _ in context["pager"].rows]
+            context["at_risk"] = selectors.subjects_short_of_k(cycle=cycle, subject_ids=page_ids)
+    if cycle.status == Cycle.Status.NOMINATING:
+        context["nominations"] = selectors.nomination_summary(cycle=cycle)
+    return render(request, "surveys/cycle_detail.html", context)
 
 
 # The statuses in which each irreversible action can still happen.

@@ -26,6 +26,30 @@ def test_an_unknown_api_path_answers_json_404(api: APIClient, path: str) -> None
     assert response.json() == {"detail": "Not found."}
 
 
+@pytest.mark.parametrize("path", ["/api/teams/", "/api/cycles/", "/api/reports/"])
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        *[("limit=abc", "limit"), ("limit=0", "limit"), ("limit=-5", "limit")],
+        *[("offset=x", "offset"), ("offset=-1", "offset"), ("offset=1.5", "offset"), ("offset=²", "offset")],
+    ],
+)
+def test_a_list_page_that_is_not_a_whole_number_answers_400_naming_it(
+    api: APIClient, path: str, query: str, field: str
+) -> None:
+    response = api.get(f"{path}?{query}")
+    assert response.status_code == 400
+    assert list(response.json()) == [field]
+
+
+def test_a_list_page_past_the_end_is_empty_and_still_counts(api: APIClient, manager: Any) -> None:
+    TeamFactory(manager=manager)
+    body = api.get("/api/teams/?offset=99999").json()
+    assert (body["count"], body["next"], body["results"]) == (1, None, [])
+    # a limit above the most a page holds is that most
+    assert len(api.get("/api/teams/?limit=100000").json()["results"]) == 1
+
+
 def test_an_unknown_api_path_answers_json_404_signed_out_too() -> None:
     response = Client().get("/api/cycles/null/")
     assert (response.status_code, response["Content-Type"]) == (404, "application/json")

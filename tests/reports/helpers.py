@@ -5,11 +5,11 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from reports.models import Report
+from reports.models import CoachAssignment, Report
 from reports.rendering import pdf_checksum
 from reports.services import report_data_compute
-from surveys.models import Cycle, Group
-from tests.factories import ResponseFactory
+from surveys.models import Cycle, Group, Person, Subject
+from tests.factories import CycleFactory, ResponseFactory, TeamFactory
 
 
 def item_codes(cycle: Cycle) -> list[str]:
@@ -80,3 +80,29 @@ def stored_report_create(subject: Any) -> Report:
     )
     report.refresh_from_db()
     return report
+
+
+def others(management: float, leadership: float) -> dict[str, Any]:
+    return {"indices": {"others": {"management": {"score": management}, "leadership": {"score": leadership}}}}
+
+
+def closed_cycle_of_size(manager: Any, size: int, coach: Any | None = None) -> Cycle:
+    """A closed cycle of ``size`` subjects "Person 000" …: every fifth report still queued, every
+    seventh ready without an Others point, the rest ready with one."""
+    team = TeamFactory(manager=manager, name=f"Team of {size}")
+    people = Person.objects.bulk_create(
+        [Person(team=team, name=f"Person {n:03}", email=f"p{n}.{team.pk}@example.test") for n in range(size)]
+    )
+    cycle = CycleFactory(team=team, name=f"Cycle of {size}", status=Cycle.Status.CLOSED)
+    subjects = Subject.objects.bulk_create([Subject(cycle=cycle, person=person) for person in people])
+    reports = []
+    for n, subject in enumerate(subjects):
+        if n % 5 == 4:
+            reports.append(Report(cycle=cycle, subject=subject, status=Report.Status.QUEUED))
+        else:
+            data = {} if n % 7 == 6 else others(2 + n % 3, 3 + n % 2)
+            reports.append(Report(cycle=cycle, subject=subject, status=Report.Status.READY, data=data))
+    Report.objects.bulk_create(reports)
+    if coach is not None:
+        CoachAssignment.objects.create(coach=coach, cycle=cycle, created_by=manager)
+    return cycle

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import subprocess
@@ -9,6 +10,7 @@ import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
@@ -75,8 +77,28 @@ def readable(response: Any) -> str:
     return body.decode(errors="replace")
 
 
+def _followed(response: Any) -> list[str]:
+    """The site's URLs a response leads to: a page's links (with the page of a list they ask
+    for, no other query), and an API list's next page."""
+    content_type = response.get("Content-Type", "")
+    if content_type.startswith("text/html"):
+        links = []
+        for link in re.findall(r'href="(/[^"#]*)"', response.content.decode()):
+            path, _, query = html.unescape(link).partition("?")
+            links.append(f"{path}?{query}" if re.fullmatch(r"page=\d+", query) else path)
+        return links
+    if content_type.startswith("application/json"):
+        body = json.loads(response.content)
+        following = body.get("next") if isinstance(body, dict) else None
+        if isinstance(following, str):
+            parts = urlsplit(following)
+            return [f"{parts.path}?{parts.query}" if parts.query else parts.path]
+    return []
+
+
 def crawl(client: Client, urls: Sequence[str]) -> dict[str, tuple[int, str]]:
-    """GET every URL (and the pages they link to on the site); {url: (status, readable text)}."""
+    """GET every URL (and the pages they link to on the site, every page of a paged list
+    included); {url: (status, readable text)}."""
     seen: dict[str, tuple[int, str]] = {}
     queue = list(urls)
     while queue:
@@ -86,8 +108,6 @@ def crawl(client: Client, urls: Sequence[str]) -> dict[str, tuple[int, str]]:
         response = client.get(url)
         text = readable(response) if response.status_code < 300 else response.content.decode(errors="replace")
         seen[url] = (response.status_code, text)
-        if response.get("Content-Type", "").startswith("text/html") and response.status_code == 200:
-            for link in re.findall(r'href="(/[^"#?]*)"', response.content.decode()):
-                if link not in seen:
-                    queue.append(link)
+        if response.status_code == 200:
+            queue.extend(link for link in _followed(response) if link not in seen)
     return seen

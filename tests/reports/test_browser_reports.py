@@ -108,3 +108,26 @@ def test_the_team_balance_plane_uses_the_width_and_keeps_every_point_apart_and_l
     first.click()
     page.wait_for_url(f"{live_server.url}/reports/*/")
     assert page.get_by_role("heading", level=1).inner_text() == f"Balance report: {name}"
+
+
+def test_the_team_view_of_a_large_cycle_pages_its_plane_and_fits_the_phone(
+    page: Any, live_server: Any, coach: Any, manager: Any, artifacts: Any
+) -> None:
+    from tests.reports.helpers import closed_cycle_of_size
+
+    cycle = closed_cycle_of_size(manager, 60, coach)
+    url = f"/reports/cycles/{cycle.id}/team/"
+    _sign_in(page, live_server, url)
+    for width, height in ((1440, 900), (375, 812)):
+        page.set_viewport_size({"width": width, "height": height})
+        page.goto(f"{live_server.url}{url}")
+        # the first 50 people: 34 of them have a point, numbered 1 to 34, each linked
+        markers = page.locator("a.plane-mark.person")
+        assert markers.count() == 34
+        assert sorted(int(markers.nth(index).inner_text()) for index in range(34)) == list(range(1, 35))
+        assert page.evaluate("document.documentElement.scrollWidth") <= width
+        page.screenshot(path=str(artifacts / f"team-paged-{width}.png"), full_page=True)
+    page.get_by_role("link", name="Next").click()
+    page.wait_for_url(f"{live_server.url}{url}?page=2")
+    assert page.locator("a.plane-mark.person").count() == 7
+    assert "60 people in this cycle: 41 with a point" in page.locator("#team-summary").inner_text()

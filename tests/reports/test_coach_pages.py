@@ -35,8 +35,8 @@ def test_coach_page_lists_coachees_with_status_in_constant_queries(
     client.force_login(coach)
     failed_subject = SubjectFactory(cycle=coached.cycle, person=PersonFactory(team=coached.cycle.team, name="Priya"))
     Report.objects.create(cycle=coached.cycle, subject=failed_subject, status=Report.Status.FAILED, reason="Boom")
-    # session, user, reports (one query however many), managed cycles
-    with django_assert_max_num_queries(4):
+    # session, user, count, the page of reports, their cycles' counts, managed cycles
+    with django_assert_max_num_queries(6):
         response = client.get("/reports/")
     html = response.content.decode()
     assert "Jonas Berg" in html and "Priya" in html
@@ -45,7 +45,7 @@ def test_coach_page_lists_coachees_with_status_in_constant_queries(
     assert f"/reports/cycles/{coached.cycle_id}/team/" in html
     assert f"/reports/cycles/{coached.cycle_id}/coaches/" not in html
     more_ready_reports(coached.cycle, 10)
-    with django_assert_max_num_queries(4):
+    with django_assert_max_num_queries(6):
         assert client.get("/reports/").status_code == 200
 
 
@@ -242,8 +242,8 @@ def test_team_view_plots_only_subjects_whose_report_passes_the_anonymity_rules(
     ResponseFactory(subject=thin, group=Group.PEER)
     stored_report_create(thin)
     client.force_login(coach)
-    # session, user, cycle access, cycle, points
-    with django_assert_max_num_queries(5):
+    # session, user, cycle access, cycle, the cycle's counts, the page of points
+    with django_assert_max_num_queries(6):
         response = client.get(f"/reports/cycles/{cycle.id}/team/")
     html = response.content.decode()
     plane = html[html.index('class="plane-chart') : html.index("</figure>")]
@@ -253,8 +253,10 @@ def test_team_view_plots_only_subjects_whose_report_passes_the_anonymity_rules(
     legend = html[html.index('class="team-legend"') : html.index("</ol>")]
     assert f'1</span><a href="/reports/{stored_report.id}/">Jonas Berg</a>' in legend
     assert "Not shown: too few anonymous raters" in html
+    assert "2 people in this cycle: 1 with a point, 1 not shown (too few anonymous raters)." in html
     api = client.get(f"/api/reports/cycles/{cycle.id}/team/").json()
-    by_name = {point["name"]: point for point in api}
+    assert api["count"] == 2
+    by_name = {point["name"]: point for point in api["results"]}
     assert by_name["Jonas Berg"]["shown"] is True
     assert by_name["Lena Fischer"] == {
         "report_id": by_name["Lena Fischer"]["report_id"],
@@ -268,7 +270,7 @@ def test_team_view_plots_only_subjects_whose_report_passes_the_anonymity_rules(
         extra = SubjectFactory(cycle=cycle, person=PersonFactory(team=cycle.team))
         answers_create(extra, comments=False)
         stored_report_create(extra)
-    with django_assert_max_num_queries(5):
+    with django_assert_max_num_queries(6):
         assert client.get(f"/reports/cycles/{cycle.id}/team/").status_code == 200
 
 
@@ -444,16 +446,19 @@ def test_manager_sees_who_has_no_coach_in_constant_queries(
     client: Client, stored_report: Report, manager: Any, django_assert_max_num_queries: Any
 ) -> None:
     client.force_login(manager)
-    # session, user, reports, managed cycles, subjects without a coach
-    with django_assert_max_num_queries(5):
+    # session, user, count, the page of reports, their cycles' counts, managed cycles, subjects without a coach
+    with django_assert_max_num_queries(7):
         html = client.get("/reports/").content.decode()
     assert "No coach can read the report of Jonas Berg." in html
     assert f'href="/reports/cycles/{stored_report.cycle_id}/coaches/"' in html
     assert f'href="/cycles/{stored_report.cycle_id}/"' in html
     more_ready_reports(stored_report.cycle, 10)
-    with django_assert_max_num_queries(5):
+    with django_assert_max_num_queries(7):
         html = client.get("/reports/").content.decode()
-    assert "Jonas Berg" in html.split("No coach can read the reports of ")[1].split("</p>")[0]
+    # eleven people without a coach: the first ten by name, and how many more
+    notice = html.split("No coach can read the reports of ")[1].split("</p>")[0]
+    names = list(stored_report.cycle.subjects.order_by("person__name", "id").values_list("person__name", flat=True))
+    assert notice.startswith(", ".join(names[:10]) + " and 1 other.")
     CoachAssignment.objects.create(coach=UserFactory(username="dora"), cycle=stored_report.cycle)
     assert "No coach can read" not in client.get("/reports/").content.decode()
 

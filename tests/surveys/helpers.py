@@ -7,8 +7,8 @@ from typing import Any
 from django.core import mail
 
 from surveys import services
-from surveys.models import OutboundEmail, Person, Team
-from tests.factories import PersonFactory, TeamFactory
+from surveys.models import Cycle, Group, Invitation, OutboundEmail, Person, Subject, Team
+from tests.factories import CycleFactory, PersonFactory, TeamFactory
 
 # name, reports to (by name): one lead, two middle managers, four individual contributors.
 ORG = [
@@ -39,6 +39,33 @@ def team_build(manager: Any, size: int | None = None, name: str = "Platform") ->
                 team=team, name=f"Member {number:03}", email=f"m{number}.{team.pk}@example.test", reports_to=lead
             )
     return team
+
+
+# Each subject: self, manager, three peers (one answered) and one direct report — a group
+# below k = 3, so every subject is short of k before launch.
+GROUPS = (Group.SELF, Group.MANAGER, Group.PEER, Group.PEER, Group.PEER, Group.DIRECT_REPORT)
+
+
+def cycle_of_size(manager: Any, size: int, status: str = Cycle.Status.OPEN) -> Cycle:
+    """A cycle of ``size`` subjects named "Person 000" … in order, built in a few bulk inserts."""
+    team = TeamFactory(manager=manager, name=f"Team of {size}")
+    people = Person.objects.bulk_create(
+        [Person(team=team, name=f"Person {n:03}", email=f"p{n}.{team.pk}@example.test") for n in range(size)]
+    )
+    cycle = CycleFactory(team=team, name=f"Cycle of {size}", status=status, anonymity_min=3)
+    subjects = Subject.objects.bulk_create([Subject(cycle=cycle, person=person) for person in people])
+    Invitation.objects.bulk_create(
+        Invitation(
+            cycle=cycle,
+            subject=subject,
+            group=group,
+            rater_email=f"{group}.{index}.{subject.pk}@example.test",
+            status=Invitation.Status.COMPLETED if index == 2 else Invitation.Status.OPEN,
+        )
+        for subject in subjects
+        for index, group in enumerate(GROUPS)
+    )
+    return cycle
 
 
 def person(team: Team, name: str) -> Person:

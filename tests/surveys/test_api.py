@@ -123,7 +123,7 @@ def test_cycle_lifecycle_through_the_api(api: APIClient, team: Team) -> None:
     Invitation.objects.filter(pk=answered.pk).update(status=Invitation.Status.COMPLETED)
     progress = api.get(f"/api/cycles/{cycle_id}/progress/").json()
     assert progress["anonymity_min"] == 4
-    subject = next(s for s in progress["subjects"] if s["subject"] == subject_id)
+    subject = next(s for s in progress["results"] if s["subject"] == subject_id)
     assert set(subject) == {"subject", "name", "self", "manager", "anonymous"}
     assert subject["self"] == {"invited": True, "answered": False}
     invited = Invitation.objects.filter(subject_id=subject_id, group__in=["peer", "direct_report", "outside"]).count()

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from surveys.models import Cycle, Invitation, Team
-from tests.surveys.helpers import team_build
+from tests.surveys.helpers import cycle_of_size, team_build
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -73,3 +73,23 @@ def test_bad_cycle_input_is_announced_and_kept(page: Any, live_server: Any, mana
     assert page.get_by_label("Name", exact=True).input_value() == "Keep this name"
     assert "can never be below 2" in page.content()
     assert not Cycle.objects.exists()
+
+
+def test_the_live_progress_keeps_the_page_shown_when_it_updates(page: Any, live_server: Any, manager: Any) -> None:
+    cycle = cycle_of_size(manager, 60)
+    _sign_in(page, live_server)
+    page.goto(f"{live_server.url}/cycles/{cycle.pk}/?page=2")
+    rows = page.locator("#progress tbody th[scope=row]")
+    assert rows.first.inner_text() == "Person 050" and rows.count() == 10
+    assert _fits_the_phone(page)
+    # htmx polls the page shown and swaps the table in place: still page 2
+    with page.expect_response(lambda response: response.request.headers.get("hx-request") == "true") as polled:
+        pass
+    assert polled.value.url == f"{live_server.url}/cycles/{cycle.pk}/?page=2"
+    page.wait_for_load_state("networkidle")
+    assert rows.first.inner_text() == "Person 050" and rows.count() == 10
+    assert page.locator("#progress").get_attribute("hx-get") == f"/cycles/{cycle.pk}/?page=2"
+    # and the page links lead back to the first page
+    page.get_by_role("link", name="Previous").click()
+    page.wait_for_url(f"{live_server.url}/cycles/{cycle.pk}/")
+    assert rows.first.inner_text() == "Person 000" and rows.count() == 50

@@ -81,10 +81,10 @@ def test_apis_run_a_constant_number_of_queries(
             response = api.get(url)
         assert response.status_code == 200, url
     progress = api.get(f"/api/cycles/{cycle.pk}/progress/").json()
-    assert len(progress["subjects"]) == size
-    counted = [s["subject"] for s in progress["subjects"] if s["anonymous"]["answered"] is not None]
+    assert len(progress["results"]) == size
+    counted = [s["subject"] for s in progress["results"] if s["anonymous"]["answered"] is not None]
     answered = cycle.invitations.filter(status="completed", subject_id__in=counted, group=Group.PEER).count()
-    assert sum(s["anonymous"]["answered"] or 0 for s in progress["subjects"]) == answered
+    assert sum(s["anonymous"]["answered"] or 0 for s in progress["results"]) == answered
 
 
 @pytest.mark.parametrize("size", [2, 20])

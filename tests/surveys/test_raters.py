@@ -76,7 +76,12 @@ def test_groups_short_of_k_are_listed_per_subject_and_group(team: Team, cycle_bu
     ann_risk = next(risk for risk in selectors.subjects_short_of_k(cycle=cycle) if risk.name == "Ann")
     assert {(group.group, group.invited) for group in ann_risk.groups} == {(Group.PEER, 1), (Group.OUTSIDE, 2)}
     assert ann_risk.pool_short is False
-    assert selectors.cycles_at_risk_count(cycles=[cycle])[cycle.pk] == len(selectors.subjects_short_of_k(cycle=cycle))
+    listed = len(selectors.subjects_short_of_k(cycle=cycle))
+    assert selectors.cycles_at_risk_count(cycles=[cycle])[cycle.pk] == listed
+    # the count the paged cycle page shows, made in the database, agrees with the list
+    assert selectors.subjects_at_risk_count(cycle=cycle) == listed
+    first = list(cycle.subjects.order_by("person__name", "id").values_list("id", flat=True)[:3])
+    assert {risk.subject_id for risk in selectors.subjects_short_of_k(cycle=cycle, subject_ids=first)} <= set(first)
 
 
 def test_a_subject_with_k_in_every_group_is_not_at_risk(manager: Any, cycle_build: Callable[..., Cycle]) -> None:
@@ -86,6 +91,7 @@ def test_a_subject_with_k_in_every_group_is_not_at_risk(manager: Any, cycle_buil
     cycle = cycle_build(team)
     assert selectors.subjects_short_of_k(cycle=cycle) == []
     assert selectors.cycles_at_risk_count(cycles=[cycle]) == {cycle.pk: 0}
+    assert selectors.subjects_at_risk_count(cycle=cycle) == 0
 
 
 def test_the_draft_and_the_cycle_list_warn_before_launch(
