@@ -27,6 +27,7 @@ from rest_framework.settings import api_settings
 from rest_framework.views import exception_handler as drf_exception_handler
 from rest_framework.views import set_rollback
 
+from config.pagination import PageNumberInvalid
 from config.parsers import RequestTooLarge, body_limit
 from feedback.answers import AnswersInvalid
 from feedback.services import SurveyNotOpen
@@ -124,7 +125,9 @@ def permission_denied(request: HttpRequest, exception: Exception) -> HttpRespons
 def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
     if _is_api(request):
         return _json(str(exceptions.NotFound.default_detail), status.HTTP_404_NOT_FOUND)
-    return defaults.page_not_found(request, exception)
+    # Only a message written for the reader is shown: others may name a model or a lookup.
+    detail = str(exception) if isinstance(exception, PageNumberInvalid) else ""
+    return render(request, "404.html", {"detail": detail}, status=404)
 
 
 def service_unavailable(request: HttpRequest) -> HttpResponse:

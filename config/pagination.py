@@ -124,6 +124,10 @@ class Pager:
         return self.url(self.page.next_page_number()) if self.page.has_next() else None
 
 
+class PageNumberInvalid(Http404):
+    """A ``?page=`` that is not a whole number from 1: its 404 page says so."""
+
+
 def page_get(
     request: HttpRequest,
     items: QuerySet[Any] | Sequence[Any],
@@ -140,7 +144,7 @@ def page_get(
     raw = request.GET.get(PAGE_PARAMETER, "1")
     number = _whole_number(raw)
     if number is None or number < 1:
-        raise Http404(f"No such page: “{PAGE_PARAMETER}” is a whole number from 1.")
+        raise PageNumberInvalid(f"No such page: “{PAGE_PARAMETER}” is a whole number from 1.")
     paginator = Paginator(items, per_page)
     if count is not None:
         paginator.__dict__["count"] = count  # ``Paginator.count`` is a cached property

@@ -89,8 +89,19 @@ def test_nominations_are_counted_over_the_whole_cycle(manager: Any, client: Clie
 def test_a_page_that_is_not_a_whole_number_from_1_is_not_found(manager: Any, client: Client, page: str) -> None:
     cycle = cycle_of_size(manager, 3)
     client.force_login(manager)
-    assert client.get(f"/cycles/{cycle.pk}/", {"page": page}).status_code == 404
+    response = client.get(f"/cycles/{cycle.pk}/", {"page": page})
+    assert response.status_code == 404
+    assert "“page” is a whole number from 1" in response.content.decode()
     assert client.get(f"/cycles/{cycle.pk}/", {"page": page}, headers={"HX-Request": "true"}).status_code == 404
+
+
+def test_other_not_found_pages_show_no_lookup_detail(manager: Any, client: Client) -> None:
+    client.force_login(manager)
+    response = client.get("/cycles/999999/")
+    assert response.status_code == 404
+    html = response.content.decode()
+    assert "Page not found" in html
+    assert "matches the given query" not in html
 
 
 def test_a_page_past_the_end_is_the_last_page(manager: Any, client: Client) -> None:
