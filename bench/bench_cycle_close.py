@@ -1,0 +1,150 @@
+"""Cycle-close benchmark: from ``cycle_close`` of a launched cycle to every report ready.
+
+Run: ``.venv/bin/python bench/bench_cycle_close.py`` (``--subjects N``; ``--smoke`` for a
+few subjects). Builds an open cycle of N subjects, each with the eight answers a survey
+stores (self, manager, 3 peers, 3 direct reports), sealed as the survey seals them and
+their invitations completed; then calls the real ``cycle_close`` (links die, answers are
+unsealed and stored, a report job is queued per subject) and times from that call until
+every report is ready — its data computed and its PDF rendered and stored — built by a
+real ``celery -A config worker`` (prefork, as the run command starts it) against the
+embedded PostgreSQL (fsync on) and Redis this script starts in a temporary directory.
+
+It runs twice, on two identical cycles: with a worker pool of 1 process, then of 2 (the
+run command's pool); prints for each the close itself, the time to all-ready and reports
+per second, and the scale-out ratio (reports per second with 2 processes / with 1).
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.bench_reports import worker_start, worker_stop, worker_wait_ready
+from bench.common import bench_django_setup, timed
+
+GROUPS = ["self", "manager", "peer", "peer", "peer", "direct_report", "direct_report", "direct_report"]
+SMOKE_SUBJECTS = 4
+
+
+def open_cycle_with_sealed_answers(subjects: int, *, name: str) -> tuple[int, Any]:
+    """A launched cycle of ``subjects`` people, every invitation answered and its answer sealed."""
+    from datetime import timedelta
+
+    from django.contrib.auth import get_user_model
+    from django.utils import timezone
+
+    from feedback.models import SealedAnswer
+    from feedback.sealing import answer_seal
+    from feedback.services import RESPONSE
+    from surveys.models import Cycle, Invitation, Person, Questionnaire, Subject, Team
+
+    generator = random.Random(11)
+    manager = get_user_model().objects.create_user(username=f"bench-close-{name}")
+    team = Team.objects.create(name=f"Bench close {name}", manager=manager)
+    questionnaire = Questionnaire.objects.get(name="Kotter balance", version=1)
+    codes = list(questionnaire.dimensions.values_list("items__code", flat=True))
+    cycle = Cycle.objects.create(
+        team=team,
+        name=f"Bench close {name}",
+        created_by=manager,
+        questionnaire=questionnaire,
+        deadline=timezone.now() + timedelta(days=7),
+        status=Cycle.Status.OPEN,
+        launched_at=timezone.now(),
+    )
+    people = Person.objects.bulk_create(
+        [Person(team=team, name=f"Person {n}", email=f"p{n}@close-{name}.test") for n in range(subjects)]
+    )
+    subject_rows = Subject.objects.bulk_create([Subject(cycle=cycle, person=person) for person in people])
+    invitations = []
+    sealed = []
+    for subject in subject_rows:
+        level = generator.randint(2, 4)
+        for index, group in enumerate(GROUPS):
+            invitations.append(
+                Invitation(
+                    cycle=cycle,
+                    subject=subject,
+                    group=group,
+                    rater_email=f"r{index}-{subject.pk}@close-{name}.test",
+                    status=Invitation.Status.COMPLETED,
+                )
+            )
+            ratings = {
+                code: None if generator.random() < 0.05 else max(1, min(5, level + generator.randint(-1, 1)))
+                for code in codes
+            }
+            texts = {"keep_doing": "Keeps the weekly plan visible."} if generator.random() < 0.5 else {}
+            payload = {"kind": RESPONSE, "ratings": ratings, "subject": subject.pk, "group": group}
+            sealed.append(
+                SealedAnswer(cycle=cycle, ciphertext=answer_seal(cycle_id=cycle.pk, payload=payload, texts=texts))
+            )
+    Invitation.objects.bulk_create(invitations, batch_size=2000)
+    SealedAnswer.objects.bulk_create(sealed, batch_size=200)
+    return cycle.pk, manager
+
+
+def close_to_all_ready(cycle_id: int, manager: Any, subjects: int, processes: int) -> tuple[float, float, int]:
+    """Seconds inside ``cycle_close``, seconds from its call to every report settled, and
+    how many failed."""
+    from django.db.models import Count
+
+    from reports.models import Report
+    from surveys.models import Cycle
+    from surveys.services import cycle_close
+
+    worker = worker_start(processes)
+    try:
+        worker_wait_ready()
+        cycle = Cycle.objects.get(pk=cycle_id)
+        with timed() as elapsed:
+            with timed() as closing:
+                cycle_close(cycle=cycle, by=manager)
+            close_seconds = closing()
+            while True:
+                counts = dict(Report.objects.filter(cycle_id=cycle_id).values_list("status").annotate(n=Count("id")))
+                if counts.get(Report.Status.READY, 0) + counts.get(Report.Status.FAILED, 0) >= subjects:
+                    break
+                time.sleep(0.25)
+        return close_seconds, elapsed(), counts.get(Report.Status.FAILED, 0)
+    finally:
+        worker_stop(worker)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--subjects", type=int, default=1000)
+    parser.add_argument("--smoke", action="store_true", help=f"{SMOKE_SUBJECTS} subjects: checks the path, not speed")
+    arguments = parser.parse_args()
+    subjects = SMOKE_SUBJECTS if arguments.smoke else arguments.subjects
+
+    services = bench_django_setup()
+    try:
+        cycles = {processes: open_cycle_with_sealed_answers(subjects, name=f"{processes}p") for processes in (1, 2)}
+        rates: dict[int, float] = {}
+        failed_total = 0
+        for processes, (cycle_id, manager) in cycles.items():
+            close_seconds, seconds, failed = close_to_all_ready(cycle_id, manager, subjects, processes)
+            failed_total += failed
+            rates[processes] = subjects / seconds
+            print(
+                f"cycle close: {subjects} subjects, worker pool of {processes} process{'es' if processes > 1 else ''}: "
+                f"cycle_close {close_seconds:.1f} s, all reports ready {seconds:.1f} s after it was called "
+                f"({rates[processes]:.2f} reports/s; target for 1,000 subjects with 2 processes: 300 s)"
+            )
+        print(f"cycle close: scale-out, reports/s with 2 processes / with 1: {rates[2] / rates[1]:.2f}")
+        if failed_total:
+            print(f"cycle close: {failed_total} reports failed")
+            sys.exit(1)
+    finally:
+        services.stop()
+
+
+if __name__ == "__main__":
+    main()
