@@ -194,11 +194,21 @@ def _read_with_others(data: Mapping[str, Any], bank: TextBank, name: str, readin
     indices = (data.get("indices") or {}).get(OTHERS)
     quadrant = data.get("quadrant")
     if indices and quadrant:
+        # Others holds the manager's ratings only where the manager rated: say who it is.
+        with_manager = any(_group_score(dimension, MANAGER) is not None for dimension in dimensions)
         reading.summary.append(
-            gettext(
-                "Others — the manager and the anonymous raters together — place %(name)s in the quadrant "
-                "“%(quadrant)s”, with a management index of %(management)s and a leadership index of "
-                "%(leadership)s. %(meaning)s"
+            (
+                gettext(
+                    "Others — the manager and the anonymous raters together — place %(name)s in the quadrant "
+                    "“%(quadrant)s”, with a management index of %(management)s and a leadership index of "
+                    "%(leadership)s. %(meaning)s"
+                )
+                if with_manager
+                else gettext(
+                    "Others — the anonymous raters together (the manager gave no rating) — place %(name)s in "
+                    "the quadrant “%(quadrant)s”, with a management index of %(management)s and a leadership "
+                    "index of %(leadership)s. %(meaning)s"
+                )
             )
             % {
                 "name": name,

@@ -98,6 +98,16 @@ def test_the_summary_names_the_quadrant_its_indices_and_what_it_tends_to_mean(
     assert_quotes_only_shown_figures(data, reading)
 
 
+def test_the_summary_says_who_others_are() -> None:
+    _, reading = read(team(4, 4))
+    assert "the manager and the anonymous raters together" in reading["summary"][0]
+    without_manager = [rater("self", 4, 4), *(rater("peer", 4, 4) for _ in range(3))]
+    data, reading = read(without_manager)
+    assert data["quadrant"] is not None
+    assert "the anonymous raters together (the manager gave no rating)" in reading["summary"][0]
+    assert "the manager and" not in reading["summary"][0]
+
+
 def test_chaos_risk_reads_as_drift_toward_chaos_and_bureaucracy_risk_as_a_bureaucracy() -> None:
     _, chaos = read(team(2, 5))
     _, bureaucracy = read(team(5, 2))
