@@ -128,6 +128,17 @@ def _stylesheets(language: str) -> tuple[Any, ...]:
     )
 
 
+def renderer_warm() -> None:
+    """Load the PDF renderer, its fonts and the parsed stylesheets now rather than in the first
+    report (a worker process calls this when it starts)."""
+    from weasyprint import HTML
+
+    stylesheets = list(_stylesheets(settings.LANGUAGE_CODE))
+    HTML(string="<p>Balance 360</p>", base_url=PDF_BASE_URL, url_fetcher=pdf_url_fetcher_class()()).write_pdf(
+        stylesheets=stylesheets, font_config=_font_config()
+    )
+
+
 def _points(indices: Mapping[str, Any]) -> list[dict[str, Any]]:
     return [
         {

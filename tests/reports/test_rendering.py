@@ -334,3 +334,18 @@ def test_a_trend_draws_the_earlier_point_and_an_arrow_to_this_one() -> None:
     assert '<span class="plane-mark earlier at-x-22 at-y-24">' in plane
     assert "Spring 2025" in plane and "<polygon" in plane
     assert "style=" not in plane
+
+
+def test_a_worker_pool_process_starts_with_the_renderer_loaded_and_its_objects_frozen() -> None:
+    import gc
+
+    from config.celery import pool_process_ready
+    from reports import rendering
+
+    rendering._stylesheets.cache_clear()
+    try:
+        pool_process_ready()
+        assert rendering._stylesheets.cache_info().currsize == 1
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
