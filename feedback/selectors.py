@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 from django.db.models import Prefetch
 from django.utils import timezone
 
-from surveys.models import IDENTIFIED_GROUPS, Cycle, Dimension, Group, Invitation, Item
+from config import links
+from surveys.models import IDENTIFIED_GROUPS, Cycle, Dimension, Group, Invitation, InvitationLink, Item
 from surveys.selectors import invitation_get_by_token
 from surveys.vocabulary import SURVEY_ROLES
 
@@ -33,6 +35,17 @@ def invitation_get_answerable_by_token(*, token: str) -> Invitation | None:
     return invitation
 
 
+def invitation_id_by_token(*, token: str) -> int | None:
+    """The id of the invitation behind a survey link token, whatever its state; ``None`` if unknown.
+
+    One narrow query, for a submit: the service reads the invitation itself, with its cycle's lock.
+    """
+    if not token or len(token) > 200:
+        return None
+    found = InvitationLink.objects.filter(token_hash=links.token_hash(token)).values_list("invitation_id", flat=True)
+    return found.first()
+
+
 def invitation_is_answered(invitation: Invitation | None) -> bool:
     """Answered or declined while its cycle is still open: a repeated submit (the first one
     was stored, its answer never reached the rater) is told "already received"."""
@@ -54,6 +67,11 @@ def invitation_answered(*, invitation_id: int) -> bool:
     return invitation_is_answered(Invitation.objects.select_related("cycle").filter(pk=invitation_id).first())
 
 
+def invitation_answerable(*, invitation_id: int) -> bool:
+    invitation = Invitation.objects.select_related("cycle").filter(pk=invitation_id).first()
+    return invitation is not None and invitation_is_answerable(invitation)
+
+
 def invitation_get_answerable(*, invitation_id: int) -> Invitation | None:
     invitation = Invitation.objects.select_related("cycle", "subject__person").filter(pk=invitation_id).first()
     if invitation is None or not invitation_is_answerable(invitation):
@@ -61,21 +79,34 @@ def invitation_get_answerable(*, invitation_id: int) -> Invitation | None:
     return invitation
 
 
-def questionnaire_dimensions(*, questionnaire_id: int) -> list[Dimension]:
-    """The dimensions of a questionnaire in order, each with its items prefetched (two queries)."""
-    return list(
+# A questionnaire version is frozen once a launched cycle uses it (surveys/admin.py refuses
+# any change to it, its dimensions and its items: the next version is a copy), and a survey
+# is only served for a launched, open cycle. So what a version asks is read once per process
+# and kept, keyed by the version's id, instead of on every page and every submit. A version
+# changed by other means (a fixture loaded over one in use) is seen after a restart.
+@lru_cache(maxsize=64)
+def _questionnaire_asked(questionnaire_id: int) -> tuple[tuple[Dimension, ...], tuple[str, ...]]:
+    dimensions = tuple(
         Dimension.objects.filter(questionnaire_id=questionnaire_id)
         .order_by("position")
         .prefetch_related(Prefetch("items", queryset=Item.objects.order_by("position")))
     )
+    codes = tuple(item.code for dimension in dimensions for item in dimension.items.all())
+    return dimensions, codes
 
 
-def questionnaire_item_codes(*, questionnaire_id: int) -> list[str]:
-    return list(
-        Item.objects.filter(dimension__questionnaire_id=questionnaire_id)
-        .order_by("dimension__position", "position")
-        .values_list("code", flat=True)
-    )
+def questionnaire_dimensions(*, questionnaire_id: int) -> tuple[Dimension, ...]:
+    """The dimensions of a questionnaire in use, in order, each with its items prefetched.
+
+    Two queries the first time in a process, none after (see ``_questionnaire_asked``);
+    the instances are shared, so callers only read them.
+    """
+    return _questionnaire_asked(questionnaire_id)[0]
+
+
+def questionnaire_item_codes(*, questionnaire_id: int) -> tuple[str, ...]:
+    """Every item code of a questionnaire in use, in the order it asks them (kept like its dimensions)."""
+    return _questionnaire_asked(questionnaire_id)[1]
 
 
 def survey_role(*, invitation: Invitation) -> str:
