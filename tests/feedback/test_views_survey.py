@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from django.test import Client
 
+from feedback.browser import COOKIE_NAME, survey_browser_decode
 from feedback.models import SealedAnswer
 from surveys.models import Cycle, Group, Invitation
 from tests.feedback.helpers import form_data, item_codes, opened_answers, opened_declines
@@ -138,8 +139,9 @@ def test_a_complete_submit_stores_one_response_and_then_shows_only_thank_you(
     assert "Thank you — your answers are in" in html and "declined" not in html
     assert "<form" not in html.split('<main id="main"')[1]
     assert_survey_headers(thanks)
-    # The session no longer knows which invitation that page was.
-    assert invitation.pk not in client.session["feedback.surveys"].values()
+    # The browser's cookie no longer knows which invitation that page was.
+    browser = survey_browser_decode(client.cookies[COOKIE_NAME].value)
+    assert browser.surveys == {} and browser.done == [page.split("/")[-2]]
     # And the emailed link now shows the neutral page.
     again = client.get(f"/s/{token}/")
     assert again.status_code == 200
@@ -313,5 +315,5 @@ def test_the_survey_page_takes_a_fixed_number_of_queries(
     client: Client, token: str, django_assert_max_num_queries: Any
 ) -> None:
     page = open_survey(client, token)
-    with django_assert_max_num_queries(4):  # session, invitation, dimensions, items
+    with django_assert_max_num_queries(4):  # invitation, dimensions, items (the first page of a version)
         assert client.get(page).status_code == 200
