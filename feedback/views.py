@@ -9,7 +9,7 @@ the address bar, history, a Referer header or a screenshot of the form.
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import wraps
+from functools import lru_cache, wraps
 from typing import Any
 
 from django.conf import settings
@@ -19,6 +19,8 @@ from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpR
 from django.shortcuts import render
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils import translation
+from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_http_methods, require_POST
 
 from config.csrf import no_referrer_csrf_protect
@@ -41,7 +43,7 @@ from feedback.selectors import (
     survey_role,
 )
 from feedback.services import SurveyNotOpen, invitation_open_mark, response_decline, response_submit
-from surveys.models import Invitation, Side
+from surveys.models import Dimension, Invitation, Side
 
 View = Callable[..., HttpResponse]
 
@@ -146,6 +148,53 @@ def _answers_from_form(request: HttpRequest) -> dict[str, Any]:
     return {"ratings": ratings, "comments": comments}
 
 
+_CHOICES = [(str(value), str(value), label) for value, label in SCALE] + [(CANT_SAY, "", CANT_SAY_LABEL)]
+
+
+def _items_blocks(
+    dimensions: list[Dimension], *, values: dict[str, str], rating_errors: dict[str, list[str]]
+) -> list[dict[str, Any]]:
+    """The context of ``feedback/_items.html``: each dimension with its items, their radios,
+    what the rater chose and the errors per item."""
+    blocks = []
+    for dimension in dimensions:
+        items = []
+        for item in dimension.items.all():
+            items.append(
+                {
+                    "item": item,
+                    "name": f"rating-{item.code}",
+                    "selected": values.get(f"rating-{item.code}", ""),
+                    "errors": rating_errors.get(item.code, []),
+                    "choices": [
+                        {"value": value, "number": number, "label": label, "id": f"rating-{item.code}-{value}"}
+                        for value, number, label in _CHOICES
+                    ],
+                }
+            )
+        blocks.append({"dimension": dimension, "items": items})
+    return blocks
+
+
+def _items_render(blocks: list[dict[str, Any]]) -> SafeString:
+    return mark_safe(render_to_string("feedback/_items.html", {"blocks": blocks}))  # noqa: S308 — autoescaped template
+
+
+@lru_cache(maxsize=256)
+def _items_blank(questionnaire_id: int, side: str, language: str) -> SafeString:
+    """One side's items as a first visit shows them (nothing chosen, no error), rendered once per
+    process for each questionnaire version, side and language.
+
+    They are nearly all of the page's template work (30 items × 6 radios). The fragment holds
+    nothing of the request: no CSRF token, no key, nothing typed (a page that shows what was
+    typed or an error renders its items afresh).
+    """
+    dimensions = [
+        dimension for dimension in questionnaire_dimensions(questionnaire_id=questionnaire_id) if dimension.side == side
+    ]
+    return _items_render(_items_blocks(dimensions, values={}, rating_errors={}))
+
+
 def _survey_context(
     invitation: Invitation,
     key: str,
@@ -158,30 +207,12 @@ def _survey_context(
     errors = errors or {}
     rating_errors: dict[str, list[str]] = errors["ratings"] if isinstance(errors.get("ratings"), dict) else {}
     comment_errors: dict[str, list[str]] = errors["comments"] if isinstance(errors.get("comments"), dict) else {}
-    choices = [(str(value), str(value), label) for value, label in SCALE] + [(CANT_SAY, "", CANT_SAY_LABEL)]
-    sides: list[dict[str, Any]] = []
-    total = answered = 0
-    for dimension in questionnaire_dimensions(questionnaire_id=invitation.cycle.questionnaire_id):
-        if not sides or sides[-1]["side"] != dimension.side:
-            sides.append({"side": dimension.side, "label": Side(dimension.side).label, "dimensions": []})
-        items = []
-        for item in dimension.items.all():
-            selected = values.get(f"rating-{item.code}", "")
-            total += 1
-            answered += bool(selected)
-            items.append(
-                {
-                    "item": item,
-                    "name": f"rating-{item.code}",
-                    "selected": selected,
-                    "errors": rating_errors.get(item.code, []),
-                    "choices": [
-                        {"value": value, "number": number, "label": label, "id": f"rating-{item.code}-{value}"}
-                        for value, number, label in choices
-                    ],
-                }
-            )
-        sides[-1]["dimensions"].append({"dimension": dimension, "items": items})
+    questionnaire_id = invitation.cycle.questionnaire_id
+    dimensions = questionnaire_dimensions(questionnaire_id=questionnaire_id)
+    blank = not rating_errors and not any(name.startswith("rating-") for name in values)
+    by_side: dict[str, list[Dimension]] = {}
+    for dimension in dimensions:
+        by_side.setdefault(dimension.side, []).append(dimension)
     comments = {
         name: {
             "name": f"comment-{name}",
@@ -191,14 +222,23 @@ def _survey_context(
         }
         for name, label in COMMENT_FIELDS
     }
-    for side in sides:
-        side["comment"] = comments[side["side"]]
+    sides = [
+        {
+            "side": side,
+            "label": Side(side).label,
+            "items_html": (
+                _items_blank(questionnaire_id, side, translation.get_language() or "")
+                if blank
+                else _items_render(_items_blocks(side_dimensions, values=values, rating_errors=rating_errors))
+            ),
+            "comment": comments[side],
+        }
+        for side, side_dimensions in by_side.items()
+    ]
+    items = [item for dimension in dimensions for item in dimension.items.all()]
+    answered = sum(1 for item in items if values.get(f"rating-{item.code}"))
     error_links = [
-        {"anchor": entry["name"], "text": entry["item"].text}
-        for side in sides
-        for block in side["dimensions"]
-        for entry in block["items"]
-        if entry["errors"]
+        {"anchor": f"rating-{item.code}", "text": item.text} for item in items if rating_errors.get(item.code)
     ] + [{"anchor": field["name"], "text": field["label"]} for field in comments.values() if field["errors"]]
     if errors.get("reason"):
         error_links.append({"anchor": "decline-reason", "text": "Reason for declining"})
@@ -223,7 +263,7 @@ def _survey_context(
         "deadline": invitation.cycle.deadline,
         "sides": sides,
         "open_questions": [comments["keep_doing"], comments["start_doing"]],
-        "total": total,
+        "total": len(items),
         "answered": answered,
         "has_errors": bool(errors),
         "error_links": error_links,
