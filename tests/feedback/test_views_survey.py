@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import re
 from html import unescape
 from typing import Any
@@ -317,3 +318,24 @@ def test_the_survey_page_takes_a_fixed_number_of_queries(
     page = open_survey(client, token)
     with django_assert_max_num_queries(4):  # invitation, dimensions, items (the first page of a version)
         assert client.get(page).status_code == 200
+
+
+def test_the_survey_page_is_sent_compressed_to_browsers_that_accept_it(client: Client, token: str) -> None:
+    page = open_survey(client, token)
+    plain = client.get(page)
+    compressed = client.get(page, headers={"Accept-Encoding": "gzip, deflate, br"})
+    assert compressed["Content-Encoding"] == "gzip"
+    assert "Accept-Encoding" in compressed["Vary"]
+    assert int(compressed["Content-Length"]) < len(plain.content) / 5
+    html = gzip.decompress(compressed.content).decode()
+    assert "You are rating Jonas Berg as a peer" in html and html.count('<fieldset class="item"') == 30
+    assert "Content-Encoding" not in plain
+    assert_survey_headers(compressed)
+
+
+def test_static_files_are_left_to_whitenoise(client: Client) -> None:
+    # WhiteNoise serves static files (compressed ahead of time in production) before the
+    # gzip middleware runs; the tests' uncompressed copies therefore come as they are.
+    response = client.get("/static/js/survey.js", headers={"Accept-Encoding": "gzip"})
+    assert response.status_code == 200
+    assert "Content-Encoding" not in response
