@@ -312,14 +312,6 @@ def test_a_cross_site_post_is_refused_even_with_a_valid_token(
     assert not SealedAnswer.objects.exists()
 
 
-def test_the_survey_page_takes_a_fixed_number_of_queries(
-    client: Client, token: str, django_assert_max_num_queries: Any
-) -> None:
-    page = open_survey(client, token)
-    with django_assert_max_num_queries(4):  # invitation, dimensions, items (the first page of a version)
-        assert client.get(page).status_code == 200
-
-
 def test_the_survey_page_is_sent_compressed_to_browsers_that_accept_it(client: Client, token: str) -> None:
     page = open_survey(client, token)
     plain = client.get(page)

@@ -1,0 +1,62 @@
+"""Queries per survey request: the page, the form's submit and the API's submit, each a fixed few.
+
+Counted inside the test's transaction, where each ``transaction.atomic`` of a submit shows as
+a SAVEPOINT and its RELEASE; in production those are the BEGIN and COMMIT of its one commit.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.test import Client
+
+from feedback.models import SealedAnswer
+from surveys.models import Invitation
+from tests.feedback.helpers import form_data, full_answers
+
+
+def _opened(client: Client, token: str) -> str:
+    page = str(client.get(f"/s/{token}/")["Location"])
+    # The first page of a questionnaire version in a process reads its dimensions and items.
+    assert client.get(page).status_code == 200
+    return page
+
+
+def test_the_survey_page_reads_only_the_invitation(client: Client, token: str, django_assert_num_queries: Any) -> None:
+    page = _opened(client, token)
+    # No session row, and the questionnaire version's items are kept per process.
+    with django_assert_num_queries(1):
+        assert client.get(page).status_code == 200
+
+
+def test_the_form_submit_reads_the_invitation_once_and_writes_no_session(
+    client: Client, invitation: Invitation, token: str, django_assert_num_queries: Any
+) -> None:
+    page = _opened(client, token)
+    data = form_data(invitation.cycle)
+    # SAVEPOINT, the invitation read with its cycle's lock, the claim, the sealed answer, RELEASE
+    with django_assert_num_queries(5):
+        assert client.post(page, data).status_code == 303
+    assert SealedAnswer.objects.count() == 1
+
+
+def test_the_api_submit_reads_the_link_then_the_invitation_once(
+    client: Client, invitation: Invitation, token: str, django_assert_num_queries: Any
+) -> None:
+    _opened(client, token)  # the questionnaire version read once in this process
+    answers = full_answers(invitation.cycle)
+    # the link, SAVEPOINT, the invitation read with its cycle's lock, the claim, the sealed answer, RELEASE
+    with django_assert_num_queries(6):
+        response = client.post(f"/api/survey/{token}/responses/", answers, content_type="application/json")
+    assert response.status_code == 201
+    assert SealedAnswer.objects.count() == 1
+
+
+def test_an_invalid_form_submit_still_reads_a_fixed_number(
+    client: Client, invitation: Invitation, token: str, django_assert_max_num_queries: Any
+) -> None:
+    page = _opened(client, token)
+    data = form_data(invitation.cycle, skip=3)
+    # SAVEPOINT, the locked read, ROLLBACK TO and RELEASE; then the page's own read of the invitation
+    with django_assert_max_num_queries(5):
+        assert client.post(page, data).status_code == 400
