@@ -60,3 +60,27 @@ def test_an_invalid_form_submit_still_reads_a_fixed_number(
     # SAVEPOINT, the locked read, ROLLBACK TO and RELEASE; then the page's own read of the invitation
     with django_assert_max_num_queries(5):
         assert client.post(page, data).status_code == 400
+
+
+def test_the_pages_own_read_of_the_invitation_gives_what_the_orm_gives(invitation: Invitation) -> None:
+    from feedback.selectors import invitation_get_answerable
+
+    read = invitation_get_answerable(invitation_id=invitation.pk)
+    stored = Invitation.objects.select_related("cycle", "subject__person").get(pk=invitation.pk)
+    assert read is not None
+    assert (read.pk, read.group, read.status, read.cycle_id, read.subject_id) == (
+        stored.pk,
+        stored.group,
+        stored.status,
+        stored.cycle_id,
+        stored.subject_id,
+    )
+    assert (read.cycle.status, read.cycle.deadline, read.cycle.questionnaire_id) == (
+        stored.cycle.status,
+        stored.cycle.deadline,
+        stored.cycle.questionnaire_id,
+    )
+    assert read.cycle.comment_threshold == stored.cycle.comment_threshold
+    assert read.subject.person.name == stored.subject.person.name == "Jonas Berg"
+    # A field the page does not read is loaded when asked for, never silently empty.
+    assert read.cycle.name == stored.cycle.name and read.rater_email == stored.rater_email
