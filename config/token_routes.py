@@ -31,7 +31,7 @@ class TokenRoute:
 
 
 SURVEY = TokenRoute(
-    "s", "a rater's survey link, exchanged for a session at once", "surveys.selectors.invitation_get_by_token"
+    "s", "a rater's survey link, exchanged for a browser key at once", "surveys.selectors.invitation_get_by_token"
 )
 SURVEY_API = TokenRoute(
     "api/survey", "the survey API, keyed by the same token", "surveys.selectors.invitation_get_by_token"

@@ -12,6 +12,7 @@ from typing import Any
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
+from rest_framework.exceptions import APIException
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -29,12 +30,14 @@ from feedback.answers import (
 )
 from feedback.selectors import (
     anonymity_promise,
+    invitation_answerable,
     invitation_answered_by_token,
     invitation_get_answerable_by_token,
+    invitation_id_by_token,
     questionnaire_dimensions,
     survey_role,
 )
-from feedback.services import invitation_open_mark, response_decline, response_submit
+from feedback.services import SurveyClaimLost, SurveyNotOpen, invitation_open_mark, response_decline, response_submit
 from surveys.models import Invitation
 
 logger = logging.getLogger(__name__)
@@ -218,12 +221,25 @@ class SurveyResponseApi(PublicSurveyApi):
         tags=["survey"],
     )
     def post(self, request: Request, token: str) -> Response:
-        invitation = invitation_get_answerable_by_token(token=token)
-        if invitation is None:
+        invitation_id = invitation_id_by_token(token=token)
+        if invitation_id is None:
+            return self.not_open()
+        # The service reads the invitation (once, with its cycle's lock) and says whether it
+        # can take the answer; invalid answers (400) are answered by config.exceptions.
+        try:
+            answers = request.data
+        except APIException:
+            # A body that does not parse (or is too large) is reported only for a link that
+            # is open, so that it cannot tell an issued link from an unknown one.
+            if invitation_answerable(invitation_id=invitation_id):
+                raise
             return self.not_answerable(token)
-        # Invalid answers (400) and a link answered meanwhile (409) are answered by
-        # config.exceptions, like every service error.
-        response_submit(invitation_id=invitation.pk, answers=request.data)
+        try:
+            response_submit(invitation_id=invitation_id, answers=answers)
+        except SurveyClaimLost:
+            raise  # answered by config.exceptions: 409, already submitted
+        except SurveyNotOpen:
+            return self.not_answerable(token)
         # No id comes back: nothing the client could keep would point at the stored row.
         return Response({"detail": "Thank you. Your answers have been recorded."}, status=status.HTTP_201_CREATED)
 

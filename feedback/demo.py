@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from typing import Any
 
 from feedback.selectors import questionnaire_dimensions
@@ -57,7 +58,7 @@ def _rating(rng: random.Random, mean: float) -> int | None:
 
 
 def _answers(
-    rng: random.Random, *, profile: tuple[float, float], group: str, dimensions: list[Dimension]
+    rng: random.Random, *, profile: tuple[float, float], group: str, dimensions: Sequence[Dimension]
 ) -> dict[str, Any]:
     # Raters differ in how generous they are; people tend to rate themselves higher.
     generosity = rng.gauss(0.0, 0.35) + (0.4 if group == Group.SELF else 0.0)

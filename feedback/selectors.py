@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
-from django.db.models import Prefetch
+from django.db import connection
+from django.db.models import Model, Prefetch
 from django.utils import timezone
 
-from surveys.models import IDENTIFIED_GROUPS, Cycle, Dimension, Group, Invitation, Item
+from config import links
+from surveys.models import IDENTIFIED_GROUPS, Cycle, Dimension, Group, Invitation, InvitationLink, Item, Person, Subject
 from surveys.selectors import invitation_get_by_token
 from surveys.vocabulary import SURVEY_ROLES
 
@@ -33,6 +36,17 @@ def invitation_get_answerable_by_token(*, token: str) -> Invitation | None:
     return invitation
 
 
+def invitation_id_by_token(*, token: str) -> int | None:
+    """The id of the invitation behind a survey link token, whatever its state; ``None`` if unknown.
+
+    One narrow query, for a submit: the service reads the invitation itself, with its cycle's lock.
+    """
+    if not token or len(token) > 200:
+        return None
+    found = InvitationLink.objects.filter(token_hash=links.token_hash(token)).values_list("invitation_id", flat=True)
+    return found.first()
+
+
 def invitation_is_answered(invitation: Invitation | None) -> bool:
     """Answered or declined while its cycle is still open: a repeated submit (the first one
     was stored, its answer never reached the rater) is told "already received"."""
@@ -50,32 +64,101 @@ def invitation_answered_by_token(*, token: str) -> bool:
     return invitation_is_answered(invitation_get_by_token(token=token))
 
 
+def _invitation(invitation_id: int, *related: str) -> Invitation | None:
+    # Without the model's default ordering, which goes through the cycle and the subject:
+    # compiling it cost more than the query itself, which reads one row by its key.
+    return Invitation.objects.select_related(*related).filter(pk=invitation_id).order_by().first()
+
+
 def invitation_answered(*, invitation_id: int) -> bool:
-    return invitation_is_answered(Invitation.objects.select_related("cycle").filter(pk=invitation_id).first())
+    return invitation_is_answered(_invitation(invitation_id, "cycle"))
+
+
+def invitation_answerable(*, invitation_id: int) -> bool:
+    invitation = _invitation(invitation_id, "cycle")
+    return invitation is not None and invitation_is_answerable(invitation)
+
+
+def _in_model_order(model: type[Model], *names: str) -> tuple[type[Model], tuple[str, ...], tuple[str, ...]]:
+    """(model, attribute names, columns), in the model's field order, which Model.from_db takes values in."""
+    fields = [field for field in model._meta.concrete_fields if field.attname in names]
+    return model, tuple(field.attname for field in fields), tuple(str(field.column) for field in fields)
+
+
+# What the survey page shows and checks of its invitation, cycle, subject and person.
+_PAGE_FIELDS = (
+    _in_model_order(Invitation, "id", "cycle_id", "subject_id", "group", "status"),
+    _in_model_order(Cycle, "id", "status", "deadline", "anonymity_min", "comment_min", "questionnaire_id"),
+    _in_model_order(Subject, "id", "person_id"),
+    _in_model_order(Person, "id", "name"),
+)
+_PAGE_SQL = (
+    "SELECT "  # noqa: S608 — column names from the models, no input
+    + ", ".join(
+        f'{alias}."{column}"' for alias, (_, _, columns) in zip("icsp", _PAGE_FIELDS, strict=True) for column in columns
+    )
+    + " FROM surveys_invitation i JOIN surveys_cycle c ON c.id = i.cycle_id"
+    " JOIN surveys_subject s ON s.id = i.subject_id JOIN surveys_person p ON p.id = s.person_id"
+    " WHERE i.id = %s"
+)
 
 
 def invitation_get_answerable(*, invitation_id: int) -> Invitation | None:
-    invitation = Invitation.objects.select_related("cycle", "subject__person").filter(pk=invitation_id).first()
-    if invitation is None or not invitation_is_answerable(invitation):
+    """The invitation with its cycle and its subject's person, if it can be answered now.
+
+    Read on every survey page, with one hand-written query: the ORM took four times as long
+    to compile this join as PostgreSQL took to answer it. The instances hold the fields the
+    survey uses; any other is loaded on first access, as for a deferred field.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(_PAGE_SQL, [invitation_id])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    instances = []
+    offset = 0
+    for model, names, _ in _PAGE_FIELDS:
+        instances.append(model.from_db(connection.alias, list(names), row[offset : offset + len(names)]))
+        offset += len(names)
+    invitation, cycle, subject, person = instances
+    assert isinstance(invitation, Invitation) and isinstance(subject, Subject)
+    assert isinstance(cycle, Cycle) and isinstance(person, Person)
+    subject.person = person
+    invitation.cycle = cycle
+    invitation.subject = subject
+    if not invitation_is_answerable(invitation):
         return None
     return invitation
 
 
-def questionnaire_dimensions(*, questionnaire_id: int) -> list[Dimension]:
-    """The dimensions of a questionnaire in order, each with its items prefetched (two queries)."""
-    return list(
+# A questionnaire version is frozen once a launched cycle uses it (surveys/admin.py refuses
+# any change to it, its dimensions and its items: the next version is a copy), and a survey
+# is only served for a launched, open cycle. So what a version asks is read once per process
+# and kept, keyed by the version's id, instead of on every page and every submit. A version
+# changed by other means (a fixture loaded over one in use) is seen after a restart.
+@lru_cache(maxsize=64)
+def _questionnaire_asked(questionnaire_id: int) -> tuple[tuple[Dimension, ...], tuple[str, ...]]:
+    dimensions = tuple(
         Dimension.objects.filter(questionnaire_id=questionnaire_id)
         .order_by("position")
         .prefetch_related(Prefetch("items", queryset=Item.objects.order_by("position")))
     )
+    codes = tuple(item.code for dimension in dimensions for item in dimension.items.all())
+    return dimensions, codes
 
 
-def questionnaire_item_codes(*, questionnaire_id: int) -> list[str]:
-    return list(
-        Item.objects.filter(dimension__questionnaire_id=questionnaire_id)
-        .order_by("dimension__position", "position")
-        .values_list("code", flat=True)
-    )
+def questionnaire_dimensions(*, questionnaire_id: int) -> tuple[Dimension, ...]:
+    """The dimensions of a questionnaire in use, in order, each with its items prefetched.
+
+    Two queries the first time in a process, none after (see ``_questionnaire_asked``);
+    the instances are shared, so callers only read them.
+    """
+    return _questionnaire_asked(questionnaire_id)[0]
+
+
+def questionnaire_item_codes(*, questionnaire_id: int) -> tuple[str, ...]:
+    """Every item code of a questionnaire in use, in the order it asks them (kept like its dimensions)."""
+    return _questionnaire_asked(questionnaire_id)[1]
 
 
 def survey_role(*, invitation: Invitation) -> str:

@@ -24,6 +24,7 @@ How an answer is kept from its invitation (the product's core promise):
 from __future__ import annotations
 
 import random
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import connection, transaction
@@ -53,6 +54,11 @@ class SurveyNotOpen(Exception):
         super().__init__(NOT_OPEN_MESSAGE)
 
 
+class SurveyClaimLost(SurveyNotOpen):
+    """The invitation was open when this submit read it, but another submit or decline of the
+    same link claimed it first."""
+
+
 def invitation_open_mark(*, invitation_id: int) -> bool:
     """Record the first opening of a link; later openings (and mail scanners) change nothing.
 
@@ -62,68 +68,83 @@ def invitation_open_mark(*, invitation_id: int) -> bool:
     return bool(Invitation.objects.filter(pk=invitation_id, opened_at__isnull=True).update(opened_at=timezone.now()))
 
 
-def _invitation_claim(*, invitation_id: int, new_status: str) -> Invitation:
-    """Inside the caller's transaction: move an open invitation to ``new_status`` or raise ``SurveyNotOpen``.
+@dataclass(frozen=True)
+class _OpenInvitation:
+    """What a submit needs of its invitation: where the answer goes, and which items it must answer."""
 
-    The cycle row is read ``FOR SHARE``: submits do not block each other, but a
-    concurrent close (which updates the cycle row) waits for this transaction, and this
-    one waits for a close in progress and then sees the cycle closed — an answer is
-    never stored into a cycle whose reports are already being built.
+    id: int
+    cycle_id: int
+    subject_id: int
+    group: str
+    questionnaire_id: int
+
+
+def _invitation_lock(*, invitation_id: int) -> _OpenInvitation:
+    """Inside the caller's transaction: the invitation if it can take an answer now, or ``SurveyNotOpen``.
+
+    One read of the invitation, joined to its cycle, whose row is locked ``FOR SHARE``:
+    submits do not block each other, but a concurrent close (which updates the cycle row)
+    waits for this transaction, and this one waits for a close in progress and then sees
+    the cycle closed — an answer is never stored into a cycle whose reports are already
+    being built. The cycle is locked before the invitation is claimed, in the order the
+    close takes them, so the two never deadlock.
     """
-    invitation = Invitation.objects.filter(pk=invitation_id).only("cycle_id", "subject_id", "group").first()
-    if invitation is None:
-        raise SurveyNotOpen
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT status, deadline FROM surveys_cycle WHERE id = %s FOR SHARE",
-            [invitation.cycle_id],
+            'SELECT i.cycle_id, i.subject_id, i."group", i.status, c.status, c.deadline, c.questionnaire_id '
+            "FROM surveys_invitation i JOIN surveys_cycle c ON c.id = i.cycle_id "
+            "WHERE i.id = %s FOR SHARE OF c",
+            [invitation_id],
         )
         row = cursor.fetchone()
-    if row is None or row[0] != Cycle.Status.OPEN or row[1] <= timezone.now():
+    if row is None:
         raise SurveyNotOpen
+    cycle_id, subject_id, group, status, cycle_status, deadline, questionnaire_id = row
+    if status != Invitation.Status.OPEN or cycle_status != Cycle.Status.OPEN or deadline <= timezone.now():
+        raise SurveyNotOpen
+    return _OpenInvitation(invitation_id, cycle_id, subject_id, group, questionnaire_id)
+
+
+def _invitation_claim(invitation: _OpenInvitation, *, new_status: str) -> None:
+    """Move the invitation from open to ``new_status``, or raise ``SurveyClaimLost``."""
     # The status condition must sit on the invitation row itself, with no join: when
     # ten submits of one link race, PostgreSQL re-checks this WHERE clause against the
     # row version the winner wrote, so exactly one UPDATE matches. A filter through a
     # join (``cycle__status=...``) becomes ``id IN (subquery)``, and the subquery would
     # not be re-checked — two submits could both succeed.
-    claimed = Invitation.objects.filter(pk=invitation_id, status=Invitation.Status.OPEN).update(status=new_status)
+    claimed = Invitation.objects.filter(pk=invitation.id, status=Invitation.Status.OPEN).update(status=new_status)
     if claimed != 1:
-        raise SurveyNotOpen
-    return invitation
+        raise SurveyClaimLost
 
 
 def response_submit(*, invitation_id: int, answers: Any) -> None:
     """Store a rater's answers, once and sealed: ``answers`` is ``{"ratings": {...}, "comments": {...}}``.
 
-    Raises ``AnswersInvalid`` (with per-field errors) or ``SurveyNotOpen``.
+    Raises ``SurveyNotOpen`` or ``AnswersInvalid`` (with per-field errors). Three statements
+    and one commit: the invitation read with its cycle's lock, the claim, the sealed answer
+    (the questionnaire's item codes are kept per process).
     """
-    invitation = Invitation.objects.select_related("cycle").filter(pk=invitation_id).first()
-    if invitation is None:
-        raise SurveyNotOpen
-    clean = answers_clean(
-        item_codes=questionnaire_item_codes(questionnaire_id=invitation.cycle.questionnaire_id),
-        data=answers,
-    )
     with transaction.atomic():
-        claimed = _invitation_claim(invitation_id=invitation_id, new_status=Invitation.Status.COMPLETED)
-        # Only values shared by every rater of the group go with the answer; see the module docstring.
-        _seal(
-            claimed,
-            payload={"kind": RESPONSE, "ratings": clean.ratings},
-            texts=clean.comments,
+        invitation = _invitation_lock(invitation_id=invitation_id)
+        clean = answers_clean(
+            item_codes=questionnaire_item_codes(questionnaire_id=invitation.questionnaire_id), data=answers
         )
+        _invitation_claim(invitation, new_status=Invitation.Status.COMPLETED)
+        # Only values shared by every rater of the group go with the answer; see the module docstring.
+        _seal(invitation, payload={"kind": RESPONSE, "ratings": clean.ratings}, texts=clean.comments)
 
 
 def response_decline(*, invitation_id: int, reason: Any = "") -> None:
     """Record that the rater will not answer; an optional reason is kept, sealed like an answer."""
     text = reason_clean(reason=reason)
     with transaction.atomic():
-        claimed = _invitation_claim(invitation_id=invitation_id, new_status=Invitation.Status.DECLINED)
+        invitation = _invitation_lock(invitation_id=invitation_id)
+        _invitation_claim(invitation, new_status=Invitation.Status.DECLINED)
         if text:
-            _seal(claimed, payload={"kind": DECLINE}, texts={"reason": text})
+            _seal(invitation, payload={"kind": DECLINE}, texts={"reason": text})
 
 
-def _seal(invitation: Invitation, *, payload: dict[str, Any], texts: dict[str, str]) -> None:
+def _seal(invitation: _OpenInvitation, *, payload: dict[str, Any], texts: dict[str, str]) -> None:
     SealedAnswer.objects.create(
         cycle_id=invitation.cycle_id,
         ciphertext=answer_seal(

@@ -1,16 +1,15 @@
 """The rater's pages: the emailed link, the survey form, decline, thank you, and the neutral page.
 
-The emailed link ``/s/<token>/`` is exchanged at once for a session entry and the
-browser is sent on to ``/survey/<key>/``, where ``key`` is random and means something
-only inside this browser's session — so the token never sits in the address bar,
-history, a Referer header or a screenshot of the form.
+The emailed link ``/s/<token>/`` is exchanged at once for a key kept in this browser
+(``feedback.browser``) and the browser is sent on to ``/survey/<key>/``, where ``key`` is
+random and means something only with this browser's cookie — so the token never sits in
+the address bar, history, a Referer header or a screenshot of the form.
 """
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Callable
-from functools import wraps
+from functools import lru_cache, wraps
 from typing import Any
 
 from django.conf import settings
@@ -20,6 +19,8 @@ from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpR
 from django.shortcuts import render
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils import translation
+from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_http_methods, require_POST
 
 from config.csrf import no_referrer_csrf_protect
@@ -32,6 +33,7 @@ from feedback.answers import (
     SCALE,
     AnswersInvalid,
 )
+from feedback.browser import survey_browser, survey_browser_kept
 from feedback.selectors import (
     anonymity_promise,
     invitation_answered,
@@ -41,22 +43,14 @@ from feedback.selectors import (
     survey_role,
 )
 from feedback.services import SurveyNotOpen, invitation_open_mark, response_decline, response_submit
-from surveys.models import Invitation, Side
+from surveys.models import Dimension, Invitation, Side
 
 View = Callable[..., HttpResponse]
-
-# {key: invitation id} for the links opened in this browser, so a rater with several
-# links (several people to rate) can open them one after another. An entry is removed
-# the moment its answer or decline is stored; the session then keeps only the bare key
-# in SESSION_DONE (to show "thank you"), never which invitation it was.
-SESSION_SURVEYS = "feedback.surveys"
-SESSION_DONE = "feedback.done"
-SESSION_DONE_KEPT = 50
 
 CANT_SAY = "cant_say"
 # The one-time message (a signed cookie, read once) that makes the page after a decline say
 # "declined" rather than "thank you for answering": neither the address, which stays in the
-# browser's history, nor the session, which must hold nothing once the answer is stored.
+# browser's history, nor the survey cookie, which must hold nothing once the answer is stored.
 DECLINED_TAG = "survey-declined"
 RADIO_VALUES = frozenset(str(value) for value, _ in SCALE)
 
@@ -92,7 +86,7 @@ def survey_too_large_keeps_draft(view: View) -> View:
         try:
             return view(request, key)
         except RequestDataTooBig:
-            invitation = _session_invitation(request, key)
+            invitation = _browser_invitation(request, key)
             if invitation is None:
                 return _not_open()
             context = _survey_context(invitation, key)
@@ -111,34 +105,17 @@ def _not_open() -> HttpResponse:
     return link_dead(HttpResponse(render_to_string("feedback/link_not_open.html")))
 
 
-def _session_surveys(request: HttpRequest) -> dict[str, int]:
-    surveys = request.session.get(SESSION_SURVEYS)
-    return dict(surveys) if isinstance(surveys, dict) else {}
-
-
-def _session_done(request: HttpRequest) -> list[str]:
-    done = request.session.get(SESSION_DONE)
-    return list(done) if isinstance(done, list) else []
-
-
-def _session_forget(request: HttpRequest, key: str, *, done: bool) -> None:
-    surveys = _session_surveys(request)
-    surveys.pop(key, None)
-    request.session[SESSION_SURVEYS] = surveys
-    if done:
-        request.session[SESSION_DONE] = [*_session_done(request), key][-SESSION_DONE_KEPT:]
-
-
 def _survey_url(key: str) -> str:
     return reverse("feedback:survey", kwargs={"key": key})
 
 
 @survey_headers
+@survey_browser_kept
 def link_open(request: HttpRequest, token: str) -> HttpResponse:
-    """Exchange an emailed link for a session entry, then redirect to a URL without the token.
+    """Exchange an emailed link for a key kept in this browser, then redirect to a URL without the token.
 
     GET and HEAD only, any number of times (mail scanners open links too): besides this
-    browser's session, the only change is the invitation's first-opened mark.
+    browser's cookie, the only change is the invitation's first-opened mark.
     """
     if request.method not in ("GET", "HEAD"):
         # Django's request logger would write the path, token and all, for this 405.
@@ -147,12 +124,7 @@ def link_open(request: HttpRequest, token: str) -> HttpResponse:
     if invitation is None:
         return _not_open()
     invitation_open_mark(invitation_id=invitation.pk)
-    surveys = _session_surveys(request)
-    key = next((key for key, pk in surveys.items() if pk == invitation.pk), None)
-    if key is None:
-        key = secrets.token_urlsafe(16)
-        surveys[key] = invitation.pk
-        request.session[SESSION_SURVEYS] = surveys
+    key = survey_browser(request).key_open(invitation.pk)
     return HttpResponseRedirect(_survey_url(key), status=303)
 
 
@@ -176,6 +148,53 @@ def _answers_from_form(request: HttpRequest) -> dict[str, Any]:
     return {"ratings": ratings, "comments": comments}
 
 
+_CHOICES = [(str(value), str(value), label) for value, label in SCALE] + [(CANT_SAY, "", CANT_SAY_LABEL)]
+
+
+def _items_blocks(
+    dimensions: list[Dimension], *, values: dict[str, str], rating_errors: dict[str, list[str]]
+) -> list[dict[str, Any]]:
+    """The context of ``feedback/_items.html``: each dimension with its items, their radios,
+    what the rater chose and the errors per item."""
+    blocks = []
+    for dimension in dimensions:
+        items = []
+        for item in dimension.items.all():
+            items.append(
+                {
+                    "item": item,
+                    "name": f"rating-{item.code}",
+                    "selected": values.get(f"rating-{item.code}", ""),
+                    "errors": rating_errors.get(item.code, []),
+                    "choices": [
+                        {"value": value, "number": number, "label": label, "id": f"rating-{item.code}-{value}"}
+                        for value, number, label in _CHOICES
+                    ],
+                }
+            )
+        blocks.append({"dimension": dimension, "items": items})
+    return blocks
+
+
+def _items_render(blocks: list[dict[str, Any]]) -> SafeString:
+    return mark_safe(render_to_string("feedback/_items.html", {"blocks": blocks}))  # noqa: S308 — autoescaped template
+
+
+@lru_cache(maxsize=256)
+def _items_blank(questionnaire_id: int, side: str, language: str) -> SafeString:
+    """One side's items as a first visit shows them (nothing chosen, no error), rendered once per
+    process for each questionnaire version, side and language.
+
+    They are nearly all of the page's template work (30 items × 6 radios). The fragment holds
+    nothing of the request: no CSRF token, no key, nothing typed (a page that shows what was
+    typed or an error renders its items afresh).
+    """
+    dimensions = [
+        dimension for dimension in questionnaire_dimensions(questionnaire_id=questionnaire_id) if dimension.side == side
+    ]
+    return _items_render(_items_blocks(dimensions, values={}, rating_errors={}))
+
+
 def _survey_context(
     invitation: Invitation,
     key: str,
@@ -188,30 +207,12 @@ def _survey_context(
     errors = errors or {}
     rating_errors: dict[str, list[str]] = errors["ratings"] if isinstance(errors.get("ratings"), dict) else {}
     comment_errors: dict[str, list[str]] = errors["comments"] if isinstance(errors.get("comments"), dict) else {}
-    choices = [(str(value), str(value), label) for value, label in SCALE] + [(CANT_SAY, "", CANT_SAY_LABEL)]
-    sides: list[dict[str, Any]] = []
-    total = answered = 0
-    for dimension in questionnaire_dimensions(questionnaire_id=invitation.cycle.questionnaire_id):
-        if not sides or sides[-1]["side"] != dimension.side:
-            sides.append({"side": dimension.side, "label": Side(dimension.side).label, "dimensions": []})
-        items = []
-        for item in dimension.items.all():
-            selected = values.get(f"rating-{item.code}", "")
-            total += 1
-            answered += bool(selected)
-            items.append(
-                {
-                    "item": item,
-                    "name": f"rating-{item.code}",
-                    "selected": selected,
-                    "errors": rating_errors.get(item.code, []),
-                    "choices": [
-                        {"value": value, "number": number, "label": label, "id": f"rating-{item.code}-{value}"}
-                        for value, number, label in choices
-                    ],
-                }
-            )
-        sides[-1]["dimensions"].append({"dimension": dimension, "items": items})
+    questionnaire_id = invitation.cycle.questionnaire_id
+    dimensions = questionnaire_dimensions(questionnaire_id=questionnaire_id)
+    blank = not rating_errors and not any(name.startswith("rating-") for name in values)
+    by_side: dict[str, list[Dimension]] = {}
+    for dimension in dimensions:
+        by_side.setdefault(dimension.side, []).append(dimension)
     comments = {
         name: {
             "name": f"comment-{name}",
@@ -221,14 +222,23 @@ def _survey_context(
         }
         for name, label in COMMENT_FIELDS
     }
-    for side in sides:
-        side["comment"] = comments[side["side"]]
+    sides = [
+        {
+            "side": side,
+            "label": Side(side).label,
+            "items_html": (
+                _items_blank(questionnaire_id, side, translation.get_language() or "")
+                if blank
+                else _items_render(_items_blocks(side_dimensions, values=values, rating_errors=rating_errors))
+            ),
+            "comment": comments[side],
+        }
+        for side, side_dimensions in by_side.items()
+    ]
+    items = [item for dimension in dimensions for item in dimension.items.all()]
+    answered = sum(1 for item in items if values.get(f"rating-{item.code}"))
     error_links = [
-        {"anchor": entry["name"], "text": entry["item"].text}
-        for side in sides
-        for block in side["dimensions"]
-        for entry in block["items"]
-        if entry["errors"]
+        {"anchor": f"rating-{item.code}", "text": item.text} for item in items if rating_errors.get(item.code)
     ] + [{"anchor": field["name"], "text": field["label"]} for field in comments.values() if field["errors"]]
     if errors.get("reason"):
         error_links.append({"anchor": "decline-reason", "text": "Reason for declining"})
@@ -253,7 +263,7 @@ def _survey_context(
         "deadline": invitation.cycle.deadline,
         "sides": sides,
         "open_questions": [comments["keep_doing"], comments["start_doing"]],
-        "total": total,
+        "total": len(items),
         "answered": answered,
         "has_errors": bool(errors),
         "error_links": error_links,
@@ -270,63 +280,80 @@ def _survey_context(
     }
 
 
-def _session_invitation(request: HttpRequest, key: str) -> Invitation | None:
-    invitation_id = _session_surveys(request).get(key)
-    if not isinstance(invitation_id, int):
+def _browser_invitation(request: HttpRequest, key: str) -> Invitation | None:
+    """The invitation behind this browser's key, if it can be answered now."""
+    invitation_id = survey_browser(request).invitation_id(key)
+    if invitation_id is None:
         return None
     invitation = invitation_get_answerable(invitation_id=invitation_id)
     if invitation is None:
         # Closed, expired or answered elsewhere since the link was opened.
-        _session_forget(request, key, done=False)
+        survey_browser(request).forget(key, done=False)
     return invitation
 
 
+def _not_answerable(request: HttpRequest, key: str, invitation_id: int | None) -> HttpResponse:
+    """The page for a key whose invitation cannot take an answer (any more)."""
+    browser = survey_browser(request)
+    if invitation_id is not None and invitation_answered(invitation_id=invitation_id):
+        # Stored by an earlier submit whose answer never reached this browser (the
+        # connection or the database dropped after the commit): already received.
+        browser.forget(key, done=True)
+        return render(request, "feedback/thanks.html", {"key": key})
+    if invitation_id is not None:
+        browser.forget(key, done=False)
+    return _not_open()
+
+
 @survey_headers
+@survey_browser_kept
 @survey_too_large_keeps_draft
 @no_referrer_csrf_protect
 @require_http_methods(["GET", "HEAD", "POST"])
 def survey(request: HttpRequest, key: str) -> HttpResponse:
-    """The survey form (GET) and its submission (POST), bound to this browser's session."""
-    if key in _session_done(request):
+    """The survey form (GET) and its submission (POST), bound to this browser's cookie."""
+    browser = survey_browser(request)
+    if browser.is_done(key):
         declined = any(message.extra_tags == DECLINED_TAG for message in messages.get_messages(request))
         # The page says it in its own words; the message is not listed again above it.
         return render(request, "feedback/thanks.html", {"key": key, "declined": declined, "messages": ()})
-    invitation_id = _session_surveys(request).get(key)
-    invitation = _session_invitation(request, key)
-    if invitation is None:
-        if isinstance(invitation_id, int) and invitation_answered(invitation_id=invitation_id):
-            # Stored by an earlier submit whose answer never reached this browser (the
-            # connection or the database dropped after the commit): already received.
-            _session_forget(request, key, done=True)
-            return render(request, "feedback/thanks.html", {"key": key})
-        return _not_open()
+    invitation_id = browser.invitation_id(key)
     if request.method != "POST":
+        invitation = _browser_invitation(request, key)
+        if invitation is None:
+            return _not_answerable(request, key, invitation_id)
         return render(request, "feedback/survey.html", _survey_context(invitation, key))
-
-    answers = _answers_from_form(request)
+    if invitation_id is None:
+        return _not_open()
+    # The service reads the invitation (once, with its cycle's lock) and says whether it is
+    # still open; the page's own read is needed only to show errors.
     try:
-        response_submit(invitation_id=invitation.pk, answers=answers)
+        response_submit(invitation_id=invitation_id, answers=_answers_from_form(request))
     except AnswersInvalid as invalid:
+        invitation = _browser_invitation(request, key)
+        if invitation is None:
+            return _not_answerable(request, key, invitation_id)
         context = _survey_context(invitation, key, values=request.POST.dict(), errors=invalid.errors)
         # The page now shows what was posted; the browser keeps it as the new draft.
         context["from_post"] = True
         return render(request, "feedback/survey.html", context, status=400)
     except SurveyNotOpen:
-        _session_forget(request, key, done=False)
-        return _not_open()
-    _session_forget(request, key, done=True)
+        return _not_answerable(request, key, invitation_id)
+    browser.forget(key, done=True)
     return HttpResponseRedirect(_survey_url(key), status=303)
 
 
 @survey_headers
+@survey_browser_kept
 @survey_too_large_keeps_draft
 @no_referrer_csrf_protect
 @require_POST
 def survey_decline(request: HttpRequest, key: str) -> HttpResponse:
     """Decline to answer, with an optional reason."""
-    if key in _session_done(request):
+    browser = survey_browser(request)
+    if browser.is_done(key):
         return HttpResponseRedirect(_survey_url(key), status=303)
-    invitation = _session_invitation(request, key)
+    invitation = _browser_invitation(request, key)
     if invitation is None:
         return _not_open()
     try:
@@ -338,8 +365,8 @@ def survey_decline(request: HttpRequest, key: str) -> HttpResponse:
         context["decline_open"] = True
         return render(request, "feedback/survey.html", context, status=400)
     except SurveyNotOpen:
-        _session_forget(request, key, done=False)
+        browser.forget(key, done=False)
         return _not_open()
-    _session_forget(request, key, done=True)
+    browser.forget(key, done=True)
     messages.info(request, "You declined this survey.", extra_tags=DECLINED_TAG)
     return HttpResponseRedirect(_survey_url(key), status=303)

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
@@ -57,6 +59,24 @@ class ItemAdmin(admin.ModelAdmin):
     def has_change_permission(self, request: HttpRequest, obj: Item | None = None) -> bool:
         in_use = obj is not None and _questionnaire_in_use(obj.dimension.questionnaire)
         return not in_use and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Item | None = None) -> bool:
+        in_use = obj is not None and _questionnaire_in_use(obj.dimension.questionnaire)
+        return not in_use and super().has_delete_permission(request, obj)
+
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        # "Delete selected" asks for no object's permission: items of a version in use would go with it.
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        # A new item (or one moved) only into a version no launched cycle uses: the others are frozen.
+        if db_field.name == "dimension":
+            kwargs["queryset"] = Dimension.objects.exclude(
+                questionnaire__cycles__in=Cycle.objects.exclude(status=Cycle.Status.DRAFT)
+            ).select_related("questionnaire")
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
 class PersonInline(admin.TabularInline):

@@ -97,6 +97,8 @@ class Item(models.Model):
     def clean(self) -> None:
         # Answers are stored by item code: two items of one questionnaire sharing a code
         # would count one answer in two dimensions (and let their figures be subtracted).
+        if self.dimension_id is None:
+            return  # no dimension (or one refused): the form says so next to that field
         clash = Item.objects.filter(dimension__questionnaire_id=self.dimension.questionnaire_id, code=self.code)
         if clash.exclude(pk=self.pk).exists():
             raise ValidationError({"code": "Another item of this questionnaire already has this code."})

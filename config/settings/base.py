@@ -49,6 +49,13 @@ MIDDLEWARE = [
     "config.exceptions.DatabaseUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Pages and API answers compressed for browsers that accept it (the survey page is about
+    # 70 KB of HTML, a report page more). Below WhiteNoise, which serves static files
+    # compressed ahead of time and answers them before this runs; above everything that
+    # writes a body. BREACH: Django masks the CSRF token afresh on every response and this
+    # middleware pads each gzip stream with random bytes; no page reflects a secret beside
+    # text an attacker can choose.
+    "django.middleware.gzip.GZipMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",

@@ -88,7 +88,7 @@ class RunCommand:
         return code
 
     def get(self, path: str) -> tuple[int, str]:
-        # Cookies kept across the redirect: a survey link is exchanged for a session.
+        # Cookies kept across the redirect: a survey link is exchanged for a key kept in a cookie.
         opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())
         with opener.open(f"http://127.0.0.1:{self.port}{path}", timeout=10) as answer:
             return answer.status, answer.read().decode()

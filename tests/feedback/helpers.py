@@ -11,7 +11,7 @@ from surveys.models import Cycle
 
 
 def item_codes(cycle: Cycle) -> list[str]:
-    return questionnaire_item_codes(questionnaire_id=cycle.questionnaire_id)
+    return list(questionnaire_item_codes(questionnaire_id=cycle.questionnaire_id))
 
 
 def full_answers(cycle: Cycle, *, value: int | None = 4, **comments: str) -> dict[str, Any]:

@@ -7,9 +7,8 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from feedback import apis
+from feedback import services
 from feedback.models import SealedAnswer
-from feedback.services import response_submit
 from surveys.models import Invitation
 from tests.feedback.helpers import full_answers, item_codes, opened_answers, opened_declines
 
@@ -110,17 +109,21 @@ def test_malformed_bodies_get_400(client: Client, token: str, body: str) -> None
 def test_a_submit_that_loses_the_race_gets_409_already_submitted(
     client: Client, invitation: Invitation, token: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # given: the link looked open when this request read it ...
-    stale = Invitation.objects.select_related("cycle", "subject__person").get(pk=invitation.pk)
-    monkeypatch.setattr(apis, "invitation_get_answerable_by_token", lambda *, token: stale)
-    # ... but another request stored its answers first
-    response_submit(invitation_id=invitation.pk, answers=full_answers(invitation.cycle))
+    # given: the link is open when this request reads it, but another request's answer is
+    # stored before this one claims the invitation
+    claim = services._invitation_claim
+
+    def claim_after_another(open_invitation: Any, *, new_status: str) -> None:
+        Invitation.objects.filter(pk=open_invitation.id).update(status=Invitation.Status.COMPLETED)
+        claim(open_invitation, new_status=new_status)
+
+    monkeypatch.setattr(services, "_invitation_claim", claim_after_another)
     # when
     response = post(client, f"/api/survey/{token}/responses/", full_answers(invitation.cycle, value=1))
     # then
     assert response.status_code == 409
     assert response.json() == {"detail": "This survey was already submitted or is no longer open."}
-    assert len(opened_answers(invitation.cycle)) == 1
+    assert not SealedAnswer.objects.exists()
 
 
 def test_decline_with_reason(client: Client, invitation: Invitation, token: str) -> None:

@@ -1,0 +1,42 @@
+"""The project's URLs plus two bare reference views, for ``bench/bench_web.py`` only (see ``bench/settings.py``).
+
+``/bench/hello/`` answers a short text and ``/bench/insert/`` stores the request body with
+one INSERT (one commit): what the same gunicorn, middleware and PostgreSQL can do at most
+for a page and for a write, to measure the product's pages against.
+"""
+
+from __future__ import annotations
+
+from django.db import connection
+from django.http import HttpRequest, HttpResponse
+from django.urls import path
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST
+
+from config.urls import handler400, handler403, handler404, handler500
+from config.urls import urlpatterns as project_urlpatterns
+
+# The table exists only in the benchmark's throw-away database (bench_web.py creates it).
+INSERT_TABLE = "bench_insert"
+
+__all__ = ["handler400", "handler403", "handler404", "handler500", "urlpatterns"]
+
+
+@require_GET
+def hello(request: HttpRequest) -> HttpResponse:
+    return HttpResponse("hello", content_type="text/plain")
+
+
+@csrf_exempt
+@require_POST
+def insert(request: HttpRequest) -> HttpResponse:
+    with connection.cursor() as cursor:
+        cursor.execute(f"INSERT INTO {INSERT_TABLE} (body) VALUES (%s)", [request.body])  # noqa: S608 — a constant
+    return HttpResponse("stored", content_type="text/plain", status=201)
+
+
+urlpatterns = [
+    path("bench/hello/", hello),
+    path("bench/insert/", insert),
+    *project_urlpatterns,
+]

@@ -1,0 +1,140 @@
+"""What a rater's browser keeps between the emailed link and the stored answer: one signed cookie.
+
+``/s/<token>/`` gives the browser a random key for the invitation and sends it on to
+``/survey/<key>/`` (see ``feedback.views``). Which invitation a key stands for is kept in
+the browser itself, in a cookie signed with ``SECRET_KEY`` (so it cannot be forged or
+edited), not in a server-side session:
+
+* nothing on the server — no session row, no row version, no WAL record, no backup — ever
+  pairs a browser with an invitation, before or after the answer;
+* storing an answer takes one commit, the answer's own, with no session write after it.
+
+The moment an answer or a decline is stored, the cookie is written again without that
+invitation: it then keeps only the bare key (to show "thank you"), never which invitation
+it was. The cookie expires like a session cookie (``SESSION_COOKIE_AGE``), with the same
+flags (``Secure`` in production, ``HttpOnly``, ``SameSite``).
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import wraps
+from typing import Any, cast
+
+from django.conf import settings
+from django.core import signing
+from django.http import HttpRequest, HttpResponse
+
+COOKIE_NAME = "b360_survey"
+_SALT = "feedback.browser"
+# Finished keys kept to show "thank you" at their address (the oldest go first).
+DONE_KEPT = 50
+# Browsers drop a cookie larger than 4,096 bytes whole: it is trimmed below that instead,
+# oldest finished keys first, then the oldest open surveys (whose links open them again).
+_COOKIE_MAX_BYTES = 3800
+
+View = Callable[..., HttpResponse]
+
+
+@dataclass
+class SurveyBrowser:
+    """{key: invitation id} of the surveys opened in this browser, and the keys it finished."""
+
+    surveys: dict[str, int] = field(default_factory=dict)
+    done: list[str] = field(default_factory=list)
+    changed: bool = False
+
+    def key_open(self, invitation_id: int) -> str:
+        """This browser's key for the invitation: the one it already has, or a new one."""
+        for key, known in self.surveys.items():
+            if known == invitation_id:
+                return key
+        key = secrets.token_urlsafe(16)
+        self.surveys[key] = invitation_id
+        self.changed = True
+        return key
+
+    def invitation_id(self, key: str) -> int | None:
+        return self.surveys.get(key)
+
+    def is_done(self, key: str) -> bool:
+        return key in self.done
+
+    def forget(self, key: str, *, done: bool) -> None:
+        """Drop the key's invitation; with ``done``, keep the bare key to show "thank you"."""
+        self.surveys.pop(key, None)
+        if done and key not in self.done:
+            self.done = [*self.done, key][-DONE_KEPT:]
+        self.changed = True
+
+    def encoded(self) -> str:
+        while True:
+            value = signing.dumps({"s": self.surveys, "d": self.done}, salt=_SALT, compress=True)
+            if len(value) <= _COOKIE_MAX_BYTES:
+                return value
+            if self.done:
+                self.done = self.done[1:]
+            else:
+                self.surveys.pop(next(iter(self.surveys)))
+
+
+def survey_browser_decode(value: str | None) -> SurveyBrowser:
+    if not value:
+        return SurveyBrowser()
+    try:
+        data = signing.loads(value, salt=_SALT, max_age=settings.SESSION_COOKIE_AGE)
+    except signing.BadSignature:  # forged, altered or expired: as if there were none
+        return SurveyBrowser()
+    surveys = data.get("s") if isinstance(data, dict) else None
+    done = data.get("d") if isinstance(data, dict) else None
+    return SurveyBrowser(
+        surveys={
+            key: pk
+            for key, pk in (surveys.items() if isinstance(surveys, dict) else ())
+            if isinstance(key, str) and isinstance(pk, int) and not isinstance(pk, bool)
+        },
+        done=[key for key in (done if isinstance(done, list) else ()) if isinstance(key, str)],
+    )
+
+
+def survey_browser(request: HttpRequest) -> SurveyBrowser:
+    """The state of this request's browser (read from its cookie once per request)."""
+    holder = cast(Any, request)
+    browser = getattr(holder, "_survey_browser", None)
+    if browser is None:
+        browser = survey_browser_decode(request.COOKIES.get(COOKIE_NAME))
+        holder._survey_browser = browser
+    return cast(SurveyBrowser, browser)
+
+
+def survey_browser_kept(view: View) -> View:
+    """Write the browser's cookie again after ``view`` if the view changed what it keeps."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        response = view(request, *args, **kwargs)
+        browser = getattr(request, "_survey_browser", None)
+        if isinstance(browser, SurveyBrowser) and browser.changed:
+            if browser.surveys or browser.done:
+                response.set_cookie(
+                    COOKIE_NAME,
+                    browser.encoded(),
+                    max_age=settings.SESSION_COOKIE_AGE,
+                    path="/",
+                    domain=settings.SESSION_COOKIE_DOMAIN,
+                    secure=settings.SESSION_COOKIE_SECURE,
+                    httponly=True,
+                    samesite=settings.SESSION_COOKIE_SAMESITE,
+                )
+            else:
+                response.delete_cookie(
+                    COOKIE_NAME,
+                    path="/",
+                    domain=settings.SESSION_COOKIE_DOMAIN,
+                    samesite=settings.SESSION_COOKIE_SAMESITE,
+                )
+        return response
+
+    return wrapper

@@ -1,0 +1,86 @@
+"""Queries per survey request: the page, the form's submit and the API's submit, each a fixed few.
+
+Counted inside the test's transaction, where each ``transaction.atomic`` of a submit shows as
+a SAVEPOINT and its RELEASE; in production those are the BEGIN and COMMIT of its one commit.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.test import Client
+
+from feedback.models import SealedAnswer
+from surveys.models import Invitation
+from tests.feedback.helpers import form_data, full_answers
+
+
+def _opened(client: Client, token: str) -> str:
+    page = str(client.get(f"/s/{token}/")["Location"])
+    # The first page of a questionnaire version in a process reads its dimensions and items.
+    assert client.get(page).status_code == 200
+    return page
+
+
+def test_the_survey_page_reads_only_the_invitation(client: Client, token: str, django_assert_num_queries: Any) -> None:
+    page = _opened(client, token)
+    # No session row, and the questionnaire version's items are kept per process.
+    with django_assert_num_queries(1):
+        assert client.get(page).status_code == 200
+
+
+def test_the_form_submit_reads_the_invitation_once_and_writes_no_session(
+    client: Client, invitation: Invitation, token: str, django_assert_num_queries: Any
+) -> None:
+    page = _opened(client, token)
+    data = form_data(invitation.cycle)
+    # SAVEPOINT, the invitation read with its cycle's lock, the claim, the sealed answer, RELEASE
+    with django_assert_num_queries(5):
+        assert client.post(page, data).status_code == 303
+    assert SealedAnswer.objects.count() == 1
+
+
+def test_the_api_submit_reads_the_link_then_the_invitation_once(
+    client: Client, invitation: Invitation, token: str, django_assert_num_queries: Any
+) -> None:
+    _opened(client, token)  # the questionnaire version read once in this process
+    answers = full_answers(invitation.cycle)
+    # the link, SAVEPOINT, the invitation read with its cycle's lock, the claim, the sealed answer, RELEASE
+    with django_assert_num_queries(6):
+        response = client.post(f"/api/survey/{token}/responses/", answers, content_type="application/json")
+    assert response.status_code == 201
+    assert SealedAnswer.objects.count() == 1
+
+
+def test_an_invalid_form_submit_still_reads_a_fixed_number(
+    client: Client, invitation: Invitation, token: str, django_assert_max_num_queries: Any
+) -> None:
+    page = _opened(client, token)
+    data = form_data(invitation.cycle, skip=3)
+    # SAVEPOINT, the locked read, ROLLBACK TO and RELEASE; then the page's own read of the invitation
+    with django_assert_max_num_queries(5):
+        assert client.post(page, data).status_code == 400
+
+
+def test_the_pages_own_read_of_the_invitation_gives_what_the_orm_gives(invitation: Invitation) -> None:
+    from feedback.selectors import invitation_get_answerable
+
+    read = invitation_get_answerable(invitation_id=invitation.pk)
+    stored = Invitation.objects.select_related("cycle", "subject__person").get(pk=invitation.pk)
+    assert read is not None
+    assert (read.pk, read.group, read.status, read.cycle_id, read.subject_id) == (
+        stored.pk,
+        stored.group,
+        stored.status,
+        stored.cycle_id,
+        stored.subject_id,
+    )
+    assert (read.cycle.status, read.cycle.deadline, read.cycle.questionnaire_id) == (
+        stored.cycle.status,
+        stored.cycle.deadline,
+        stored.cycle.questionnaire_id,
+    )
+    assert read.cycle.comment_threshold == stored.cycle.comment_threshold
+    assert read.subject.person.name == stored.subject.person.name == "Jonas Berg"
+    # A field the page does not read is loaded when asked for, never silently empty.
+    assert read.cycle.name == stored.cycle.name and read.rater_email == stored.rater_email

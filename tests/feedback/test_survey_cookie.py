@@ -1,0 +1,87 @@
+"""The rater's browser keeps which survey it opened in a signed cookie, and nothing of it once the answer is stored."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.sessions.models import Session
+from django.test import Client
+
+from feedback.browser import COOKIE_NAME, SurveyBrowser, survey_browser_decode
+from surveys.models import Invitation
+from tests.feedback.helpers import form_data
+
+
+def _browser(client: Client) -> SurveyBrowser:
+    return survey_browser_decode(client.cookies[COOKIE_NAME].value)
+
+
+def test_opening_the_link_keeps_the_key_in_a_signed_http_only_cookie_and_nothing_on_the_server(
+    client: Client, invitation: Invitation, token: str
+) -> None:
+    response = client.get(f"/s/{token}/")
+    key = response["Location"].split("/")[-2]
+    cookie = response.cookies[COOKIE_NAME]
+    assert cookie["httponly"] and cookie["samesite"] == "Lax" and cookie["path"] == "/"
+    assert _browser(client).surveys == {key: invitation.pk}
+    assert not Session.objects.exists()
+    assert "sessionid" not in response.cookies
+
+
+def test_once_the_answer_is_stored_the_cookie_keeps_only_the_bare_key(
+    client: Client, invitation: Invitation, token: str
+) -> None:
+    # given
+    page = str(client.get(f"/s/{token}/")["Location"])
+    key = page.split("/")[-2]
+    # when
+    response = client.post(page, form_data(invitation.cycle))
+    # then: the answer's response itself rewrites the cookie without the invitation
+    assert response.status_code == 303
+    kept = survey_browser_decode(response.cookies[COOKIE_NAME].value)
+    assert kept.surveys == {} and kept.done == [key]
+    assert not Session.objects.exists()
+    assert "Thank you — your answers are in" in client.get(page).content.decode()
+
+
+def test_after_a_decline_the_cookie_keeps_only_the_bare_key(client: Client, invitation: Invitation, token: str) -> None:
+    page = str(client.get(f"/s/{token}/")["Location"])
+    assert client.post(f"{page}decline/", {"reason": ""}).status_code == 303
+    assert _browser(client).surveys == {}
+    assert _browser(client).done == [page.split("/")[-2]]
+
+
+def test_an_invalid_submit_keeps_the_survey_open_in_the_browser(
+    client: Client, invitation: Invitation, token: str
+) -> None:
+    page = str(client.get(f"/s/{token}/")["Location"])
+    response = client.post(page, form_data(invitation.cycle, skip=1))
+    assert response.status_code == 400
+    assert COOKIE_NAME not in response.cookies  # unchanged
+    assert _browser(client).surveys == {page.split("/")[-2]: invitation.pk}
+
+
+def test_an_altered_or_forged_cookie_opens_nothing(client: Client, invitation: Invitation, token: str) -> None:
+    page = str(client.get(f"/s/{token}/")["Location"])
+    neutral = Client().get("/s/not-a-token-0000000/").content
+    value = client.cookies[COOKIE_NAME].value
+    for forged in (value[:-2] + ("AA" if not value.endswith("AA") else "BB"), "e30:1abcde:forged", ""):
+        client.cookies[COOKIE_NAME] = forged
+        assert client.get(page).content == neutral
+        assert client.post(page, form_data(invitation.cycle)).content == neutral
+    invitation.refresh_from_db()
+    assert invitation.status == Invitation.Status.OPEN
+
+
+def test_many_links_in_one_browser_keep_the_cookie_under_the_browsers_limit(make_link: Any) -> None:
+    client = Client()
+    pages = []
+    for n in range(80):
+        invitation, token = make_link(name=f"Person {n}")
+        pages.append((invitation, str(client.get(f"/s/{token}/")["Location"])))
+    for invitation, page in pages[:60]:
+        assert client.post(page, form_data(invitation.cycle)).status_code == 303
+    assert len(client.cookies[COOKIE_NAME].value) < 4000
+    kept = _browser(client)
+    assert set(kept.surveys.values()) == {invitation.pk for invitation, _ in pages[60:]}
+    assert len(kept.done) == 50

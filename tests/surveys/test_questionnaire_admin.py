@@ -1,0 +1,64 @@
+"""A questionnaire version in use is frozen in the admin: its items can be neither changed, added nor deleted.
+
+The survey keeps what a version asks per process (``feedback.selectors``), which is right
+only because the version cannot change once a launched cycle uses it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.test import Client
+
+from surveys.models import Cycle, Item
+from tests.factories import CycleFactory
+
+
+@pytest.fixture
+def superuser_client(client: Client, django_user_model: Any) -> Client:
+    client.force_login(django_user_model.objects.create_superuser(username="root", password="x", email="r@x.test"))
+    return client
+
+
+@pytest.fixture
+def item_in_use(db: None) -> Item:
+    cycle = CycleFactory(status=Cycle.Status.OPEN)
+    item = Item.objects.filter(dimension__questionnaire=cycle.questionnaire).first()
+    assert item is not None
+    return item
+
+
+def test_an_item_of_a_version_in_use_cannot_be_deleted(superuser_client: Client, item_in_use: Item) -> None:
+    response = superuser_client.post(f"/admin/surveys/item/{item_in_use.pk}/delete/", {"post": "yes"})
+    assert response.status_code == 403
+    page = superuser_client.get("/admin/surveys/item/")
+    assert b"delete_selected" not in page.content
+    assert Item.objects.filter(pk=item_in_use.pk).exists()
+
+
+def test_no_item_can_be_added_to_a_version_in_use(superuser_client: Client, item_in_use: Item) -> None:
+    before = Item.objects.count()
+    response = superuser_client.post(
+        "/admin/surveys/item/add/",
+        {"dimension": item_in_use.dimension_id, "code": "added-1", "text": "A new behaviour.", "position": 9},
+    )
+    assert response.status_code == 200  # the form again, with the dimension refused
+    assert b"Select a valid choice" in response.content
+    assert Item.objects.count() == before
+
+
+def test_an_item_can_still_be_added_to_a_version_no_launched_cycle_uses(
+    superuser_client: Client, item_in_use: Item
+) -> None:
+    from surveys.services import questionnaire_copy
+
+    draft = questionnaire_copy(questionnaire=item_in_use.dimension.questionnaire)
+    dimension = draft.dimensions.order_by("position").first()
+    assert dimension is not None
+    response = superuser_client.post(
+        "/admin/surveys/item/add/",
+        {"dimension": dimension.pk, "code": "added-1", "text": "A new behaviour.", "position": 9},
+    )
+    assert response.status_code == 302
+    assert Item.objects.filter(dimension=dimension, code="added-1").exists()
