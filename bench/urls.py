@@ -2,7 +2,9 @@
 
 ``/bench/hello/`` answers a short text and ``/bench/insert/`` stores the request body with
 one INSERT (one commit): what the same gunicorn, middleware and PostgreSQL can do at most
-for a page and for a write, to measure the product's pages against.
+for a page and for a write, to measure the product's pages against. ``/bench/insert-sealed/``
+seals the body as a submit seals an answer (one fixed-size blob of about 80 KB) and stores
+that with one INSERT: the part of a submit's cost that the fixed-size sealed answer sets.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from config.urls import handler400, handler403, handler404, handler500
 from config.urls import urlpatterns as project_urlpatterns
+from feedback.sealing import answer_seal
 
 # The table exists only in the benchmark's throw-away database (bench_web.py creates it).
 INSERT_TABLE = "bench_insert"
@@ -35,8 +38,18 @@ def insert(request: HttpRequest) -> HttpResponse:
     return HttpResponse("stored", content_type="text/plain", status=201)
 
 
+@csrf_exempt
+@require_POST
+def insert_sealed(request: HttpRequest) -> HttpResponse:
+    blob = answer_seal(cycle_id=0, payload={"kind": "bench"}, texts={"keep_doing": request.body.decode()[:200]})
+    with connection.cursor() as cursor:
+        cursor.execute(f"INSERT INTO {INSERT_TABLE} (body) VALUES (%s)", [blob])  # noqa: S608 — a constant
+    return HttpResponse("stored", content_type="text/plain", status=201)
+
+
 urlpatterns = [
     path("bench/hello/", hello),
     path("bench/insert/", insert),
+    path("bench/insert-sealed/", insert_sealed),
     *project_urlpatterns,
 ]
