@@ -1,4 +1,4 @@
-"""A local SMTP server (aiosmtpd) the email tests and the browser journey send to."""
+"""A local SMTP server (aiosmtpd) the email tests, the browser journey and the launch benchmark send to."""
 
 from __future__ import annotations
 
@@ -68,19 +68,24 @@ class Inbox:
             return [message for recipients, message in self.messages if address in recipients]
 
 
+def smtp_sink_start(inbox: Inbox) -> Controller:
+    """Serve ``inbox`` on a free port of 127.0.0.1 (``controller.port``) until ``controller.stop()``."""
+    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    return controller
+
+
 @pytest.fixture
 def smtp_server(settings: Any) -> Iterator[Callable[..., Inbox]]:
     controllers: list[Controller] = []
 
     def start(**options: Any) -> Inbox:
         inbox = Inbox(**options)
-        port = free_port()
-        controller = Controller(inbox, hostname="127.0.0.1", port=port)
-        controller.start()
+        controller = smtp_sink_start(inbox)
         controllers.append(controller)
         settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
         settings.EMAIL_HOST = "127.0.0.1"
-        settings.EMAIL_PORT = port
+        settings.EMAIL_PORT = controller.port
         settings.EMAIL_USE_TLS = False
         settings.EMAIL_TIMEOUT = 5
         return inbox
