@@ -1,20 +1,20 @@
 """Report benchmark: data computation and PDF rendering per report, and a 1,000-subject cycle end to end.
 
 Run: ``.venv/bin/python bench/bench_reports.py`` (``--subjects N`` and ``--concurrency N``
-to change the defaults). Prints the median and 95th percentile of computing one report's
-data (its queries included) and of rendering its PDF, and of the ratio between rendering a
-report's PDF and rendering the same report with its charts removed (what the charts cost;
-the target is at most 1.3), then closes a cycle of 1,000 subjects
-(8 answers each) and measures the time until every report is ready, built by a real Celery
-worker pool (``celery -A config worker`` subprocesses) against the embedded PostgreSQL and
-Redis this script starts in a temporary directory.
+to change the defaults; ``--smoke`` for 6 subjects and 3 sampled reports, in seconds).
+Prints the median and 95th percentile of computing one report's data (its queries
+included) and of rendering its PDF, and of the ratio between rendering a report's PDF and
+rendering the same report with its charts removed (what the charts cost; the target is at
+most 1.3), then closes a cycle of 1,000 subjects (8 answers each) and measures the time
+until every report is ready, built by a real Celery worker pool (``celery -A config
+worker`` subprocesses) against the embedded PostgreSQL and Redis this script starts in a
+temporary directory.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import signal
 import statistics
 import subprocess
 import sys
@@ -24,9 +24,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import BASE_DIR, bench_django_setup, timed
+from bench.common import bench_django_setup, celery_worker_start, celery_worker_stop, celery_worker_wait_ready, timed
 
 SAMPLES = 30
+SMOKE_SUBJECTS, SMOKE_SAMPLES = 6, 3
 
 
 def percentile_95(values: list[float]) -> float:
@@ -76,7 +77,9 @@ def cycle_with_answers(subjects: int) -> int:
     return cycle.id
 
 
-def per_report_timings(cycle_id: int) -> tuple[list[float], list[float], list[float], list[float]]:
+def per_report_timings(
+    cycle_id: int, samples: int = SAMPLES
+) -> tuple[list[float], list[float], list[float], list[float]]:
     """Per report: data computation, PDF rendering, and the PDF's processor time with and
     without its charts (processor time, so that other work on the machine does not tilt
     the ratio)."""
@@ -89,7 +92,7 @@ def per_report_timings(cycle_id: int) -> tuple[list[float], list[float], list[fl
     render: list[float] = []
     full_cpu: list[float] = []
     bare_cpu: list[float] = []
-    subjects = list(Subject.objects.filter(cycle_id=cycle_id).order_by("id")[:SAMPLES])
+    subjects = list(Subject.objects.filter(cycle_id=cycle_id).order_by("id")[:samples])
     report_pdf_render(data=report_data_compute(report_id=_report_for(subjects[0]).id))  # fonts loaded once
     for subject in subjects:
         report = _report_for(subject)
@@ -117,34 +120,7 @@ def _report_for(subject: Any) -> Any:
 
 def worker_start(concurrency: int) -> subprocess.Popen[bytes]:
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.test", "LOG_LEVEL": "WARNING"}
-    return subprocess.Popen(
-        [
-            str(BASE_DIR / ".venv" / "bin" / "celery"),
-            "-A",
-            "config",
-            "worker",
-            "--pool=prefork",
-            f"--concurrency={concurrency}",
-            "--loglevel=WARNING",
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-        ],
-        cwd=BASE_DIR,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-
-
-def worker_wait_ready(timeout: float = 60) -> None:
-    from config.celery import app
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if app.control.ping(timeout=1):
-            return
-    raise RuntimeError("the Celery worker did not answer within a minute")
+    return celery_worker_start(concurrency=concurrency, env=env)
 
 
 def end_to_end(cycle_id: int, subjects: int, concurrency: int) -> float:
@@ -157,7 +133,7 @@ def end_to_end(cycle_id: int, subjects: int, concurrency: int) -> float:
 
     worker = worker_start(concurrency)
     try:
-        worker_wait_ready()
+        celery_worker_wait_ready(worker)
         cycle = Cycle.objects.get(id=cycle_id)
         with timed() as elapsed:
             with transaction.atomic():
@@ -173,24 +149,24 @@ def end_to_end(cycle_id: int, subjects: int, concurrency: int) -> float:
             print(f"  warning: {failed} reports failed")
         return elapsed()
     finally:
-        os.killpg(worker.pid, signal.SIGTERM)
-        try:
-            worker.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(worker.pid, signal.SIGKILL)
-            worker.wait()
+        celery_worker_stop(worker)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--subjects", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--smoke", action="store_true", help=f"{SMOKE_SUBJECTS} subjects, {SMOKE_SAMPLES} samples")
     arguments = parser.parse_args()
+    if arguments.smoke:
+        arguments.subjects = SMOKE_SUBJECTS
 
     services = bench_django_setup()
     try:
         cycle_id = cycle_with_answers(arguments.subjects)
-        compute, render, full_cpu, bare_cpu = per_report_timings(cycle_id)
+        compute, render, full_cpu, bare_cpu = per_report_timings(
+            cycle_id, SMOKE_SAMPLES if arguments.smoke else SAMPLES
+        )
         print(f"reports: per report over {len(compute)} reports (8 raters, 30 items)")
         print(
             f"  data computation (queries included): median {statistics.median(compute) * 1000:.1f} ms, "
