@@ -2,7 +2,8 @@
 after 50 and after 500 report builds, on the production settings.
 
 Run: ``.venv/bin/python bench/bench_worker_memory.py`` (``--builds 50 500`` and
-``--concurrency N`` to change the defaults; ``--smoke`` for 3 and 8 builds). Starts
+``--concurrency N`` to change the defaults, ``--max-tasks-per-child N`` to run the worker
+with that ``CELERY_WORKER_MAX_TASKS_PER_CHILD``, 0 for none; ``--smoke`` for 3 and 8 builds). Starts
 ``celery -A config worker`` (prefork, 2 processes as in docker-compose.yml, the production
 settings and so the project's Celery configuration) against the embedded PostgreSQL and
 Redis this script starts, closes a cycle with answers of as many subjects as the first
@@ -10,7 +11,8 @@ count (``bench_reports.cycle_with_answers``: self, manager, 3 peers, 3 direct re
 and waits until every report is built, then does the same with a second cycle of the
 remaining subjects. After each it prints the RSS of the worker's main process and of each
 pool process (the ones that build reports), and at the end how much the pool processes
-grew between the two counts. Exits with status 1 if a report failed.
+grew between the two counts and how many were replaced (``worker_max_tasks_per_child``).
+Exits with status 1 if a report failed.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from bench.common import (
     celery_worker_start,
     celery_worker_stop,
     celery_worker_wait_ready,
+    production_worker_env,
     timed,
 )
 
@@ -62,10 +65,22 @@ def reports_build(cycle_id: int, subjects: int, timeout: float) -> tuple[float, 
     return elapsed(), counts.get(Report.Status.FAILED, 0)
 
 
-def worker_rss(worker_pid: int) -> tuple[int, dict[int, int]]:
-    """RSS of the worker's main process, and of each pool process by pid, in bytes."""
+def worker_rss(worker_pid: int, concurrency: int) -> tuple[int, dict[int, int]]:
+    """RSS of the worker's main process, and of each pool process by pid, in bytes; once the
+    pool is whole (a process replaced just now is given a few seconds to be forked)."""
     main = psutil.Process(worker_pid)
-    return main.memory_info().rss, {child.pid: child.memory_info().rss for child in main.children(recursive=True)}
+    deadline = time.monotonic() + 10
+    while True:
+        children: dict[int, int] = {}
+        for child in main.children(recursive=True):
+            try:
+                if child.status() != psutil.STATUS_ZOMBIE:
+                    children[child.pid] = child.memory_info().rss
+            except psutil.NoSuchProcess:
+                continue
+        if len(children) >= concurrency or time.monotonic() > deadline:
+            return main.memory_info().rss, children
+        time.sleep(0.2)
 
 
 def rss_line(builds: int, seconds: float, rss: tuple[int, dict[int, int]]) -> str:
@@ -81,6 +96,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--builds", type=int, nargs=2, default=[50, 500], metavar=("FIRST", "THEN"))
     parser.add_argument("--concurrency", type=int, default=WORKER_CONCURRENCY)
+    parser.add_argument("--max-tasks-per-child", type=int, help="the worker's CELERY_WORKER_MAX_TASKS_PER_CHILD")
     parser.add_argument("--smoke", action="store_true", help="3 and 8 builds (seconds)")
     arguments = parser.parse_args()
     first, then = (3, 8) if arguments.smoke else arguments.builds
@@ -90,30 +106,35 @@ def main() -> int:
 
     services = bench_django_setup()
     log = Path(tempfile.mkdtemp(prefix="b360-bench-memory-")) / "worker.log"
-    worker = celery_worker_start(concurrency=arguments.concurrency, log=log)
+    from django.conf import settings
+
+    limit = settings.CELERY_WORKER_MAX_TASKS_PER_CHILD
+    extra = {}
+    if arguments.max_tasks_per_child is not None:
+        extra["CELERY_WORKER_MAX_TASKS_PER_CHILD"] = str(arguments.max_tasks_per_child)
+        limit = arguments.max_tasks_per_child or None
+    worker = celery_worker_start(concurrency=arguments.concurrency, env=production_worker_env(**extra), log=log)
     failed = 0
     try:
-        from django.conf import settings
-
         celery_worker_wait_ready(worker)
         cycles = [cycle_with_answers(first), cycle_with_answers(then - first)]
-        limit = getattr(settings, "CELERY_WORKER_MAX_TASKS_PER_CHILD", None)
         print(
             f"worker memory: Celery worker (prefork, {arguments.concurrency} processes, production settings, "
             f"worker_max_tasks_per_child={limit}), reports of 8 raters × 30 items"
         )
-        print(rss_line(0, 0.0, worker_rss(worker.pid)))
-        figures = []
+        figures = [worker_rss(worker.pid, arguments.concurrency)]
+        print(rss_line(0, 0.0, figures[0]))
         for cycle_id, builds, subjects in ((cycles[0], first, first), (cycles[1], then, then - first)):
             seconds, failures = reports_build(cycle_id, subjects, timeout=max(120.0, subjects * 10.0))
             failed += failures
-            figures.append(worker_rss(worker.pid))
+            figures.append(worker_rss(worker.pid, arguments.concurrency))
             print(rss_line(builds, seconds, figures[-1]))
-        grown = sum(figures[1][1].values()) - sum(figures[0][1].values())
-        same = set(figures[1][1]) == set(figures[0][1])
+        grown = sum(figures[2][1].values()) - sum(figures[1][1].values())
+        replaced = len(set(figures[1][1]) - set(figures[2][1]))
         print(
-            f"  pool processes from {first} to {then} builds: {grown / MEGABYTE:+.0f} MB in all"
-            + ("" if same else " (some pool processes were replaced in between)")
+            f"  pool processes from {first} to {then} builds: {grown / MEGABYTE:+.0f} MB in all; "
+            f"{len(set(figures[0][1]) - set(figures[2][1]))} of the first {len(figures[0][1])} replaced by the end "
+            f"({replaced} of those running after {first} builds)"
         )
         if failed:
             print(f"  problem: {failed} reports failed")
