@@ -5,9 +5,10 @@ Run: ``.venv/bin/python bench/bench_launch.py`` (``--subjects N [N …]``, ``--c
 ``--smoke`` for tiny sizes that take seconds). For each size, on the embedded PostgreSQL
 (fsync, synchronous commit and full-page writes on) and Redis this script starts:
 
-- **launch**: the time of ``cycle_create``, ``raters_bulk_add`` (10 raters per subject:
-  self, their lead, 5 teammates, 3 outside raters) and ``cycle_launch`` (every invitation
-  opened, one email recorded per rater, the doorbells rung), and of ``cycle_launch`` alone;
+- **launch**: with the people already in the team, the time of ``cycle_create``,
+  ``raters_bulk_add`` (10 raters per subject: self, their lead, 5 teammates, 3 outside
+  raters) and ``cycle_launch`` (every invitation opened, one email recorded per rater, the
+  doorbells rung), and of ``cycle_launch`` alone;
 - **delivery**: from the launch's commit until every recorded email is handed to the SMTP
   server and marked sent by a Celery worker (``celery -A config worker``, prefork,
   ``--concurrency`` processes, the production settings) — each email's survey links created
@@ -24,7 +25,6 @@ import argparse
 import logging
 import re
 import sys
-import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -185,12 +185,9 @@ def main() -> int:
     logging.getLogger("mail.log").setLevel(logging.WARNING)
     inbox = Inbox()
     sink = smtp_sink_start(inbox)
-    log = Path(tempfile.mkdtemp(prefix="b360-bench-launch-")) / "worker.log"
-    worker = celery_worker_start(
-        concurrency=arguments.concurrency,
-        env=production_worker_env(EMAIL_HOST="127.0.0.1", EMAIL_PORT=str(sink.port), EMAIL_TIMEOUT="10"),
-        log=log,
-    )
+    env = production_worker_env(EMAIL_HOST="127.0.0.1", EMAIL_PORT=str(sink.port), EMAIL_TIMEOUT="10")
+    log = Path(env["VAR_DIR"]) / "worker.log"
+    worker = celery_worker_start(concurrency=arguments.concurrency, env=env, log=log)
     failed = False
     try:
         celery_worker_wait_ready(worker)

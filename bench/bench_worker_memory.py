@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -105,7 +104,6 @@ def main() -> int:
         parser.error("--builds needs two counts, the second larger and not twice the first")
 
     services = bench_django_setup()
-    log = Path(tempfile.mkdtemp(prefix="b360-bench-memory-")) / "worker.log"
     from django.conf import settings
 
     limit = settings.CELERY_WORKER_MAX_TASKS_PER_CHILD
@@ -113,7 +111,9 @@ def main() -> int:
     if arguments.max_tasks_per_child is not None:
         extra["CELERY_WORKER_MAX_TASKS_PER_CHILD"] = str(arguments.max_tasks_per_child)
         limit = arguments.max_tasks_per_child or None
-    worker = celery_worker_start(concurrency=arguments.concurrency, env=production_worker_env(**extra), log=log)
+    env = production_worker_env(**extra)
+    log = Path(env["VAR_DIR"]) / "worker.log"
+    worker = celery_worker_start(concurrency=arguments.concurrency, env=env, log=log)
     failed = 0
     try:
         celery_worker_wait_ready(worker)
