@@ -13,7 +13,7 @@ Run: ``.venv/bin/python bench/bench_launch.py`` (``--subjects N [N …]``, ``--c
   server and marked sent by a Celery worker (``celery -A config worker``, prefork,
   ``--concurrency`` processes, the production settings) — each email's survey links created
   and its body composed as it is sent — and the emails per second that makes (target at
-  least 200/s);
+  least 200/s), and the worker's processor time per email;
 - **exactly once**: every rater received one email, none was lost or sent twice (the SMTP
   server keeps on listening for doubles after the last email), and the emails hold one survey
   link per invitation. Any miss prints what went wrong and exits with status 1.
@@ -171,6 +171,21 @@ def exactly_once_problems(result: Launch, inbox: Any, before: int) -> list[str]:
     return problems
 
 
+def worker_cpu_seconds(worker_pid: int) -> float:
+    """Processor time (user + system) the worker's main and pool processes have used so far."""
+    import psutil
+
+    main = psutil.Process(worker_pid)
+    total = 0.0
+    for process in [main, *main.children(recursive=True)]:
+        try:
+            times = process.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+    return total
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--subjects", type=int, nargs="+", default=[100, 1000])
@@ -204,8 +219,10 @@ def main() -> int:
         )
         for subjects in sizes:
             before = len(inbox.messages)
+            cpu_before = worker_cpu_seconds(worker.pid)
             result = launch(subjects, f"{subjects}-{time.monotonic_ns()}")
             seconds = delivery_wait(result, inbox, before, timeout=max(60.0, result.emails / 10))
+            cpu = worker_cpu_seconds(worker.pid) - cpu_before
             time.sleep(DOUBLES_WAIT_SECONDS)
             problems = exactly_once_problems(result, inbox, before)
             rate = result.emails / seconds
@@ -218,6 +235,10 @@ def main() -> int:
                 f"  {subjects:>5} subjects: delivery {seconds:6.2f} s = {rate:,.0f} emails/s "
                 f"(target at least {DELIVERY_TARGET}/s{'' if rate >= DELIVERY_TARGET else ': MISSED'}), "
                 f"{'every email delivered exactly once' if not problems else 'NOT exactly once'}"
+            )
+            print(
+                f"  {subjects:>5} subjects: worker processor time {cpu * 1000 / result.emails:.1f} ms per email "
+                "(user + system, all its processes; less bound to the load of the machine than the rate)"
             )
             for problem in problems:
                 print(f"    problem: {problem}")
