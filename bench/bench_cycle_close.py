@@ -6,8 +6,9 @@ stores (self, manager, 3 peers, 3 direct reports), sealed as the survey seals th
 their invitations completed; then calls the real ``cycle_close`` (links die, answers are
 unsealed and stored, a report job is queued per subject) and times from that call until
 every report is ready — its data computed and its PDF rendered and stored — built by a
-real ``celery -A config worker`` (prefork, as the run command starts it) against the
-embedded PostgreSQL (fsync on) and Redis this script starts in a temporary directory.
+real ``celery -A config worker`` (prefork, the production settings, as the run command
+starts it) against the embedded PostgreSQL (fsync on) and Redis this script starts in a
+temporary directory. The close runs in this process, which sealed the answers.
 
 It runs twice, on two identical cycles: with a worker pool of 1 process, then of 2 (the
 run command's pool; ``--pools`` to choose); prints for each the close itself, the time to
@@ -26,8 +27,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.bench_reports import worker_start, worker_stop, worker_wait_ready
-from bench.common import bench_django_setup, timed
+from bench.common import bench_django_setup, celery_worker_start, celery_worker_stop, celery_worker_wait_ready, timed
 
 GROUPS = ["self", "manager", "peer", "peer", "peer", "direct_report", "direct_report", "direct_report"]
 SMOKE_SUBJECTS = 4
@@ -100,9 +100,9 @@ def close_to_all_ready(cycle_id: int, manager: Any, subjects: int, processes: in
     from surveys.models import Cycle
     from surveys.services import cycle_close
 
-    worker = worker_start(processes)
+    worker = celery_worker_start(concurrency=processes)
     try:
-        worker_wait_ready()
+        celery_worker_wait_ready(worker)
         cycle = Cycle.objects.get(pk=cycle_id)
         with timed() as elapsed:
             with timed() as closing:
@@ -115,7 +115,7 @@ def close_to_all_ready(cycle_id: int, manager: Any, subjects: int, processes: in
                 time.sleep(0.25)
         return close_seconds, elapsed(), counts.get(Report.Status.FAILED, 0)
     finally:
-        worker_stop(worker)
+        celery_worker_stop(worker)
 
 
 def main() -> None:

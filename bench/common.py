@@ -12,6 +12,9 @@ Usage from a benchmark script run as ``.venv/bin/python bench/bench_<name>.py``:
     finally:
         services.stop()
 
+``celery_worker_start`` starts a real Celery worker (prefork, the production settings) on
+the same servers, as ``docker-compose.yml`` and the run command do.
+
 The servers run with the run command's durable settings (PostgreSQL with fsync,
 synchronous commit and full-page writes on; Redis appending every write), so a figure is
 what production pays; their directory is removed at exit. ``DATABASE_URL`` / ``REDIS_URL``
@@ -22,11 +25,14 @@ from __future__ import annotations
 
 import atexit
 import os
+import secrets
 import shutil
+import signal
+import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -71,3 +77,77 @@ def timed() -> Iterator[Callable[[], float]]:
     end: list[float] = []
     yield lambda: (end[0] if end else time.perf_counter()) - start
     end.append(time.perf_counter())
+
+
+# The worker processes of docker-compose.yml and the run command.
+WORKER_CONCURRENCY = 2
+
+
+def production_worker_env(**extra: str) -> dict[str, str]:
+    """The environment of a process on the production settings, against this benchmark's
+    servers: secrets of its own (production refuses the published ones), logs at WARNING."""
+    var_dir = Path(tempfile.mkdtemp(prefix="b360-bench-var-"))
+    atexit.register(shutil.rmtree, var_dir, ignore_errors=True)
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings.production",
+        "SECRET_KEY": secrets.token_urlsafe(48),
+        "RESPONSE_SEAL_KEY": secrets.token_urlsafe(32),
+        "VAR_DIR": str(var_dir),
+        "LOG_LEVEL": "WARNING",
+        **extra,
+    }
+
+
+def celery_worker_start(
+    *, concurrency: int = WORKER_CONCURRENCY, env: Mapping[str, str] | None = None, log: Path | None = None
+) -> subprocess.Popen[bytes]:
+    """``celery -A config worker`` (prefork) in a session of its own; ``env`` defaults to
+    ``production_worker_env()``. Its output goes to ``log`` (or nowhere)."""
+    output = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115 - the worker holds it
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "--pool=prefork",
+            f"--concurrency={concurrency}",
+            "--loglevel=WARNING",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+        ],
+        cwd=BASE_DIR,
+        env=dict(env) if env is not None else production_worker_env(),
+        stdout=output,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+def celery_worker_wait_ready(worker: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    """Wait until the worker answers a ping through the broker (Django set up first)."""
+    from config.celery import app
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if worker.poll() is not None:
+            raise RuntimeError(f"the Celery worker exited with {worker.returncode}")
+        if app.control.ping(timeout=1):
+            return
+    raise RuntimeError(f"the Celery worker did not answer within {timeout:.0f} s")
+
+
+def celery_worker_stop(worker: subprocess.Popen[bytes]) -> None:
+    """A warm shutdown (its running tasks finish), then SIGKILL after a minute."""
+    if worker.poll() is not None:
+        return
+    os.killpg(worker.pid, signal.SIGTERM)
+    try:
+        worker.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait()

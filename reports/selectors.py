@@ -420,12 +420,14 @@ def manageable_cycle_ids(*, user: AnyUser, cycle_ids: list[int]) -> set[int]:
 
 
 def cycle_pdfs_for_user(*, user: AnyUser, cycle: Cycle) -> QuerySet[Report]:
-    """Ready reports of ``cycle`` visible to ``user``, PDFs streamed from the database in chunks."""
+    """Ready reports of ``cycle`` visible to ``user``, with only what a file in the cycle's zip
+    needs: the PDF and the person's and cycle's names. Read it with ``.iterator(chunk_size=…)``
+    to hold a few PDFs in memory at a time instead of every one of the cycle."""
     return (
         reports_visible_to(user=user)
         .filter(cycle=cycle, status=Report.Status.READY, pdf__isnull=False)
         .select_related("cycle", "subject__person")
-        .defer("data")
+        .only("id", "pdf", "cycle__name", "subject__person__name")
         .order_by("subject__person__name", "id")
     )
 

@@ -1,4 +1,4 @@
-"""A local SMTP server (aiosmtpd) the email tests and the browser journey send to."""
+"""A local SMTP server (aiosmtpd) the email tests, the browser journey and the launch benchmark send to."""
 
 from __future__ import annotations
 
@@ -24,13 +24,16 @@ class Inbox:
 
     refuse_first: set[str] = field(default_factory=set)
     refuse_always: set[str] = field(default_factory=set)
-    messages: list[tuple[list[str], EmailMessage]] = field(default_factory=list)
+    # What was accepted, as sent: parsed only when asked for (``messages``), so that a
+    # benchmark's processor time is not spent on the sink's parsing while it is timed.
+    received: list[tuple[list[str], bytes]] = field(default_factory=list)
     sessions: int = 0
     refused: Counter[str] = field(default_factory=Counter)
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    lock: threading.RLock = field(default_factory=threading.RLock)
     refuse_mailbox: set[str] = field(default_factory=set)
     # Seconds each message takes to be accepted, as a real server's do.
     delay: float = 0.0
+    _parsed: list[tuple[list[str], EmailMessage]] = field(default_factory=list, repr=False)
 
     async def handle_EHLO(
         self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
@@ -54,9 +57,22 @@ class Inbox:
                 if recipient in self.refuse_always or (recipient in self.refuse_first and not self.refused[recipient]):
                     self.refused[recipient] += 1
                     return "451 4.3.0 Mailbox busy, try again later"
-            message = cast(EmailMessage, email.message_from_bytes(envelope.content, policy=email.policy.default))
-            self.messages.append((list(envelope.rcpt_tos), message))
+            self.received.append((list(envelope.rcpt_tos), envelope.content))
         return "250 OK"
+
+    @property
+    def messages(self) -> list[tuple[list[str], EmailMessage]]:
+        """Every accepted message with its recipients, in the order accepted."""
+        with self.lock:
+            for recipients, content in self.received[len(self._parsed) :]:
+                message = cast(EmailMessage, email.message_from_bytes(content, policy=email.policy.default))
+                self._parsed.append((recipients, message))
+            return list(self._parsed)
+
+    def count(self) -> int:
+        """How many messages were accepted (nothing parsed)."""
+        with self.lock:
+            return len(self.received)
 
     def delivered(self) -> Counter[str]:
         """How many messages each recipient was sent."""
@@ -68,19 +84,24 @@ class Inbox:
             return [message for recipients, message in self.messages if address in recipients]
 
 
+def smtp_sink_start(inbox: Inbox) -> Controller:
+    """Serve ``inbox`` on a free port of 127.0.0.1 (``controller.port``) until ``controller.stop()``."""
+    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    return controller
+
+
 @pytest.fixture
 def smtp_server(settings: Any) -> Iterator[Callable[..., Inbox]]:
     controllers: list[Controller] = []
 
     def start(**options: Any) -> Inbox:
         inbox = Inbox(**options)
-        port = free_port()
-        controller = Controller(inbox, hostname="127.0.0.1", port=port)
-        controller.start()
+        controller = smtp_sink_start(inbox)
         controllers.append(controller)
         settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
         settings.EMAIL_HOST = "127.0.0.1"
-        settings.EMAIL_PORT = port
+        settings.EMAIL_PORT = controller.port
         settings.EMAIL_USE_TLS = False
         settings.EMAIL_TIMEOUT = 5
         return inbox

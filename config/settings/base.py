@@ -199,6 +199,10 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_BROKER_VISIBILIT
 CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_BROKER_VISIBILITY_TIMEOUT}
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 600, minimum=10)
 CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - 30
+# A pool process is replaced by a fresh one after this many tasks (0: never), so that what
+# a long-lived process keeps growing (allocator fragments, caches) is given back. A task
+# is one doorbell run, which builds or sends batch after batch for up to JOB_RUN_SECONDS.
+CELERY_WORKER_MAX_TASKS_PER_CHILD = env_int("CELERY_WORKER_MAX_TASKS_PER_CHILD", 100, minimum=0) or None
 # Durable jobs (config/jobs.py). A claim lives JOB_LEASE_SECONDS unless its worker renews
 # it; the sweep rings for due and orphaned jobs every JOB_SWEEP_SECONDS, so a job whose
 # worker died is taken again within lease + sweep (about a minute and a half by default).

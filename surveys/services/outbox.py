@@ -75,11 +75,18 @@ def _emails_deliver(ids: list[int], owner: str, lease: Lease) -> list[int]:
     send: the raw tokens exist only in the message. Each email is handed over (a fenced
     UPDATE) just before it goes to the server, so a worker that lost its claim sends
     nothing, and one that dies mid-send never has its email sent a second time.
+
+    An email the server took is recorded as sent in the transaction that hands over the
+    next one (the last one of the batch on its own): one commit per email instead of two,
+    each commit being a wait for the disk. A worker that dies before that commit leaves the
+    email handed over, exactly as if it had died just after sending: never sent again.
     """
     # The claimed emails not yet handed over. If the run is interrupted (the time limit,
     # the claim lost) they are given back at once, their attempt refunded.
     unsent = set(ids)
     retry: list[int] = []
+    # The email the server took last, not yet recorded as sent.
+    just_sent: int | None = None
     connection = get_connection()
     opened = False
     try:
@@ -102,7 +109,15 @@ def _emails_deliver(ids: list[int], owner: str, lease: Lease) -> list[int]:
         for email in emails:
             if email.pk not in messages:
                 continue
-            if not lease.held() or not job_hand_over(EMAILS, pk=email.pk, owner=owner):
+            if not lease.held():
+                logger.warning("email batch stopped: its claim is no longer held")
+                break
+            with transaction.atomic():
+                if just_sent is not None:
+                    _email_sent_record(just_sent, owner)
+                handed = job_hand_over(EMAILS, pk=email.pk, owner=owner)
+            just_sent = None
+            if not handed:
                 logger.warning("email batch stopped: its claim is no longer held")
                 break
             # From here on the server may accept this email whatever happens to us.
@@ -132,14 +147,10 @@ def _emails_deliver(ids: list[int], owner: str, lease: Lease) -> list[int]:
                 _connection_close(connection)
                 opened = False
             else:
-                job_finish(
-                    EMAILS,
-                    ids=[email.pk],
-                    owner=owner,
-                    status=OutboundEmail.Status.SENT,
-                    sent_at=timezone.now(),
-                    last_error="",
-                )
+                just_sent = email.pk
+        if just_sent is not None:
+            _email_sent_record(just_sent, owner)
+            just_sent = None
     except SoftTimeLimitExceeded:
         # An interruption, not a fault of these emails: due again at once, attempts refunded.
         job_give_back(EMAILS, ids=unsent, owner=owner)
@@ -152,6 +163,13 @@ def _emails_deliver(ids: list[int], owner: str, lease: Lease) -> list[int]:
         retry += job_retry_later(EMAILS, ids=unsent, owner=owner, reason=error_describe(error), ring=False)
         unsent.clear()
     finally:
+        if just_sent is not None:
+            # Interrupted after the server took it (the time limit, the database): recorded
+            # as sent if the database lets us; if not, it stays handed over, never sent again.
+            try:
+                _email_sent_record(just_sent, owner)
+            except Exception:
+                logger.exception("email %s was sent but could not be recorded as sent", just_sent)
         # Rows still unsent here were never handed over (the claim was lost mid-batch).
         job_give_back(EMAILS, ids=unsent, owner=owner)
         _connection_close(connection)
@@ -159,6 +177,10 @@ def _emails_deliver(ids: list[int], owner: str, lease: Lease) -> list[int]:
         # One doorbell for the batch's retries (the sweep rings too once they are due).
         jobs_ring(EMAILS, countdown=job_backoff(1).total_seconds())
     return retry
+
+
+def _email_sent_record(pk: int, owner: str) -> None:
+    job_finish(EMAILS, ids=[pk], owner=owner, status=OutboundEmail.Status.SENT, sent_at=timezone.now(), last_error="")
 
 
 def _invitation_messages(emails: list[OutboundEmail]) -> dict[int, EmailMultiAlternatives]:

@@ -131,3 +131,19 @@ def test_the_image_builds_with_a_seal_key_production_refuses() -> None:
     dockerfile = (BASE_DIR / "Dockerfile").read_text()
     keys = re.findall(r"RESPONSE_SEAL_KEY=(\S+)", dockerfile)
     assert keys and set(keys) <= set(PUBLISHED)
+
+
+@pytest.mark.parametrize(("value", "expected"), [(None, "100"), ("7", "7"), ("0", "None")])
+def test_the_worker_replaces_a_pool_process_after_its_max_tasks_unless_zero(value: str | None, expected: str) -> None:
+    extra = {} if value is None else {"CELERY_WORKER_MAX_TASKS_PER_CHILD": value}
+    env = {name: text for name, text in os.environ.items() if name != "CELERY_WORKER_MAX_TASKS_PER_CHILD"}
+    result = subprocess.run(
+        [sys.executable, "-c", "from config.celery import app; print(app.conf.worker_max_tasks_per_child)"],
+        cwd=BASE_DIR,
+        env={**env, "DJANGO_SETTINGS_MODULE": "config.settings.local", **extra},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [expected]

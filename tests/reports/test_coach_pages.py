@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import io
+import random
 import re
+import tracemalloc
 import zipfile
 from datetime import timedelta
 from typing import Any
@@ -14,6 +16,7 @@ from django.test import Client
 from django.utils import timezone
 
 from config.links import token_hash
+from reports import views
 from reports.models import CoachAssignment, Release, Report
 from surveys.models import Group
 from tests.factories import PersonFactory, ResponseFactory, SubjectFactory, UserFactory
@@ -71,6 +74,13 @@ def test_pdf_of_a_report_not_ready_is_404(client: Client, closed_cycle: Any, coa
     assert "being prepared" in page.content.decode()
 
 
+def zip_files(response: Any) -> dict[str, bytes]:
+    """The files of a zip download, by name (the zip is sent as a stream of blocks)."""
+    assert response.streaming
+    with zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content))) as archive:
+        return {name: archive.read(name) for name in archive.namelist()}
+
+
 @pytest.mark.django_db
 def test_zip_holds_every_ready_pdf_of_the_cycle(client: Client, coached: Report, coach: Any) -> None:
     more_ready_reports(coached.cycle, 2)
@@ -79,11 +89,91 @@ def test_zip_holds_every_ready_pdf_of_the_cycle(client: Client, coached: Report,
     response = client.get(f"/reports/cycles/{coached.cycle.id}/pdfs.zip")
     assert response["Content-Type"] == "application/zip"
     assert response["Content-Disposition"] == 'attachment; filename="balance-reports-spring-2026.zip"'
-    with zipfile.ZipFile(io.BytesIO(response.content)) as archive:
-        names = archive.namelist()
-        assert len(names) == 3
-        assert "balance-report-jonas-berg-spring-2026.pdf" in names
-        assert all(archive.read(name) == SMALL_PDF for name in names)
+    assert response["Cache-Control"] == "private, no-store"
+    files = zip_files(response)
+    assert len(files) == 3
+    assert "balance-report-jonas-berg-spring-2026.pdf" in files
+    assert all(pdf == SMALL_PDF for pdf in files.values())
+    assert int(response["Content-Length"]) > 3 * len(SMALL_PDF)
+
+
+def ready_report_of(cycle: Any, name: str, pdf: bytes) -> Report:
+    subject = SubjectFactory(cycle=cycle, person=PersonFactory(team=cycle.team, name=name))
+    return Report.objects.create(
+        cycle=cycle, subject=subject, status=Report.Status.READY, data={}, pdf=pdf, pdf_size=len(pdf)
+    )
+
+
+@pytest.mark.django_db
+def test_zip_holds_only_the_pdfs_the_coach_may_read_each_under_its_own_name(
+    client: Client, closed_cycle: Any, coach: Any, manager: Any
+) -> None:
+    # given a coach of two of the cycle's four people, two of whom share a name
+    first = ready_report_of(closed_cycle, "Ana Lima", b"%PDF-first")
+    second = ready_report_of(closed_cycle, "Ana Lima", b"%PDF-second")
+    ready_report_of(closed_cycle, "Ben Ode", b"%PDF-not-coached")
+    ready_report_of(closed_cycle, "Ana Lima", b"%PDF-not-coached-either")
+    for report in (first, second):
+        CoachAssignment.objects.create(coach=coach, cycle=closed_cycle, subject=report.subject, created_by=manager)
+    client.force_login(coach)
+    # when
+    files = zip_files(client.get(f"/reports/cycles/{closed_cycle.id}/pdfs.zip"))
+    # then
+    assert files == {
+        "balance-report-ana-lima-spring-2026.pdf": b"%PDF-first",
+        "balance-report-ana-lima-spring-2026-2.pdf": b"%PDF-second",
+    }
+
+
+@pytest.mark.django_db
+def test_zip_of_a_cycle_without_ready_reports_is_404(client: Client, closed_cycle: Any, coach: Any) -> None:
+    Report.objects.create(cycle=closed_cycle, subject=SubjectFactory(cycle=closed_cycle))  # queued
+    CoachAssignment.objects.create(coach=coach, cycle=closed_cycle)
+    client.force_login(coach)
+    response = client.get(f"/reports/cycles/{closed_cycle.id}/pdfs.zip")
+    assert response.status_code == 404
+    assert not response.streaming and response["Content-Type"].startswith("text/html")
+
+
+@pytest.mark.django_db
+def test_zip_takes_the_same_queries_however_many_reports(
+    client: Client, coached: Report, coach: Any, django_assert_num_queries: Any
+) -> None:
+    client.force_login(coach)
+    url = f"/reports/cycles/{coached.cycle.id}/pdfs.zip"
+    # session, user, the cycle and its access check, then the PDFs' cursor declared inside a
+    # savepoint (the test's transaction); its fetches are no statements of their own
+    with django_assert_num_queries(7):
+        assert len(zip_files(client.get(url))) == 1
+    more_ready_reports(coached.cycle, 30)
+    with django_assert_num_queries(7):
+        assert len(zip_files(client.get(url))) == 31
+
+
+@pytest.mark.django_db
+def test_zip_holds_a_few_pdfs_in_memory_at_a_time(
+    client: Client, coached: Report, coach: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given twelve PDFs of a megabyte each, fetched two at a time, the zip spilling to disk past 1 MB
+    megabyte = 1024 * 1024
+    monkeypatch.setattr(views, "ZIP_PDFS_PER_FETCH", 2)
+    monkeypatch.setattr(views, "ZIP_MEMORY_BYTES", megabyte)
+    pdfs = [b"%PDF-" + random.Random(n).randbytes(megabyte) for n in range(12)]
+    for n, pdf in enumerate(pdfs):
+        ready_report_of(coached.cycle, f"Person {n:02}", pdf)
+    client.force_login(coach)
+    # when
+    tracemalloc.start()
+    try:
+        response = client.get(f"/reports/cycles/{coached.cycle.id}/pdfs.zip")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    # then every PDF is in the zip, and the view never held more than a few of them: read
+    # all at once (and the zip built in memory) it would have held three times 12 MB
+    files = zip_files(response)
+    assert sorted(files.values()) == sorted([*pdfs, SMALL_PDF])
+    assert peak < 5 * megabyte, f"{peak / megabyte:.1f} MB"
 
 
 @pytest.mark.django_db

@@ -1,0 +1,72 @@
+"""Every benchmark in bench/ runs with --smoke (tiny sizes) and prints its figures.
+
+The timings themselves are never asserted (they follow the machine); what is asserted is
+that each script still runs end to end against its own servers, checks what it checks
+(exactly-once delivery, reports built) and exits 0. ``make bench`` runs them at full size.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BASE_DIR = Path(__file__).resolve().parents[2]
+SCRIPTS = sorted((BASE_DIR / "bench").glob("bench_*.py"))
+SMOKE_TIMEOUT = 300
+# A figure: a number with its unit ("0.28 s", "36 emails/s", "578.3 ms", "139 MB", "1.47").
+FIGURE = re.compile(r"\d[\d,]*(\.\d+)?\s?(s|ms|MB|KB|/s|[a-z]+/s)\b")
+
+# What each benchmark must print beyond figures: every scenario and ratio it promises.
+PRINTS = {
+    "bench_web.py": [
+        *(
+            rf"^  {name} +[0-9.]+ req/s  p50 +[0-9.]+ ms  p99 +[0-9.]+ ms"
+            for name in ("hello", "page get", "insert", "sealed insert", "html submit", "api submit")
+        ),
+        r"ratio page get / hello: [0-9.]+",
+        r"ratio html submit / insert: [0-9.]+",
+        r"ratio api submit / insert: [0-9.]+",
+    ],
+    "bench_cycle_close.py": [
+        r"worker pool of 1 process: cycle_close [0-9.]+ s, all reports ready [0-9.]+ s",
+        r"worker pool of 2 processes: cycle_close [0-9.]+ s, all reports ready [0-9.]+ s",
+        r"scale-out, reports/s with 2 processes / with 1: [0-9.]+",
+    ],
+    "bench_reports.py": [r"PDF with charts / same report without: median [0-9.]+"],
+}
+
+pytestmark = pytest.mark.slow
+
+
+def test_there_are_benchmarks_to_run() -> None:
+    assert len(SCRIPTS) >= 3, SCRIPTS
+
+
+@pytest.mark.timeout(SMOKE_TIMEOUT + 60)
+@pytest.mark.parametrize("script", SCRIPTS, ids=lambda script: script.name)
+def test_benchmark_runs_with_smoke_sizes_and_prints_figures(script: Path) -> None:
+    # The benchmark starts its own PostgreSQL and Redis: the test run's servers (and the
+    # settings module) are not handed down, or it would migrate and fill their databases.
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if name not in {"DATABASE_URL", "REDIS_URL", "CACHE_URL", "DJANGO_SETTINGS_MODULE"}
+    }
+    finished = subprocess.run(
+        [sys.executable, str(script), "--smoke"],
+        cwd=BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=SMOKE_TIMEOUT,
+    )
+    output = finished.stdout
+    assert finished.returncode == 0, f"{script.name} exited {finished.returncode}:\n{output}\n{finished.stderr[-3000:]}"
+    assert len(FIGURE.findall(output)) >= 2, f"{script.name} printed no figures:\n{output}"
+    for pattern in PRINTS.get(script.name, []):
+        assert re.search(pattern, output, re.M), f"{script.name} did not print {pattern!r}:\n{output}"
