@@ -114,3 +114,14 @@ def test_an_expired_or_garbled_cookie_opens_nothing(
     for garbled in ("é" * 10, "A", "=" * 7, "AAAA" * 2000):
         client.cookies[COOKIE_NAME] = garbled
         assert client.get(page).content == neutral
+
+
+def test_a_cookie_written_before_the_secret_key_was_rotated_still_opens_the_survey(
+    client: Client, token: str, settings: Any
+) -> None:
+    page = str(client.get(f"/s/{token}/")["Location"])
+    settings.SECRET_KEY_FALLBACKS = [settings.SECRET_KEY]
+    settings.SECRET_KEY = "a-new-secret-key-for-this-test-" + "x" * 40
+    assert "You are rating Jonas Berg" in client.get(page).content.decode()
+    settings.SECRET_KEY_FALLBACKS = []
+    assert "You are rating Jonas Berg" not in client.get(page).content.decode()
