@@ -1,9 +1,9 @@
-"""What a rater's browser keeps between the emailed link and the stored answer: one signed cookie.
+"""What a rater's browser keeps between the emailed link and the stored answer: one sealed cookie.
 
 ``/s/<token>/`` gives the browser a random key for the invitation and sends it on to
 ``/survey/<key>/`` (see ``feedback.views``). Which invitation a key stands for is kept in
-the browser itself, in a cookie signed with ``SECRET_KEY`` (so it cannot be forged or
-edited), not in a server-side session:
+the browser itself, in a cookie encrypted and authenticated with a key derived from
+``SECRET_KEY`` (so it can be neither forged, edited nor read), not in a server-side session:
 
 * nothing on the server — no session row, no row version, no WAL record, no backup — ever
   pairs a browser with an invitation, before or after the answer;
@@ -13,19 +13,33 @@ The moment an answer or a decline is stored, the cookie is written again without
 invitation: it then keeps only the bare key (to show "thank you"), never which invitation
 it was. The cookie expires like a session cookie (``SESSION_COOKIE_AGE``), with the same
 flags (``Secure`` in production, ``HttpOnly``, ``SameSite``).
+
+Signing alone would leave the cookie readable to whoever sees it (the device, a browser
+sync, a HAR file sent to support): the ids of the invitations still open — ids a manager
+sees beside each rater's name in the raters API — and, in a signature's clear timestamp,
+the second of the last answer. Which of a rater's surveys are done, and when, is for
+nobody to read. So the cookie is AES-GCM with a random nonce, and the time it was written
+(for its expiry) sits inside.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
+import os
 import secrets
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import wraps
 from typing import Any, cast
 
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from django.conf import settings
-from django.core import signing
 from django.http import HttpRequest, HttpResponse
+from django.utils.crypto import salted_hmac
 
 COOKIE_NAME = "b360_survey"
 _SALT = "feedback.browser"
@@ -71,7 +85,7 @@ class SurveyBrowser:
 
     def encoded(self) -> str:
         while True:
-            value = signing.dumps({"s": self.surveys, "d": self.done}, salt=_SALT, compress=True)
+            value = _seal({"s": self.surveys, "d": self.done, "t": int(time.time())})
             if len(value) <= _COOKIE_MAX_BYTES:
                 return value
             if self.done:
@@ -80,12 +94,42 @@ class SurveyBrowser:
                 self.surveys.pop(next(iter(self.surveys)))
 
 
-def survey_browser_decode(value: str | None) -> SurveyBrowser:
-    if not value:
-        return SurveyBrowser()
+def _keys() -> list[bytes]:
+    """The cookie's keys: the first seals, every one opens (``SECRET_KEY_FALLBACKS`` rotate it)."""
+    secrets_ = [settings.SECRET_KEY, *getattr(settings, "SECRET_KEY_FALLBACKS", [])]
+    return [salted_hmac(_SALT, "survey cookie key", secret=secret, algorithm="sha256").digest() for secret in secrets_]
+
+
+def _seal(data: dict[str, Any]) -> str:
+    nonce = os.urandom(12)
+    plain = json.dumps(data, separators=(",", ":")).encode()
+    sealed = nonce + AESGCM(_keys()[0]).encrypt(nonce, plain, COOKIE_NAME.encode())
+    return base64.urlsafe_b64encode(sealed).decode().rstrip("=")
+
+
+def _open(value: str) -> Any:
+    """The cookie's data, or ``None`` if it is forged, altered, garbled or expired."""
     try:
-        data = signing.loads(value, salt=_SALT, max_age=settings.SESSION_COOKIE_AGE)
-    except signing.BadSignature:  # forged, altered or expired: as if there were none
+        sealed = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+    except (binascii.Error, ValueError):
+        return None
+    nonce, box = sealed[:12], sealed[12:]
+    for key in _keys():
+        try:
+            data = json.loads(AESGCM(key).decrypt(nonce, box, COOKIE_NAME.encode()))
+        except (InvalidTag, ValueError):
+            continue
+        written = data.get("t") if isinstance(data, dict) else None
+        # No lower bound: only this service writes the time, and web servers' clocks differ a little.
+        if not isinstance(written, int) or time.time() - written > settings.SESSION_COOKIE_AGE:
+            return None
+        return data
+    return None
+
+
+def survey_browser_decode(value: str | None) -> SurveyBrowser:
+    data = _open(value) if value else None
+    if data is None:  # forged, altered or expired: as if there were none
         return SurveyBrowser()
     surveys = data.get("s") if isinstance(data, dict) else None
     done = data.get("d") if isinstance(data, dict) else None

@@ -100,6 +100,28 @@ class CycleAdmin(admin.ModelAdmin):
     list_select_related = ["team"]
     search_fields = ["name", "team__name"]
 
+    def get_readonly_fields(self, request: HttpRequest, obj: Cycle | None = None) -> Any:
+        # The status moves only through the services (launch, close), which do what each step
+        # promises: a close rewrites every invitation and unseals the answers. And a launched
+        # cycle keeps its questionnaire version, which the survey keeps per process.
+        fields = [*super().get_readonly_fields(request, obj), "status", "launched_at", "closed_at"]
+        if obj is not None and obj.status != Cycle.Status.DRAFT:
+            fields.append("questionnaire")
+        return fields
+
+    def has_delete_permission(self, request: HttpRequest, obj: Cycle | None = None) -> bool:
+        # Only a cycle never launched goes (as ``cycle_delete`` allows): one that was keeps its
+        # questionnaire version in use, hence frozen, for good.
+        if obj is not None and obj.status not in (Cycle.Status.DRAFT, Cycle.Status.NOMINATING):
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        # "Delete selected" asks for no object's permission.
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
 
 @admin.register(Subject)
 class SubjectAdmin(admin.ModelAdmin):

@@ -109,3 +109,32 @@ def test_ten_concurrent_submits_without_help_still_store_one_response(
     assert results.count(201) == 1
     assert set(results) <= {201, 409, 404}
     assert SealedAnswer.objects.count() == 1
+
+
+def test_a_submit_that_arrives_while_the_cycle_closes_waits_for_the_close_and_is_refused(
+    live_server: Any, default_questionnaire: Any
+) -> None:
+    # given: a close under way — it has updated the cycle row and is still counting progress,
+    # not yet rewriting the invitations
+    cycle = CycleFactory(status=Cycle.Status.OPEN)
+    invitation = InvitationFactory(subject__cycle=cycle, status=Invitation.Status.OPEN)
+    token = invitation_link_create(invitation=invitation)
+    url = f"{live_server.url}/api/survey/{token}/responses/"
+    payload = json.dumps(full_answers(cycle, value=3)).encode()
+    results: list[int] = []
+    submit = threading.Thread(target=lambda: results.append(_post(url, payload)[0]))
+    with transaction.atomic():
+        Cycle.objects.filter(pk=cycle.pk).update(status=Cycle.Status.CLOSED)
+        # when: a submit comes in
+        submit.start()
+        deadline = time.monotonic() + 5
+        while _waiting_on_locks() < 1 and time.monotonic() < deadline and not results:
+            time.sleep(0.05)
+        # then it waits on the cycle's lock: the sealed answer's own foreign key check would
+        # not (it only keeps the cycle row from being deleted), so without the lock the answer
+        # would go into a cycle whose answers the close is about to open
+        assert not results
+        assert _waiting_on_locks() == 1
+    submit.join(timeout=60)
+    assert results == [404]
+    assert not SealedAnswer.objects.exists()

@@ -85,3 +85,43 @@ def test_many_links_in_one_browser_keep_the_cookie_under_the_browsers_limit(make
     kept = _browser(client)
     assert set(kept.surveys.values()) == {invitation.pk for invitation, _ in pages[60:]}
     assert len(kept.done) == 50
+
+
+def test_the_cookie_cannot_be_read_without_the_servers_key(client: Client, invitation: Invitation, token: str) -> None:
+    # Which surveys a browser still has open, and when it last answered, are nobody's to read:
+    # the manager sees each rater's invitation id in the raters API.
+    import base64
+    import re
+
+    client.get(f"/s/{token}/")
+    value = client.cookies[COOKIE_NAME].value
+    raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+    assert str(invitation.pk).encode() not in raw and b'"s"' not in raw
+    assert ":" not in value and re.fullmatch(r"[A-Za-z0-9_-]+", value)
+
+
+def test_an_expired_or_garbled_cookie_opens_nothing(
+    client: Client, invitation: Invitation, token: str, settings: Any, monkeypatch: Any
+) -> None:
+    import time
+
+    page = str(client.get(f"/s/{token}/")["Location"])
+    neutral = Client().get("/s/not-a-token-0000000/").content
+    later = time.time() + settings.SESSION_COOKIE_AGE + 5
+    monkeypatch.setattr(time, "time", lambda: later)
+    assert client.get(page).content == neutral
+    monkeypatch.undo()
+    for garbled in ("é" * 10, "A", "=" * 7, "AAAA" * 2000):
+        client.cookies[COOKIE_NAME] = garbled
+        assert client.get(page).content == neutral
+
+
+def test_a_cookie_written_before_the_secret_key_was_rotated_still_opens_the_survey(
+    client: Client, token: str, settings: Any
+) -> None:
+    page = str(client.get(f"/s/{token}/")["Location"])
+    settings.SECRET_KEY_FALLBACKS = [settings.SECRET_KEY]
+    settings.SECRET_KEY = "a-new-secret-key-for-this-test-" + "x" * 40
+    assert "You are rating Jonas Berg" in client.get(page).content.decode()
+    settings.SECRET_KEY_FALLBACKS = []
+    assert "You are rating Jonas Berg" not in client.get(page).content.decode()

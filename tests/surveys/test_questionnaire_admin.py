@@ -62,3 +62,28 @@ def test_an_item_can_still_be_added_to_a_version_no_launched_cycle_uses(
     )
     assert response.status_code == 302
     assert Item.objects.filter(dimension=dimension, code="added-1").exists()
+
+
+def test_a_launched_cycle_cannot_be_deleted_so_its_version_stays_frozen(
+    superuser_client: Client, item_in_use: Item
+) -> None:
+    cycle = Cycle.objects.get(questionnaire=item_in_use.dimension.questionnaire, status=Cycle.Status.OPEN)
+    response = superuser_client.post(f"/admin/surveys/cycle/{cycle.pk}/delete/", {"post": "yes"})
+    assert response.status_code == 403
+    assert b"delete_selected" not in superuser_client.get("/admin/surveys/cycle/").content
+    assert Cycle.objects.filter(pk=cycle.pk, status=Cycle.Status.OPEN).exists()
+
+
+def test_the_admin_changes_neither_a_cycles_status_nor_a_launched_cycles_questionnaire(
+    superuser_client: Client, item_in_use: Item
+) -> None:
+    cycle = Cycle.objects.get(questionnaire=item_in_use.dimension.questionnaire, status=Cycle.Status.OPEN)
+    page = superuser_client.get(f"/admin/surveys/cycle/{cycle.pk}/change/").content.decode()
+    assert 'name="status"' not in page and 'name="questionnaire"' not in page
+
+
+def test_a_draft_cycle_can_still_be_deleted(superuser_client: Client, db: None) -> None:
+    cycle = CycleFactory(status=Cycle.Status.DRAFT)
+    response = superuser_client.post(f"/admin/surveys/cycle/{cycle.pk}/delete/", {"post": "yes"})
+    assert response.status_code == 302
+    assert not Cycle.objects.filter(pk=cycle.pk).exists()
