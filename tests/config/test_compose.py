@@ -103,3 +103,9 @@ def test_the_app_reads_client_addresses_through_the_one_proxy(compose: dict[str,
     # The sign-in and link throttles count per client address; behind Caddy, REMOTE_ADDR
     # is the proxy's own, which would make every visitor one.
     assert compose["services"]["web"]["environment"]["TRUSTED_PROXY_HOPS"] == "1"
+
+
+def test_the_image_leaves_out_the_benchmarks_and_their_bare_views() -> None:
+    # bench/urls.py serves a login-free INSERT view: it must not ship where DJANGO_SETTINGS_MODULE could name it.
+    ignored = (BASE_DIR / ".dockerignore").read_text().split()
+    assert "bench" in ignored

@@ -101,6 +101,8 @@ def test_close_due_task_is_in_the_beat_schedule() -> None:
     tasks = {entry["task"]: entry["schedule"] for entry in app.conf.beat_schedule.values()}
     assert tasks["surveys.cycles_close_due"] <= 300
     assert "surveys.reminders_send_due" in tasks
+    # What a worker does as it starts: import every app's tasks (autodiscovery is lazy).
+    app.loader.import_default_modules()
     assert {"surveys.cycles_close_due", "surveys.reminders_send_due", "surveys.emails_send"} <= set(app.tasks)
 
 
