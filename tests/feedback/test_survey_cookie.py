@@ -1,4 +1,4 @@
-"""The rater's browser keeps which survey it opened in a signed cookie, and nothing of it once the answer is stored."""
+"""The rater's browser keeps which survey it opened in an encrypted cookie, nothing of it once answered."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ def _browser(client: Client) -> SurveyBrowser:
     return survey_browser_decode(client.cookies[COOKIE_NAME].value)
 
 
-def test_opening_the_link_keeps_the_key_in_a_signed_http_only_cookie_and_nothing_on_the_server(
+def test_opening_the_link_keeps_the_key_in_an_http_only_cookie_and_nothing_on_the_server(
     client: Client, invitation: Invitation, token: str
 ) -> None:
     response = client.get(f"/s/{token}/")
@@ -125,3 +125,13 @@ def test_a_cookie_written_before_the_secret_key_was_rotated_still_opens_the_surv
     assert "You are rating Jonas Berg" in client.get(page).content.decode()
     settings.SECRET_KEY_FALLBACKS = []
     assert "You are rating Jonas Berg" not in client.get(page).content.decode()
+
+
+def test_the_cookie_is_sent_over_https_only_where_the_session_cookie_is(
+    client: Client, invitation: Invitation, token: str, settings: Any
+) -> None:
+    # Production sets SESSION_COOKIE_SECURE; the survey cookie follows it, both ways.
+    settings.SESSION_COOKIE_SECURE = True
+    assert client.get(f"/s/{token}/").cookies[COOKIE_NAME]["secure"]
+    settings.SESSION_COOKIE_SECURE = False
+    assert not Client().get(f"/s/{token}/").cookies[COOKIE_NAME]["secure"]
