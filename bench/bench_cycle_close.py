@@ -27,9 +27,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.bench_reports import bench_cycle, subject_answers
 from bench.common import bench_django_setup, celery_worker_start, celery_worker_stop, celery_worker_wait_ready, timed
 
-GROUPS = ["self", "manager", "peer", "peer", "peer", "direct_report", "direct_report", "direct_report"]
 SMOKE_SUBJECTS = 4
 
 
@@ -37,58 +37,38 @@ def open_cycle_with_sealed_answers(subjects: int, *, name: str) -> tuple[int, An
     """A launched cycle of ``subjects`` people, every invitation answered and its answer sealed."""
     from datetime import timedelta
 
-    from django.contrib.auth import get_user_model
     from django.utils import timezone
 
     from feedback.models import SealedAnswer
     from feedback.sealing import answer_seal
     from feedback.services import RESPONSE
-    from surveys.models import Cycle, Invitation, Person, Questionnaire, Subject, Team
+    from surveys.models import Cycle, Invitation
 
     generator = random.Random(11)
-    manager = get_user_model().objects.create_user(username=f"bench-close-{name}")
-    team = Team.objects.create(name=f"Bench close {name}", manager=manager)
-    questionnaire = Questionnaire.objects.get(name="Kotter balance", version=1)
-    codes = list(questionnaire.dimensions.values_list("items__code", flat=True))
-    cycle = Cycle.objects.create(
-        team=team,
-        name=f"Bench close {name}",
-        created_by=manager,
-        questionnaire=questionnaire,
-        deadline=timezone.now() + timedelta(days=7),
-        status=Cycle.Status.OPEN,
-        launched_at=timezone.now(),
+    now = timezone.now()
+    cycle, subject_rows, codes = bench_cycle(
+        subjects, name=f"close-{name}", deadline=now + timedelta(days=7), status=Cycle.Status.OPEN, launched_at=now
     )
-    people = Person.objects.bulk_create(
-        [Person(team=team, name=f"Person {n}", email=f"p{n}@close-{name}.test") for n in range(subjects)]
-    )
-    subject_rows = Subject.objects.bulk_create([Subject(cycle=cycle, person=person) for person in people])
     invitations = []
     sealed = []
     for subject in subject_rows:
-        level = generator.randint(2, 4)
-        for index, group in enumerate(GROUPS):
+        for index, (group, ratings, texts) in enumerate(subject_answers(generator, codes)):
             invitations.append(
                 Invitation(
                     cycle=cycle,
                     subject=subject,
                     group=group,
-                    rater_email=f"r{index}-{subject.pk}@close-{name}.test",
+                    rater_email=f"r{index}-{subject.pk}@close-{name}.bench.test",
                     status=Invitation.Status.COMPLETED,
                 )
             )
-            ratings = {
-                code: None if generator.random() < 0.05 else max(1, min(5, level + generator.randint(-1, 1)))
-                for code in codes
-            }
-            texts = {"keep_doing": "Keeps the weekly plan visible."} if generator.random() < 0.5 else {}
             payload = {"kind": RESPONSE, "ratings": ratings, "subject": subject.pk, "group": group}
             sealed.append(
                 SealedAnswer(cycle=cycle, ciphertext=answer_seal(cycle_id=cycle.pk, payload=payload, texts=texts))
             )
     Invitation.objects.bulk_create(invitations, batch_size=2000)
     SealedAnswer.objects.bulk_create(sealed, batch_size=200)
-    return cycle.pk, manager
+    return cycle.pk, cycle.created_by
 
 
 def close_to_all_ready(cycle_id: int, manager: Any, subjects: int, processes: int) -> tuple[float, float, int]:

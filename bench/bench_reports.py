@@ -20,9 +20,12 @@ from __future__ import annotations
 
 import argparse
 import gc
+import random
+import secrets
 import statistics
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -38,45 +41,64 @@ def percentile_95(values: list[float]) -> float:
     return statistics.quantiles(values, n=20, method="inclusive")[-1]
 
 
-def cycle_with_answers(subjects: int) -> int:
-    """A closed cycle of ``subjects`` people, each rated by self, manager, 3 peers, 3 direct reports."""
-    import random
+# Who answers about each subject in the benchmarks' cycles.
+RATER_GROUPS = ("self", "manager", "peer", "peer", "peer", "direct_report", "direct_report", "direct_report")
 
+
+def bench_cycle(subjects: int, *, name: str, **fields: Any) -> tuple[Any, list[Any], list[str]]:
+    """A cycle of ``subjects`` people on the Kotter questionnaire (``fields`` set its status
+    and times): (cycle, its subjects, the questionnaire's item codes)."""
     from django.contrib.auth import get_user_model
-    from django.utils import timezone
 
-    from feedback.models import Response
-    from surveys.models import Cycle, Group, Person, Questionnaire, Subject, Team
+    from surveys.models import Cycle, Person, Questionnaire, Subject, Team
 
-    generator = random.Random(7)
-    manager = get_user_model().objects.create_user(username=f"bench-reports-{subjects}")
-    team = Team.objects.create(name="Bench reports", manager=manager)
+    manager = get_user_model().objects.create_user(username=f"bench-{name}")
+    team = Team.objects.create(name=f"Bench {name}", manager=manager)
     questionnaire = Questionnaire.objects.get(name="Kotter balance", version=1)
     codes = list(questionnaire.dimensions.values_list("items__code", flat=True))
     cycle = Cycle.objects.create(
-        team=team,
-        name=f"Bench {subjects}",
-        created_by=manager,
-        questionnaire=questionnaire,
-        deadline=timezone.now(),
-        status=Cycle.Status.CLOSED,
-        closed_at=timezone.now(),
+        team=team, name=f"Bench {name}", created_by=manager, questionnaire=questionnaire, **fields
     )
     people = Person.objects.bulk_create(
-        [Person(team=team, name=f"Person {n}", email=f"p{n}@bench.test") for n in range(subjects)]
+        [Person(team=team, name=f"Person {n}", email=f"p{n}@{name}.bench.test") for n in range(subjects)]
     )
-    subject_rows = Subject.objects.bulk_create([Subject(cycle=cycle, person=person) for person in people])
-    groups = [Group.SELF, Group.MANAGER, *[Group.PEER] * 3, *[Group.DIRECT_REPORT] * 3]
-    responses = []
-    for subject in subject_rows:
-        level = generator.randint(2, 4)
-        for group in groups:
-            ratings = {
-                code: None if generator.random() < 0.05 else max(1, min(5, level + generator.randint(-1, 1)))
-                for code in codes
-            }
-            comments = {"keep_doing": "Keeps the weekly plan visible."} if generator.random() < 0.5 else {}
-            responses.append(Response(cycle=cycle, subject=subject, group=group, ratings=ratings, comments=comments))
+    return cycle, Subject.objects.bulk_create([Subject(cycle=cycle, person=person) for person in people]), codes
+
+
+def subject_answers(generator: random.Random, codes: list[str]) -> Iterator[tuple[str, dict[str, Any], dict[str, str]]]:
+    """(group, ratings, comments) of each rater of one subject: around one level drawn for the
+    subject, one rating in twenty "can't say", a comment from every other rater."""
+    level = generator.randint(2, 4)
+    for group in RATER_GROUPS:
+        ratings = {
+            code: None if generator.random() < 0.05 else max(1, min(5, level + generator.randint(-1, 1)))
+            for code in codes
+        }
+        comments = {"keep_doing": "Keeps the weekly plan visible."} if generator.random() < 0.5 else {}
+        yield group, ratings, comments
+
+
+def cycle_with_answers(subjects: int) -> int:
+    """A closed cycle of ``subjects`` people, each rated by self, manager, 3 peers, 3 direct reports."""
+    from django.utils import timezone
+
+    from feedback.models import Response
+    from surveys.models import Cycle
+
+    generator = random.Random(7)
+    now = timezone.now()
+    cycle, subject_rows, codes = bench_cycle(
+        subjects,
+        name=f"reports-{subjects}-{secrets.token_hex(3)}",
+        deadline=now,
+        status=Cycle.Status.CLOSED,
+        closed_at=now,
+    )
+    responses = [
+        Response(cycle=cycle, subject=subject, group=group, ratings=ratings, comments=comments)
+        for subject in subject_rows
+        for group, ratings, comments in subject_answers(generator, codes)
+    ]
     Response.objects.bulk_create(responses, batch_size=2000)
     return cycle.id
 

@@ -44,15 +44,20 @@ def _waiting_on_locks() -> int:
     return int(row[0]) if row else 0
 
 
-def test_ten_concurrent_submits_of_one_link_store_exactly_one_response(
-    live_server: Any, default_questionnaire: Any
-) -> None:
-    # given
+def _open_link(live_server: Any, *, value: int) -> tuple[Cycle, Invitation, str, bytes]:
+    """An open cycle's invitation with a live link: (cycle, invitation, submit URL, answers)."""
     cycle = CycleFactory(status=Cycle.Status.OPEN)
     invitation = InvitationFactory(subject__cycle=cycle, status=Invitation.Status.OPEN)
     token = invitation_link_create(invitation=invitation)
     url = f"{live_server.url}/api/survey/{token}/responses/"
-    payload = json.dumps(full_answers(cycle, value=3)).encode()
+    return cycle, invitation, url, json.dumps(full_answers(cycle, value=value)).encode()
+
+
+def test_ten_concurrent_submits_of_one_link_store_exactly_one_response(
+    live_server: Any, default_questionnaire: Any
+) -> None:
+    # given
+    _cycle, invitation, url, payload = _open_link(live_server, value=3)
     results: list[tuple[int, dict[str, Any]]] = []
     start = threading.Barrier(RACERS)
 
@@ -88,11 +93,7 @@ def test_ten_concurrent_submits_without_help_still_store_one_response(
 ) -> None:
     # Whatever the timing, one answer wins; the others hear "already submitted" (409)
     # or, arriving after it committed, the neutral "not open" (404).
-    cycle = CycleFactory(status=Cycle.Status.OPEN)
-    invitation = InvitationFactory(subject__cycle=cycle, status=Invitation.Status.OPEN)
-    token = invitation_link_create(invitation=invitation)
-    url = f"{live_server.url}/api/survey/{token}/responses/"
-    payload = json.dumps(full_answers(cycle, value=2)).encode()
+    _cycle, _invitation, url, payload = _open_link(live_server, value=2)
     results: list[int] = []
     start = threading.Barrier(RACERS)
 
@@ -116,11 +117,7 @@ def test_a_submit_that_arrives_while_the_cycle_closes_waits_for_the_close_and_is
 ) -> None:
     # given: a close under way — it has updated the cycle row and is still counting progress,
     # not yet rewriting the invitations
-    cycle = CycleFactory(status=Cycle.Status.OPEN)
-    invitation = InvitationFactory(subject__cycle=cycle, status=Invitation.Status.OPEN)
-    token = invitation_link_create(invitation=invitation)
-    url = f"{live_server.url}/api/survey/{token}/responses/"
-    payload = json.dumps(full_answers(cycle, value=3)).encode()
+    cycle, _invitation, url, payload = _open_link(live_server, value=3)
     results: list[int] = []
     submit = threading.Thread(target=lambda: results.append(_post(url, payload)[0]))
     with transaction.atomic():
