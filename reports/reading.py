@@ -197,18 +197,9 @@ def _read_with_others(data: Mapping[str, Any], bank: TextBank, name: str, readin
         # Others holds the manager's ratings only where the manager rated: say who it is.
         with_manager = any(_group_score(dimension, MANAGER) is not None for dimension in dimensions)
         reading.summary.append(
-            (
-                gettext(
-                    "Others — the manager and the anonymous raters together — place %(name)s in the quadrant "
-                    "“%(quadrant)s”, with a management index of %(management)s and a leadership index of "
-                    "%(leadership)s. %(meaning)s"
-                )
-                if with_manager
-                else gettext(
-                    "Others — the anonymous raters together (the manager gave no rating) — place %(name)s in "
-                    "the quadrant “%(quadrant)s”, with a management index of %(management)s and a leadership "
-                    "index of %(leadership)s. %(meaning)s"
-                )
+            gettext(
+                "Others — %(others)s — place %(name)s in the quadrant “%(quadrant)s”, with a management "
+                "index of %(management)s and a leadership index of %(leadership)s. %(meaning)s"
             )
             % {
                 "name": name,
@@ -216,6 +207,9 @@ def _read_with_others(data: Mapping[str, Any], bank: TextBank, name: str, readin
                 "management": _number(indices[MANAGEMENT]["score"]),
                 "leadership": _number(indices[LEADERSHIP]["score"]),
                 "meaning": gettext(bank.quadrants[quadrant["key"]]["meaning"]),
+                "others": gettext("the manager and the anonymous raters together")
+                if with_manager
+                else gettext("the anonymous raters together (the manager gave no rating)"),
             }
         )
     else:
