@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
@@ -15,12 +16,15 @@ from surveys.selectors import invitation_get_by_token
 from surveys.vocabulary import SURVEY_ROLES
 
 
+def answerable(*, status: str, cycle_status: str, deadline: datetime) -> bool:
+    """Open invitation, open cycle, deadline not passed: the only state in which a survey is
+    shown or takes an answer (the submit checks it on the row it locks)."""
+    return status == Invitation.Status.OPEN and cycle_status == Cycle.Status.OPEN and deadline > timezone.now()
+
+
 def invitation_is_answerable(invitation: Invitation) -> bool:
-    """Open invitation, open cycle, deadline not passed: the only state in which a survey is shown."""
-    return (
-        invitation.status == Invitation.Status.OPEN
-        and invitation.cycle.status == Cycle.Status.OPEN
-        and invitation.cycle.deadline > timezone.now()
+    return answerable(
+        status=invitation.status, cycle_status=invitation.cycle.status, deadline=invitation.cycle.deadline
     )
 
 
@@ -97,8 +101,8 @@ _PAGE_SQL = (
     + ", ".join(
         f'{alias}."{column}"' for alias, (_, _, columns) in zip("icsp", _PAGE_FIELDS, strict=True) for column in columns
     )
-    + " FROM surveys_invitation i JOIN surveys_cycle c ON c.id = i.cycle_id"
-    " JOIN surveys_subject s ON s.id = i.subject_id JOIN surveys_person p ON p.id = s.person_id"
+    + f" FROM {Invitation._meta.db_table} i JOIN {Cycle._meta.db_table} c ON c.id = i.cycle_id"
+    f" JOIN {Subject._meta.db_table} s ON s.id = i.subject_id JOIN {Person._meta.db_table} p ON p.id = s.person_id"
     " WHERE i.id = %s"
 )
 

@@ -33,7 +33,7 @@ from django.utils import timezone
 from feedback.answers import COMMENT_NAMES, answers_clean, reason_clean
 from feedback.models import Decline, Response, SealedAnswer
 from feedback.sealing import answer_seal, answer_unseal
-from feedback.selectors import questionnaire_item_codes
+from feedback.selectors import answerable, questionnaire_item_codes
 from surveys.models import ANONYMOUS_GROUPS, Cycle, Group, Invitation
 from surveys.vocabulary import NOMINATED_OUTSIDE, SMALL_GROUPS
 
@@ -91,8 +91,8 @@ def _invitation_lock(*, invitation_id: int) -> _OpenInvitation:
     """
     with connection.cursor() as cursor:
         cursor.execute(
-            'SELECT i.cycle_id, i.subject_id, i."group", i.status, c.status, c.deadline, c.questionnaire_id '
-            "FROM surveys_invitation i JOIN surveys_cycle c ON c.id = i.cycle_id "
+            'SELECT i.cycle_id, i.subject_id, i."group", i.status, c.status, c.deadline, c.questionnaire_id '  # noqa: S608 — table names from the models
+            f"FROM {Invitation._meta.db_table} i JOIN {Cycle._meta.db_table} c ON c.id = i.cycle_id "
             "WHERE i.id = %s FOR SHARE OF c",
             [invitation_id],
         )
@@ -100,7 +100,7 @@ def _invitation_lock(*, invitation_id: int) -> _OpenInvitation:
     if row is None:
         raise SurveyNotOpen
     cycle_id, subject_id, group, status, cycle_status, deadline, questionnaire_id = row
-    if status != Invitation.Status.OPEN or cycle_status != Cycle.Status.OPEN or deadline <= timezone.now():
+    if not answerable(status=status, cycle_status=cycle_status, deadline=deadline):
         raise SurveyNotOpen
     return _OpenInvitation(invitation_id, cycle_id, subject_id, group, questionnaire_id)
 
