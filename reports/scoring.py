@@ -52,7 +52,6 @@ from surveys.vocabulary import (
     MANAGER,
     NOMINATED_OUTSIDE,
     OTHERS,
-    OUTSIDE,
     QUADRANT_LABELS,
     SELF,
     SIDES,
@@ -201,14 +200,11 @@ def anonymity_filter(*, groups: Sequence[str], answered: Sequence[bool], k: int)
         labels[COMBINED] = pool
     else:
         dropped = tuple(small)
-    # Outside raters the subject nominated: the subject may know their answers, so they
-    # stand alone, as the outside raters, when k of them answered, and are never combined
-    # with anyone (k-1 addresses of the subject's own beside one real rater would give
-    # that rater away). Beside outside raters stored as such they count nowhere.
-    nominated = members.get(NOMINATED_OUTSIDE, set())
-    if len(nominated) >= k and OUTSIDE not in members:
-        labels[OUTSIDE] = frozenset(nominated)
-    elif nominated:
+    # Outside raters the subject nominated count in no figure: the subject reads the
+    # released report, and k-1 of those addresses could be their own — any figure with one
+    # real rater among them, on its own or pooled with anyone, minus the answers the subject
+    # knows, would be that rater's answer.
+    if members.get(NOMINATED_OUTSIDE):
         dropped = (*dropped, NOMINATED_OUTSIDE)
     # Every shown anonymous set has at least k raters, so a non-empty union does too.
     anonymous = frozenset(index for label in (*ANONYMOUS_GROUPS, COMBINED) for index in labels.get(label, ()))
@@ -484,20 +480,16 @@ def comments_filter(
     one rater's comments together across questions, or follows submission or storage.
     """
     rng = rng or random.SystemRandom()
+    # Outside raters the subject nominated are quoted nowhere (their addresses could be the
+    # subject's own, as in ``anonymity_filter``): an unlabelled comment of theirs beside
+    # named groups, or among the subject's own, would be the one real rater's.
     responded: dict[str, int] = {}
     for rater in raters:
-        if rater.group in STORED_ANONYMOUS_GROUPS:
+        if rater.group in STORED_ANONYMOUS_GROUPS and rater.group != NOMINATED_OUTSIDE:
             responded[rater.group] = responded.get(rater.group, 0) + 1
-    # Nominated outside raters may be the subject's own addresses: they never help a pool
-    # reach the minimum, and an unlabelled pool is counted without them.
-    nominated = responded.get(NOMINATED_OUTSIDE, 0)
-    pool = sum(responded.values()) - nominated
-    named = {
-        group
-        for group, count in responded.items()
-        if count >= rules.comment_min and group in (*ANONYMOUS_GROUPS, NOMINATED_OUTSIDE)
-    }
-    unlabelled = pool - sum(responded[group] for group in named if group != NOMINATED_OUTSIDE)
+    pool = sum(responded.values())
+    named = {group for group, count in responded.items() if count >= rules.comment_min and group in ANONYMOUS_GROUPS}
+    unlabelled = pool - sum(responded[group] for group in named)
     if 0 < unlabelled < rules.comment_min:
         named = set()
 
@@ -511,7 +503,7 @@ def comments_filter(
                 continue
             if rater.group in IDENTIFIED_GROUPS:
                 identified.append(Comment(question, FIGURE_LABELS[rater.group], text.strip(), index))
-            elif rater.group in STORED_ANONYMOUS_GROUPS and pool >= rules.comment_min:
+            elif rater.group in responded and pool >= rules.comment_min:
                 label = FIGURE_LABELS[rater.group] if rater.group in named else None
                 anonymous.append(Comment(question, label, text.strip(), index))
         identified.sort(key=lambda comment: FIGURE_ORDER.index(raters[comment.rater].group))
@@ -576,7 +568,9 @@ def report_compute(
         dimensions=tuple(results),
         indices=indices,
         comments=comments_filter(raters=raters, rules=rules, rng=rng),
-        anonymous_pool=sum(1 for rater in raters if rater.group in STORED_ANONYMOUS_GROUPS),
+        anonymous_pool=sum(
+            1 for rater in raters if rater.group in STORED_ANONYMOUS_GROUPS and rater.group != NOMINATED_OUTSIDE
+        ),
     )
 
 

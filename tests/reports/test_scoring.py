@@ -777,8 +777,25 @@ def test_nominated_outside_raters_are_never_combined_with_a_real_rater(nominated
     assert json.dumps(low, sort_keys=True) == json.dumps(high, sort_keys=True)
     shown = {group for dim in low["dimensions"] for group in (g["group"] for g in dim["groups"])}
     assert COMBINED not in shown
-    # k of them stand alone, as the outside raters; fewer count nowhere
-    assert (OUTSIDE in shown) == (nominated >= RULES.k)
+    # however many answered, they count nowhere, not even as a group of their own
+    assert OUTSIDE not in shown
+    assert NOMINATED_OUTSIDE not in shown
+
+
+@pytest.mark.parametrize("answer", [1, 5])
+def test_one_real_nominated_rater_among_the_subjects_own_addresses_changes_nothing_the_subject_reads(
+    answer: int,
+) -> None:
+    # k-1 addresses of the subject's own and one real person, all nominated: a figure of the
+    # three, minus the two answers the subject gave, would be the real one's
+    def report(real_answer: int) -> dict[str, Any]:
+        fakes = [rater(NOMINATED_OUTSIDE, default=3, comments={"keep_doing": "fake"}) for _ in range(RULES.k - 1)]
+        real = rater(NOMINATED_OUTSIDE, default=real_answer, comments={"keep_doing": "the real one"})
+        return compute([rater(SELF), rater(MANAGER), *peers(3), *fakes, real])
+
+    assert json.dumps(report(answer), sort_keys=True) == json.dumps(report(3), sort_keys=True)
+    shown = [entry["text"] for question in report(answer)["comments"] for entry in question["entries"]]
+    assert "the real one" not in shown and "fake" not in shown
 
 
 def test_the_comment_of_a_lone_real_rater_is_never_left_among_nominated_ones() -> None:
