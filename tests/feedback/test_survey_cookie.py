@@ -93,11 +93,18 @@ def test_the_cookie_cannot_be_read_without_the_servers_key(client: Client, invit
     import base64
     import re
 
-    client.get(f"/s/{token}/")
+    response = client.get(f"/s/{token}/")
+    key = response["Location"].split("/")[-2]
     value = client.cookies[COOKIE_NAME].value
     raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
-    assert str(invitation.pk).encode() not in raw and b'"s"' not in raw
+    # what the cookie holds, in any readable form: the key, the key beside the id, JSON at all
+    # (a single digit would turn up in random bytes by chance)
+    for readable in (key.encode(), f'"{key}":{invitation.pk}'.encode(), b'{"', b'"s"'):
+        assert readable not in raw
     assert ":" not in value and re.fullmatch(r"[A-Za-z0-9_-]+", value)
+    # a random nonce: the same state written twice never reads the same
+    assert survey_browser_decode(value).surveys == {key: invitation.pk}
+    assert Client().get(f"/s/{token}/").cookies[COOKIE_NAME].value != value
 
 
 def test_an_expired_or_garbled_cookie_opens_nothing(
