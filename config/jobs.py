@@ -220,8 +220,11 @@ class Lease:
     holder stops before that can happen.
     """
 
-    def __init__(self, kind: JobKind, ids: Iterable[int], owner: str) -> None:
+    def __init__(self, kind: JobKind, ids: Iterable[int], owner: str, *, until: float | None = None) -> None:
         self.kind, self.ids, self.owner = kind, list(ids), owner
+        # The run's budget (a ``time.monotonic()`` deadline): past it, a holder working step by
+        # step gives the rest back instead of running into the task's time limit mid-step.
+        self.until = until
         self.duration = settings.JOB_LEASE_SECONDS
         self.renewed = time.monotonic()
         self._stop = threading.Event()
@@ -231,6 +234,9 @@ class Lease:
         # A third of the lease as margin: a holder that sees True can finish a step well
         # before anyone else may take the row.
         return time.monotonic() - self.renewed < self.duration * 2 / 3
+
+    def budget_spent(self) -> bool:
+        return self.until is not None and time.monotonic() >= self.until
 
     def _renew_until_stopped(self) -> None:
         try:
@@ -299,7 +305,7 @@ def jobs_work(kind: JobKind, work: Worker, *, ids: Iterable[int] | None = None) 
         if not claimed:
             return claimed_total
         claimed_total += len(claimed)
-        with Lease(kind, claimed, owner) as lease:
+        with Lease(kind, claimed, owner, until=deadline) as lease:
             work(claimed, owner, lease)
         if ids is not None:
             return claimed_total

@@ -344,3 +344,19 @@ def test_a_batch_whose_emails_cannot_be_composed_ends_failed_instead_of_looping(
     assert set(rows.values_list("status", flat=True)) == {OutboundEmail.Status.FAILED}
     assert all("template missing" in error for error in rows.values_list("last_error", flat=True))
     assert not mail.outbox
+
+
+def test_a_batch_past_its_run_budget_gives_back_what_it_has_not_handed_over(open_cycle: Cycle, settings: Any) -> None:
+    # a mail server slow enough to spend the run's budget on the first email: the rest of
+    # the batch is given back (due at once, attempt refunded), never cut by the time limit
+    settings.JOB_RUN_SECONDS = 0
+    emails = OutboundEmail.objects.filter(cycle=open_cycle).order_by("id")
+    ids = list(emails.values_list("id", flat=True))
+    assert len(ids) >= 3
+    assert services.outbound_emails_work() == len(ids)
+    rows = {row["id"]: row for row in emails.values("id", "status", "attempts", "not_before")}
+    assert rows[ids[0]]["status"] == OutboundEmail.Status.SENT
+    assert {rows[pk]["status"] for pk in ids[1:]} == {OutboundEmail.Status.QUEUED}
+    assert {rows[pk]["attempts"] for pk in ids[1:]} == {0}
+    assert all(rows[pk]["not_before"] <= timezone.now() for pk in ids[1:])
+    assert [message.to for message in mail.outbox] == [[emails.get(pk=ids[0]).recipient]]
