@@ -125,8 +125,13 @@ def per_report_timings(
         report_pdf_render(data=data, with_charts=with_charts)
         return time.process_time() - started
 
-    subjects = list(Subject.objects.filter(cycle_id=cycle_id).order_by("id")[:samples])
-    report_pdf_render(data=report_data_compute(report_id=_report_for(subjects[0]).id))  # fonts loaded once
+    ordered = list(Subject.objects.filter(cycle_id=cycle_id).order_by("id"))
+    if len(ordered) <= samples:
+        raise ValueError(f"a cycle of more than {samples} subjects is needed: one warms the renderer up")
+    subjects = ordered[:samples]
+    # Fonts and stylesheets loaded once, on a report that is not sampled: each sampled PDF
+    # is then its report's first render, as in a worker.
+    report_pdf_render(data=report_data_compute(report_id=_report_for(ordered[-1]).id))
     for index, subject in enumerate(subjects):
         report = _report_for(subject)
         with timed() as elapsed:
