@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, F, Q, QuerySet
 from django.http import Http404
 
 from config import links
@@ -566,45 +567,32 @@ def subjects_short_of_k(*, cycle: Cycle, subject_ids: Sequence[int] | None = Non
     return result
 
 
-def subjects_at_risk_count(*, cycle: Cycle) -> int:
-    """How many of the cycle's subjects ``subjects_short_of_k`` names, counted in the database
-    (one query, whatever the size): an anonymous group with raters but fewer than k, or
-    fewer than k anonymous raters in all."""
-    k = cycle.anonymity_min
+def _subjects_short_of_k() -> QuerySet[Subject]:
+    """The subjects ``subjects_short_of_k`` names, in the database, each against its own
+    cycle's k: an anonymous group with raters but fewer than k, or fewer than k anonymous
+    raters in all."""
+    k = F("cycle__anonymity_min")
     invited = {f"n_{group}": Count("invitations", filter=Q(invitations__group=group)) for group in ANONYMOUS_GROUPS}
     short = Q(n_anonymous__lt=k)
     for name in invited:
         short |= Q(**{f"{name}__gt": 0, f"{name}__lt": k})
-    return (
-        Subject.objects.filter(cycle=cycle)
-        .annotate(**invited, n_anonymous=Count("invitations", filter=Q(invitations__group__in=ANONYMOUS_GROUPS)))
-        .filter(short)
-        .count()
-    )
+    return Subject.objects.annotate(
+        **invited, n_anonymous=Count("invitations", filter=Q(invitations__group__in=ANONYMOUS_GROUPS))
+    ).filter(short)
+
+
+def subjects_at_risk_count(*, cycle: Cycle) -> int:
+    """How many of the cycle's subjects ``subjects_short_of_k`` names (one query, whatever the size)."""
+    return _subjects_short_of_k().filter(cycle=cycle).count()
 
 
 def cycles_at_risk_count(*, cycles: list[Cycle]) -> dict[int, int]:
     """{cycle id: subjects with an anonymous group short of k}, for cycles not yet closed (one query)."""
-    live = {cycle.pk: cycle for cycle in cycles if cycle.status != Cycle.Status.CLOSED}
+    live = [cycle.pk for cycle in cycles if cycle.status != Cycle.Status.CLOSED]
     if not live:
         return {}
-    labels = dict(Group.choices)
-    counts: dict[tuple[int, int], dict[str, int]] = {}
-    for row in (
-        Subject.objects.filter(cycle_id__in=live)
-        .values("cycle_id", "id", "invitations__group")
-        .annotate(n=Count("invitations"))
-        .order_by()
-    ):
-        entry = counts.setdefault((row["cycle_id"], row["id"]), {})
-        if row["invitations__group"]:
-            entry[row["invitations__group"]] = row["n"]
-    result = dict.fromkeys(live, 0)
-    for (cycle_id, subject_id), by_group in counts.items():
-        k = live[cycle_id].anonymity_min
-        if _at_risk(k=k, name="", subject_id=subject_id, counts=by_group, labels=labels) is not None:
-            result[cycle_id] += 1
-    return result
+    at_risk = Counter(_subjects_short_of_k().filter(cycle_id__in=live).values_list("cycle_id", flat=True))
+    return {cycle_id: at_risk[cycle_id] for cycle_id in live}
 
 
 @dataclass(frozen=True)
