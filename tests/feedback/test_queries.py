@@ -53,12 +53,12 @@ def test_the_api_submit_reads_the_link_then_the_invitation_once(
 
 
 def test_an_invalid_form_submit_still_reads_a_fixed_number(
-    client: Client, invitation: Invitation, token: str, django_assert_max_num_queries: Any
+    client: Client, invitation: Invitation, token: str, django_assert_num_queries: Any
 ) -> None:
     page = _opened(client, token)
     data = form_data(invitation.cycle, skip=3)
     # SAVEPOINT, the locked read, ROLLBACK TO and RELEASE; then the page's own read of the invitation
-    with django_assert_max_num_queries(5):
+    with django_assert_num_queries(5):
         assert client.post(page, data).status_code == 400
 
 

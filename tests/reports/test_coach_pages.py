@@ -33,13 +33,13 @@ def more_ready_reports(cycle: Any, count: int) -> None:
 
 @pytest.mark.django_db
 def test_coach_page_lists_coachees_with_status_in_constant_queries(
-    client: Client, coached: Report, coach: Any, django_assert_max_num_queries: Any
+    client: Client, coached: Report, coach: Any, django_assert_num_queries: Any
 ) -> None:
     client.force_login(coach)
     failed_subject = SubjectFactory(cycle=coached.cycle, person=PersonFactory(team=coached.cycle.team, name="Priya"))
     Report.objects.create(cycle=coached.cycle, subject=failed_subject, status=Report.Status.FAILED, reason="Boom")
     # session, user, count, the page of reports, their cycles' counts, managed cycles
-    with django_assert_max_num_queries(6):
+    with django_assert_num_queries(6):
         response = client.get("/reports/")
     html = response.content.decode()
     assert "Jonas Berg" in html and "Priya" in html
@@ -48,7 +48,7 @@ def test_coach_page_lists_coachees_with_status_in_constant_queries(
     assert f"/reports/cycles/{coached.cycle_id}/team/" in html
     assert f"/reports/cycles/{coached.cycle_id}/coaches/" not in html
     more_ready_reports(coached.cycle, 10)
-    with django_assert_max_num_queries(6):
+    with django_assert_num_queries(6):
         assert client.get("/reports/").status_code == 200
 
 
@@ -321,7 +321,7 @@ def test_the_manager_reruns_a_failed_report_from_the_list(
 
 @pytest.mark.django_db
 def test_team_view_plots_only_subjects_whose_report_passes_the_anonymity_rules(
-    client: Client, stored_report: Report, coach: Any, django_assert_max_num_queries: Any
+    client: Client, stored_report: Report, coach: Any, django_assert_num_queries: Any
 ) -> None:
     cycle = stored_report.cycle
     CoachAssignment.objects.create(coach=coach, cycle=cycle)
@@ -333,7 +333,7 @@ def test_team_view_plots_only_subjects_whose_report_passes_the_anonymity_rules(
     stored_report_create(thin)
     client.force_login(coach)
     # session, user, cycle access, cycle, the cycle's counts, the page of points
-    with django_assert_max_num_queries(6):
+    with django_assert_num_queries(6):
         response = client.get(f"/reports/cycles/{cycle.id}/team/")
     html = response.content.decode()
     plane = html[html.index('class="plane-chart') : html.index("</figure>")]
@@ -360,25 +360,25 @@ def test_team_view_plots_only_subjects_whose_report_passes_the_anonymity_rules(
         extra = SubjectFactory(cycle=cycle, person=PersonFactory(team=cycle.team))
         answers_create(extra, comments=False)
         stored_report_create(extra)
-    with django_assert_max_num_queries(6):
+    with django_assert_num_queries(6):
         assert client.get(f"/reports/cycles/{cycle.id}/team/").status_code == 200
 
 
 @pytest.mark.django_db
 def test_api_list_in_constant_queries(
-    client: Client, coached: Report, coach: Any, django_assert_max_num_queries: Any
+    client: Client, coached: Report, coach: Any, django_assert_num_queries: Any
 ) -> None:
     client.force_login(coach)
     more_ready_reports(coached.cycle, 3)
     # session, user, count, page
-    with django_assert_max_num_queries(4):
+    with django_assert_num_queries(4):
         response = client.get(f"/api/reports/?cycle={coached.cycle.id}")
     body = response.json()
     assert body["count"] == 4
     assert {"id", "status", "subject_name", "cycle_name", "pdf_size"} <= set(body["results"][0])
     assert "figures" not in body["results"][0]
     more_ready_reports(coached.cycle, 10)
-    with django_assert_max_num_queries(4):
+    with django_assert_num_queries(4):
         client.get("/api/reports/")
     assert client.get("/api/reports/?cycle=abc").json() == {"cycle": "A cycle id (a whole number)."}
 
@@ -533,17 +533,17 @@ def test_a_cycle_filter_that_is_not_a_whole_number_is_a_400_naming_it(client: Cl
 
 @pytest.mark.django_db
 def test_manager_sees_who_has_no_coach_in_constant_queries(
-    client: Client, stored_report: Report, manager: Any, django_assert_max_num_queries: Any
+    client: Client, stored_report: Report, manager: Any, django_assert_num_queries: Any
 ) -> None:
     client.force_login(manager)
     # session, user, count, the page of reports, their cycles' counts, managed cycles, subjects without a coach
-    with django_assert_max_num_queries(7):
+    with django_assert_num_queries(7):
         html = client.get("/reports/").content.decode()
     assert "No coach can read the report of Jonas Berg." in html
     assert f'href="/reports/cycles/{stored_report.cycle_id}/coaches/"' in html
     assert f'href="/cycles/{stored_report.cycle_id}/"' in html
     more_ready_reports(stored_report.cycle, 10)
-    with django_assert_max_num_queries(7):
+    with django_assert_num_queries(7):
         html = client.get("/reports/").content.decode()
     # eleven people without a coach: the first ten by name, and how many more
     notice = html.split("No coach can read the reports of ")[1].split("</p>")[0]
