@@ -140,6 +140,10 @@ def test_the_progress_api_is_paged_like_the_lists(manager: Any) -> None:
     assert names == [f"Person {n:03}" for n in range(60)]
     # the default page is the lists' one: 100
     assert len(api.get(f"/api/cycles/{cycle.pk}/progress/").json()["results"]) == 60
+    larger = cycle_of_size(manager, 101)
+    first = api.get(f"/api/cycles/{larger.pk}/progress/").json()
+    assert (len(first["results"]), first["count"]) == (100, 101)
+    assert first["next"].endswith(f"/api/cycles/{larger.pk}/progress/?limit=100&offset=100")
 
 
 @pytest.mark.parametrize(
