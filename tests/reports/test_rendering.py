@@ -231,6 +231,7 @@ def test_identified_only_report_renders_and_says_why(closed_cycle: Any, tmp_path
     assert "Too few peers, direct reports and outside raters gave ratings for any anonymous figure" in text
     # a report with fewer figures is shorter, and still leaves no page but the last half empty
     pages = page_images(pdf_path, tmp_path, dpi=40)
+    assert 1 < len(pages) < 4
     for page in pages[:-1]:
         assert empty_from_bottom(page) < 0.5
 
@@ -343,6 +344,7 @@ def test_a_worker_pool_process_starts_with_the_renderer_loaded_and_its_objects_f
     from reports import rendering
 
     rendering._stylesheets.cache_clear()
+    assert gc.get_freeze_count() == 0
     try:
         pool_process_ready()
         assert rendering._stylesheets.cache_info().currsize == 1
