@@ -33,8 +33,22 @@ def test_an_item_of_a_version_in_use_cannot_be_deleted(superuser_client: Client,
     response = superuser_client.post(f"/admin/surveys/item/{item_in_use.pk}/delete/", {"post": "yes"})
     assert response.status_code == 403
     page = superuser_client.get("/admin/surveys/item/")
+    assert page.status_code == 200 and item_in_use.code.encode() in page.content
     assert b"delete_selected" not in page.content
     assert Item.objects.filter(pk=item_in_use.pk).exists()
+
+
+def test_an_item_of_a_version_in_use_cannot_be_changed(superuser_client: Client, item_in_use: Item) -> None:
+    url = f"/admin/surveys/item/{item_in_use.pk}/change/"
+    page = superuser_client.get(url)
+    assert page.status_code == 200 and item_in_use.text.encode() in page.content
+    assert b'name="text"' not in page.content
+    superuser_client.post(
+        url, {"dimension": item_in_use.dimension_id, "code": item_in_use.code, "text": "Reworded.", "position": 1}
+    )
+    before = item_in_use.text
+    item_in_use.refresh_from_db()
+    assert item_in_use.text == before != "Reworded."
 
 
 def test_no_item_can_be_added_to_a_version_in_use(superuser_client: Client, item_in_use: Item) -> None:
