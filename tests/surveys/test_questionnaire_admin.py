@@ -84,7 +84,9 @@ def test_a_launched_cycle_cannot_be_deleted_so_its_version_stays_frozen(
     cycle = Cycle.objects.get(questionnaire=item_in_use.dimension.questionnaire, status=Cycle.Status.OPEN)
     response = superuser_client.post(f"/admin/surveys/cycle/{cycle.pk}/delete/", {"post": "yes"})
     assert response.status_code == 403
-    assert b"delete_selected" not in superuser_client.get("/admin/surveys/cycle/").content
+    listing = superuser_client.get("/admin/surveys/cycle/")
+    assert listing.status_code == 200 and cycle.name.encode() in listing.content
+    assert b"delete_selected" not in listing.content
     assert Cycle.objects.filter(pk=cycle.pk, status=Cycle.Status.OPEN).exists()
 
 
@@ -92,7 +94,9 @@ def test_the_admin_changes_neither_a_cycles_status_nor_a_launched_cycles_questio
     superuser_client: Client, item_in_use: Item
 ) -> None:
     cycle = Cycle.objects.get(questionnaire=item_in_use.dimension.questionnaire, status=Cycle.Status.OPEN)
-    page = superuser_client.get(f"/admin/surveys/cycle/{cycle.pk}/change/").content.decode()
+    response = superuser_client.get(f"/admin/surveys/cycle/{cycle.pk}/change/")
+    page = response.content.decode()
+    assert response.status_code == 200 and 'name="name"' in page and cycle.get_status_display() in page
     assert 'name="status"' not in page and 'name="questionnaire"' not in page
 
 
