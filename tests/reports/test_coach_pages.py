@@ -77,7 +77,10 @@ def test_pdf_of_a_report_not_ready_is_404(client: Client, closed_cycle: Any, coa
 def zip_files(response: Any) -> dict[str, bytes]:
     """The files of a zip download, by name (the zip is sent as a stream of blocks)."""
     assert response.streaming
-    with zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content))) as archive:
+    body = b"".join(response.streaming_content)
+    # the length announced is the length sent (the zip is written whole before it is sent)
+    assert int(response["Content-Length"]) == len(body)
+    with zipfile.ZipFile(io.BytesIO(body)) as archive:
         return {name: archive.read(name) for name in archive.namelist()}
 
 
