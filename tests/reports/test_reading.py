@@ -256,6 +256,12 @@ def test_questions_for_the_debrief_start_general_and_follow_the_suggestions() ->
     assert reading["questions"][0] == BANK.debrief[0]
     assert 3 <= len(reading["questions"]) <= 5
     assert len(set(reading["questions"])) == len(reading["questions"])
+    # the first general question, then those of the suggestions in their order, then the
+    # other general ones while there is room
+    specific = [question for question in reading["questions"][1:] if question not in BANK.debrief]
+    assert specific
+    general = [question for question in BANK.debrief[1:] if question not in specific]
+    assert reading["questions"] == [BANK.debrief[0], *specific, *general][:5]
 
 
 def test_the_reading_records_the_text_bank_it_was_written_with() -> None:
