@@ -229,30 +229,31 @@ def answer_counts(*, cycle: Cycle) -> dict[int, dict[str, list[int]]]:
 
 
 def _answer_counts_snapshot(cycle: Cycle) -> dict[int, dict[str, list[int]]]:
-    """The answer counts as of the start of the current snapshot period, the same for every
-    page, live fragment and API call in that period.
+    """The answer counts as of a snapshot at least ``PROGRESS_SNAPSHOT_SECONDS`` old at its
+    replacement, the same for every page, live fragment and API call meanwhile.
 
     Live counts would give a manager watching the progress the time of each answer (to a
     few seconds, by polling): whoever they just saw open the email either did or did not
-    answer. Counts that move only once per ``PROGRESS_SNAPSHOT_SECONDS`` tell the period at
-    most. The snapshot lives in the shared cache; without it (Redis down) the counts are
-    read live rather than not at all.
+    answer. A snapshot is replaced only once it is a whole period old, so two snapshots are
+    always at least a period apart, whenever anyone looks: a snapshot per numbered period
+    would let a manager take one just before a period ends and the next just after it, two
+    seconds apart. The snapshot lives in the shared cache; without it (Redis down) the
+    counts are read live rather than not at all.
     """
     seconds = settings.PROGRESS_SNAPSHOT_SECONDS
     if seconds <= 0:
         return answer_counts(cycle=cycle)
-    key = f"progress-snapshot:{cycle.pk}:{int(time.time() // seconds)}"
+    key = f"progress-snapshot:{cycle.pk}"
+    now = time.time()
     try:
         cached = cache.get(key)
-        if cached is None:
-            cached = answer_counts(cycle=cycle)
-            cache.add(key, cached, timeout=seconds)
-            # Another request may have stored its snapshot first: everyone shows that one.
-            cached = cache.get(key, cached)
+        if cached is None or now - cached["at"] >= seconds:
+            cached = {"at": now, "counts": answer_counts(cycle=cycle)}
+            cache.set(key, cached, timeout=seconds * 2)
     except Exception:
         logger.warning("progress snapshot unavailable; counts read live", exc_info=True)
         return answer_counts(cycle=cycle)
-    return dict(cached)
+    return dict(cached["counts"])
 
 
 def progress_rows(*, cycle: Cycle) -> QuerySet[Subject, tuple[int, str, Any]]:

@@ -40,6 +40,24 @@ def test_an_answer_shows_in_the_counts_only_in_the_next_period(
     assert sum(_answered(open_cycle)) == sum(before) + 1
 
 
+def test_looking_just_before_and_just_after_a_period_boundary_shows_the_same_counts(
+    open_cycle: Cycle, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a manager who looks two seconds before a multiple of the period and again two seconds
+    # after it: the two snapshots, if both were taken, would tell who answered in between
+    settings.PROGRESS_SNAPSHOT_SECONDS = 900
+    now = 1_800_000_000.0 + 898
+    monkeypatch.setattr(time, "time", lambda: now)
+    before = _answered(open_cycle)
+    Invitation.objects.filter(cycle=open_cycle, group=Group.SELF).update(status=Invitation.Status.COMPLETED)
+    now += 4
+    assert _answered(open_cycle) == before
+    now += 895
+    assert _answered(open_cycle) == before
+    now += 1
+    assert sum(_answered(open_cycle)) > sum(before)
+
+
 def test_without_a_period_the_counts_are_live(open_cycle: Cycle, settings: Any) -> None:
     settings.PROGRESS_SNAPSHOT_SECONDS = 0
     before = sum(_answered(open_cycle))
