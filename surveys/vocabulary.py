@@ -42,8 +42,8 @@ ANONYMOUS_GROUPS: tuple[str, ...] = (PEER, DIRECT_REPORT, OUTSIDE)
 # stored group of one would name its one member to anyone who reads the database.
 SMALL_GROUPS = "small_groups"
 # Stored in place of "outside" for a subject who nominated outside raters (decided at
-# close): the subject may hold those answers (an address of their own), so they are shown
-# only on their own, as the outside raters, and never combined with anyone else's.
+# close): the subject may hold those answers (an address of their own), so they count in
+# no figure and are quoted nowhere (reports.scoring).
 NOMINATED_OUTSIDE = "nominated_outside"
 STORED_ANONYMOUS_GROUPS: tuple[str, ...] = (*ANONYMOUS_GROUPS, SMALL_GROUPS, NOMINATED_OUTSIDE)
 
