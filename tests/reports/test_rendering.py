@@ -344,6 +344,8 @@ def test_a_worker_pool_process_starts_with_the_renderer_loaded_and_its_objects_f
     from reports import rendering
 
     rendering._stylesheets.cache_clear()
+    # an in-process worker started by another test may have frozen this process already
+    gc.unfreeze()
     assert gc.get_freeze_count() == 0
     try:
         pool_process_ready()
