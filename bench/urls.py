@@ -15,6 +15,7 @@ from django.urls import path
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
+from config.database import server_binding_cursor
 from config.urls import handler400, handler403, handler404, handler500
 from config.urls import urlpatterns as project_urlpatterns
 from feedback.sealing import answer_seal
@@ -42,8 +43,9 @@ def insert(request: HttpRequest) -> HttpResponse:
 @require_POST
 def insert_sealed(request: HttpRequest) -> HttpResponse:
     blob = answer_seal(cycle_id=0, payload={"kind": "bench"}, texts={"keep_doing": request.body.decode()[:200]})
-    with connection.cursor() as cursor:
-        cursor.execute(f"INSERT INTO {INSERT_TABLE} (body) VALUES (%s)", [blob])  # noqa: S608 — a constant
+    # Sent as a submit sends it: bound on the server, in binary.
+    with server_binding_cursor() as cursor:
+        cursor.execute(f"INSERT INTO {INSERT_TABLE} (body) VALUES (%b)", [blob])  # noqa: S608 — a constant
     return HttpResponse("stored", content_type="text/plain", status=201)
 
 

@@ -16,20 +16,23 @@ How an answer is kept from its invitation (the product's core promise):
   key is a random UUID4; no timestamp. Ratings and comments are normalized (every item
   code and all four comment keys, in a fixed order), so nothing in a row's shape is
   particular to one rater.
-* The session only maps an opaque per-browser key to the invitation until the answer is
-  stored; the mapping is dropped in the same request (see ``feedback.views``).
+* The rater's browser alone maps an opaque key to the invitation, in an encrypted cookie,
+  until the answer is stored; the mapping is dropped in the same request (see
+  ``feedback.browser``).
 * Nothing here logs, and no id of a stored answer is ever returned to the rater.
 """
 
 from __future__ import annotations
 
 import random
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
 from django.db import connection, transaction
 from django.utils import timezone
 
+from config.database import server_binding_cursor
 from feedback.answers import COMMENT_NAMES, answers_clean, reason_clean
 from feedback.models import Decline, Response, SealedAnswer
 from feedback.sealing import answer_seal, answer_unseal
@@ -79,21 +82,14 @@ class _OpenInvitation:
     questionnaire_id: int
 
 
-def _invitation_lock(*, invitation_id: int) -> _OpenInvitation:
-    """Inside the caller's transaction: the invitation if it can take an answer now, or ``SurveyNotOpen``.
-
-    One read of the invitation, joined to its cycle, whose row is locked ``FOR SHARE``:
-    submits do not block each other, but a concurrent close (which updates the cycle row)
-    waits for this transaction, and this one waits for a close in progress and then sees
-    the cycle closed — an answer is never stored into a cycle whose reports are already
-    being built. The cycle is locked before the invitation is claimed, in the order the
-    close takes them, so the two never deadlock.
-    """
+def _invitation_read(*, invitation_id: int) -> _OpenInvitation:
+    """The invitation if it can take an answer now, or ``SurveyNotOpen``: one read, joined to its
+    cycle, without a lock — the claim (``_invitation_claim``) checks all of it again, locked."""
     with connection.cursor() as cursor:
         cursor.execute(
             'SELECT i.cycle_id, i.subject_id, i."group", i.status, c.status, c.deadline, c.questionnaire_id '  # noqa: S608 — table names from the models
             f"FROM {Invitation._meta.db_table} i JOIN {Cycle._meta.db_table} c ON c.id = i.cycle_id "
-            "WHERE i.id = %s FOR SHARE OF c",
+            "WHERE i.id = %s",
             [invitation_id],
         )
         row = cursor.fetchone()
@@ -105,53 +101,90 @@ def _invitation_lock(*, invitation_id: int) -> _OpenInvitation:
     return _OpenInvitation(invitation_id, cycle_id, subject_id, group, questionnaire_id)
 
 
-def _invitation_claim(invitation: _OpenInvitation, *, new_status: str) -> None:
-    """Move the invitation from open to ``new_status``, or raise ``SurveyClaimLost``."""
-    # The status condition must sit on the invitation row itself, with no join: when
-    # ten submits of one link race, PostgreSQL re-checks this WHERE clause against the
-    # row version the winner wrote, so exactly one UPDATE matches. A filter through a
-    # join (``cycle__status=...``) becomes ``id IN (subquery)``, and the subquery would
-    # not be re-checked — two submits could both succeed.
-    claimed = Invitation.objects.filter(pk=invitation.id, status=Invitation.Status.OPEN).update(status=new_status)
+# One statement, so one implicit transaction and one round trip to PostgreSQL:
+# - ``open_cycle`` locks the cycle row FOR SHARE if it is still open and before its deadline:
+#   submits do not block each other, but a close in progress (which has updated the row)
+#   makes this wait and then find the cycle closed, and a close that comes later waits for
+#   this statement — an answer never lands in a cycle whose answers are being opened;
+# - ``claimed`` moves the invitation from open to its new status. The status condition sits
+#   on the invitation row itself: when submits of one link race, PostgreSQL re-checks it
+#   against the row version the winner wrote, so exactly one claims it. Subject and group
+#   are those the answer was sealed with;
+# - the sealed answer is stored only if the claim took (``%(sealed)b``: sent in binary).
+_CLAIM = """
+WITH open_cycle AS (
+    SELECT id FROM {cycle} WHERE id = %(cycle)s AND status = %(cycle_open)s AND deadline > %(now)s FOR SHARE
+), claimed AS (
+    UPDATE {invitation} SET status = %(new_status)s
+    WHERE id = %(invitation)s AND status = %(invitation_open)s AND subject_id = %(subject)s AND "group" = %(group)s
+      AND cycle_id IN (SELECT id FROM open_cycle)
+    RETURNING cycle_id
+)
+"""
+_STORE = "INSERT INTO {sealed} (id, cycle_id, ciphertext) SELECT %(id)s, cycle_id, %(sealed)b FROM claimed"
+_CLAIM_ONLY = "SELECT cycle_id FROM claimed"
+
+
+def _claim_statement(*, store: bool) -> str:
+    return (_CLAIM + (_STORE if store else _CLAIM_ONLY)).format(
+        cycle=Cycle._meta.db_table, invitation=Invitation._meta.db_table, sealed=SealedAnswer._meta.db_table
+    )
+
+
+def _invitation_claim(invitation: _OpenInvitation, *, new_status: str, sealed: bytes | None = None) -> None:
+    """Move the invitation from open to ``new_status`` and store ``sealed`` with it, in one
+    statement; ``SurveyNotOpen`` if the cycle closed meanwhile, ``SurveyClaimLost`` if
+    another submit or decline of the link claimed it first."""
+    parameters: dict[str, Any] = {
+        "cycle": invitation.cycle_id,
+        "cycle_open": Cycle.Status.OPEN,
+        "now": timezone.now(),
+        "new_status": new_status,
+        "invitation": invitation.id,
+        "invitation_open": Invitation.Status.OPEN,
+        "subject": invitation.subject_id,
+        "group": invitation.group,
+    }
+    if sealed is not None:
+        parameters.update(id=uuid.uuid4(), sealed=sealed)
+    with server_binding_cursor() as cursor:
+        cursor.execute(_claim_statement(store=sealed is not None), parameters)
+        claimed = cursor.rowcount
     if claimed != 1:
-        raise SurveyClaimLost
+        # Read again only on this rare path, to say which: closed (or past its deadline) or taken.
+        if Cycle.objects.filter(pk=invitation.cycle_id, status=Cycle.Status.OPEN, deadline__gt=timezone.now()).exists():
+            raise SurveyClaimLost
+        raise SurveyNotOpen
 
 
 def response_submit(*, invitation_id: int, answers: Any) -> None:
     """Store a rater's answers, once and sealed: ``answers`` is ``{"ratings": {...}, "comments": {...}}``.
 
-    Raises ``SurveyNotOpen`` or ``AnswersInvalid`` (with per-field errors). Three statements
-    and one commit: the invitation read with its cycle's lock, the claim, the sealed answer
-    (the questionnaire's item codes are kept per process).
+    Raises ``SurveyNotOpen`` or ``AnswersInvalid`` (with per-field errors). Two statements,
+    no transaction of their own: the invitation's read, then its claim with the sealed
+    answer (the questionnaire's item codes are kept per process).
     """
-    with transaction.atomic():
-        invitation = _invitation_lock(invitation_id=invitation_id)
-        clean = answers_clean(
-            item_codes=questionnaire_item_codes(questionnaire_id=invitation.questionnaire_id), data=answers
-        )
-        _invitation_claim(invitation, new_status=Invitation.Status.COMPLETED)
-        # Only values shared by every rater of the group go with the answer; see the module docstring.
-        _seal(invitation, payload={"kind": RESPONSE, "ratings": clean.ratings}, texts=clean.comments)
+    invitation = _invitation_read(invitation_id=invitation_id)
+    item_codes = questionnaire_item_codes(questionnaire_id=invitation.questionnaire_id)
+    clean = answers_clean(item_codes=item_codes, data=answers)
+    # Only values shared by every rater of the group go with the answer; see the module docstring.
+    sealed = _seal(invitation, payload={"kind": RESPONSE, "ratings": clean.ratings}, texts=clean.comments)
+    _invitation_claim(invitation, new_status=Invitation.Status.COMPLETED, sealed=sealed)
 
 
 def response_decline(*, invitation_id: int, reason: Any = "") -> None:
     """Record that the rater will not answer; an optional reason is kept, sealed like an answer."""
     text = reason_clean(reason=reason)
-    with transaction.atomic():
-        invitation = _invitation_lock(invitation_id=invitation_id)
-        _invitation_claim(invitation, new_status=Invitation.Status.DECLINED)
-        if text:
-            _seal(invitation, payload={"kind": DECLINE}, texts={"reason": text})
+    invitation = _invitation_read(invitation_id=invitation_id)
+    sealed = _seal(invitation, payload={"kind": DECLINE}, texts={"reason": text}) if text else None
+    _invitation_claim(invitation, new_status=Invitation.Status.DECLINED, sealed=sealed)
 
 
-def _seal(invitation: _OpenInvitation, *, payload: dict[str, Any], texts: dict[str, str]) -> None:
-    SealedAnswer.objects.create(
+def _seal(invitation: _OpenInvitation, *, payload: dict[str, Any], texts: dict[str, str]) -> bytes:
+    return answer_seal(
         cycle_id=invitation.cycle_id,
-        ciphertext=answer_seal(
-            cycle_id=invitation.cycle_id,
-            payload={**payload, "subject": invitation.subject_id, "group": invitation.group},
-            texts=texts,
-        ),
+        payload={**payload, "subject": invitation.subject_id, "group": invitation.group},
+        texts=texts,
     )
 
 

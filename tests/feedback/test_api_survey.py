@@ -113,9 +113,9 @@ def test_a_submit_that_loses_the_race_gets_409_already_submitted(
     # stored before this one claims the invitation
     claim = services._invitation_claim
 
-    def claim_after_another(open_invitation: Any, *, new_status: str) -> None:
+    def claim_after_another(open_invitation: Any, **kwargs: Any) -> None:
         Invitation.objects.filter(pk=open_invitation.id).update(status=Invitation.Status.COMPLETED)
-        claim(open_invitation, new_status=new_status)
+        claim(open_invitation, **kwargs)
 
     monkeypatch.setattr(services, "_invitation_claim", claim_after_another)
     # when

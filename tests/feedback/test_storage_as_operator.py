@@ -32,12 +32,13 @@ from typing import Any
 
 import pytest
 from django.contrib.sessions.backends.db import SessionStore
-from django.db import connection
+from django.db import connection, transaction
 from rest_framework.authtoken.models import Token
 
 from feedback import services
 from feedback.answers import COMMENT_NAMES
 from feedback.models import Decline, Response
+from feedback.sealing import answer_unseal
 from surveys.models import Cycle, Group, Invitation
 from surveys.services import invitation_link_create
 from tests import services_plugin
@@ -512,11 +513,29 @@ def _store_in_the_clear(invitation: Invitation, *, payload: dict[str, Any], text
     )
 
 
+def _claim_writing_plaintext(*, copy_deleted: bool) -> Any:
+    """A submit's claim that also writes the answer in the clear, in the claim's own transaction:
+    instead of the sealed blob, or (``copy_deleted``) as a scratch copy deleted before the
+    sealed blob is stored."""
+    claim = services._invitation_claim
+
+    def claim_with_plaintext(invitation: Any, *, new_status: str, sealed: bytes | None = None) -> None:
+        with transaction.atomic():
+            if sealed is not None:
+                payload, texts = answer_unseal(cycle_id=invitation.cycle_id, blob=sealed)
+                plaintext = _store_in_the_clear(invitation, payload=payload, texts=texts)
+                if copy_deleted:
+                    plaintext.delete()
+            claim(invitation, new_status=new_status, sealed=sealed if copy_deleted else None)
+
+    return claim_with_plaintext
+
+
 def test_the_analysis_ties_every_answer_to_its_rater_when_a_submit_stores_it_in_the_clear(
     live_server: Any, manager: Any, default_questionnaire: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # given: sealing bypassed (the live server runs in this process, so it sees the patch)
-    monkeypatch.setattr(services, "_seal", _store_in_the_clear)
+    monkeypatch.setattr(services, "_invitation_claim", _claim_writing_plaintext(copy_deleted=False))
     # when
     trace = cycle_answered_and_closed(live_server.url, manager)
     answering = trace.answering
@@ -547,13 +566,7 @@ def test_a_plaintext_copy_the_submit_deletes_again_is_invisible_to_a_dump_but_no
 ) -> None:
     # given: a subtler mistake — the answer is sealed, but a plaintext copy written on
     # the way (a scratch row, an audit table) is deleted before the submit commits
-    seal = services._seal
-
-    def seal_after_a_scratch_copy(invitation: Invitation, *, payload: dict[str, Any], texts: dict[str, str]) -> None:
-        _store_in_the_clear(invitation, payload=payload, texts=texts).delete()
-        seal(invitation, payload=payload, texts=texts)
-
-    monkeypatch.setattr(services, "_seal", seal_after_a_scratch_copy)
+    monkeypatch.setattr(services, "_invitation_claim", _claim_writing_plaintext(copy_deleted=True))
     # when
     trace = cycle_answered_and_closed(live_server.url, manager)
     # then: no query finds it while the cycle is open ...

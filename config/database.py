@@ -1,0 +1,31 @@
+"""A cursor that sends its parameters apart from the statement, bytes as bytes.
+
+Django's PostgreSQL backend binds parameters on the client by default: psycopg writes
+each value into the SQL text, a ``bytea`` as a hex literal twice its size that the server
+then parses back. For a sealed answer (``feedback.sealing``, tens of kilobytes) that
+round trip through text cost more than everything else the INSERT does. This cursor binds
+on the server (the extended protocol), so a ``%b`` parameter travels in binary as it is,
+and psycopg prepares a statement it has run a few times on a connection.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from django.db import connection
+from django.db.backends.postgresql.base import ServerBindingCursor
+from django.db.backends.utils import CursorWrapper
+
+
+@contextmanager
+def server_binding_cursor() -> Iterator[CursorWrapper]:
+    """A cursor on Django's connection (its transaction, its error wrapping, its query log)
+    whose parameters are bound on the server."""
+    connection.close_if_health_check_failed()
+    connection.ensure_connection()
+    with connection.wrap_database_errors:
+        raw = ServerBindingCursor(connection.connection)
+    cursor = connection.make_debug_cursor(raw) if connection.queries_logged else connection.make_cursor(raw)
+    with cursor:
+        yield cursor
