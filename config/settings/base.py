@@ -127,6 +127,8 @@ DATABASES = {
 }
 if not DATABASES["default"]["ENGINE"].endswith("postgresql"):
     raise ValueError("DATABASE_URL must point to PostgreSQL (postgres://…).")
+# Django's backend with a health check that needs no round trip (config/postgresql/base.py).
+DATABASES["default"]["ENGINE"] = "config.postgresql"
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

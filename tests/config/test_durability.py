@@ -368,6 +368,49 @@ def test_pg_terminate_backend_under_100_concurrent_submits_answers_503_and_store
     assert Invitation.objects.filter(cycle=cycle, status=Invitation.Status.COMPLETED).count() == len(outcomes)
 
 
+@pytest.mark.parametrize("broken", ["", "no_health_check"])
+def test_after_the_database_cut_every_connection_the_next_requests_are_answered_as_usual(
+    broken: str, tmp_path: Path, default_questionnaire: Any
+) -> None:
+    """What a database restart or failover leaves: every web connection cut while idle. Each
+    kept connection is checked before its request's first statement (without a round trip,
+    config/postgresql/base.py) and replaced. With ``broken="no_health_check"`` the first
+    request on each dead connection answers 503: the check is what keeps raters from seeing it."""
+    from surveys.services import invitation_link_create
+    from tests.factories import CycleFactory, InvitationFactory
+
+    cycle = CycleFactory(status=Cycle.Status.OPEN)
+    token = invitation_link_create(invitation=InvitationFactory(subject__cycle=cycle, status=Invitation.Status.OPEN))
+    stack = Stack(tmp_path, broken=broken, **FAST)
+    try:
+        # given: every web thread has served a request and kept its connection
+        assert {stack.request("GET", f"/api/survey/{token}/")[0] for _ in range(40)} == {200}
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pid FROM pg_stat_activity WHERE application_name = %s", [STACK_APPLICATION])
+            kept = [pid for (pid,) in cursor.fetchall()]
+            assert kept, "the web processes kept no connection: nothing to cut"
+            # when: the database cuts them all
+            cursor.execute("SELECT pg_terminate_backend(pid) FROM unnest(%s::int[]) AS pid", [kept])
+            stack.wait_for(lambda: not _backends_alive(kept), 10, "the cut backends exit")
+        # then
+        statuses = Counter(stack.request("GET", f"/api/survey/{token}/")[0] for _ in range(40))
+    finally:
+        stack.stop()
+        connection.close()
+    if broken:
+        assert statuses[503] > 0, statuses
+        return
+    assert statuses == Counter({200: 40})
+
+
+def _backends_alive(pids: list[int]) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_stat_clear_snapshot()")
+        cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(%s)", [pids])
+        (alive,) = cursor.fetchone()
+    return bool(alive)
+
+
 # How long the connections are cut again and again; the raters' retries then go through.
 CUTTING_SECONDS = 4
 

@@ -1,0 +1,42 @@
+"""Django's PostgreSQL backend, with a health check that costs no round trip.
+
+With ``CONN_HEALTH_CHECKS`` Django checks a persistent connection before the first query of
+each request, so that one cut by a database restart, a failover or ``pg_terminate_backend``
+is replaced silently instead of failing that request. Its check is ``SELECT 1``: a round
+trip to the server on every request that touches the database — on the survey page as much
+as the page's own query.
+
+A connection the server has dropped says so on its socket: the server sends its farewell
+(``FATAL: terminating connection``) and closes, so the socket of an idle connection becomes
+readable. A healthy idle connection has nothing to read (this service listens for no
+notifications). So this check looks at the socket, without waiting, and at what libpq
+already knows; anything unexpected counts as unusable and costs one new connection. A
+server that vanished without closing anything (a host powered off) is noticed by neither
+check before the query's own timeout.
+"""
+
+from __future__ import annotations
+
+import select
+
+from django.db.backends.postgresql import base
+from psycopg import pq
+
+_USABLE_STATES = (pq.TransactionStatus.IDLE, pq.TransactionStatus.INTRANS)
+
+
+class DatabaseWrapper(base.DatabaseWrapper):
+    """What ``ENGINE = "config.postgresql"`` loads: Django's own, but for ``is_usable``."""
+
+    def is_usable(self) -> bool:
+        if self.connection is None:
+            return False
+        pgconn = self.connection.pgconn
+        if self.connection.broken or pgconn.status != pq.ConnStatus.OK:
+            return False
+        if pgconn.transaction_status not in _USABLE_STATES:
+            return False
+        poller = select.poll()
+        poller.register(pgconn.socket, select.POLLIN | select.POLLPRI)
+        # Readable (the server's farewell, or the end of the stream), hung up or in error: gone.
+        return not poller.poll(0)
