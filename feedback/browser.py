@@ -9,10 +9,13 @@ the browser itself, in a cookie encrypted and authenticated with a key derived f
   pairs a browser with an invitation, before or after the answer;
 * storing an answer takes one commit, the answer's own, with no session write after it.
 
-The moment an answer or a decline is stored, the cookie is written again without that
-invitation: it then keeps only the bare key (to show "thank you"), never which invitation
-it was. The cookie expires like a session cookie (``SESSION_COOKIE_AGE``), with the same
-flags (``Secure`` in production, ``HttpOnly``, ``SameSite``).
+Beside each key the cookie keeps what a submit needs of its invitation — cycle, subject,
+group, questionnaire, none of which changes while it is open — so that storing the answer
+needs no read before its one statement (which checks them against the rows). The moment
+an answer or a decline is stored, the cookie is written again without that invitation: it
+then keeps only the bare key (to show "thank you"), never which invitation it was. The
+cookie expires like a session cookie (``SESSION_COOKIE_AGE``), with the same flags
+(``Secure`` in production, ``HttpOnly``, ``SameSite``).
 
 Signing alone would leave the cookie readable to whoever sees it (the device, a browser
 sync, a HAR file sent to support): the ids of the invitations still open — ids a manager
@@ -41,12 +44,15 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.utils.crypto import salted_hmac
 
+from feedback.services import OpenInvitation
+
 COOKIE_NAME = "b360_survey"
 _SALT = "feedback.browser"
 # Finished keys kept to show "thank you" at their address (the oldest go first).
 DONE_KEPT = 50
 # Browsers drop a cookie larger than 4,096 bytes whole: it is trimmed below that instead,
-# oldest finished keys first, then the oldest open surveys (whose links open them again).
+# the oldest held invitations first (their submits then read them), then the oldest
+# finished keys, then the oldest open surveys (whose links open them again).
 _COOKIE_MAX_BYTES = 3800
 
 View = Callable[..., HttpResponse]
@@ -54,24 +60,35 @@ View = Callable[..., HttpResponse]
 
 @dataclass
 class SurveyBrowser:
-    """{key: invitation id} of the surveys opened in this browser, and the keys it finished."""
+    """{key: invitation id} of the surveys opened in this browser, what a submit needs of each
+    (``held``), and the keys it finished."""
 
     surveys: dict[str, int] = field(default_factory=dict)
     done: list[str] = field(default_factory=list)
+    held: dict[str, OpenInvitation] = field(default_factory=dict)
     changed: bool = False
 
-    def key_open(self, invitation_id: int) -> str:
+    def key_open(self, invitation: OpenInvitation) -> str:
         """This browser's key for the invitation: the one it already has, or a new one."""
         for key, known in self.surveys.items():
-            if known == invitation_id:
+            if known == invitation.id:
+                if self.held.get(key) != invitation:
+                    self.held[key] = invitation
+                    self.changed = True
                 return key
         key = secrets.token_urlsafe(16)
-        self.surveys[key] = invitation_id
+        self.surveys[key] = invitation.id
+        self.held[key] = invitation
         self.changed = True
         return key
 
     def invitation_id(self, key: str) -> int | None:
         return self.surveys.get(key)
+
+    def invitation_held(self, key: str) -> OpenInvitation | None:
+        """What a submit needs of the key's invitation, if this browser keeps it (a cookie
+        written before it did holds the id alone)."""
+        return self.held.get(key)
 
     def is_done(self, key: str) -> bool:
         return key in self.done
@@ -79,19 +96,40 @@ class SurveyBrowser:
     def forget(self, key: str, *, done: bool) -> None:
         """Drop the key's invitation; with ``done``, keep the bare key to show "thank you"."""
         self.surveys.pop(key, None)
+        self.held.pop(key, None)
         if done and key not in self.done:
             self.done = [*self.done, key][-DONE_KEPT:]
         self.changed = True
 
     def encoded(self) -> str:
         while True:
-            value = _seal({"s": self.surveys, "d": self.done, "t": int(time.time())})
+            surveys = {
+                key: _held_encoded(self.held[key]) if key in self.held else pk for key, pk in self.surveys.items()
+            }
+            value = _seal({"s": surveys, "d": self.done, "t": int(time.time())})
             if len(value) <= _COOKIE_MAX_BYTES:
                 return value
-            if self.done:
+            # What goes first costs least: a held invitation only saves its submit a read.
+            if self.held:
+                self.held.pop(next(key for key in self.surveys if key in self.held))
+            elif self.done:
                 self.done = self.done[1:]
             else:
                 self.surveys.pop(next(iter(self.surveys)))
+
+
+def _held_encoded(invitation: OpenInvitation) -> list[Any]:
+    return [invitation.id, invitation.cycle_id, invitation.subject_id, invitation.group, invitation.questionnaire_id]
+
+
+def _held_decoded(value: Any) -> OpenInvitation | None:
+    if not isinstance(value, list) or len(value) != 5:
+        return None
+    pk, cycle_id, subject_id, group, questionnaire_id = value
+    numbers = (pk, cycle_id, subject_id, questionnaire_id)
+    if not all(isinstance(n, int) and not isinstance(n, bool) for n in numbers) or not isinstance(group, str):
+        return None
+    return OpenInvitation(pk, cycle_id, subject_id, group, questionnaire_id)
 
 
 def _keys() -> list[bytes]:
@@ -133,14 +171,17 @@ def survey_browser_decode(value: str | None) -> SurveyBrowser:
         return SurveyBrowser()
     surveys = data.get("s") if isinstance(data, dict) else None
     done = data.get("d") if isinstance(data, dict) else None
-    return SurveyBrowser(
-        surveys={
-            key: pk
-            for key, pk in (surveys.items() if isinstance(surveys, dict) else ())
-            if isinstance(key, str) and isinstance(pk, int) and not isinstance(pk, bool)
-        },
-        done=[key for key in (done if isinstance(done, list) else ()) if isinstance(key, str)],
-    )
+    browser = SurveyBrowser(done=[key for key in (done if isinstance(done, list) else ()) if isinstance(key, str)])
+    for key, value in surveys.items() if isinstance(surveys, dict) else ():
+        if not isinstance(key, str):
+            continue
+        held = _held_decoded(value)
+        if held is not None:
+            browser.surveys[key] = held.id
+            browser.held[key] = held
+        elif isinstance(value, int) and not isinstance(value, bool):
+            browser.surveys[key] = value
+    return browser
 
 
 def survey_browser(request: HttpRequest) -> SurveyBrowser:

@@ -72,8 +72,13 @@ def invitation_open_mark(*, invitation_id: int) -> bool:
 
 
 @dataclass(frozen=True)
-class _OpenInvitation:
-    """What a submit needs of its invitation: where the answer goes, and which items it must answer."""
+class OpenInvitation:
+    """What a submit needs of its invitation: where the answer goes, and which items it must answer.
+
+    None of it changes while the invitation is open, so the rater's browser keeps it from
+    the emailed link on (``feedback.browser``) and a submit need not read it again; the
+    claim checks it against the rows either way.
+    """
 
     id: int
     cycle_id: int
@@ -81,8 +86,13 @@ class _OpenInvitation:
     group: str
     questionnaire_id: int
 
+    @classmethod
+    def of(cls, invitation: Invitation) -> OpenInvitation:
+        cycle = invitation.cycle
+        return cls(invitation.pk, cycle.pk, invitation.subject_id, invitation.group, cycle.questionnaire_id)
 
-def _invitation_read(*, invitation_id: int) -> _OpenInvitation:
+
+def _invitation_read(*, invitation_id: int) -> OpenInvitation:
     """The invitation if it can take an answer now, or ``SurveyNotOpen``: one read, joined to its
     cycle, without a lock — the claim (``_invitation_claim``) checks all of it again, locked."""
     with connection.cursor() as cursor:
@@ -98,7 +108,7 @@ def _invitation_read(*, invitation_id: int) -> _OpenInvitation:
     cycle_id, subject_id, group, status, cycle_status, deadline, questionnaire_id = row
     if not answerable(status=status, cycle_status=cycle_status, deadline=deadline):
         raise SurveyNotOpen
-    return _OpenInvitation(invitation_id, cycle_id, subject_id, group, questionnaire_id)
+    return OpenInvitation(invitation_id, cycle_id, subject_id, group, questionnaire_id)
 
 
 # One statement, so one implicit transaction and one round trip to PostgreSQL:
@@ -108,12 +118,14 @@ def _invitation_read(*, invitation_id: int) -> _OpenInvitation:
 #   this statement — an answer never lands in a cycle whose answers are being opened;
 # - ``claimed`` moves the invitation from open to its new status. The status condition sits
 #   on the invitation row itself: when submits of one link race, PostgreSQL re-checks it
-#   against the row version the winner wrote, so exactly one claims it. Subject and group
-#   are those the answer was sealed with;
+#   against the row version the winner wrote, so exactly one claims it. Subject, group and
+#   questionnaire are those the answer was checked and sealed with;
 # - the sealed answer is stored only if the claim took (``%(sealed)b``: sent in binary).
 _CLAIM = """
 WITH open_cycle AS (
-    SELECT id FROM {cycle} WHERE id = %(cycle)s AND status = %(cycle_open)s AND deadline > %(now)s FOR SHARE
+    SELECT id FROM {cycle}
+    WHERE id = %(cycle)s AND status = %(cycle_open)s AND deadline > %(now)s AND questionnaire_id = %(questionnaire)s
+    FOR SHARE
 ), claimed AS (
     UPDATE {invitation} SET status = %(new_status)s
     WHERE id = %(invitation)s AND status = %(invitation_open)s AND subject_id = %(subject)s AND "group" = %(group)s
@@ -131,7 +143,7 @@ def _claim_statement(*, store: bool) -> str:
     )
 
 
-def _invitation_claim(invitation: _OpenInvitation, *, new_status: str, sealed: bytes | None = None) -> None:
+def _invitation_claim(invitation: OpenInvitation, *, new_status: str, sealed: bytes | None = None) -> None:
     """Move the invitation from open to ``new_status`` and store ``sealed`` with it, in one
     statement; ``SurveyNotOpen`` if the cycle closed meanwhile, ``SurveyClaimLost`` if
     another submit or decline of the link claimed it first."""
@@ -139,6 +151,7 @@ def _invitation_claim(invitation: _OpenInvitation, *, new_status: str, sealed: b
         "cycle": invitation.cycle_id,
         "cycle_open": Cycle.Status.OPEN,
         "now": timezone.now(),
+        "questionnaire": invitation.questionnaire_id,
         "new_status": new_status,
         "invitation": invitation.id,
         "invitation_open": Invitation.Status.OPEN,
@@ -157,14 +170,17 @@ def _invitation_claim(invitation: _OpenInvitation, *, new_status: str, sealed: b
         raise SurveyNotOpen
 
 
-def response_submit(*, invitation_id: int, answers: Any) -> None:
+def response_submit(*, invitation_id: int, answers: Any, held: OpenInvitation | None = None) -> None:
     """Store a rater's answers, once and sealed: ``answers`` is ``{"ratings": {...}, "comments": {...}}``.
 
-    Raises ``SurveyNotOpen`` or ``AnswersInvalid`` (with per-field errors). Two statements,
-    no transaction of their own: the invitation's read, then its claim with the sealed
-    answer (the questionnaire's item codes are kept per process).
+    Raises ``SurveyNotOpen`` or ``AnswersInvalid`` (with per-field errors). One statement,
+    the claim with the sealed answer, after a read of the invitation unless the browser
+    ``held`` what it needs (the questionnaire's item codes are kept per process).
     """
-    invitation = _invitation_read(invitation_id=invitation_id)
+    if held is not None and held.id == invitation_id:
+        invitation = held
+    else:
+        invitation = _invitation_read(invitation_id=invitation_id)
     item_codes = questionnaire_item_codes(questionnaire_id=invitation.questionnaire_id)
     clean = answers_clean(item_codes=item_codes, data=answers)
     # Only values shared by every rater of the group go with the answer; see the module docstring.
@@ -180,7 +196,7 @@ def response_decline(*, invitation_id: int, reason: Any = "") -> None:
     _invitation_claim(invitation, new_status=Invitation.Status.DECLINED, sealed=sealed)
 
 
-def _seal(invitation: _OpenInvitation, *, payload: dict[str, Any], texts: dict[str, str]) -> bytes:
+def _seal(invitation: OpenInvitation, *, payload: dict[str, Any], texts: dict[str, str]) -> bytes:
     return answer_seal(
         cycle_id=invitation.cycle_id,
         payload={**payload, "subject": invitation.subject_id, "group": invitation.group},

@@ -42,7 +42,13 @@ from feedback.selectors import (
     questionnaire_dimensions,
     survey_role,
 )
-from feedback.services import SurveyNotOpen, invitation_open_mark, response_decline, response_submit
+from feedback.services import (
+    OpenInvitation,
+    SurveyNotOpen,
+    invitation_open_mark,
+    response_decline,
+    response_submit,
+)
 from surveys.models import Dimension, Invitation, Side
 
 View = Callable[..., HttpResponse]
@@ -124,7 +130,7 @@ def link_open(request: HttpRequest, token: str) -> HttpResponse:
     if invitation is None:
         return _not_open()
     invitation_open_mark(invitation_id=invitation.pk)
-    key = survey_browser(request).key_open(invitation.pk)
+    key = survey_browser(request).key_open(OpenInvitation.of(invitation))
     return HttpResponseRedirect(_survey_url(key), status=303)
 
 
@@ -325,10 +331,13 @@ def survey(request: HttpRequest, key: str) -> HttpResponse:
         return render(request, "feedback/survey.html", _survey_context(invitation, key))
     if invitation_id is None:
         return _not_open()
-    # The service reads the invitation (once, with its cycle's lock) and says whether it is
-    # still open; the page's own read is needed only to show errors.
+    # The service stores the answer in one statement that says whether the invitation was
+    # still open (from what this browser holds of it); the page's own read is needed only
+    # to show errors.
     try:
-        response_submit(invitation_id=invitation_id, answers=_answers_from_form(request))
+        response_submit(
+            invitation_id=invitation_id, answers=_answers_from_form(request), held=browser.invitation_held(key)
+        )
     except AnswersInvalid as invalid:
         invitation = _browser_invitation(request, key)
         if invitation is None:

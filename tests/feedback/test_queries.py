@@ -1,7 +1,8 @@
 """Queries per survey request: the page, the form's submit and the API's submit, each a fixed few.
 
-Counted inside the test's transaction, where each ``transaction.atomic`` of a submit shows as
-a SAVEPOINT and its RELEASE; in production those are the BEGIN and COMMIT of its one commit.
+A submit opens no transaction of its own: its one write is a single statement (the claim
+that locks the cycle, moves the invitation and stores the sealed answer), which PostgreSQL
+commits by itself.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from typing import Any
 
 from django.test import Client
 
+from feedback.browser import COOKIE_NAME, SurveyBrowser
 from feedback.models import SealedAnswer
 from surveys.models import Invitation
 from tests.feedback.helpers import form_data, full_answers
@@ -34,12 +36,12 @@ def test_the_form_submit_reads_the_invitation_once_and_writes_no_session(
 ) -> None:
     page = _opened(client, token)
     data = form_data(invitation.cycle)
-    # the invitation read; the claim that locks its cycle and stores the sealed answer (one statement)
-    with django_assert_num_queries(2) as queries:
+    # only the claim that locks the cycle and stores the sealed answer: the browser's cookie
+    # holds what it needs of the invitation
+    with django_assert_num_queries(1) as queries:
         assert client.post(page, data).status_code == 303
     assert SealedAnswer.objects.count() == 1
-    read, claim = (query["sql"] for query in queries.captured_queries)
-    assert "FOR SHARE" not in read
+    (claim,) = (query["sql"] for query in queries.captured_queries)
     assert all(part in claim for part in ("FOR SHARE", "UPDATE", "INSERT INTO"))
     # The blob went as a binary parameter, not as a hex literal in the statement's text.
     assert "\\x" not in claim and len(claim) < 2000
@@ -62,8 +64,8 @@ def test_an_invalid_form_submit_still_reads_a_fixed_number(
 ) -> None:
     page = _opened(client, token)
     data = form_data(invitation.cycle, skip=3)
-    # the service's read (the answers are refused before any write), then the page's own read
-    with django_assert_num_queries(2):
+    # the answers are refused before any statement; then the page's own read, to show them
+    with django_assert_num_queries(1):
         assert client.post(page, data).status_code == 400
 
 
@@ -89,3 +91,18 @@ def test_the_pages_own_read_of_the_invitation_gives_what_the_orm_gives(invitatio
     assert read.subject.person.name == stored.subject.person.name == "Jonas Berg"
     # A field the page does not read is loaded when asked for, never silently empty.
     assert read.cycle.name == stored.cycle.name and read.rater_email == stored.rater_email
+
+
+def test_a_cookie_holding_the_invitation_id_alone_submits_after_one_read(
+    client: Client, invitation: Invitation, token: str, django_assert_num_queries: Any
+) -> None:
+    # given: a browser whose cookie was written before it kept more than the id
+    page = _opened(client, token)
+    key = page.split("/")[-2]
+    client.cookies[COOKIE_NAME] = SurveyBrowser(surveys={key: invitation.pk}).encoded()
+    # when / then: the invitation read, then the claim
+    with django_assert_num_queries(2) as queries:
+        assert client.post(page, form_data(invitation.cycle)).status_code == 303
+    read, claim = (query["sql"] for query in queries.captured_queries)
+    assert "FOR SHARE" not in read and "FOR SHARE" in claim
+    assert SealedAnswer.objects.count() == 1
