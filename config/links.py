@@ -12,6 +12,8 @@ from config.token_routes import NOMINATION, SURVEY, token_url
 
 # 32 random bytes = 256 bits, well above the 128-bit floor; URL-safe base64 is 43 characters.
 TOKEN_BYTES = 32
+# Anything longer than a token this module makes is not looked up at all.
+TOKEN_MAX_LENGTH = 200
 
 
 def token_new() -> str:

@@ -30,14 +30,19 @@ from feedback.answers import (
 )
 from feedback.selectors import (
     anonymity_promise,
-    invitation_answerable,
     invitation_answered_by_token,
     invitation_get_answerable_by_token,
-    invitation_id_by_token,
     questionnaire_dimensions,
     survey_role,
 )
-from feedback.services import SurveyClaimLost, SurveyNotOpen, invitation_open_mark, response_decline, response_submit
+from feedback.services import (
+    SurveyClaimLost,
+    SurveyNotOpen,
+    invitation_open_by_token,
+    invitation_open_mark,
+    response_decline,
+    response_submit,
+)
 from surveys.models import Invitation
 
 logger = logging.getLogger(__name__)
@@ -221,21 +226,20 @@ class SurveyResponseApi(PublicSurveyApi):
         tags=["survey"],
     )
     def post(self, request: Request, token: str) -> Response:
-        invitation_id = invitation_id_by_token(token=token)
-        if invitation_id is None:
-            return self.not_open()
-        # The service reads the invitation (once, with its cycle's lock) and says whether it
-        # can take the answer; invalid answers (400) are answered by config.exceptions.
+        held = invitation_open_by_token(token=token)
+        # Invalid answers (400) are answered by config.exceptions.
         try:
             answers = request.data
         except APIException:
             # A body that does not parse (or is too large) is reported only for a link that
             # is open, so that it cannot tell an issued link from an unknown one.
-            if invitation_answerable(invitation_id=invitation_id):
+            if held is not None:
                 raise
             return self.not_answerable(token)
+        if held is None:
+            return self.not_answerable(token)
         try:
-            response_submit(invitation_id=invitation_id, answers=answers)
+            response_submit(invitation_id=held.id, answers=answers, held=held)
         except SurveyClaimLost:
             raise  # answered by config.exceptions: 409, already submitted
         except SurveyNotOpen:

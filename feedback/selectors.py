@@ -10,8 +10,7 @@ from django.db import connection
 from django.db.models import Model, Prefetch
 from django.utils import timezone
 
-from config import links
-from surveys.models import IDENTIFIED_GROUPS, Cycle, Dimension, Group, Invitation, InvitationLink, Item, Person, Subject
+from surveys.models import IDENTIFIED_GROUPS, Cycle, Dimension, Group, Invitation, Item, Person, Subject
 from surveys.selectors import invitation_get_by_token
 from surveys.vocabulary import SURVEY_ROLES
 
@@ -40,17 +39,6 @@ def invitation_get_answerable_by_token(*, token: str) -> Invitation | None:
     return invitation
 
 
-def invitation_id_by_token(*, token: str) -> int | None:
-    """The id of the invitation behind a survey link token, whatever its state; ``None`` if unknown.
-
-    One narrow query, for a submit: the service reads the invitation itself, with its cycle's lock.
-    """
-    if not token or len(token) > 200:
-        return None
-    found = InvitationLink.objects.filter(token_hash=links.token_hash(token)).values_list("invitation_id", flat=True)
-    return found.first()
-
-
 def invitation_is_answered(invitation: Invitation | None) -> bool:
     """Answered or declined while its cycle is still open: a repeated submit (the first one
     was stored, its answer never reached the rater) is told "already received"."""
@@ -76,11 +64,6 @@ def _invitation(invitation_id: int, *related: str) -> Invitation | None:
 
 def invitation_answered(*, invitation_id: int) -> bool:
     return invitation_is_answered(_invitation(invitation_id, "cycle"))
-
-
-def invitation_answerable(*, invitation_id: int) -> bool:
-    invitation = _invitation(invitation_id, "cycle")
-    return invitation is not None and invitation_is_answerable(invitation)
 
 
 def _in_model_order(model: type[Model], *names: str) -> tuple[type[Model], tuple[str, ...], tuple[str, ...]]:

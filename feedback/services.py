@@ -32,12 +32,13 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
+from config import links
 from config.database import server_binding_cursor
 from feedback.answers import COMMENT_NAMES, answers_clean, reason_clean
 from feedback.models import Decline, Response, SealedAnswer
 from feedback.sealing import answer_seal, answer_unseal
 from feedback.selectors import answerable, questionnaire_item_codes
-from surveys.models import ANONYMOUS_GROUPS, Cycle, Group, Invitation
+from surveys.models import ANONYMOUS_GROUPS, Cycle, Group, Invitation, InvitationLink
 from surveys.vocabulary import NOMINATED_OUTSIDE, SMALL_GROUPS
 
 # The order must not be predictable from anything stored, hence the operating system's randomness.
@@ -92,23 +93,47 @@ class OpenInvitation:
         return cls(invitation.pk, cycle.pk, invitation.subject_id, invitation.group, cycle.questionnaire_id)
 
 
+_READ_SQL = (
+    'SELECT i.id, i.cycle_id, i.subject_id, i."group", i.status, c.status, c.deadline, c.questionnaire_id '
+    "FROM {invitation} i JOIN {cycle} c ON c.id = i.cycle_id WHERE "
+)
+_BY_ID = "i.id = %s"
+_BY_LINK = "i.id = (SELECT invitation_id FROM {link} WHERE token_hash = %s)"
+
+
+def _invitation_row(where: str, parameter: Any) -> OpenInvitation | None:
+    """What a submit needs of the invitation if it can take an answer now; ``None`` for any other."""
+    tables = {
+        "invitation": Invitation._meta.db_table,
+        "cycle": Cycle._meta.db_table,
+        "link": InvitationLink._meta.db_table,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute((_READ_SQL + where).format(**tables), [parameter])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    invitation_id, cycle_id, subject_id, group, status, cycle_status, deadline, questionnaire_id = row
+    if not answerable(status=status, cycle_status=cycle_status, deadline=deadline):
+        return None
+    return OpenInvitation(invitation_id, cycle_id, subject_id, group, questionnaire_id)
+
+
 def _invitation_read(*, invitation_id: int) -> OpenInvitation:
     """The invitation if it can take an answer now, or ``SurveyNotOpen``: one read, joined to its
     cycle, without a lock — the claim (``_invitation_claim``) checks all of it again, locked."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            'SELECT i.cycle_id, i.subject_id, i."group", i.status, c.status, c.deadline, c.questionnaire_id '  # noqa: S608 — table names from the models
-            f"FROM {Invitation._meta.db_table} i JOIN {Cycle._meta.db_table} c ON c.id = i.cycle_id "
-            "WHERE i.id = %s",
-            [invitation_id],
-        )
-        row = cursor.fetchone()
-    if row is None:
+    invitation = _invitation_row(_BY_ID, invitation_id)
+    if invitation is None:
         raise SurveyNotOpen
-    cycle_id, subject_id, group, status, cycle_status, deadline, questionnaire_id = row
-    if not answerable(status=status, cycle_status=cycle_status, deadline=deadline):
-        raise SurveyNotOpen
-    return OpenInvitation(invitation_id, cycle_id, subject_id, group, questionnaire_id)
+    return invitation
+
+
+def invitation_open_by_token(*, token: str) -> OpenInvitation | None:
+    """For the API's submit, in one read: what a submit needs of the link's invitation if it
+    can take an answer now; ``None`` for every other link, unknown ones included."""
+    if not token or len(token) > links.TOKEN_MAX_LENGTH:
+        return None
+    return _invitation_row(_BY_LINK, links.token_hash(token))
 
 
 # One statement, so one implicit transaction and one round trip to PostgreSQL:

@@ -38,7 +38,7 @@ def invitation_get_by_token(*, token: str) -> Invitation | None:
     Callers decide what a closed, answered or declined invitation shows; they must show
     the same neutral page for all of those and for an unknown token.
     """
-    if not token or len(token) > 200:
+    if not token or len(token) > links.TOKEN_MAX_LENGTH:
         return None
     link = (
         InvitationLink.objects.select_related("invitation__cycle", "invitation__subject__person")
@@ -372,7 +372,7 @@ def reminder_rounds(*, cycle: Cycle, limit: int = 5) -> list[Reminder]:
 
 def nomination_get_by_token(*, token: str) -> Nomination | None:
     """The nomination behind a nomination link; ``None`` if unknown."""
-    if not token or len(token) > 200:
+    if not token or len(token) > links.TOKEN_MAX_LENGTH:
         return None
     return (
         Nomination.objects.select_related("subject__person", "subject__cycle__team")

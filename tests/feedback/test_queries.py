@@ -47,13 +47,13 @@ def test_the_form_submit_reads_the_invitation_once_and_writes_no_session(
     assert "\\x" not in claim and len(claim) < 2000
 
 
-def test_the_api_submit_reads_the_link_then_the_invitation_once(
+def test_the_api_submit_reads_its_link_and_invitation_in_one_query(
     client: Client, invitation: Invitation, token: str, django_assert_num_queries: Any
 ) -> None:
     _opened(client, token)  # the questionnaire version read once in this process
     answers = full_answers(invitation.cycle)
-    # the link, the invitation read, the claim with the sealed answer
-    with django_assert_num_queries(3):
+    # the link joined to its invitation and cycle, then the claim with the sealed answer
+    with django_assert_num_queries(2):
         response = client.post(f"/api/survey/{token}/responses/", answers, content_type="application/json")
     assert response.status_code == 201
     assert SealedAnswer.objects.count() == 1
