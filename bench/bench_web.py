@@ -43,6 +43,7 @@ import os
 import queue
 import re
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -645,6 +646,7 @@ def main() -> int:
             load.stop()
         stack_stop(processes)
         services.stop()
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,8 @@ handler500 = "config.exceptions.server_error"
 
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
+    # The raters' pages and API first: the most requested, and resolved in the order listed.
+    path("", include("feedback.urls")),
     path("", views.home, name="home"),
     path("accounts/login/", views.SignInView.as_view(), name="login"),
     path("accounts/logout/", LogoutView.as_view(), name="logout"),
@@ -34,6 +36,5 @@ urlpatterns = [
         name="api-docs",
     ),
     path("", include("surveys.urls")),
-    path("", include("feedback.urls")),
     path("", include("reports.urls")),
 ]

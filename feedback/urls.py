@@ -8,7 +8,7 @@ from feedback import apis, views
 app_name = "feedback"
 
 urlpatterns = [
-    # The emailed link, exchanged at once for a session key (config.token_routes).
+    # The emailed link, exchanged at once for a key kept in this browser (config.token_routes).
     token_path(SURVEY, views.link_open, name="link"),
     path("survey/<str:key>/", views.survey, name="survey"),
     path("survey/<str:key>/decline/", views.survey_decline, name="decline"),

@@ -241,7 +241,8 @@ CELERY_BEAT_SCHEDULE = {
 CACHE_URL = env_str("CACHE_URL", redis_database_url(REDIS_URL, offset=1))
 CACHES = {
     "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        # Django's Redis cache, keeping its Redis client (config/cache.py).
+        "BACKEND": "config.cache.RedisCache",
         "LOCATION": CACHE_URL,
         "KEY_PREFIX": "b360",
         "OPTIONS": {"socket_timeout": 2, "socket_connect_timeout": 2},

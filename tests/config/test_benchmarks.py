@@ -57,7 +57,7 @@ def test_every_benchmark_says_what_it_must_print() -> None:
 
 @pytest.mark.timeout(SMOKE_TIMEOUT + 60)
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda script: script.name)
-def test_benchmark_runs_with_smoke_sizes_and_prints_figures(script: Path) -> None:
+def test_benchmark_runs_with_smoke_sizes_and_prints_figures(script: Path, tmp_path: Path) -> None:
     # The benchmark starts its own PostgreSQL and Redis: the test run's servers (and the
     # settings module) are not handed down, or it would migrate and fill their databases.
     env = {
@@ -65,6 +65,8 @@ def test_benchmark_runs_with_smoke_sizes_and_prints_figures(script: Path) -> Non
         for name, value in os.environ.items()
         if name not in {"DATABASE_URL", "REDIS_URL", "CACHE_URL", "DJANGO_SETTINGS_MODULE"}
     }
+    # Its temporary files go where the test can see what it leaves behind.
+    env["TMPDIR"] = str(tmp_path)
     finished = subprocess.run(
         [sys.executable, str(script), "--smoke"],
         cwd=BASE_DIR,
@@ -78,3 +80,4 @@ def test_benchmark_runs_with_smoke_sizes_and_prints_figures(script: Path) -> Non
     assert len(FIGURE.findall(output)) >= 2, f"{script.name} printed no figures:\n{output}"
     for pattern in PRINTS.get(script.name, []):
         assert re.search(pattern, output, re.M), f"{script.name} did not print {pattern!r}:\n{output}"
+    assert not list(tmp_path.iterdir()), f"{script.name} left its temporary files behind"

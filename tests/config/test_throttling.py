@@ -120,10 +120,21 @@ def test_the_counts_live_in_redis_not_in_the_process(client: Client, manager: An
     assert len(keys) >= 2  # one for the username, one for the address
 
 
+def test_the_cache_makes_its_redis_client_once_not_for_every_command() -> None:
+    from django.core.cache import cache
+
+    # (Django keeps a cache object per thread; within one, every command shares the client.)
+    first = cache._cache.get_client()  # type: ignore[attr-defined]
+    assert cache._cache.get_client(write=True) is first  # type: ignore[attr-defined]
+    cache.set("b360-test-shared-client", "kept", 5)
+    assert cache.get("b360-test-shared-client") == "kept"
+    assert cache._cache.get_client() is first  # type: ignore[attr-defined]
+
+
 def test_sign_in_still_works_when_the_cache_is_down(client: Client, manager: Any, settings: Any) -> None:
     settings.CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "config.cache.RedisCache",
             "LOCATION": f"redis://127.0.0.1:{free_port()}/1",
             "OPTIONS": {"socket_timeout": 0.5, "socket_connect_timeout": 0.5},
         }
