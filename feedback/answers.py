@@ -30,6 +30,10 @@ CANT_SAY_LABEL = "Can't say"
 # of one group who gave the same answers produce identical rows.
 COMMENT_FIELDS: tuple[tuple[str, str], ...] = tuple((name, COMMENT_PROMPTS[name]) for name in COMMENT_QUESTIONS)
 COMMENT_NAMES: tuple[str, ...] = COMMENT_QUESTIONS
+# In characters as a browser counts them for a text field's ``maxlength`` (UTF-16 code units:
+# an emoji or another character beyond the Basic Multilingual Plane counts as two), so the
+# form's own limit and the server's agree, and a text's stored size is bounded at two bytes
+# a character (feedback.sealing).
 COMMENT_MAX_LENGTH = 4000
 REASON_MAX_LENGTH = 2000
 
@@ -54,8 +58,15 @@ class Answers:
     comments: dict[str, str]
 
 
+def text_length(text: str) -> int:
+    """The length of ``text`` as a browser counts it for ``maxlength`` (UTF-16 code units)."""
+    return len(text.encode("utf-16-le", errors="surrogatepass")) // 2
+
+
 def _too_long(text: str, limit: int) -> str:
-    return f"At most {limit} characters, please (this has {len(text)})."
+    length = text_length(text)
+    wide = " — an emoji counts as two" if length != len(text) else ""
+    return f"At most {limit} characters, please (this has {length}{wide})."
 
 
 def text_clean(value: Any, *, limit: int) -> tuple[str, str | None]:
@@ -69,7 +80,7 @@ def text_clean(value: Any, *, limit: int) -> tuple[str, str | None]:
     if not isinstance(value, str):
         return "", NOT_TEXT
     text = value.strip()
-    if len(text) > limit:
+    if text_length(text) > limit:
         return text, _too_long(text, limit)
     return text, text_problem(text)
 

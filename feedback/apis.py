@@ -122,12 +122,20 @@ class SurveyAnswersSerializer(serializers.Serializer):
     comments = serializers.DictField(
         child=serializers.CharField(max_length=COMMENT_MAX_LENGTH, allow_blank=True),
         required=False,
-        help_text="Optional texts: management, leadership, keep_doing, start_doing.",
+        help_text=(
+            "Optional texts: management, leadership, keep_doing, start_doing. Their length is counted "
+            "as a browser counts it for maxlength (UTF-16 code units: an emoji counts as two)."
+        ),
     )
 
 
 class SurveyDeclineSerializer(serializers.Serializer):
-    reason = serializers.CharField(max_length=REASON_MAX_LENGTH, allow_blank=True, required=False)
+    reason = serializers.CharField(
+        max_length=REASON_MAX_LENGTH,
+        allow_blank=True,
+        required=False,
+        help_text="Counted as a browser counts it for maxlength (UTF-16 code units: an emoji counts as two).",
+    )
 
 
 class PublicSurveyApi(APIView):

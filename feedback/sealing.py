@@ -38,13 +38,16 @@ from django.conf import settings
 from feedback.answers import COMMENT_MAX_LENGTH, COMMENT_NAMES, REASON_MAX_LENGTH
 from surveys.signals import CloseRefused
 
-FORMAT = b"\x01"
+# The texts are stored as UTF-16 (the unit their limits are counted in, feedback.answers:
+# two bytes each), each with a four-byte length; the rest (subject, group, ratings) is a
+# small JSON header. Format 1 stored the texts as UTF-8 at up to four bytes a character,
+# in a blob two thirds larger; it is still opened, for answers sealed before.
+FORMAT = b"\x02"
+_TEXT_CODECS = {b"\x01": "utf-8", b"\x02": "utf-16-le"}
 KEY_ID_BYTES = 8
 NONCE_BYTES = 12
-# The texts are stored as UTF-8, at most four bytes per character, each with a four-byte
-# length; the rest (subject, group, ratings) is a small JSON header.
 HEADER_MAX_BYTES = 16 * 1024
-_TEXT_MAX_BYTES = 4 * max(COMMENT_MAX_LENGTH, REASON_MAX_LENGTH)
+_TEXT_MAX_BYTES = 2 * max(COMMENT_MAX_LENGTH, REASON_MAX_LENGTH)
 PLAINTEXT_BYTES = 4 + HEADER_MAX_BYTES + len(COMMENT_NAMES) * (4 + _TEXT_MAX_BYTES)
 
 
@@ -69,7 +72,7 @@ def _plaintext(payload: Mapping[str, Any], texts: list[str]) -> bytes:
         raise ValueError("The answer's ratings are too large to seal.")
     parts = [struct.pack(">I", len(header)), header]
     for text in texts:
-        encoded = text.encode("utf-8")
+        encoded = text.encode(_TEXT_CODECS[FORMAT])
         if len(encoded) > _TEXT_MAX_BYTES:
             raise ValueError("A text is too long to seal.")
         parts += [struct.pack(">I", len(encoded)), encoded]
@@ -95,7 +98,8 @@ def answer_seal(*, cycle_id: int, payload: Mapping[str, Any], texts: Mapping[str
 def answer_unseal(*, cycle_id: int, blob: bytes | memoryview) -> tuple[dict[str, Any], dict[str, str]]:
     """Open a sealed answer of ``cycle_id``: (payload, texts). Raises ``SealBroken``."""
     blob = bytes(blob)
-    if blob[:1] != FORMAT:
+    codec = _TEXT_CODECS.get(blob[:1])
+    if codec is None:
         raise SealBroken("unknown sealed-answer format")
     key_id = blob[1 : 1 + KEY_ID_BYTES]
     keys = [key for key in settings.RESPONSE_SEAL_KEYS if _key_id(key) == key_id]
@@ -112,6 +116,6 @@ def answer_unseal(*, cycle_id: int, blob: bytes | memoryview) -> tuple[dict[str,
     texts: dict[str, str] = {}
     for name in payload.pop("texts"):
         (size,) = struct.unpack_from(">I", plaintext, offset)
-        texts[name] = plaintext[offset + 4 : offset + 4 + size].decode("utf-8")
+        texts[name] = plaintext[offset + 4 : offset + 4 + size].decode(codec)
         offset += 4 + size
     return payload, texts

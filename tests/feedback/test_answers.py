@@ -90,6 +90,22 @@ def test_comments_at_the_limit_are_accepted() -> None:
     assert answers.comments["management"] == text
 
 
+def test_comments_count_characters_as_a_browser_does_for_maxlength() -> None:
+    # Every character of the Basic Multilingual Plane counts one (accented Latin, CJK);
+    # an emoji counts two, as in the textarea's own maxlength.
+    for text in ("ü" * COMMENT_MAX_LENGTH, "漢" * COMMENT_MAX_LENGTH, "🙂" * (COMMENT_MAX_LENGTH // 2)):
+        answers = answers_clean(
+            item_codes=CODES, data={"ratings": dict.fromkeys(CODES, 3), "comments": {"management": text}}
+        )
+        assert answers.comments["management"] == text
+    errors = errors_of({"ratings": dict.fromkeys(CODES, 3), "comments": {"management": "🙂" * 2001}})
+    assert errors == {
+        "comments": {
+            "management": [f"At most {COMMENT_MAX_LENGTH} characters, please (this has 4002 — an emoji counts as two)."]
+        }
+    }
+
+
 def test_unknown_comment_fields_and_non_text_comments_are_refused() -> None:
     errors = errors_of({"ratings": dict.fromkeys(CODES, 3), "comments": {"gossip": "x", "keep_doing": 42}})
     assert errors == {"comments": {"gossip": [UNKNOWN_COMMENT], "keep_doing": ["Must be text."]}}

@@ -60,12 +60,40 @@ def test_every_sealed_answer_has_the_same_length_whatever_was_typed(make_link: A
     short, _ = make_link(name="Short")
     long, _ = make_link(name="Long")
     response_submit(invitation_id=short.pk, answers=full_answers(short.cycle))
-    texts = {name: "ü🙂" * (COMMENT_MAX_LENGTH // 2) for name in COMMENT_NAMES}
+    # the most bytes a text can take: every character a pair of UTF-16 code units
+    texts = {name: "🙂" * (COMMENT_MAX_LENGTH // 2) for name in COMMENT_NAMES}
     response_submit(invitation_id=long.pk, answers=full_answers(long.cycle, **texts))
     decline, _ = make_link(name="Decline")
     response_decline(invitation_id=decline.pk, reason="Not this year.")
     lengths = {len(bytes(blob)) for blob in SealedAnswer.objects.values_list("ciphertext", flat=True)}
     assert len(lengths) == 1
+    # a 16 KB header and four texts of 4,000 UTF-16 code units, sealed
+    assert lengths == {1 + 8 + 12 + 4 + 16 * 1024 + 4 * (4 + 8000) + 16}
+
+
+def test_an_answer_sealed_in_the_first_format_still_opens(invitation: Invitation) -> None:
+    # given: a blob as format 1 sealed it before the texts were stored as UTF-16 (UTF-8 texts)
+    import json
+    import os
+    import struct
+
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+    from django.conf import settings
+
+    from feedback import sealing
+
+    header = json.dumps({"kind": "response", "ratings": {}, "subject": 7, "group": "peer", "texts": ["keep_doing"]})
+    text = "Größer denken 🙂".encode()
+    plaintext = struct.pack(">I", len(header)) + header.encode() + struct.pack(">I", len(text)) + text
+    plaintext += bytes(4 + 16 * 1024 + 4 * (4 + 16000) - len(plaintext))
+    key = settings.RESPONSE_SEAL_KEYS[0]
+    nonce = os.urandom(12)
+    aad = f"balance360 sealed answer, cycle {invitation.cycle_id}".encode()
+    blob = b"\x01" + sealing._key_id(key) + nonce + AESGCM(key).encrypt(nonce, plaintext, aad)
+    # when / then
+    payload, texts = sealing.answer_unseal(cycle_id=invitation.cycle_id, blob=blob)
+    assert texts == {"keep_doing": "Größer denken 🙂"}
+    assert payload == {"kind": "response", "ratings": {}, "subject": 7, "group": "peer"}
 
 
 def test_second_submit_is_rejected_and_stores_nothing(invitation: Invitation) -> None:
