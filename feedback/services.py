@@ -121,7 +121,7 @@ def _invitation_row(where: str, parameter: Any) -> OpenInvitation | None:
 
 def _invitation_read(*, invitation_id: int) -> OpenInvitation:
     """The invitation if it can take an answer now, or ``SurveyNotOpen``: one read, joined to its
-    cycle, without a lock — the claim (``_invitation_claim``) checks all of it again, locked."""
+    cycle, without a lock — the claim (``_invitation_claim``) checks all of it again."""
     invitation = _invitation_row(_BY_ID, invitation_id)
     if invitation is None:
         raise SurveyNotOpen
@@ -137,24 +137,26 @@ def invitation_open_by_token(*, token: str) -> OpenInvitation | None:
 
 
 # One statement, so one implicit transaction and one round trip to PostgreSQL:
-# - ``open_cycle`` locks the cycle row FOR SHARE if it is still open and before its deadline:
-#   submits do not block each other, but a close in progress (which has updated the row)
-#   makes this wait and then find the cycle closed, and a close that comes later waits for
-#   this statement — an answer never lands in a cycle whose answers are being opened;
-# - ``claimed`` moves the invitation from open to its new status. The status condition sits
-#   on the invitation row itself: when submits of one link race, PostgreSQL re-checks it
-#   against the row version the winner wrote, so exactly one claims it. Subject, group and
-#   questionnaire are those the answer was checked and sealed with;
+# - ``claimed`` moves the invitation from open to its new status, if its cycle is open, before
+#   its deadline and asks the questionnaire the answer was checked against. The status
+#   condition sits on the invitation row itself: when submits of one link race, PostgreSQL
+#   re-checks it against the row version the winner wrote, so exactly one claims it.
+#   Subject and group are those the answer was sealed with;
 # - the sealed answer is stored only if the claim took (``%(sealed)b``: sent in binary).
+# The invitation row is also what keeps a close from missing the answer: ``cycle_close``
+# locks every open invitation of the cycle before it counts and opens the answers, so it
+# waits for a claim under way (and then finds it), and a claim that comes later waits for
+# the close and then finds the invitation closed. The cycle row is not locked: every
+# submit of a cycle would queue on that one row.
 _CLAIM = """
-WITH open_cycle AS (
-    SELECT id FROM {cycle}
-    WHERE id = %(cycle)s AND status = %(cycle_open)s AND deadline > %(now)s AND questionnaire_id = %(questionnaire)s
-    FOR SHARE
-), claimed AS (
+WITH claimed AS (
     UPDATE {invitation} SET status = %(new_status)s
     WHERE id = %(invitation)s AND status = %(invitation_open)s AND subject_id = %(subject)s AND "group" = %(group)s
-      AND cycle_id IN (SELECT id FROM open_cycle)
+      AND cycle_id IN (
+          SELECT id FROM {cycle}
+          WHERE id = %(cycle)s AND status = %(cycle_open)s AND deadline > %(now)s
+            AND questionnaire_id = %(questionnaire)s
+      )
     RETURNING cycle_id
 )
 """
@@ -276,9 +278,9 @@ def _subjects_who_nominated_outside_raters(cycle_id: int) -> set[int]:
 def answers_unseal(*, cycle_id: int) -> int:
     """Open every sealed answer of a closing cycle and write it in the clear; returns how many.
 
-    Runs inside the close transaction (``cycle_closed``): the cycle row is already closed
-    there, and every submit either committed before the close took its row or will find
-    the cycle closed. The answers are shuffled with the operating system's randomness and
+    Runs inside the close transaction (``cycle_closed``), which has locked the cycle's open
+    invitations: every submit either committed before the close took its invitation's row
+    or will find the invitation closed. The answers are shuffled with the operating system's randomness and
     inserted in one statement, so the rows, their TOAST chunks and their WAL records come
     in an order that follows nothing; then the sealed rows are deleted.
 

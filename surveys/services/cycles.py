@@ -288,6 +288,15 @@ def cycle_close(*, cycle: Cycle, by: Any) -> bool:
             if Cycle.objects.filter(pk=cycle.pk, status__in=[Cycle.Status.DRAFT, Cycle.Status.NOMINATING]).exists():
                 raise ValidationError({"status": "Launch the cycle before closing it (or delete the draft)."})
             return False
+        # A submit claims its open invitation and stores its sealed answer in one statement
+        # (feedback.services). Locking every open invitation here waits for the claims under
+        # way, which are then counted and opened below like any other, and makes every
+        # later claim wait for this close and find its invitation closed.
+        list(
+            Invitation.objects.filter(cycle_id=cycle.pk, status=Invitation.Status.OPEN)
+            .select_for_update()
+            .values_list("pk", flat=True)
+        )
         # The manager's progress, kept as counts: the invitations forget it below. An
         # anonymous count is kept only where the manager could see it (k or more invited).
         subjects = []

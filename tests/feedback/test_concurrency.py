@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from django.db import connection, transaction
 
-from feedback.models import SealedAnswer
-from surveys.models import Cycle, Invitation
-from surveys.services import invitation_link_create
+from feedback.models import Response, SealedAnswer
+from feedback.services import response_submit
+from surveys.models import Cycle, Group, Invitation, Subject
+from surveys.services import cycle_close, invitation_link_create
+from surveys.signals import cycle_closed
 from tests.factories import CycleFactory, InvitationFactory
 from tests.feedback.helpers import full_answers
 
@@ -112,26 +116,90 @@ def test_ten_concurrent_submits_without_help_still_store_one_response(
     assert SealedAnswer.objects.count() == 1
 
 
+@contextlib.contextmanager
+def _close_held_open(cycle: Cycle) -> Iterator[threading.Event]:
+    """The real ``cycle_close`` of ``cycle`` in a thread of its own, held open at the end of its
+    transaction (its ``cycle_closed`` receivers have run) until the yielded event is set."""
+    reached, release = threading.Event(), threading.Event()
+
+    def hold(**kwargs: Any) -> None:
+        reached.set()
+        release.wait(60)
+
+    def close() -> None:
+        try:
+            cycle_close(cycle=cycle, by=None)
+        finally:
+            connection.close()
+
+    cycle_closed.connect(hold, weak=False)
+    closer = threading.Thread(target=close)
+    try:
+        closer.start()
+        assert reached.wait(30), "the close did not get under way"
+        yield release
+    finally:
+        release.set()
+        closer.join(timeout=60)
+        cycle_closed.disconnect(hold)
+
+
 def test_a_submit_that_arrives_while_the_cycle_closes_waits_for_the_close_and_is_refused(
     live_server: Any, default_questionnaire: Any
 ) -> None:
-    # given: a close under way — it has updated the cycle row and is still counting progress,
-    # not yet rewriting the invitations
+    # given: a close under way — it has locked the open invitations, opened the sealed
+    # answers and not yet committed
     cycle, _invitation, url, payload = _open_link(live_server, value=3)
     results: list[int] = []
     submit = threading.Thread(target=lambda: results.append(_post(url, payload)[0]))
-    with transaction.atomic():
-        Cycle.objects.filter(pk=cycle.pk).update(status=Cycle.Status.CLOSED)
+    with _close_held_open(cycle) as release:
         # when: a submit comes in
         submit.start()
         deadline = time.monotonic() + 5
         while _waiting_on_locks() < 1 and time.monotonic() < deadline and not results:
             time.sleep(0.05)
-        # then it waits on the cycle's lock: the sealed answer's own foreign key check would
-        # not (it only keeps the cycle row from being deleted), so without the lock the answer
-        # would go into a cycle whose answers the close is about to open
+        # then it waits on its invitation, which the close holds: without that lock it would
+        # store its answer into a cycle whose answers the close has already opened
         assert not results
         assert _waiting_on_locks() == 1
+        release.set()
     submit.join(timeout=60)
     assert results == [404]
+    assert not SealedAnswer.objects.exists()
+    assert not Response.objects.filter(cycle=cycle).exists()
+
+
+def test_a_close_waits_for_a_submit_under_way_and_counts_and_opens_its_answer(default_questionnaire: Any) -> None:
+    # given: a submit whose claim is made and not yet committed
+    cycle = CycleFactory(status=Cycle.Status.OPEN)
+    invitation = InvitationFactory(subject__cycle=cycle, group=Group.SELF, status=Invitation.Status.OPEN)
+    claimed, commit = threading.Event(), threading.Event()
+
+    def submit() -> None:
+        try:
+            with transaction.atomic():
+                response_submit(invitation_id=invitation.pk, answers=full_answers(cycle, value=4))
+                claimed.set()
+                commit.wait(60)
+        finally:
+            connection.close()
+
+    submitter = threading.Thread(target=submit)
+    submitter.start()
+    assert claimed.wait(30)
+    closer = threading.Thread(target=lambda: (cycle_close(cycle=cycle, by=None), connection.close()))
+    # when: the cycle closes meanwhile
+    closer.start()
+    deadline = time.monotonic() + 5
+    while _waiting_on_locks() < 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    # then the close waits for it ...
+    assert _waiting_on_locks() == 1 and closer.is_alive()
+    commit.set()
+    submitter.join(timeout=60)
+    closer.join(timeout=60)
+    # ... and the answer is both counted in the manager's final progress and opened
+    subject = Subject.objects.get(pk=invitation.subject_id)
+    assert subject.final_progress is not None and subject.final_progress["self"] == [1, 1]
+    assert Response.objects.filter(cycle=cycle).count() == 1
     assert not SealedAnswer.objects.exists()
