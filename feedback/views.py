@@ -201,6 +201,19 @@ def _items_blank(questionnaire_id: int, side: str, language: str) -> SafeString:
     return _items_render(_items_blocks(dimensions, values={}, rating_errors={}))
 
 
+def _comment_render(field: dict[str, Any]) -> SafeString:
+    context = {"field": field, "comment_max_length": COMMENT_MAX_LENGTH}
+    return mark_safe(render_to_string("feedback/_comment.html", context))  # noqa: S308 — autoescaped template
+
+
+@lru_cache(maxsize=64)
+def _comment_blank(name: str, language: str) -> SafeString:
+    """A comment field as a first visit shows it (empty, no error), rendered once per process
+    and language: it holds nothing of the request."""
+    label = dict(COMMENT_FIELDS)[name]
+    return _comment_render({"name": f"comment-{name}", "label": label, "value": "", "errors": []})
+
+
 def _survey_context(
     invitation: Invitation,
     key: str,
@@ -228,12 +241,16 @@ def _survey_context(
         }
         for name, label in COMMENT_FIELDS
     }
+    language = translation.get_language() or ""
+    for name, field in comments.items():
+        blank_field = not field["value"] and not field["errors"]
+        field["html"] = _comment_blank(name, language) if blank_field else _comment_render(field)
     sides = [
         {
             "side": side,
             "label": Side(side).label,
             "items_html": (
-                _items_blank(questionnaire_id, side, translation.get_language() or "")
+                _items_blank(questionnaire_id, side, language)
                 if blank
                 else _items_render(_items_blocks(side_dimensions, values=values, rating_errors=rating_errors))
             ),

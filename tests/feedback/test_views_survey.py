@@ -182,6 +182,24 @@ def test_missing_answers_re_render_with_errors_next_to_the_fields_and_everything
     assert invitation.status == Invitation.Status.OPEN
 
 
+def test_the_kept_copies_of_an_empty_page_hold_nothing_another_rater_typed(client: Client, make_link: Any) -> None:
+    # given: one rater's page shown again with their comments and an error beside them
+    first, first_token = make_link(name="First")
+    page = open_survey(client, first_token)
+    data = form_data(first.cycle, skip=1, leadership="Only mine to read", keep_doing="Mine too")
+    assert "Only mine to read</textarea>" in client.post(page, data).content.decode()
+    # when: another rater opens their first visit (its items and empty comments are kept copies)
+    _second, second_token = make_link(name="Second")
+    other = Client()
+    response = other.get(open_survey(other, second_token))
+    assert response.status_code == 200
+    html = response.content.decode()
+    # then
+    assert "Only mine to read" not in html and "Mine too" not in html and "has-error" not in html
+    for name in ("management", "leadership", "keep_doing", "start_doing"):
+        assert f'name="comment-{name}" rows="4" maxlength="4000"></textarea>' in html
+
+
 def test_html_in_comments_is_stored_as_text(client: Client, invitation: Invitation, token: str) -> None:
     page = open_survey(client, token)
     script = "<script>alert('hi')</script> & more"
