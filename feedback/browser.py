@@ -45,6 +45,7 @@ from django.http import HttpRequest, HttpResponse
 from django.utils.crypto import salted_hmac
 
 from feedback.services import OpenInvitation
+from surveys.models import Group
 
 COOKIE_NAME = "b360_survey"
 _SALT = "feedback.browser"
@@ -118,18 +119,25 @@ class SurveyBrowser:
                 self.surveys.pop(next(iter(self.surveys)))
 
 
+# The group by its position, one digit whichever it is: a group's name would make the
+# cookie's length, which anyone on the path sees, depend on the rater's group.
+_GROUPS: tuple[str, ...] = tuple(Group.values)
+
+
 def _held_encoded(invitation: OpenInvitation) -> list[Any]:
-    return [invitation.id, invitation.cycle_id, invitation.subject_id, invitation.group, invitation.questionnaire_id]
+    group = _GROUPS.index(invitation.group)
+    return [invitation.id, invitation.cycle_id, invitation.subject_id, group, invitation.questionnaire_id]
 
 
 def _held_decoded(value: Any) -> OpenInvitation | None:
     if not isinstance(value, list) or len(value) != 5:
         return None
-    pk, cycle_id, subject_id, group, questionnaire_id = value
-    numbers = (pk, cycle_id, subject_id, questionnaire_id)
-    if not all(isinstance(n, int) and not isinstance(n, bool) for n in numbers) or not isinstance(group, str):
+    if not all(isinstance(n, int) and not isinstance(n, bool) for n in value):
         return None
-    return OpenInvitation(pk, cycle_id, subject_id, group, questionnaire_id)
+    pk, cycle_id, subject_id, group, questionnaire_id = value
+    if not 0 <= group < len(_GROUPS):
+        return None
+    return OpenInvitation(pk, cycle_id, subject_id, _GROUPS[group], questionnaire_id)
 
 
 def _keys() -> list[bytes]:

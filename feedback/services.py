@@ -147,7 +147,7 @@ def invitation_open_by_token(*, token: str) -> OpenInvitation | None:
 # locks every open invitation of the cycle before it counts and opens the answers, so it
 # waits for a claim under way (and then finds it), and a claim that comes later waits for
 # the close and then finds the invitation closed. The cycle row is not locked: every
-# submit of a cycle would queue on that one row.
+# submit of a cycle would queue on that one row (see cycle_close for the lock order).
 _CLAIM = """
 WITH claimed AS (
     UPDATE {invitation} SET status = %(new_status)s

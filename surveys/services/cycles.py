@@ -292,6 +292,11 @@ def cycle_close(*, cycle: Cycle, by: Any) -> bool:
         # (feedback.services). Locking every open invitation here waits for the claims under
         # way, which are then counted and opened below like any other, and makes every
         # later claim wait for this close and find its invitation closed.
+        # Lock order: a submit holds its invitation and then, checking its answer's foreign
+        # key, takes KEY SHARE on the cycle row; this close holds the cycle row first. The two
+        # never deadlock only because the UPDATE above takes the cycle row in NO KEY UPDATE
+        # mode, which KEY SHARE does not wait for: take it FOR UPDATE here (or give the
+        # cycle a unique index on a column this UPDATE sets) and they could.
         list(
             Invitation.objects.filter(cycle_id=cycle.pk, status=Invitation.Status.OPEN)
             .select_for_update()

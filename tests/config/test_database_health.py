@@ -12,7 +12,7 @@ import pytest
 from django.db import DataError, connection, connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 
-from config.postgresql.base import DatabaseWrapper
+from config.postgresql.base import IDLE_SECONDS, DatabaseWrapper
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -48,16 +48,30 @@ def test_the_project_runs_on_the_backend_with_this_check() -> None:
     assert connections["default"].settings_dict["CONN_HEALTH_CHECKS"] is True
 
 
-def test_a_healthy_idle_connection_is_usable_without_a_statement_sent() -> None:
+def _last_statement(pid: int) -> str:
+    ((last,),) = _from_another_connection("SELECT query FROM pg_stat_activity WHERE pid = %s", [pid])
+    return str(last)
+
+
+def test_a_healthy_connection_in_use_is_usable_without_a_statement_sent() -> None:
     pid = _backend_pid(connection)
     with connection.cursor() as cursor:
         cursor.execute("SELECT 'the last statement before the check'")
+    connections["default"].checked_at = time.monotonic()  # checked a moment ago, as under load
     # when
     usable = connection.is_usable()
     # then: the server saw no statement after ours (Django's own check sends SELECT 1)
     assert usable
-    ((last,),) = _from_another_connection("SELECT query FROM pg_stat_activity WHERE pid = %s", [pid])
-    assert last == "SELECT 'the last statement before the check'"
+    assert _last_statement(pid) == "SELECT 'the last statement before the check'"
+
+
+def test_a_connection_idle_for_a_while_is_checked_with_a_round_trip() -> None:
+    # A cut without a word on the socket (a failover behind the same address) comes with a
+    # pause: after one, the check sends something, and a reset would show.
+    pid = _backend_pid(connection)
+    connections["default"].checked_at = time.monotonic() - IDLE_SECONDS - 1
+    assert connection.is_usable()
+    assert _last_statement(pid) == "SELECT 1"
 
 
 def test_a_connection_the_server_cut_is_not_usable() -> None:

@@ -17,8 +17,7 @@ from django.db import connection, transaction
 from feedback.models import Response, SealedAnswer
 from feedback.services import response_submit
 from surveys.models import Cycle, Group, Invitation, Subject
-from surveys.services import cycle_close, invitation_link_create
-from surveys.signals import cycle_closed
+from surveys.services import cycle_close, cycles, invitation_link_create
 from tests.factories import CycleFactory, InvitationFactory
 from tests.feedback.helpers import full_answers
 
@@ -117,14 +116,17 @@ def test_ten_concurrent_submits_without_help_still_store_one_response(
 
 
 @contextlib.contextmanager
-def _close_held_open(cycle: Cycle) -> Iterator[threading.Event]:
-    """The real ``cycle_close`` of ``cycle`` in a thread of its own, held open at the end of its
-    transaction (its ``cycle_closed`` receivers have run) until the yielded event is set."""
+def _close_held_open(cycle: Cycle, monkeypatch: pytest.MonkeyPatch) -> Iterator[threading.Event]:
+    """The real ``cycle_close`` of ``cycle`` in a thread of its own, held just after it has
+    locked the cycle's open invitations (before it counts the progress, rewrites the
+    invitations and opens the answers) until the yielded event is set."""
     reached, release = threading.Event(), threading.Event()
+    count = cycles.answer_counts
 
-    def hold(**kwargs: Any) -> None:
+    def counted_later(**kwargs: Any) -> Any:
         reached.set()
         release.wait(60)
+        return count(**kwargs)
 
     def close() -> None:
         try:
@@ -132,7 +134,7 @@ def _close_held_open(cycle: Cycle) -> Iterator[threading.Event]:
         finally:
             connection.close()
 
-    cycle_closed.connect(hold, weak=False)
+    monkeypatch.setattr(cycles, "answer_counts", counted_later)
     closer = threading.Thread(target=close)
     try:
         closer.start()
@@ -141,25 +143,24 @@ def _close_held_open(cycle: Cycle) -> Iterator[threading.Event]:
     finally:
         release.set()
         closer.join(timeout=60)
-        cycle_closed.disconnect(hold)
 
 
 def test_a_submit_that_arrives_while_the_cycle_closes_waits_for_the_close_and_is_refused(
-    live_server: Any, default_questionnaire: Any
+    live_server: Any, default_questionnaire: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # given: a close under way — it has locked the open invitations, opened the sealed
-    # answers and not yet committed
-    cycle, _invitation, url, payload = _open_link(live_server, value=3)
+    # given: a close under way — it has locked the cycle's open invitations and has yet to
+    # count the progress and open the answers
+    cycle, invitation, url, payload = _open_link(live_server, value=3)
     results: list[int] = []
     submit = threading.Thread(target=lambda: results.append(_post(url, payload)[0]))
-    with _close_held_open(cycle) as release:
+    with _close_held_open(cycle, monkeypatch) as release:
         # when: a submit comes in
         submit.start()
         deadline = time.monotonic() + 5
         while _waiting_on_locks() < 1 and time.monotonic() < deadline and not results:
             time.sleep(0.05)
         # then it waits on its invitation, which the close holds: without that lock it would
-        # store its answer into a cycle whose answers the close has already opened
+        # be stored now, opened by the close, and missing from the progress the close keeps
         assert not results
         assert _waiting_on_locks() == 1
         release.set()
@@ -167,6 +168,8 @@ def test_a_submit_that_arrives_while_the_cycle_closes_waits_for_the_close_and_is
     assert results == [404]
     assert not SealedAnswer.objects.exists()
     assert not Response.objects.filter(cycle=cycle).exists()
+    subject = Subject.objects.get(pk=invitation.subject_id)
+    assert subject.final_progress is not None and subject.final_progress["anonymous"][0] == 1
 
 
 def test_a_close_waits_for_a_submit_under_way_and_counts_and_opens_its_answer(default_questionnaire: Any) -> None:
