@@ -5,7 +5,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from django.db import models
+from django.db import connection, models
 from django.utils import timezone
 
 from feedback.answers import COMMENT_MAX_LENGTH, COMMENT_NAMES, AnswersInvalid
@@ -242,3 +242,22 @@ def test_an_anonymous_group_is_stored_only_from_k_answers(cycle: Cycle, group: s
     # group shown nowhere on its own, whose name would narrow each answer to its members
     assert set(Response.objects.filter(subject=full).values_list("group", flat=True)) == {group}
     assert set(Response.objects.filter(subject=small).values_list("group", flat=True)) == {SMALL_GROUPS}
+
+
+def test_the_claim_is_a_heap_only_update_that_writes_no_index_entry(invitation: Invitation) -> None:
+    # No index of the invitations holds the status, and their pages keep room for new row
+    # versions: the one change a submit makes to its invitation adds nothing to any index.
+    def updates() -> tuple[int, int]:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_stat_get_xact_tuples_updated(%s::regclass), "
+                "pg_stat_get_xact_tuples_hot_updated(%s::regclass)",
+                [Invitation._meta.db_table] * 2,
+            )
+            updated, hot = cursor.fetchone()
+        return int(updated), int(hot)
+
+    before = updates()
+    response_submit(invitation_id=invitation.pk, answers=full_answers(invitation.cycle))
+    after = updates()
+    assert (after[0] - before[0], after[1] - before[1]) == (1, 1)
