@@ -3,7 +3,7 @@
 ``/bench/hello/`` answers a short text and ``/bench/insert/`` stores the request body with
 one INSERT (one commit): what the same gunicorn, middleware and PostgreSQL can do at most
 for a page and for a write, to measure the product's pages against. ``/bench/insert-sealed/``
-seals the body as a submit seals an answer (one fixed-size blob of about 80 KB) and stores
+seals the body as a submit seals an answer (one fixed-size blob of about 48 KB) and stores
 that with one INSERT: the part of a submit's cost that the fixed-size sealed answer sets.
 """
 
