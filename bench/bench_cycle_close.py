@@ -64,7 +64,10 @@ def open_cycle_with_sealed_answers(subjects: int, *, name: str) -> tuple[int, An
             )
             payload = {"kind": RESPONSE, "ratings": ratings, "subject": subject.pk, "group": group}
             sealed.append(
-                SealedAnswer(cycle=cycle, ciphertext=answer_seal(cycle_id=cycle.pk, payload=payload, texts=texts))
+                SealedAnswer(
+                    cycle=cycle,
+                    ciphertext=answer_seal(cycle_id=cycle.pk, payload=payload, texts=texts, item_codes=tuple(codes)),
+                )
             )
     Invitation.objects.bulk_create(invitations, batch_size=2000)
     SealedAnswer.objects.bulk_create(sealed, batch_size=200)

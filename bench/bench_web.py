@@ -24,7 +24,7 @@ What it times, per request, from sending the request to the last byte of its ans
   the request body with one INSERT; ``hello`` (reference for the page): ``GET /bench/hello/``.
 * ``sealed insert`` (not a target's reference, an explanation): ``POST /bench/insert-sealed/``,
   a bare view that seals a short text as a submit seals an answer and stores the fixed-size
-  blob (about 48 KB, sent as a submit sends it) with one INSERT — the floor that blob sets
+  blob (about 34 KB, sent as a submit sends it) with one INSERT — the floor that blob sets
   under every submit.
 
 The six run one after the other in each round, rounds interleaved, each with a bounded

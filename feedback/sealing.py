@@ -11,7 +11,9 @@ the clear in one shuffled batch by the close transaction, which pairs them with 
 What the blob must not give away either:
 
 * its length — every plaintext is padded to one fixed size before encryption, so a long
-  comment seals to exactly as many bytes as no comment at all;
+  comment seals to exactly as many bytes as no comment at all. The size follows only the
+  questionnaire (the longest header its item codes can make), which is the cycle's own:
+  every answer and decline of a cycle seals to the same number of bytes;
 * its time — AES-GCM with a random nonce, no timestamp (unlike Fernet, whose tokens carry
   their creation time in the clear);
 * where it belongs — the cycle id is bound as associated data, so a blob moved to another
@@ -29,6 +31,7 @@ import json
 import os
 import struct
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
@@ -46,9 +49,12 @@ FORMAT = b"\x02"
 _TEXT_CODECS = {b"\x01": "utf-8", b"\x02": "utf-16-le"}
 KEY_ID_BYTES = 8
 NONCE_BYTES = 12
+# The header's room when the questionnaire is not given (answers sealed by a migration).
 HEADER_MAX_BYTES = 16 * 1024
+# Room left beyond the longest header a questionnaire's items can make.
+_HEADER_SLACK_BYTES = 256
 _TEXT_MAX_BYTES = 2 * max(COMMENT_MAX_LENGTH, REASON_MAX_LENGTH)
-PLAINTEXT_BYTES = 4 + HEADER_MAX_BYTES + len(COMMENT_NAMES) * (4 + _TEXT_MAX_BYTES)
+_TEXTS_BYTES = len(COMMENT_NAMES) * (4 + _TEXT_MAX_BYTES)
 
 
 class SealBroken(CloseRefused):
@@ -66,9 +72,34 @@ def _associated_data(cycle_id: int) -> bytes:
     return f"balance360 sealed answer, cycle {cycle_id}".encode()
 
 
-def _plaintext(payload: Mapping[str, Any], texts: list[str]) -> bytes:
-    header = json.dumps(payload, ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode("utf-8")
-    if len(header) > HEADER_MAX_BYTES:
+def _header(payload: Mapping[str, Any]) -> bytes:
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode("utf-8")
+
+
+@lru_cache(maxsize=256)
+def header_max_bytes(item_codes: tuple[str, ...]) -> int:
+    """The room for the header of an answer to a questionnaire asking ``item_codes``: the longest
+    one it can make (every rating "Can't say", the longest value; the longest group; a subject
+    id of the most digits; every text named), and some slack."""
+    longest = {
+        "kind": "response",
+        "ratings": dict.fromkeys(item_codes),
+        "subject": -(2**63),
+        "group": "x" * 20,
+        "texts": [*COMMENT_NAMES, "reason"],
+    }
+    return len(_header(longest)) + _HEADER_SLACK_BYTES
+
+
+def sealed_bytes(item_codes: tuple[str, ...] | None) -> int:
+    """The length of every sealed answer of a questionnaire asking ``item_codes``."""
+    header = HEADER_MAX_BYTES if item_codes is None else header_max_bytes(item_codes)
+    return len(FORMAT) + KEY_ID_BYTES + NONCE_BYTES + 4 + header + _TEXTS_BYTES + 16
+
+
+def _plaintext(payload: Mapping[str, Any], texts: list[str], *, header_max: int) -> bytes:
+    header = _header(payload)
+    if len(header) > header_max:
         raise ValueError("The answer's ratings are too large to seal.")
     parts = [struct.pack(">I", len(header)), header]
     for text in texts:
@@ -77,19 +108,28 @@ def _plaintext(payload: Mapping[str, Any], texts: list[str]) -> bytes:
             raise ValueError("A text is too long to seal.")
         parts += [struct.pack(">I", len(encoded)), encoded]
     body = b"".join(parts)
-    return body + bytes(PLAINTEXT_BYTES - len(body))
+    return body + bytes(4 + header_max + _TEXTS_BYTES - len(body))
 
 
-def answer_seal(*, cycle_id: int, payload: Mapping[str, Any], texts: Mapping[str, str]) -> bytes:
-    """Seal an answer: ``payload`` (small JSON values) and ``texts`` (the free texts, by name).
+def answer_seal(
+    *,
+    cycle_id: int,
+    payload: Mapping[str, Any],
+    texts: Mapping[str, str],
+    item_codes: tuple[str, ...] | None = None,
+) -> bytes:
+    """Seal an answer: ``payload`` (small JSON values) and ``texts`` (the free texts, by name),
+    to the questionnaire asking ``item_codes``.
 
-    Every result has the same length, whatever was typed.
+    Every result for one questionnaire has the same length (``sealed_bytes``), whatever was
+    typed, answer or decline.
     """
     names = sorted(texts)
     if len(names) > len(COMMENT_NAMES):
         raise ValueError("Too many texts to seal.")
     key = settings.RESPONSE_SEAL_KEYS[0]
-    plaintext = _plaintext({**payload, "texts": names}, [texts[name] for name in names])
+    header_max = HEADER_MAX_BYTES if item_codes is None else header_max_bytes(item_codes)
+    plaintext = _plaintext({**payload, "texts": names}, [texts[name] for name in names], header_max=header_max)
     nonce = os.urandom(NONCE_BYTES)
     ciphertext = AESGCM(key).encrypt(nonce, plaintext, _associated_data(cycle_id))
     return FORMAT + _key_id(key) + nonce + ciphertext

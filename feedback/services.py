@@ -228,6 +228,8 @@ def _seal(invitation: OpenInvitation, *, payload: dict[str, Any], texts: dict[st
         cycle_id=invitation.cycle_id,
         payload={**payload, "subject": invitation.subject_id, "group": invitation.group},
         texts=texts,
+        # A decline seals to the size of an answer of the same questionnaire.
+        item_codes=questionnaire_item_codes(questionnaire_id=invitation.questionnaire_id),
     )
 
 

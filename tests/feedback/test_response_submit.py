@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from feedback.answers import COMMENT_MAX_LENGTH, COMMENT_NAMES, AnswersInvalid
 from feedback.models import Decline, Response, SealedAnswer
+from feedback.sealing import answer_seal, sealed_bytes
 from feedback.services import (
     SurveyNotOpen,
     answers_unseal,
@@ -58,17 +59,31 @@ def test_submit_seals_the_answers_and_completes_the_invitation(invitation: Invit
 
 def test_every_sealed_answer_has_the_same_length_whatever_was_typed(make_link: Any) -> None:
     short, _ = make_link(name="Short")
-    long, _ = make_link(name="Long")
+    long, _ = make_link(name="Long", group=Group.DIRECT_REPORT)
     response_submit(invitation_id=short.pk, answers=full_answers(short.cycle))
-    # the most bytes a text can take: every character a pair of UTF-16 code units
+    # the longest answer there is: every rating "Can't say" (null), the longest group, and
+    # every text at its most bytes (each character a pair of UTF-16 code units)
     texts = {name: "🙂" * (COMMENT_MAX_LENGTH // 2) for name in COMMENT_NAMES}
-    response_submit(invitation_id=long.pk, answers=full_answers(long.cycle, **texts))
+    response_submit(invitation_id=long.pk, answers=full_answers(long.cycle, value=None, **texts))
     decline, _ = make_link(name="Decline")
     response_decline(invitation_id=decline.pk, reason="Not this year.")
     lengths = {len(bytes(blob)) for blob in SealedAnswer.objects.values_list("ciphertext", flat=True)}
-    assert len(lengths) == 1
-    # a 16 KB header and four texts of 4,000 UTF-16 code units, sealed
-    assert lengths == {1 + 8 + 12 + 4 + 16 * 1024 + 4 * (4 + 8000) + 16}
+    # one length, set by the questionnaire alone: its longest header and four longest texts
+    assert lengths == {sealed_bytes(tuple(item_codes(short.cycle)))}
+    assert max(lengths) < 4 * (4 + 8000) + 4096
+
+
+def test_the_sealed_size_follows_the_questionnaire_only() -> None:
+    few, many = ("a",), tuple(f"item-{n}" for n in range(40))
+    assert sealed_bytes(few) < sealed_bytes(many) < sealed_bytes(None)
+    # what an answer to the larger one can hold at its longest still fits
+    blob = answer_seal(
+        cycle_id=1,
+        payload={"kind": "response", "ratings": dict.fromkeys(many), "subject": -(2**63), "group": "x" * 20},
+        texts={name: "🙂" * (COMMENT_MAX_LENGTH // 2) for name in COMMENT_NAMES},
+        item_codes=many,
+    )
+    assert len(blob) == sealed_bytes(many)
 
 
 def test_an_answer_sealed_in_the_first_format_still_opens(invitation: Invitation) -> None:
