@@ -5,7 +5,8 @@ each value into the SQL text, a ``bytea`` as a hex literal twice its size that t
 then parses back. For a sealed answer (``feedback.sealing``, tens of kilobytes) that
 round trip through text cost more than everything else the INSERT does. This cursor binds
 on the server (the extended protocol), so a ``%b`` parameter travels in binary as it is,
-and psycopg prepares a statement it has run a few times on a connection.
+and psycopg prepares a statement it has run a few times on a connection (which a pooler in
+transaction mode, such as PgBouncer's, would need told: ``prepare_threshold``).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ def server_binding_cursor() -> Iterator[CursorWrapper]:
     whose parameters are bound on the server."""
     connection.close_if_health_check_failed()
     connection.ensure_connection()
+    connection.validate_thread_sharing()
     with connection.wrap_database_errors:
         raw = psycopg.Cursor(connection.connection)
     wrapper = CursorDebugWrapper if connection.queries_logged else CursorWrapper
