@@ -18,7 +18,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from config.csrf import no_referrer_csrf_protect
-from config.pagination import page_get
+from config.pagination import PAGE_PARAMETER, page_get
 from config.token_routes import link_dead
 from surveys import selectors, services
 from surveys.forms import (
@@ -289,8 +289,12 @@ def cycle_raters(request: HttpRequest, cycle_id: int) -> HttpResponse:
         else:
             messages.success(request, f"{invitation.rater_email} added.")
             return redirect("surveys:cycle-raters", cycle_id=cycle.pk)
+    # A page of subjects at a time, each with its raters: a cycle of a thousand people has ten
+    # thousand. The approvals still pending and the subjects short of k are the whole cycle's.
+    pager = page_get(request, cycle.subjects.order_by("person__name", "id").values_list("id", "person__name"))
+    shown = [subject_id for subject_id, _ in pager.rows]
     raters: dict[int, list[Any]] = {}
-    for invitation in selectors.raters_list(cycle=cycle):
+    for invitation in selectors.raters_list(cycle=cycle).filter(subject_id__in=shown):
         raters.setdefault(invitation.subject_id, []).append(invitation)
     status = 400 if form.errors else 200
     nominating = cycle.status == Cycle.Status.NOMINATING
@@ -311,8 +315,9 @@ def cycle_raters(request: HttpRequest, cycle_id: int) -> HttpResponse:
                 "nomination": nominations.get(subject_id),
                 "risk": at_risk.get(subject_id),
             }
-            for subject_id, name in cycle.subjects.order_by("person__name", "id").values_list("id", "person__name")
+            for subject_id, name in pager.rows
         ],
+        "pager": pager,
         "editable": cycle.status in (Cycle.Status.DRAFT, Cycle.Status.NOMINATING),
         "nominating": nominating,
         "pending_approval": sum(not row.approved for row in nominations.values()),
@@ -331,7 +336,14 @@ def rater_remove(request: HttpRequest, cycle_id: int, rater_id: int) -> HttpResp
         messages.error(request, _error_text(error))
     else:
         messages.success(request, f"{invitation.rater_email} removed.")
-    return redirect("surveys:cycle-raters", cycle_id=cycle.pk)
+    return _raters_page(request, cycle)
+
+
+def _raters_page(request: HttpRequest, cycle: Cycle) -> HttpResponseRedirect:
+    """Back to the page of the raters list the form was on (``?page=`` of its action)."""
+    url = reverse("surveys:cycle-raters", kwargs={"cycle_id": cycle.pk})
+    page = request.GET.get(PAGE_PARAMETER, "")
+    return HttpResponseRedirect(f"{url}?{PAGE_PARAMETER}={page}" if page.isdigit() and int(page) > 1 else url)
 
 
 def _back(cycle: Cycle) -> HttpResponseRedirect:
@@ -493,7 +505,7 @@ def nomination_approve(request: HttpRequest, cycle_id: int, subject_id: int) -> 
             )
         else:
             messages.info(request, f"{subject.person.name}'s raters were already approved.")
-    return redirect("surveys:cycle-raters", cycle_id=cycle.pk)
+    return _raters_page(request, cycle)
 
 
 @login_required

@@ -13,7 +13,7 @@ from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from config.pagination import PAGE_SIZE
-from surveys.models import Cycle
+from surveys.models import Cycle, Invitation
 from tests.surveys.helpers import cycle_of_size
 
 pytestmark = pytest.mark.django_db
@@ -164,3 +164,36 @@ def test_an_offset_past_the_end_is_an_empty_page_that_still_counts(manager: Any)
     api.force_authenticate(manager)
     body = api.get(f"/api/cycles/{cycle.pk}/progress/?offset=99999").json()
     assert body["results"] == [] and body["count"] == 3 and body["next"] is None
+
+
+def subject_headings(html: str) -> list[str]:
+    return re.findall(r'<h2 id="subject-\d+">([^<]+?)(?: <span|</h2>)', html)
+
+
+@pytest.mark.parametrize("status", [Cycle.Status.DRAFT, Cycle.Status.NOMINATING, Cycle.Status.OPEN])
+def test_the_raters_page_runs_the_same_queries_for_3_and_60_subjects(manager: Any, client: Client, status: str) -> None:
+    small, large = cycle_of_size(manager, 3, status), cycle_of_size(manager, 60, status)
+    client.force_login(manager)
+    urls = [f"/cycles/{small.pk}/raters/", f"/cycles/{large.pk}/raters/", f"/cycles/{large.pk}/raters/?page=2"]
+    counted = [queries(client, url)[0] for url in urls]
+    assert len(set(counted)) == 1, counted
+
+
+def test_the_raters_page_shows_a_page_of_subjects_and_its_forms_come_back_to_it(manager: Any, client: Client) -> None:
+    cycle = cycle_of_size(manager, 60, Cycle.Status.DRAFT)
+    client.force_login(manager)
+    first = client.get(f"/cycles/{cycle.pk}/raters/").content.decode()
+    assert subject_headings(first) == [f"Person {n:03}" for n in range(PAGE_SIZE)]
+    assert "1–50 of 60 · page 1 of 2" in first
+    second = client.get(f"/cycles/{cycle.pk}/raters/?page=2").content.decode()
+    assert subject_headings(second) == [f"Person {n:03}" for n in range(PAGE_SIZE, 60)]
+    # each subject's raters are on the subject's page, and only there
+    invitation = Invitation.objects.filter(cycle=cycle, subject__person__name="Person 055").first()
+    assert invitation is not None and invitation.rater_email in second and invitation.rater_email not in first
+    # removing a rater on page 2 comes back to page 2
+    Invitation.objects.filter(pk=invitation.pk).update(status=Invitation.Status.DRAFT)
+    action = f"/cycles/{cycle.pk}/raters/{invitation.pk}/remove/?page=2"
+    assert f'action="{action}"' in second
+    response = client.post(action)
+    assert response.status_code == 302 and response["Location"] == f"/cycles/{cycle.pk}/raters/?page=2"
+    assert not Invitation.objects.filter(pk=invitation.pk).exists()
