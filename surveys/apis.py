@@ -496,13 +496,14 @@ class NominationStatusSerializer(serializers.Serializer):
     approved = serializers.BooleanField(help_text="Whether the manager has approved the subject's list.")
 
 
-class CycleNominationsApi(APIView):
+class CycleNominationsApi(PaginatedListApi):
     @extend_schema(
         responses=NominationStatusSerializer(many=True), summary="Which subjects have nominated raters, and approved"
     )
     def get(self, request: Request, cycle_id: int) -> Response:
         cycle = selectors.cycle_get_for_user(user=request.user, cycle_id=cycle_id)
-        return Response(NominationStatusSerializer(selectors.nomination_rows(cycle=cycle), many=True).data)
+        paginator, rows = self.page(request, selectors.nomination_rows(cycle=cycle))
+        return paginator.get_paginated_response(NominationStatusSerializer(rows, many=True).data)
 
     @extend_schema(
         request=None,

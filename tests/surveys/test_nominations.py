@@ -92,7 +92,8 @@ def test_subject_nominates_through_the_link_and_the_manager_launches(
     # the manager sees who has sent a list, then launches
     api = APIClient()
     api.force_authenticate(team.manager)
-    statuses = {row["name"]: row["submitted"] for row in api.get(f"/api/cycles/{nominating.pk}/nominations/").json()}
+    listed = api.get(f"/api/cycles/{nominating.pk}/nominations/").json()
+    statuses = {row["name"]: row["submitted"] for row in listed["results"]}
     assert statuses["Ann"] is True and statuses["Ben"] is False
     # launch waits for every list to be approved
     with pytest.raises(ValidationError) as refused:
@@ -311,7 +312,9 @@ def test_the_api_lists_and_approves_the_nominations(nominating: Cycle, team: Tea
     ann = nominating.subjects.get(person__name="Ann")
     assert api.post(f"{base}{ann.pk}/approve/").json() == {"approved": 1}
     assert api.post(f"{base}{ann.pk}/approve/").json() == {"approved": 0}
-    rows = {row["name"]: row for row in api.get(base).json()}
+    listed = api.get(base).json()
+    assert listed["count"] == nominating.subjects.count() and listed["previous"] is None
+    rows = {row["name"]: row for row in listed["results"]}
     assert rows["Ann"] == {"subject": ann.pk, "name": "Ann", "submitted": False, "approved": True}
     assert rows["Ben"]["approved"] is False
     assert api.post(f"{base}approve-rest/").json() == {"approved": team.people.count() - 1}
