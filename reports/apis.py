@@ -290,7 +290,7 @@ class CoachAssignmentInputSerializer(serializers.Serializer):
     )
 
 
-class CoachAssignmentListApi(APIView):
+class CoachAssignmentListApi(PaginatedListApi):
     @extend_schema(
         operation_id="reports_coaches_list",
         responses=CoachAssignmentSerializer(many=True),
@@ -298,8 +298,11 @@ class CoachAssignmentListApi(APIView):
     )
     def get(self, request: Request, cycle_id: int) -> Response:
         cycle = selectors.cycle_get_for_manager(user=request.user, cycle_id=cycle_id)
-        assignments = selectors.coach_assignments_for_cycle(cycle=cycle)
-        return Response(CoachAssignmentSerializer(assignments, many=True).data)
+        # One row per coach and subject: a whole cycle's worth, in an order that pages stably.
+        assignments = selectors.coach_assignments_for_cycle(cycle=cycle).order_by(
+            "coach__username", "subject__person__name", "id"
+        )
+        return self.paginated(request, assignments, CoachAssignmentSerializer)
 
     @extend_schema(
         operation_id="reports_coaches_create",

@@ -180,3 +180,22 @@ def test_the_surfaces_crawl_follows_every_page(manager: Any) -> None:
     api = " ".join(text for url, (_, text) in seen.items() if url.startswith("/api/"))
     for n in range(60):
         assert f"Person {n:03}" in pages and f"Person {n:03}" in api
+
+
+def test_the_coach_assignments_api_is_paged_in_a_stable_order(manager: Any, coach: Any) -> None:
+    from reports.models import CoachAssignment
+
+    cycle = cycle_of_size(manager, 3)
+    subjects = list(cycle.subjects.order_by("person__name"))
+    CoachAssignment.objects.bulk_create(
+        [CoachAssignment(cycle=cycle, coach=coach, subject=subject) for subject in reversed(subjects)]
+    )
+    api = APIClient()
+    api.force_authenticate(manager)
+    url = f"/api/reports/cycles/{cycle.pk}/coaches/"
+    first = api.get(url, {"limit": 2}).json()
+    assert first["count"] == 3 and first["previous"] is None and first["next"]
+    rest = api.get(url, {"limit": 2, "offset": 2}).json()
+    names = [row["subject_name"] for row in first["results"] + rest["results"]]
+    assert names == ["Person 000", "Person 001", "Person 002"]
+    assert counted(api, url) == counted(api, f"{url}?offset=2")
