@@ -30,13 +30,18 @@ def rows(html: str) -> list[str]:
     return re.findall(r'<th scope="row">([^<]+)</th>', html)
 
 
+def page_queries(client: Client, small: Cycle, large: Cycle, tail: str = "", **headers: str) -> list[int]:
+    """Queries of a cycle's page (``tail`` below it) for 3 subjects, for 60, and of its page 2."""
+    urls = [f"/cycles/{small.pk}/{tail}", f"/cycles/{large.pk}/{tail}", f"/cycles/{large.pk}/{tail}?page=2"]
+    return [queries(client, url, **headers)[0] for url in urls]
+
+
 @pytest.mark.parametrize("status", [Cycle.Status.DRAFT, Cycle.Status.OPEN, Cycle.Status.CLOSED])
 def test_the_cycle_page_runs_the_same_queries_for_3_and_60_subjects(manager: Any, client: Client, status: str) -> None:
     small, large = cycle_of_size(manager, 3, status), cycle_of_size(manager, 60, status)
     client.force_login(manager)
     for headers in ({}, {"HX-Request": "true"}):
-        urls = [f"/cycles/{small.pk}/", f"/cycles/{large.pk}/", f"/cycles/{large.pk}/?page=2"]
-        counted = [queries(client, url, **headers)[0] for url in urls]
+        counted = page_queries(client, small, large, **headers)
         assert len(set(counted)) == 1, (headers, counted)
 
 
@@ -174,8 +179,7 @@ def subject_headings(html: str) -> list[str]:
 def test_the_raters_page_runs_the_same_queries_for_3_and_60_subjects(manager: Any, client: Client, status: str) -> None:
     small, large = cycle_of_size(manager, 3, status), cycle_of_size(manager, 60, status)
     client.force_login(manager)
-    urls = [f"/cycles/{small.pk}/raters/", f"/cycles/{large.pk}/raters/", f"/cycles/{large.pk}/raters/?page=2"]
-    counted = [queries(client, url)[0] for url in urls]
+    counted = page_queries(client, small, large, "raters/")
     assert len(set(counted)) == 1, counted
 
 
