@@ -28,6 +28,13 @@ def _whole_number(raw: str) -> int | None:
     return int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 18 else None
 
 
+def page_query(request: HttpRequest) -> str:
+    """``?page=N`` of this request for a link or a redirect back to it, or ``""`` for page 1 or
+    anything that is not a page number."""
+    number = _whole_number(request.GET.get(PAGE_PARAMETER, ""))
+    return f"?{PAGE_PARAMETER}={number}" if number is not None and number > 1 else ""
+
+
 class ListPagination(LimitOffsetPagination):
     """``?limit=&offset=`` (100 a page by default, 1,000 at most); ``{count, next, previous, results}``.
 

@@ -18,7 +18,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from config.csrf import no_referrer_csrf_protect
-from config.pagination import PAGE_PARAMETER, page_get
+from config.pagination import page_get, page_query
 from config.token_routes import link_dead
 from surveys import selectors, services
 from surveys.forms import (
@@ -299,9 +299,11 @@ def cycle_raters(request: HttpRequest, cycle_id: int) -> HttpResponse:
     status = 400 if form.errors else 200
     nominating = cycle.status == Cycle.Status.NOMINATING
     nominations = {row.subject_id: row for row in selectors.nomination_rows(cycle=cycle)} if nominating else {}
+    open_to_change = cycle.status != Cycle.Status.CLOSED
+    at_risk_count = selectors.subjects_at_risk_count(cycle=cycle) if open_to_change else 0
     at_risk = (
-        {risk.subject_id: risk for risk in selectors.subjects_short_of_k(cycle=cycle)}
-        if cycle.status != Cycle.Status.CLOSED
+        {risk.subject_id: risk for risk in selectors.subjects_short_of_k(cycle=cycle, subject_ids=shown)}
+        if at_risk_count
         else {}
     )
     context = {
@@ -318,6 +320,7 @@ def cycle_raters(request: HttpRequest, cycle_id: int) -> HttpResponse:
             for subject_id, name in pager.rows
         ],
         "pager": pager,
+        "at_risk_count": at_risk_count,
         "editable": cycle.status in (Cycle.Status.DRAFT, Cycle.Status.NOMINATING),
         "nominating": nominating,
         "pending_approval": sum(not row.approved for row in nominations.values()),
@@ -341,9 +344,7 @@ def rater_remove(request: HttpRequest, cycle_id: int, rater_id: int) -> HttpResp
 
 def _raters_page(request: HttpRequest, cycle: Cycle) -> HttpResponseRedirect:
     """Back to the page of the raters list the form was on (``?page=`` of its action)."""
-    url = reverse("surveys:cycle-raters", kwargs={"cycle_id": cycle.pk})
-    page = request.GET.get(PAGE_PARAMETER, "")
-    return HttpResponseRedirect(f"{url}?{PAGE_PARAMETER}={page}" if page.isdigit() and int(page) > 1 else url)
+    return HttpResponseRedirect(reverse("surveys:cycle-raters", kwargs={"cycle_id": cycle.pk}) + page_query(request))
 
 
 def _back(cycle: Cycle) -> HttpResponseRedirect:

@@ -201,3 +201,22 @@ def test_the_raters_page_shows_a_page_of_subjects_and_its_forms_come_back_to_it(
     response = client.post(action)
     assert response.status_code == 302 and response["Location"] == f"/cycles/{cycle.pk}/raters/?page=2"
     assert not Invitation.objects.filter(pk=invitation.pk).exists()
+
+
+def test_the_raters_page_counts_the_subjects_short_of_k_over_the_whole_cycle(manager: Any, client: Client) -> None:
+    cycle = cycle_of_size(manager, 60, Cycle.Status.DRAFT)
+    client.force_login(manager)
+    second = client.get(f"/cycles/{cycle.pk}/raters/?page=2").content.decode()
+    notice = second[second.index('id="short-of-k"') :]
+    assert notice.startswith('id="short-of-k">60 subjects in this cycle with fewer than 3 anonymous raters')
+    assert second.count('<p class="field-error">') == 60 - PAGE_SIZE  # each one of this page marked
+
+
+@pytest.mark.parametrize("page", ["²", "9" * 5000, "-2", "1", ""])
+def test_a_form_posted_with_an_odd_page_comes_back_to_the_first(manager: Any, client: Client, page: str) -> None:
+    cycle = cycle_of_size(manager, 3, Cycle.Status.DRAFT)
+    client.force_login(manager)
+    invitation = Invitation.objects.filter(cycle=cycle).first()
+    assert invitation is not None
+    response = client.post(f"/cycles/{cycle.pk}/raters/{invitation.pk}/remove/", QUERY_STRING=f"page={page}")
+    assert response.status_code == 302 and response["Location"] == f"/cycles/{cycle.pk}/raters/"
