@@ -37,7 +37,7 @@ from config.database import server_binding_cursor
 from feedback.answers import COMMENT_NAMES, answers_clean, reason_clean
 from feedback.models import Decline, Response, SealedAnswer
 from feedback.sealing import answer_seal, answer_unseal
-from feedback.selectors import answerable, questionnaire_item_codes
+from feedback.selectors import answerable, invitation_answered, questionnaire_item_codes
 from surveys.models import ANONYMOUS_GROUPS, Cycle, Group, Invitation, InvitationLink
 from surveys.vocabulary import NOMINATED_OUTSIDE, SMALL_GROUPS
 
@@ -191,10 +191,8 @@ def _invitation_claim(invitation: OpenInvitation, *, new_status: str, sealed: by
         cursor.execute(_claim_statement(store=sealed is not None), parameters)
         claimed = cursor.rowcount
     if claimed != 1:
-        # Read again only on this rare path, to say which: closed (or past its deadline) or taken.
-        if Cycle.objects.filter(pk=invitation.cycle_id, status=Cycle.Status.OPEN, deadline__gt=timezone.now()).exists():
-            raise SurveyClaimLost
-        raise SurveyNotOpen
+        # Read again only on this rare path, to say which: answered meanwhile, or closed.
+        raise SurveyClaimLost if invitation_answered(invitation_id=invitation.id) else SurveyNotOpen
 
 
 def response_submit(*, invitation_id: int, answers: Any, held: OpenInvitation | None = None) -> None:
@@ -211,7 +209,7 @@ def response_submit(*, invitation_id: int, answers: Any, held: OpenInvitation | 
     item_codes = questionnaire_item_codes(questionnaire_id=invitation.questionnaire_id)
     clean = answers_clean(item_codes=item_codes, data=answers)
     # Only values shared by every rater of the group go with the answer; see the module docstring.
-    sealed = _seal(invitation, payload={"kind": RESPONSE, "ratings": clean.ratings}, texts=clean.comments)
+    sealed = _seal(invitation, item_codes, payload={"kind": RESPONSE, "ratings": clean.ratings}, texts=clean.comments)
     _invitation_claim(invitation, new_status=Invitation.Status.COMPLETED, sealed=sealed)
 
 
@@ -219,17 +217,23 @@ def response_decline(*, invitation_id: int, reason: Any = "") -> None:
     """Record that the rater will not answer; an optional reason is kept, sealed like an answer."""
     text = reason_clean(reason=reason)
     invitation = _invitation_read(invitation_id=invitation_id)
-    sealed = _seal(invitation, payload={"kind": DECLINE}, texts={"reason": text}) if text else None
+    if text:
+        item_codes = questionnaire_item_codes(questionnaire_id=invitation.questionnaire_id)
+        sealed = _seal(invitation, item_codes, payload={"kind": DECLINE}, texts={"reason": text})
+    else:
+        sealed = None
     _invitation_claim(invitation, new_status=Invitation.Status.DECLINED, sealed=sealed)
 
 
-def _seal(invitation: OpenInvitation, *, payload: dict[str, Any], texts: dict[str, str]) -> bytes:
+def _seal(
+    invitation: OpenInvitation, item_codes: tuple[str, ...], *, payload: dict[str, Any], texts: dict[str, str]
+) -> bytes:
+    """The answer sealed to the size of every answer to its questionnaire, a decline's too."""
     return answer_seal(
         cycle_id=invitation.cycle_id,
         payload={**payload, "subject": invitation.subject_id, "group": invitation.group},
         texts=texts,
-        # A decline seals to the size of an answer of the same questionnaire.
-        item_codes=questionnaire_item_codes(questionnaire_id=invitation.questionnaire_id),
+        item_codes=item_codes,
     )
 
 
