@@ -43,6 +43,7 @@ from surveys.vocabulary import (
     COMBINED,
     COMMENT_QUESTIONS,
     COMMENT_TITLES,
+    COUNTED_ANONYMOUS_GROUPS,
     DEVELOPING_BOTH,
     FIGURE_LABELS,
     FIGURE_ORDER,
@@ -281,9 +282,7 @@ def safe_base_build(*, raters: Sequence[RaterAnswers], dimensions: Sequence[Dime
                 dropped[item.code] = selection.dropped
     # The raters the agreement flag may rest on: nominated outside raters could be the
     # subject's own addresses, and a flag over them and one real rater would describe that one.
-    anonymous = frozenset(
-        index for index, group in enumerate(groups) if group in STORED_ANONYMOUS_GROUPS and group != NOMINATED_OUTSIDE
-    )
+    anonymous = frozenset(index for index, group in enumerate(groups) if group in COUNTED_ANONYMOUS_GROUPS)
     return SafeBase(
         rules=rules,
         figures=figures,
@@ -485,7 +484,7 @@ def comments_filter(
     # named groups, or among the subject's own, would be the one real rater's.
     responded: dict[str, int] = {}
     for rater in raters:
-        if rater.group in STORED_ANONYMOUS_GROUPS and rater.group != NOMINATED_OUTSIDE:
+        if rater.group in COUNTED_ANONYMOUS_GROUPS:
             responded[rater.group] = responded.get(rater.group, 0) + 1
     pool = sum(responded.values())
     named = {group for group, count in responded.items() if count >= rules.comment_min and group in ANONYMOUS_GROUPS}
@@ -568,9 +567,7 @@ def report_compute(
         dimensions=tuple(results),
         indices=indices,
         comments=comments_filter(raters=raters, rules=rules, rng=rng),
-        anonymous_pool=sum(
-            1 for rater in raters if rater.group in STORED_ANONYMOUS_GROUPS and rater.group != NOMINATED_OUTSIDE
-        ),
+        anonymous_pool=sum(1 for rater in raters if rater.group in COUNTED_ANONYMOUS_GROUPS),
     )
 
 

@@ -159,7 +159,8 @@ def report_list_for_user(*, user: AnyUser, cycle_id: int | None = None) -> Query
         _report_rows_for_user(user=user)
         .select_related("cycle", "subject__person")
         .defer("pdf", "data")
-        .order_by("-cycle__created_at", "cycle_id", "subject__person__name")
+        # The id last: two people of one name keep one order from page to page.
+        .order_by("-cycle__created_at", "cycle_id", "subject__person__name", "id")
     )
     if cycle_id is not None:
         reports = reports.filter(cycle_id=cycle_id)

@@ -46,6 +46,9 @@ SMALL_GROUPS = "small_groups"
 # no figure and are quoted nowhere (reports.scoring).
 NOMINATED_OUTSIDE = "nominated_outside"
 STORED_ANONYMOUS_GROUPS: tuple[str, ...] = (*ANONYMOUS_GROUPS, SMALL_GROUPS, NOMINATED_OUTSIDE)
+# The stored groups whose answers count in a figure: a subject's nominated outside raters
+# count in none (they could be addresses of the subject's own).
+COUNTED_ANONYMOUS_GROUPS: tuple[str, ...] = (*ANONYMOUS_GROUPS, SMALL_GROUPS)
 
 # How an email names the role a rater answers in, and the survey's opening sentence.
 GROUP_ROLES: dict[str, str] = {
