@@ -104,9 +104,12 @@ class CycleAdmin(admin.ModelAdmin):
         # The status moves only through the services (launch, close), which do what each step
         # promises: a close rewrites every invitation and unseals the answers. And a launched
         # cycle keeps its questionnaire version, which the survey keeps per process.
+        # Nor does its anonymity minimum, its comment minimum or its team change here once past a
+        # draft: a k lowered on an open or closed cycle would show (or re-run reports on) pools
+        # smaller than its raters were promised; the cycle's own form and API only raise them.
         fields = [*super().get_readonly_fields(request, obj), "status", "launched_at", "closed_at"]
         if obj is not None and obj.status != Cycle.Status.DRAFT:
-            fields.append("questionnaire")
+            fields += ["questionnaire", "anonymity_min", "comment_min", "team"]
         return fields
 
     def has_delete_permission(self, request: HttpRequest, obj: Cycle | None = None) -> bool:

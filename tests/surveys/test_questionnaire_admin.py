@@ -100,6 +100,26 @@ def test_the_admin_changes_neither_a_cycles_status_nor_a_launched_cycles_questio
     assert 'name="status"' not in page and 'name="questionnaire"' not in page
 
 
+def test_the_admin_cannot_lower_a_launched_cycles_k(superuser_client: Client, item_in_use: Item) -> None:
+    cycle = Cycle.objects.get(questionnaire=item_in_use.dimension.questionnaire, status=Cycle.Status.OPEN)
+    page = superuser_client.get(f"/admin/surveys/cycle/{cycle.pk}/change/").content.decode()
+    assert 'name="name"' in page
+    for field in ("anonymity_min", "comment_min", "team"):
+        assert f'name="{field}"' not in page
+    # a post that carries it anyway changes nothing of it
+    k = cycle.anonymity_min
+    assert k > 2
+    superuser_client.post(
+        f"/admin/surveys/cycle/{cycle.pk}/change/",
+        {"name": cycle.name, "deadline_0": "2030-01-01", "deadline_1": "12:00:00", "anonymity_min": 2},
+    )
+    cycle.refresh_from_db()
+    assert cycle.anonymity_min == k
+    # a draft's stays editable
+    draft = CycleFactory(status=Cycle.Status.DRAFT)
+    assert 'name="anonymity_min"' in superuser_client.get(f"/admin/surveys/cycle/{draft.pk}/change/").content.decode()
+
+
 def test_a_draft_cycle_can_still_be_deleted(superuser_client: Client, db: None) -> None:
     cycle = CycleFactory(status=Cycle.Status.DRAFT)
     response = superuser_client.post(f"/admin/surveys/cycle/{cycle.pk}/delete/", {"post": "yes"})
