@@ -321,6 +321,7 @@ def cycle_raters(request: HttpRequest, cycle_id: int) -> HttpResponse:
         ],
         "pager": pager,
         "at_risk_count": at_risk_count,
+        "at_risk_on_page": bool(at_risk),
         "editable": cycle.status in (Cycle.Status.DRAFT, Cycle.Status.NOMINATING),
         "nominating": nominating,
         "pending_approval": sum(not row.approved for row in nominations.values()),

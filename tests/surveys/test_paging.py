@@ -209,6 +209,7 @@ def test_the_raters_page_counts_the_subjects_short_of_k_over_the_whole_cycle(man
     second = client.get(f"/cycles/{cycle.pk}/raters/?page=2").content.decode()
     notice = second[second.index('id="short-of-k"') :]
     assert notice.startswith('id="short-of-k">60 subjects in this cycle with fewer than 3 anonymous raters')
+    assert "those on this page are marked below." in notice.split("</p>")[0]
     assert second.count('<p class="field-error">') == 60 - PAGE_SIZE  # each one of this page marked
 
 
