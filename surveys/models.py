@@ -165,6 +165,10 @@ class Cycle(models.Model):
     launched_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # The answer counts a manager sees while the cycle is open, as taken at
+    # ``progress_counted_at`` and replaced once a whole period old (surveys.selectors).
+    progress_counts = models.JSONField(null=True, blank=True, editable=False)
+    progress_counted_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-created_at"]

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import logging
 import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db.models import Count, F, Q, QuerySet
 from django.http import Http404
 
@@ -28,8 +27,6 @@ from surveys.models import (
     Subject,
     Team,
 )
-
-logger = logging.getLogger(__name__)
 
 
 def invitation_get_by_token(*, token: str) -> Invitation | None:
@@ -237,23 +234,35 @@ def _answer_counts_snapshot(cycle: Cycle) -> dict[int, dict[str, list[int]]]:
     answer. A snapshot is replaced only once it is a whole period old, so two snapshots are
     always at least a period apart, whenever anyone looks: a snapshot per numbered period
     would let a manager take one just before a period ends and the next just after it, two
-    seconds apart. The snapshot lives in the shared cache; without it (Redis down) the
-    counts are read live rather than not at all.
+    seconds apart. It is kept on the cycle's row in PostgreSQL and replaced by one
+    conditional UPDATE, so two processes cannot each take one, and losing the cache (Redis
+    down or flushed) neither shows live counts nor a fresh snapshot early.
     """
     seconds = settings.PROGRESS_SNAPSHOT_SECONDS
     if seconds <= 0:
         return answer_counts(cycle=cycle)
-    key = f"progress-snapshot:{cycle.pk}"
-    now = time.time()
-    try:
-        cached = cache.get(key)
-        if cached is None or now - cached["at"] >= seconds:
-            cached = {"at": now, "counts": answer_counts(cycle=cycle)}
-            cache.set(key, cached, timeout=seconds * 2)
-    except Exception:
-        logger.warning("progress snapshot unavailable; counts read live", exc_info=True)
-        return answer_counts(cycle=cycle)
-    return dict(cached["counts"])
+    now = datetime.fromtimestamp(time.time(), tz=UTC)
+    stale_before = now - timedelta(seconds=seconds)
+    if cycle.progress_counted_at is not None and cycle.progress_counted_at > stale_before:
+        return _counts_stored(cycle.progress_counts)
+    counts = answer_counts(cycle=cycle)
+    replaced = (
+        Cycle.objects.filter(pk=cycle.pk)
+        .filter(Q(progress_counted_at__isnull=True) | Q(progress_counted_at__lte=stale_before))
+        .update(progress_counts=counts, progress_counted_at=now)
+    )
+    if not replaced:  # another request replaced it a moment ago: show that one
+        cycle.progress_counts, cycle.progress_counted_at = Cycle.objects.values_list(
+            "progress_counts", "progress_counted_at"
+        ).get(pk=cycle.pk)
+        return _counts_stored(cycle.progress_counts)
+    cycle.progress_counts, cycle.progress_counted_at = counts, now
+    return counts
+
+
+def _counts_stored(stored: Any) -> dict[int, dict[str, list[int]]]:
+    """The counts as kept in JSON, keyed by subject id again."""
+    return {int(subject_id): counts for subject_id, counts in (stored or {}).items()}
 
 
 def progress_rows(*, cycle: Cycle) -> QuerySet[Subject, tuple[int, str, Any]]:
