@@ -205,6 +205,10 @@ CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - 30
 # a long-lived process keeps growing (allocator fragments, caches) is given back. A task
 # is one doorbell run, which builds or sends batch after batch for up to JOB_RUN_SECONDS.
 CELERY_WORKER_MAX_TASKS_PER_CHILD = env_int("CELERY_WORKER_MAX_TASKS_PER_CHILD", 100, minimum=0) or None
+# A new pool process loads the PDF renderer before it reports ready (config/celery.py); on a
+# cold machine that can take longer than Celery's default of 4 s, after which it would kill
+# the process and start another, again and again.
+CELERY_WORKER_PROC_ALIVE_TIMEOUT = 30.0
 # Durable jobs (config/jobs.py). A claim lives JOB_LEASE_SECONDS unless its worker renews
 # it; the sweep rings for due and orphaned jobs every JOB_SWEEP_SECONDS, so a job whose
 # worker died is taken again within lease + sweep (about a minute and a half by default).

@@ -147,3 +147,10 @@ def test_the_worker_replaces_a_pool_process_after_its_max_tasks_unless_zero(valu
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == [expected]
+
+
+def test_a_new_pool_process_has_time_to_load_the_renderer_before_it_must_report_ready() -> None:
+    from config.celery import app
+
+    # Celery's own default (4 s) is shorter than a first PDF render on a cold machine.
+    assert app.conf.worker_proc_alive_timeout >= 30
