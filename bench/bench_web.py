@@ -46,7 +46,6 @@ import queue
 import re
 import secrets
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -63,7 +62,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import BASE_DIR
+from bench.common import BASE_DIR, process_stop
 
 CONNECTIONS = 16
 CLIENT_PROCESSES = 4
@@ -437,14 +436,7 @@ def stack_wait(port: int, web: subprocess.Popen[bytes], log: Path) -> None:
 
 def stack_stop(processes: list[subprocess.Popen[bytes]]) -> None:
     for process in processes:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-    for process in processes:
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        process_stop(process, timeout=30)
 
 
 # --- data -----------------------------------------------------------------------------------

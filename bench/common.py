@@ -141,13 +141,24 @@ def celery_worker_wait_ready(worker: subprocess.Popen[bytes], timeout: float = 6
     raise RuntimeError(f"the Celery worker did not answer within {timeout:.0f} s")
 
 
+def process_stop(process: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    """SIGTERM to the process a benchmark started (Celery's warm shutdown, gunicorn's
+    graceful stop), then SIGKILL to its whole session after ``timeout`` seconds.
+
+    Only the leader is told: it stops its own children. Signalled too, a pool process still
+    loading the PDF renderer dies in the middle of a ``gcc`` run that ctypes starts to find
+    the libraries, and leaves that run's files in the temporary directory.
+    """
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
 def celery_worker_stop(worker: subprocess.Popen[bytes]) -> None:
     """A warm shutdown (its running tasks finish), then SIGKILL after a minute."""
-    if worker.poll() is not None:
-        return
-    os.killpg(worker.pid, signal.SIGTERM)
-    try:
-        worker.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        os.killpg(worker.pid, signal.SIGKILL)
-        worker.wait()
+    process_stop(worker, timeout=60)
