@@ -9,7 +9,7 @@ the address bar, history, a Referer header or a screenshot of the form.
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import lru_cache, wraps
+from functools import wraps
 from typing import Any
 
 from django.conf import settings
@@ -19,28 +19,16 @@ from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpR
 from django.shortcuts import render
 from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils import translation
-from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_http_methods, require_POST
 
 from config.csrf import no_referrer_csrf_protect
 from config.token_routes import link_dead, unlogged
-from feedback.answers import (
-    CANT_SAY_LABEL,
-    COMMENT_FIELDS,
-    COMMENT_MAX_LENGTH,
-    REASON_MAX_LENGTH,
-    SCALE,
-    AnswersInvalid,
-)
+from feedback.answers import COMMENT_FIELDS, AnswersInvalid
 from feedback.browser import survey_browser, survey_browser_kept
 from feedback.selectors import (
-    anonymity_promise,
     invitation_answered,
     invitation_get_answerable,
     invitation_get_answerable_by_token,
-    questionnaire_dimensions,
-    survey_role,
 )
 from feedback.services import (
     OpenInvitation,
@@ -49,16 +37,15 @@ from feedback.services import (
     response_decline,
     response_submit,
 )
-from surveys.models import Dimension, Invitation, Side
+from feedback.survey_page import CANT_SAY, RADIO_VALUES, SURVEY_TEMPLATE, survey_page_context, survey_page_first_visit
+from surveys.models import Invitation
 
 View = Callable[..., HttpResponse]
 
-CANT_SAY = "cant_say"
 # The one-time message (a signed cookie, read once) that makes the page after a decline say
 # "declined" rather than "thank you for answering": neither the address, which stays in the
 # browser's history, nor the survey cookie, which must hold nothing once the answer is stored.
 DECLINED_TAG = "survey-declined"
-RADIO_VALUES = frozenset(str(value) for value, _ in SCALE)
 
 
 def survey_headers(view: View) -> View:
@@ -95,9 +82,9 @@ def survey_too_large_keeps_draft(view: View) -> View:
             invitation = _browser_invitation(request, key)
             if invitation is None:
                 return _not_open()
-            context = _survey_context(invitation, key)
+            context = survey_page_context(invitation, key)
             context.update(too_large=True, limit_kb=settings.DATA_UPLOAD_MAX_MEMORY_SIZE // 1024)
-            return render(request, "feedback/survey.html", context, status=413)
+            return render(request, SURVEY_TEMPLATE, context, status=413)
 
     return wrapper
 
@@ -154,155 +141,6 @@ def _answers_from_form(request: HttpRequest) -> dict[str, Any]:
     return {"ratings": ratings, "comments": comments}
 
 
-_CHOICES = [(str(value), str(value), label) for value, label in SCALE] + [(CANT_SAY, "", CANT_SAY_LABEL)]
-
-
-def _items_blocks(
-    dimensions: list[Dimension], *, values: dict[str, str], rating_errors: dict[str, list[str]]
-) -> list[dict[str, Any]]:
-    """The context of ``feedback/_items.html``: each dimension with its items, their radios,
-    what the rater chose and the errors per item."""
-    blocks = []
-    for dimension in dimensions:
-        items = []
-        for item in dimension.items.all():
-            items.append(
-                {
-                    "item": item,
-                    "name": f"rating-{item.code}",
-                    "selected": values.get(f"rating-{item.code}", ""),
-                    "errors": rating_errors.get(item.code, []),
-                    "choices": [
-                        {"value": value, "number": number, "label": label, "id": f"rating-{item.code}-{value}"}
-                        for value, number, label in _CHOICES
-                    ],
-                }
-            )
-        blocks.append({"dimension": dimension, "items": items})
-    return blocks
-
-
-def _items_render(blocks: list[dict[str, Any]]) -> SafeString:
-    return mark_safe(render_to_string("feedback/_items.html", {"blocks": blocks}))  # noqa: S308 — autoescaped template
-
-
-@lru_cache(maxsize=256)
-def _items_blank(questionnaire_id: int, side: str, language: str) -> SafeString:
-    """One side's items as a first visit shows them (nothing chosen, no error), rendered once per
-    process for each questionnaire version, side and language.
-
-    They are nearly all of the page's template work (30 items × 6 radios). The fragment holds
-    nothing of the request: no CSRF token, no key, nothing typed (a page that shows what was
-    typed or an error renders its items afresh).
-    """
-    dimensions = [
-        dimension for dimension in questionnaire_dimensions(questionnaire_id=questionnaire_id) if dimension.side == side
-    ]
-    return _items_render(_items_blocks(dimensions, values={}, rating_errors={}))
-
-
-def _comment_render(field: dict[str, Any]) -> SafeString:
-    context = {"field": field, "comment_max_length": COMMENT_MAX_LENGTH}
-    return mark_safe(render_to_string("feedback/_comment.html", context))  # noqa: S308 — autoescaped template
-
-
-@lru_cache(maxsize=64)
-def _comment_blank(name: str, language: str) -> SafeString:
-    """A comment field as a first visit shows it (empty, no error), rendered once per process
-    and language: it holds nothing of the request."""
-    label = dict(COMMENT_FIELDS)[name]
-    return _comment_render({"name": f"comment-{name}", "label": label, "value": "", "errors": []})
-
-
-def _survey_context(
-    invitation: Invitation,
-    key: str,
-    *,
-    values: dict[str, str] | None = None,
-    errors: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """Everything the form shows, with what the rater typed (``values``) and errors per field."""
-    values = values or {}
-    errors = errors or {}
-    rating_errors: dict[str, list[str]] = errors["ratings"] if isinstance(errors.get("ratings"), dict) else {}
-    comment_errors: dict[str, list[str]] = errors["comments"] if isinstance(errors.get("comments"), dict) else {}
-    questionnaire_id = invitation.cycle.questionnaire_id
-    dimensions = questionnaire_dimensions(questionnaire_id=questionnaire_id)
-    blank = not rating_errors and not any(name.startswith("rating-") for name in values)
-    by_side: dict[str, list[Dimension]] = {}
-    for dimension in dimensions:
-        by_side.setdefault(dimension.side, []).append(dimension)
-    comments = {
-        name: {
-            "name": f"comment-{name}",
-            "label": label,
-            "value": values.get(f"comment-{name}", ""),
-            "errors": comment_errors.get(name, []),
-        }
-        for name, label in COMMENT_FIELDS
-    }
-    language = translation.get_language() or ""
-    for name, field in comments.items():
-        blank_field = not field["value"] and not field["errors"]
-        field["html"] = _comment_blank(name, language) if blank_field else _comment_render(field)
-    sides = [
-        {
-            "side": side,
-            "label": Side(side).label,
-            "items_html": (
-                _items_blank(questionnaire_id, side, language)
-                if blank
-                else _items_render(_items_blocks(side_dimensions, values=values, rating_errors=rating_errors))
-            ),
-            "comment": comments[side],
-        }
-        for side, side_dimensions in by_side.items()
-    ]
-    items = [item for dimension in dimensions for item in dimension.items.all()]
-    answered = sum(1 for item in items if values.get(f"rating-{item.code}"))
-    error_links = [
-        {"anchor": f"rating-{item.code}", "text": item.text} for item in items if rating_errors.get(item.code)
-    ] + [{"anchor": field["name"], "text": field["label"]} for field in comments.values() if field["errors"]]
-    if errors.get("reason"):
-        error_links.append({"anchor": "decline-reason", "text": "Reason for declining"})
-    shown = {link["anchor"] for link in error_links}
-    # Errors with no field on the page (a tampered or outdated form) are listed in the summary.
-    other_errors = [
-        f"{code}: {message}"
-        for code, messages in rating_errors.items()
-        if f"rating-{code}" not in shown
-        for message in messages
-    ]
-    other_errors += [
-        message
-        for field, messages in errors.items()
-        if field not in ("ratings", "comments", "reason") and isinstance(messages, list)
-        for message in messages
-    ]
-    return {
-        "key": key,
-        "role": survey_role(invitation=invitation),
-        "promise": anonymity_promise(invitation=invitation),
-        "deadline": invitation.cycle.deadline,
-        "sides": sides,
-        "open_questions": [comments["keep_doing"], comments["start_doing"]],
-        "total": len(items),
-        "answered": answered,
-        "has_errors": bool(errors),
-        "error_links": error_links,
-        "error_count": len(error_links) + len(other_errors),
-        "other_errors": other_errors,
-        # The scale's ends, spelled out once per side where the phone shows numbers only.
-        "scale_low": SCALE[0][1].lower(),
-        "scale_high": SCALE[-1][1].lower(),
-        "cant_say": CANT_SAY_LABEL.lower(),
-        "comment_max_length": COMMENT_MAX_LENGTH,
-        "reason_max_length": REASON_MAX_LENGTH,
-        "reason": values.get("reason", ""),
-        "reason_errors": errors.get("reason", []),
-    }
-
-
 def _browser_invitation(request: HttpRequest, key: str) -> Invitation | None:
     """The invitation behind this browser's key, if it can be answered now."""
     invitation_id = survey_browser(request).invitation_id(key)
@@ -345,7 +183,7 @@ def survey(request: HttpRequest, key: str) -> HttpResponse:
         invitation = _browser_invitation(request, key)
         if invitation is None:
             return _not_answerable(request, key, invitation_id)
-        return render(request, "feedback/survey.html", _survey_context(invitation, key))
+        return survey_page_first_visit(request, invitation, key)
     if invitation_id is None:
         return _not_open()
     # The service stores the answer in one statement that says whether the invitation was
@@ -359,10 +197,10 @@ def survey(request: HttpRequest, key: str) -> HttpResponse:
         invitation = _browser_invitation(request, key)
         if invitation is None:
             return _not_answerable(request, key, invitation_id)
-        context = _survey_context(invitation, key, values=request.POST.dict(), errors=invalid.errors)
+        context = survey_page_context(invitation, key, values=request.POST.dict(), errors=invalid.errors)
         # The page now shows what was posted; the browser keeps it as the new draft.
         context["from_post"] = True
-        return render(request, "feedback/survey.html", context, status=400)
+        return render(request, SURVEY_TEMPLATE, context, status=400)
     except SurveyNotOpen:
         return _not_answerable(request, key, invitation_id)
     browser.forget(key, done=True)
@@ -385,11 +223,11 @@ def survey_decline(request: HttpRequest, key: str) -> HttpResponse:
     try:
         response_decline(invitation_id=invitation.pk, reason=request.POST.get("reason", ""))
     except AnswersInvalid as invalid:
-        context = _survey_context(
+        context = survey_page_context(
             invitation, key, values={"reason": request.POST.get("reason", "")}, errors=invalid.errors
         )
         context["decline_open"] = True
-        return render(request, "feedback/survey.html", context, status=400)
+        return render(request, SURVEY_TEMPLATE, context, status=400)
     except SurveyNotOpen:
         browser.forget(key, done=False)
         return _not_open()

@@ -1,0 +1,182 @@
+"""A first visit's survey page, put together from a copy rendered once (feedback.survey_page).
+
+The copy is shared by every rater of a questionnaire: these tests look for anything of one
+visit in another's page, and compare the assembled page with the page rendered whole.
+"""
+
+from __future__ import annotations
+
+import gzip
+import re
+import zlib
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import AnonymousUser
+from django.contrib.messages.storage.fallback import FallbackStorage
+from django.template import Context, Template
+from django.template.loader import render_to_string
+from django.test import Client, RequestFactory
+from django.utils import timezone, translation
+
+from config.compression import STORED_BLOCK_MAX, CompressedFrame
+from feedback.survey_page import SURVEY_TEMPLATE, survey_page_context, survey_page_frame
+from surveys.models import Group, Invitation
+from tests.factories import UserFactory
+from tests.feedback.helpers import form_data
+from tests.feedback.test_views_survey import open_survey
+
+CSRF_VALUE = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
+
+
+def page_html(client: Client, url: str, *, gzipped: bool = True) -> str:
+    headers = {"Accept-Encoding": "gzip, deflate, br"} if gzipped else {}
+    response = client.get(url, headers=headers)
+    assert response.status_code == 200
+    assert response.get("Content-Encoding") == ("gzip" if gzipped else None)
+    assert "Accept-Encoding" in response["Vary"]
+    return (gzip.decompress(response.content) if gzipped else response.content).decode()
+
+
+def whole_render(client: Client, invitation: Invitation, url: str) -> str:
+    """The page as the template renders it whole, for the request the client would send."""
+    request = RequestFactory().get(url, secure=False)
+    request.user = AnonymousUser()
+    request.session = client.session
+    request._messages = FallbackStorage(request)  # type: ignore[attr-defined]
+    key = url.rstrip("/").rsplit("/", 1)[1]
+    return render_to_string(SURVEY_TEMPLATE, survey_page_context(invitation, key), request=request)
+
+
+def without_csrf_values(html: str) -> str:
+    return CSRF_VALUE.sub('name="csrfmiddlewaretoken" value="…"', html)
+
+
+# --- the compressed frame ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        ["a", "b"],
+        ["", ""],  # empty values: no stored block at all
+        ["Zoë <&> “quoted” 🙂", "x" * (2 * STORED_BLOCK_MAX + 17)],  # UTF-8, and more than one stored block
+    ],
+)
+def test_the_gzip_stream_is_the_text_for_every_decoder(values: list[str]) -> None:
+    frame = CompressedFrame(["<p>" * 500, " between ", "</p>" * 500])
+    text = frame.text(values)
+    assert text == ("<p>" * 500 + values[0] + " between " + values[1] + "</p>" * 500).encode()
+    stream = frame.gzip(values)
+    assert gzip.decompress(stream) == text
+    # zlib's streaming decoder, as a browser reads it, finds the end of the stream exactly.
+    decoder = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    assert decoder.decompress(stream) + decoder.flush() == text
+    assert decoder.eof and not decoder.unused_data
+
+
+def test_a_frame_takes_exactly_one_value_per_slot() -> None:
+    frame = CompressedFrame(["a", "b", "c"])
+    assert frame.slots == 2
+    with pytest.raises(ValueError, match="2 slots, 1 values"):
+        frame.gzip(["x"])
+    with pytest.raises(ValueError, match="2 slots, 3 values"):
+        frame.text(["x", "y", "z"])
+
+
+def test_the_static_text_is_compressed_and_the_values_are_not() -> None:
+    static = "<li>Sets a clear direction for the team</li>" * 200
+    frame = CompressedFrame([static, static])
+    secret = "Zq8sE4mR7tW2yU9iO0pA3sD5fG6hJ1kL"
+    stream = frame.gzip([secret])
+    assert len(stream) < len(static) / 10
+    # The value travels as it is, beside nothing it could be compressed with.
+    assert secret.encode() in stream
+
+
+# --- the page ------------------------------------------------------------------------------
+
+
+def test_a_first_visit_is_the_page_the_template_renders_whole(
+    client: Client, invitation: Invitation, token: str
+) -> None:
+    url = open_survey(client, token)
+    compressed = page_html(client, url)
+    plain = page_html(client, url, gzipped=False)
+    assert without_csrf_values(compressed) == without_csrf_values(plain)
+    assert without_csrf_values(compressed) == without_csrf_values(whole_render(client, invitation, url))
+    assert compressed.count('<fieldset class="item"') == 30
+
+
+def test_each_visit_shows_its_own_invitation_and_nothing_of_another(client: Client, make_link: Any) -> None:
+    # Two raters of one questionnaire and kind of promise share one frame; their subjects'
+    # names need escaping, and the second visit comes after the first filled the cache.
+    first, first_token = make_link(name="Ana <b>Lópes</b> & co")
+    _, second_token = make_link(name="Ben O'Neill")
+    first_client, second_client = Client(), Client()
+    first_url = open_survey(first_client, first_token)
+    second_url = open_survey(second_client, second_token)
+    first_page = page_html(first_client, first_url)
+    second_page = page_html(second_client, second_url)
+
+    assert "<h1>You are rating Ana &lt;b&gt;Lópes&lt;/b&gt; &amp; co as a peer</h1>" in first_page
+    assert "<h1>You are rating Ben O&#x27;Neill as a peer</h1>" in second_page
+    first_key = first_url.rstrip("/").rsplit("/", 1)[1]
+    second_key = second_url.rstrip("/").rsplit("/", 1)[1]
+    assert first_page.count(first_key) == 3 and second_page.count(second_key) == 3  # two actions, the draft key
+    (first_csrf,) = set(CSRF_VALUE.findall(first_page))
+    for mark in ("Ana", "Lópes", first_key, first_csrf):
+        assert mark not in second_page
+    assert without_csrf_values(first_page).replace(first_key, "K").replace(
+        "Ana &lt;b&gt;Lópes&lt;/b&gt; &amp; co", "N"
+    ) == without_csrf_values(second_page).replace(second_key, "K").replace("Ben O&#x27;Neill", "N")
+
+    # The shared copy itself holds nothing of either visit.
+    frame = survey_page_frame(first.cycle.questionnaire_id, translation.get_language() or "", False)
+    shared = frame.pieces.text([""] * frame.pieces.slots).decode()
+    for mark in ("Ana", "Ben", "Neill", first_key, second_key, first_csrf, "sessionid"):
+        assert mark not in shared
+
+
+@pytest.mark.parametrize("group", [Group.SELF, Group.MANAGER])
+def test_an_identified_rater_and_an_anonymous_one_get_their_own_promise(
+    client: Client, make_link: Any, group: str
+) -> None:
+    _, anonymous_token = make_link(group=Group.PEER)
+    _, identified_token = make_link(group=group)
+    anonymous_page = page_html(client, open_survey(client, anonymous_token))
+    identified_page = page_html(client, open_survey(client, identified_token))
+    assert '<section class="promise" ' in anonymous_page and "Your answers are anonymous" in anonymous_page
+    assert '<section class="promise identified" ' in identified_page
+    assert "Your answers are identified" in identified_page and "anonymous" not in identified_page.lower()
+
+
+def test_the_deadline_reads_as_the_template_filter_writes_it_in_the_current_time_zone(
+    client: Client, invitation: Invitation, token: str
+) -> None:
+    url = open_survey(client, token)
+    with timezone.override("Pacific/Auckland"):
+        html = page_html(client, url)
+        expected = Template("{{ d|date:'c' }}|{{ d|date:'l j F Y, H:i T' }}").render(
+            Context({"d": invitation.cycle.deadline})
+        )
+    (stated,) = re.findall(r'<time datetime="([^"]+)">([^<]+)</time>', html)
+    assert "|".join(stated) == expected
+    assert "+13:00" in stated[0] or "+12:00" in stated[0]
+
+
+def test_a_signed_in_user_gets_the_page_rendered_whole_with_the_navigation(client: Client, token: str) -> None:
+    client.force_login(UserFactory())
+    html = page_html(client, open_survey(client, token))
+    assert "Sign out" in html
+    assert html.count('<fieldset class="item"') == 30
+
+
+def test_the_form_posts_with_the_token_the_assembled_page_carries(invitation: Invitation, token: str) -> None:
+    client = Client(enforce_csrf_checks=True)
+    url = open_survey(client, token)
+    (csrf,) = set(CSRF_VALUE.findall(page_html(client, url)))
+    response = client.post(url, {**form_data(invitation.cycle), "csrfmiddlewaretoken": csrf})
+    assert response.status_code == 303
+    invitation.refresh_from_db()
+    assert invitation.status == Invitation.Status.COMPLETED
