@@ -31,6 +31,8 @@ PRINTS = {
         r"ratio page get / hello: [0-9.]+",
         r"ratio html submit / insert: [0-9.]+",
         r"ratio api submit / insert: [0-9.]+",
+        # Every batch starts with its connections spread evenly over the two web processes.
+        r"connections per web process at the start of each batch: 8 \+ 8$",
     ],
     "bench_cycle_close.py": [
         r"worker pool of 1 process: cycle_close [0-9.]+ s, all reports ready [0-9.]+ s",
