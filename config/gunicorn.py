@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import re
+from functools import lru_cache
 from typing import Any
 
 from gunicorn.glogging import Logger
@@ -28,7 +30,19 @@ class RedactingLogger(Logger):
 
     def atoms(self, resp: Any, req: Any, environ: dict[str, Any], request_time: Any) -> dict[str, Any]:
         atoms = super().atoms(resp, req, environ, request_time)
-        return {key: redact(value) if isinstance(value, str) else value for key, value in atoms.items()}
+        # Only the atoms the format writes, each redacted: every request and response header is
+        # an atom too, and redacting the cookies of each request cost more than writing the line.
+        written = _written_atoms(self.cfg.access_log_format)
+        return {
+            key: redact(value) if isinstance(value, str) else value for key, value in atoms.items() if key in written
+        }
+
+
+@lru_cache(maxsize=8)
+def _written_atoms(log_format: str) -> frozenset[str]:
+    """The atoms ``log_format`` writes; header atoms (``{name}i``) are looked up in lower case."""
+    names = re.findall(r"%\(([^)]+)\)", log_format)
+    return frozenset(name.lower() if name.startswith("{") else name for name in names)
 
 
 logger_class = RedactingLogger

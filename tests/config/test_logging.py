@@ -6,6 +6,7 @@ from types import SimpleNamespace
 import pytest
 from gunicorn.config import Config
 
+from config import gunicorn as gunicorn_settings
 from config.gunicorn import RedactingLogger
 from config.logging import RedactLinkTokens, redact
 
@@ -29,7 +30,9 @@ def test_django_request_warnings_do_not_carry_tokens() -> None:
 
 
 def test_gunicorn_access_log_atoms_are_redacted() -> None:
-    logger = RedactingLogger(Config())
+    config = Config()
+    config.set("access_log_format", gunicorn_settings.access_log_format)
+    logger = RedactingLogger(config)
     response = SimpleNamespace(status="200 OK", sent=10, headers=[])
     environ = {
         "REQUEST_METHOD": "GET",
@@ -43,6 +46,29 @@ def test_gunicorn_access_log_atoms_are_redacted() -> None:
     atoms = logger.atoms(response, request, environ, SimpleNamespace(seconds=0, microseconds=1000))
     assert not [key for key, value in atoms.items() if isinstance(value, str) and TOKEN in value]
     assert atoms["U"] == "/s/[redacted]/"
+
+
+def test_an_access_log_format_that_writes_the_referer_gets_it_redacted() -> None:
+    config = Config()
+    config.set("accesslog", "-")
+    config.set("access_log_format", '%(U)s "%(f)s" "%({Referer}i)s" %(s)s')
+    logger = RedactingLogger(config)
+    response = SimpleNamespace(status="200 OK", sent=10, headers=[])
+    environ = {
+        "REQUEST_METHOD": "GET",
+        "RAW_URI": f"/s/{TOKEN}/",
+        "PATH_INFO": f"/s/{TOKEN}/",
+        "QUERY_STRING": "",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "HTTP_REFERER": f"https://mail.example/s/{TOKEN}",
+    }
+    request = SimpleNamespace(headers=[("REFERER", f"https://mail.example/s/{TOKEN}"), ("COOKIE", "a=b")])
+    atoms = logger.atoms(response, request, environ, SimpleNamespace(seconds=0, microseconds=1000))
+    assert atoms["f"] == atoms["{referer}i"] == "https://mail.example/s/[redacted]"
+    # What the format does not write is not kept either.
+    assert "{cookie}i" not in atoms
+    line = config.access_log_format % logger.atoms_wrapper_class(atoms)
+    assert TOKEN not in line and line.startswith("/s/[redacted]/ ")
 
 
 def test_gunicorn_error_log_is_redacted(caplog: pytest.LogCaptureFixture) -> None:

@@ -227,6 +227,10 @@ def test_run_command_serves_the_demo_and_keeps_data_across_restarts(
     status, body = run.get(links[0].removeprefix(f"http://127.0.0.1:{port}"))  # follows the redirect
     assert status == 200
     assert "You are rating" in body
+    # gunicorn's access log writes the link's visit with its token taken out.
+    run.wait_for('method=GET path="/s/[redacted]/" status=303', timeout=30)
+    token = links[0].rstrip("/").rsplit("/", 1)[1]
+    assert not [line for line in run.output if "access method=" in line and token in line]
     with _database(var_dir) as conn:
         conn.execute("INSERT INTO auth_group (name) VALUES ('kept across restarts')")
         (teams,) = conn.execute("SELECT count(*) FROM surveys_team").fetchone()
