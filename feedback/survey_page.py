@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 import secrets
 from dataclasses import dataclass
+from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
@@ -30,7 +31,7 @@ from django.utils import translation
 from django.utils.cache import patch_vary_headers
 from django.utils.html import conditional_escape
 from django.utils.safestring import SafeString, mark_safe
-from django.utils.timezone import localtime
+from django.utils.timezone import get_current_timezone_name, localtime
 
 from config.compression import CompressedFrame
 from feedback.answers import CANT_SAY_LABEL, COMMENT_FIELDS, COMMENT_MAX_LENGTH, REASON_MAX_LENGTH, SCALE
@@ -183,16 +184,26 @@ def _form_context(
     }
 
 
+@lru_cache(maxsize=256)
+def _deadline_shown(deadline: datetime, zone: str, language: str) -> tuple[str, str]:
+    """The deadline as the page writes it (machine-readable, and in words), once per cycle's
+    deadline, time zone and language: the same for every rater of a cycle."""
+    # In the current time zone, as the template's date filter takes a datetime.
+    local = localtime(deadline)
+    return date_filter(local, "c"), date_filter(local, DEADLINE_FORMAT)
+
+
 def _invitation_context(invitation: Invitation, key: str) -> dict[str, Any]:
     """What the page says of this invitation, and this browser's key for it."""
-    # In the current time zone, as the template's date filter takes a datetime.
-    deadline = localtime(invitation.cycle.deadline)
+    deadline_iso, deadline_text = _deadline_shown(
+        invitation.cycle.deadline, get_current_timezone_name(), translation.get_language() or ""
+    )
     return {
         "key": key,
         "role": survey_role(invitation=invitation),
         "promise": anonymity_promise(invitation=invitation),
-        "deadline_iso": date_filter(deadline, "c"),
-        "deadline_text": date_filter(deadline, DEADLINE_FORMAT),
+        "deadline_iso": deadline_iso,
+        "deadline_text": deadline_text,
     }
 
 
