@@ -35,7 +35,7 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import wraps
+from functools import lru_cache, wraps
 from typing import Any, cast
 
 from cryptography.exceptions import InvalidTag
@@ -140,16 +140,24 @@ def _held_decoded(value: Any) -> OpenInvitation | None:
     return OpenInvitation(pk, cycle_id, subject_id, _GROUPS[group], questionnaire_id)
 
 
-def _keys() -> list[bytes]:
+def _ciphers() -> tuple[AESGCM, ...]:
     """The cookie's keys: the first seals, every one opens (``SECRET_KEY_FALLBACKS`` rotate it)."""
-    secrets_ = [settings.SECRET_KEY, *getattr(settings, "SECRET_KEY_FALLBACKS", [])]
-    return [salted_hmac(_SALT, "survey cookie key", secret=secret, algorithm="sha256").digest() for secret in secrets_]
+    return _ciphers_of((settings.SECRET_KEY, *getattr(settings, "SECRET_KEY_FALLBACKS", [])))
+
+
+@lru_cache(maxsize=4)
+def _ciphers_of(secrets_: tuple[str, ...]) -> tuple[AESGCM, ...]:
+    # Derived once per set of secrets, not on every request that reads or writes the cookie.
+    return tuple(
+        AESGCM(salted_hmac(_SALT, "survey cookie key", secret=secret, algorithm="sha256").digest())
+        for secret in secrets_
+    )
 
 
 def _seal(data: dict[str, Any]) -> str:
     nonce = os.urandom(12)
     plain = json.dumps(data, separators=(",", ":")).encode()
-    sealed = nonce + AESGCM(_keys()[0]).encrypt(nonce, plain, COOKIE_NAME.encode())
+    sealed = nonce + _ciphers()[0].encrypt(nonce, plain, COOKIE_NAME.encode())
     return base64.urlsafe_b64encode(sealed).decode().rstrip("=")
 
 
@@ -160,9 +168,9 @@ def _open(value: str) -> Any:
     except (binascii.Error, ValueError):
         return None
     nonce, box = sealed[:12], sealed[12:]
-    for key in _keys():
+    for cipher in _ciphers():
         try:
-            data = json.loads(AESGCM(key).decrypt(nonce, box, COOKIE_NAME.encode()))
+            data = json.loads(cipher.decrypt(nonce, box, COOKIE_NAME.encode()))
         except (InvalidTag, ValueError):
             continue
         written = data.get("t") if isinstance(data, dict) else None
