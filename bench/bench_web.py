@@ -69,6 +69,8 @@ from bench.common import BASE_DIR, process_stop
 CONNECTIONS = 16
 CLIENT_PROCESSES = 4
 REQUEST_TIMEOUT = 30.0
+# Less than gunicorn's keep-alive timeout (2 s): a connection idle longer is opened again.
+IDLE_LIMIT = 1.0
 START_TIMEOUT = 90.0
 # Requests per round at --scale 1.
 FULL_COUNTS = {
@@ -104,6 +106,14 @@ class KeepAlive:
         self.port = port
         self.sock: socket.socket | None = None
         self.buffer = b""
+        self.used = 0.0
+
+    def close_if_idle(self) -> None:
+        """Close a connection idle long enough for gunicorn to close it (its keep-alive
+        timeout is 2 s): a request sent on it would meet a closed socket, and a submit
+        cannot simply be sent again."""
+        if self.sock is not None and time.monotonic() - self.used > IDLE_LIMIT:
+            self.close()
 
     def _connect(self) -> socket.socket:
         sock = socket.create_connection(("127.0.0.1", self.port), timeout=REQUEST_TIMEOUT)
@@ -168,6 +178,7 @@ class KeepAlive:
             self.close()
         if found.get("connection", "").lower() == "close":
             self.close()
+        self.used = time.monotonic()
         return status, headers, body
 
 
@@ -221,6 +232,7 @@ def _local_ports(connections: list[KeepAlive], probe: bytes) -> list[int]:
     the server closed while idle is opened again."""
     ports = []
     for connection in connections:
+        connection.close_if_idle()
         try:
             connection.request(probe)
         except (OSError, HttpError):
@@ -249,6 +261,8 @@ def _client_loop(port: int, threads: int, pipe: Connection) -> None:
             pipe.send(None)
         else:
             requests, capture = argument
+            for connection in connections:
+                connection.close_if_idle()
             cpu = time.process_time()
             outcomes = _client_job(connections, requests, capture)
             pipe.send((outcomes, time.process_time() - cpu))
