@@ -8,22 +8,28 @@ compression and share no history with anything else on the page. The stream is o
 gzip member (RFC 1951, 1952): the pieces' blocks, the values' blocks, a final empty block,
 and the CRC-32 and length of the whole text.
 
-That is also why it needs none of the random padding Django's ``GZipMiddleware`` adds
-against BREACH: a secret among the values (the CSRF token) is never compressed together with
-anything, so no other text on the page, chosen by an attacker or not, changes its size.
+BREACH: a secret among the values (the CSRF token) is never compressed together with
+anything, so no other text on the page, chosen by an attacker or not, changes the size of a
+response according to it. The header also carries a file name of 1 to 100 random bytes, as
+Django's ``GZipMiddleware`` adds to every stream it writes, so that the sizes of two answers
+differ by more than their values do.
 """
 
 from __future__ import annotations
 
+import secrets
 import struct
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
-# Magic, deflate, no flags, no time (reproducible), no extra flags, operating system unknown.
-GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"
+# Magic, deflate, a file name follows, no time (reproducible), no extra flags, system unknown.
+GZIP_HEADER = b"\x1f\x8b\x08\x08\x00\x00\x00\x00\x00\xff"
+RANDOM_NAME_MAX = 100
 # A final stored block of no bytes: ends the deflate stream (byte-aligned after a flush).
 FINAL_EMPTY_BLOCK = b"\x01\x00\x00\xff\xff"
 STORED_BLOCK_MAX = 0xFFFF
+# Letters only: a gzip file name ends at its first NUL byte.
+_NAME_LETTERS = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 
 
 def stored_blocks(data: bytes) -> bytes:
@@ -42,12 +48,18 @@ def deflated_alone(data: bytes) -> bytes:
     return compressor.compress(data) + compressor.flush(zlib.Z_SYNC_FLUSH)
 
 
-class CompressedFrame:
+def random_name() -> bytes:
+    """1 to ``RANDOM_NAME_MAX`` random letters and the NUL that ends a gzip file name."""
+    length = 1 + secrets.randbelow(RANDOM_NAME_MAX)
+    return bytes(secrets.choice(_NAME_LETTERS) for _ in range(length)) + b"\x00"
+
+
+class CompressedPieces:
     """Text pieces with a slot between each two, kept as UTF-8 and as deflated blocks."""
 
     def __init__(self, pieces: Sequence[str]) -> None:
         if not pieces:
-            raise ValueError("a frame has at least one piece")
+            raise ValueError("there is at least one piece")
         self._texts = [piece.encode() for piece in pieces]
         self._deflated = [deflated_alone(text) for text in self._texts]
 
@@ -55,28 +67,27 @@ class CompressedFrame:
     def slots(self) -> int:
         return len(self._texts) - 1
 
-    def _checked(self, values: Sequence[str]) -> list[bytes]:
+    def _in_turn(self, values: Sequence[str]) -> Iterator[tuple[bytes, bytes | None]]:
+        """Each piece's text and deflated blocks, then each value (UTF-8) in turn, as
+        ``(text, deflated)`` pairs; a value's ``deflated`` is ``None``."""
         if len(values) != self.slots:
-            raise ValueError(f"the frame has {self.slots} slots, {len(values)} values were given")
-        return [value.encode() for value in values]
+            raise ValueError(f"there are {self.slots} slots, {len(values)} values were given")
+        yield self._texts[0], self._deflated[0]
+        for value, text, deflated in zip(values, self._texts[1:], self._deflated[1:], strict=True):
+            yield value.encode(), None
+            yield text, deflated
 
     def text(self, values: Sequence[str]) -> bytes:
         """The whole text, UTF-8, with ``values`` in the slots."""
-        encoded = self._checked(values)
-        parts = [self._texts[0]]
-        for value, text in zip(encoded, self._texts[1:], strict=True):
-            parts += (value, text)
-        return b"".join(parts)
+        return b"".join(text for text, _ in self._in_turn(values))
 
     def gzip(self, values: Sequence[str]) -> bytes:
         """The same text as one gzip stream: the pieces compressed once, the values stored."""
-        encoded = self._checked(values)
-        parts = [GZIP_HEADER, self._deflated[0]]
-        crc = zlib.crc32(self._texts[0])
-        size = len(self._texts[0])
-        for value, text, deflated in zip(encoded, self._texts[1:], self._deflated[1:], strict=True):
-            parts += (stored_blocks(value), deflated)
-            crc = zlib.crc32(text, zlib.crc32(value, crc))
-            size += len(value) + len(text)
+        parts = [GZIP_HEADER, random_name()]
+        crc = size = 0
+        for text, deflated in self._in_turn(values):
+            parts.append(stored_blocks(text) if deflated is None else deflated)
+            crc = zlib.crc32(text, crc)
+            size += len(text)
         parts += (FINAL_EMPTY_BLOCK, struct.pack("<II", crc, size & 0xFFFFFFFF))
         return b"".join(parts)

@@ -4,10 +4,10 @@ Every GET of the survey shows the form blank — what a rater types lives in the
 draft (``survey.js``) until they submit — so two first visits to the page for one
 questionnaire differ only in what it says of their invitation (the role, the promise, the
 deadline) and in the key and CSRF token of this browser. ``survey_page_first_visit`` renders
-the rest once per process, questionnaire and language, from a context that holds no request
-at all, and puts those few values into it for each visit (``SurveyPageFrame``): no template
-render and no gzip of 70 KB per visit, and nothing of one visit can reach another's page.
-A page that shows what was posted or an error is rendered whole (``survey_page_context``).
+the rest once per process, questionnaire, language and kind of promise, from a context that
+holds no request at all, and puts those few values into it for each visit
+(``SurveyPageFrame``): no template render and no gzip of 70 KB per visit. A page that shows
+what was posted or an error is rendered whole (``survey_page_context``).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.models import AnonymousUser
 from django.http import HttpRequest, HttpResponse
@@ -27,13 +28,14 @@ from django.middleware.gzip import re_accepts_gzip
 from django.shortcuts import render
 from django.template.defaultfilters import date as date_filter
 from django.template.loader import render_to_string
+from django.urls import get_script_prefix
 from django.utils import translation
 from django.utils.cache import patch_vary_headers
 from django.utils.html import conditional_escape
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.timezone import get_current_timezone_name, localtime
 
-from config.compression import CompressedFrame
+from config.compression import CompressedPieces
 from feedback.answers import CANT_SAY_LABEL, COMMENT_FIELDS, COMMENT_MAX_LENGTH, REASON_MAX_LENGTH, SCALE
 from feedback.selectors import anonymity_promise, questionnaire_dimensions, survey_role
 from surveys.models import Dimension, Invitation, Side
@@ -193,18 +195,26 @@ def _deadline_shown(deadline: datetime, zone: str, language: str) -> tuple[str, 
     return date_filter(local, "c"), date_filter(local, DEADLINE_FORMAT)
 
 
+# What the page says of one invitation (``_invitation_context``): the values that differ
+# between two first visits to one copy of the page, with this browser's CSRF token.
+INVITATION_FIELDS = ("key", "role", "promise", "deadline_iso", "deadline_text")
+
+
 def _invitation_context(invitation: Invitation, key: str) -> dict[str, Any]:
     """What the page says of this invitation, and this browser's key for it."""
     deadline_iso, deadline_text = _deadline_shown(
         invitation.cycle.deadline, get_current_timezone_name(), translation.get_language() or ""
     )
-    return {
+    context = {
         "key": key,
         "role": survey_role(invitation=invitation),
         "promise": anonymity_promise(invitation=invitation),
         "deadline_iso": deadline_iso,
         "deadline_text": deadline_text,
     }
+    # A field added here must be a slot of the copy (below), or every rater would see the first one's.
+    assert tuple(context) == INVITATION_FIELDS
+    return context
 
 
 def survey_page_context(
@@ -223,9 +233,9 @@ def survey_page_context(
 
 # --- a first visit, from a copy rendered once -------------------------------------------------
 
-# What differs between two first visits to one frame, in the order the frame takes them.
-# The promise's text is a slot; whether it is identified (a class on its section) picks the frame.
-FRAME_SLOTS = ("key", "role", "promise", "deadline_iso", "deadline_text", "csrf_token")
+# The slots of the copy. The promise's text is one; whether it is identified (a class on its
+# section) picks the copy.
+FRAME_SLOTS = (*INVITATION_FIELDS, "csrf_token")
 # Markers put in the slots' place for the one render; random per process, so that no text of a
 # questionnaire can be taken for one. Letters and digits only: a URL and HTML escaping keep them.
 _MARKERS = {slot: f"surveyslot{secrets.token_hex(8)}{index}x" for index, slot in enumerate(FRAME_SLOTS)}
@@ -233,10 +243,10 @@ _MARKERS = {slot: f"surveyslot{secrets.token_hex(8)}{index}x" for index, slot in
 
 @dataclass(frozen=True)
 class SurveyPageFrame:
-    """A first visit's page for one questionnaire, language and kind of promise, with its
-    slots: the text between them and the same compressed once (``CompressedFrame``)."""
+    """A first visit's page for one questionnaire, language and kind of promise: its text
+    between the slots, kept as text and compressed (``CompressedPieces``), and the slots' order."""
 
-    pieces: CompressedFrame
+    pieces: CompressedPieces
     # Which slot goes after each piece but the last (a slot such as the key comes more than once).
     order: tuple[str, ...]
 
@@ -245,9 +255,15 @@ class SurveyPageFrame:
 
 
 @lru_cache(maxsize=64)
-def survey_page_frame(questionnaire_id: int, language: str, identified: bool) -> SurveyPageFrame:
+def survey_page_frame(questionnaire_id: int, language: str, identified: bool, script_prefix: str) -> SurveyPageFrame:
     """Render the first visit's page once, with markers in its slots, from no request at all:
-    no session, no user, no message, no CSRF token of anyone's (the markers stand for them)."""
+    no session, no user, no message, no CSRF token of anyone's (the markers stand for them).
+
+    Its links and static files' addresses start with ``script_prefix``, which the caller
+    makes sure is the site's own. Kept until the process ends, like the questionnaire it
+    shows (a version in use does not change); a template edited under the development
+    server's reloader shows after a restart.
+    """
     context = {
         **_form_context(questionnaire_id),
         **{slot: _MARKERS[slot] for slot in FRAME_SLOTS},
@@ -255,6 +271,7 @@ def survey_page_frame(questionnaire_id: int, language: str, identified: bool) ->
         "user": AnonymousUser(),
         "messages": (),
     }
+    assert get_script_prefix() == script_prefix
     html = render_to_string(SURVEY_TEMPLATE, context)
     slot_by_marker = {marker: slot for slot, marker in _MARKERS.items()}
     # Text, marker, text, …, text: the markers are letters and digits, nothing to escape.
@@ -265,28 +282,43 @@ def survey_page_frame(questionnaire_id: int, language: str, identified: bool) ->
     missing = set(FRAME_SLOTS) - set(order) - {"csrf_token"}
     if missing:
         raise ValueError(f"{SURVEY_TEMPLATE} no longer shows {sorted(missing)}")
-    return SurveyPageFrame(pieces=CompressedFrame(pieces), order=tuple(order))
+    return SurveyPageFrame(pieces=CompressedPieces(pieces), order=tuple(order))
+
+
+def _site_script_prefix() -> str:
+    """The prefix of the site's own addresses, as Django sets it for a request (with a final /)."""
+    prefix = settings.FORCE_SCRIPT_NAME or "/"
+    return prefix if prefix.endswith("/") else f"{prefix}/"
 
 
 def survey_page_first_visit(request: HttpRequest, invitation: Invitation, key: str) -> HttpResponse:
-    """The survey page as a first visit shows it (blank; ``survey.js`` restores a draft)."""
-    # A signed-in user's page has the site's navigation, and a pending message is shown once:
-    # both pages are rendered whole, as is every page with a request in its context.
-    if request.user.is_authenticated or len(messages.get_messages(request)):
+    """The survey page as a first visit (GET or HEAD) shows it: blank, ``survey.js`` restores a draft.
+
+    Rendered whole instead, for that request only: a signed-in user's page (it has the site's
+    navigation), one with a message waiting to be shown once, and one asked for under another
+    script prefix than the site's (a ``SCRIPT_NAME`` header through a proxy would otherwise
+    put its prefix in every rater's form addresses).
+    """
+    if (
+        request.user.is_authenticated
+        or len(messages.get_messages(request))
+        or get_script_prefix() != _site_script_prefix()
+    ):
         return render(request, SURVEY_TEMPLATE, survey_page_context(invitation, key))
     invitation_context = _invitation_context(invitation, key)
     promise = invitation_context["promise"]
     frame = survey_page_frame(
-        invitation.cycle.questionnaire_id, translation.get_language() or "", bool(promise["identified"])
+        invitation.cycle.questionnaire_id,
+        translation.get_language() or "",
+        bool(promise["identified"]),
+        _site_script_prefix(),
     )
-    # The key is one this browser's cookie holds (letters, digits, - and _): the same in a URL
-    # and in HTML, as the template's {% url %} and {{ key }} put it.
-    values = {
-        slot: str(conditional_escape(invitation_context[slot]))
-        for slot in ("key", "role", "deadline_iso", "deadline_text")
-    }
+    # Escaped as the template escapes them. The key is one this browser's cookie holds
+    # (letters, digits, - and _): the same in a URL and in HTML, as {% url %} and {{ key }} put it.
+    values = {slot: str(conditional_escape(invitation_context[slot])) for slot in INVITATION_FIELDS}
     values["promise"] = str(conditional_escape(promise["statement"]))
-    values["csrf_token"] = str(conditional_escape(get_token(request)))
+    if "csrf_token" in frame.order:
+        values["csrf_token"] = str(conditional_escape(get_token(request)))
     in_order = frame.values_in_order(values)
     if re_accepts_gzip.search(request.META.get("HTTP_ACCEPT_ENCODING", "")):
         response = HttpResponse(frame.pieces.gzip(in_order))

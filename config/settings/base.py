@@ -49,12 +49,12 @@ MIDDLEWARE = [
     "config.exceptions.DatabaseUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    # Pages and API answers compressed for browsers that accept it (the survey page is about
-    # 70 KB of HTML, a report page more). Below WhiteNoise, which serves static files
-    # compressed ahead of time and answers them before this runs; above everything that
-    # writes a body. BREACH: Django masks the CSRF token afresh on every response and this
-    # middleware pads each gzip stream with random bytes; no page reflects a secret beside
-    # text an attacker can choose.
+    # Pages and API answers compressed for browsers that accept it (a report page is large).
+    # Below WhiteNoise, which serves static files compressed ahead of time and answers them
+    # before this runs; above everything that writes a body. BREACH: Django masks the CSRF
+    # token afresh on every response and this middleware pads each gzip stream with random
+    # bytes; no page reflects a secret beside text an attacker can choose. A first visit's
+    # survey page comes compressed already (config/compression.py), and is left as it is.
     "django.middleware.gzip.GZipMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",

@@ -12,14 +12,18 @@ import zlib
 from typing import Any
 
 import pytest
+from django.contrib import messages
 from django.contrib.auth.models import AnonymousUser
+from django.contrib.messages.storage.cookie import CookieStorage
 from django.contrib.messages.storage.fallback import FallbackStorage
+from django.http import HttpResponse
 from django.template import Context, Template
 from django.template.loader import render_to_string
 from django.test import Client, RequestFactory
+from django.test.utils import override_script_prefix
 from django.utils import timezone, translation
 
-from config.compression import STORED_BLOCK_MAX, CompressedFrame
+from config.compression import STORED_BLOCK_MAX, CompressedPieces
 from feedback.survey_page import SURVEY_TEMPLATE, survey_page_context, survey_page_frame
 from surveys.models import Group, Invitation
 from tests.factories import UserFactory
@@ -27,6 +31,12 @@ from tests.feedback.helpers import form_data
 from tests.feedback.test_views_survey import open_survey
 
 CSRF_VALUE = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
+
+
+@pytest.fixture(autouse=True)
+def cold_copies() -> None:
+    """Each test builds the copies it uses: one left by another test would hide a first visit's mistakes."""
+    survey_page_frame.cache_clear()
 
 
 def page_html(client: Client, url: str, *, gzipped: bool = True) -> str:
@@ -64,7 +74,7 @@ def without_csrf_values(html: str) -> str:
     ],
 )
 def test_the_gzip_stream_is_the_text_for_every_decoder(values: list[str]) -> None:
-    frame = CompressedFrame(["<p>" * 500, " between ", "</p>" * 500])
+    frame = CompressedPieces(["<p>" * 500, " between ", "</p>" * 500])
     text = frame.text(values)
     assert text == ("<p>" * 500 + values[0] + " between " + values[1] + "</p>" * 500).encode()
     stream = frame.gzip(values)
@@ -76,7 +86,7 @@ def test_the_gzip_stream_is_the_text_for_every_decoder(values: list[str]) -> Non
 
 
 def test_a_frame_takes_exactly_one_value_per_slot() -> None:
-    frame = CompressedFrame(["a", "b", "c"])
+    frame = CompressedPieces(["a", "b", "c"])
     assert frame.slots == 2
     with pytest.raises(ValueError, match="2 slots, 1 values"):
         frame.gzip(["x"])
@@ -84,9 +94,19 @@ def test_a_frame_takes_exactly_one_value_per_slot() -> None:
         frame.text(["x", "y", "z"])
 
 
+def test_each_stream_carries_a_random_name_of_1_to_100_bytes() -> None:
+    frame = CompressedPieces(["<p>" * 500, "</p>"])
+    streams = [frame.gzip(["x"]) for _ in range(40)]
+    assert all(stream[3] == gzip.FNAME for stream in streams)
+    assert all(gzip.decompress(stream) == frame.text(["x"]) for stream in streams)
+    names = [stream[10 : stream.index(b"\x00", 10)] for stream in streams]
+    assert all(1 <= len(name) <= 100 and name.isalnum() for name in names)
+    assert len({len(stream) for stream in streams}) > 10
+
+
 def test_the_static_text_is_compressed_and_the_values_are_not() -> None:
     static = "<li>Sets a clear direction for the team</li>" * 200
-    frame = CompressedFrame([static, static])
+    frame = CompressedPieces([static, static])
     secret = "Zq8sE4mR7tW2yU9iO0pA3sD5fG6hJ1kL"
     stream = frame.gzip([secret])
     assert len(stream) < len(static) / 10
@@ -132,7 +152,7 @@ def test_each_visit_shows_its_own_invitation_and_nothing_of_another(client: Clie
     ) == without_csrf_values(second_page).replace(second_key, "K").replace("Ben O&#x27;Neill", "N")
 
     # The shared copy itself holds nothing of either visit.
-    frame = survey_page_frame(first.cycle.questionnaire_id, translation.get_language() or "", False)
+    frame = survey_page_frame(first.cycle.questionnaire_id, translation.get_language() or "", False, "/")
     shared = frame.pieces.text([""] * frame.pieces.slots).decode()
     for mark in ("Ana", "Ben", "Neill", first_key, second_key, first_csrf, "sessionid"):
         assert mark not in shared
@@ -165,6 +185,46 @@ def test_the_deadline_reads_as_the_template_filter_writes_it_in_the_current_time
         (stated,) = re.findall(r'<time datetime="([^"]+)">([^<]+)</time>', html)
         assert "|".join(stated) == expected
         assert ("+00:00" if zone == "UTC" else "+1") in stated[0]
+
+
+def test_a_visit_under_another_script_prefix_gets_its_own_page_and_changes_no_one_elses(
+    client: Client, make_link: Any
+) -> None:
+    # gunicorn takes a SCRIPT_NAME header from a trusted proxy: a rater who sends one must not
+    # put their prefix into the copy every rater's page is made from.
+    _, first_token = make_link()
+    _, second_token = make_link()
+    odd = Client()
+    odd_url = open_survey(odd, first_token)
+    # What Django's WSGI handler sets from that header (the test client sets no prefix).
+    with override_script_prefix("/elsewhere/"):
+        odd_page = page_html(odd, odd_url)
+    assert 'action="/elsewhere/survey/' in odd_page
+    url = open_survey(client, second_token)
+    page = page_html(client, url)
+    assert "/elsewhere" not in page
+    assert f'action="{url}"' in page and f'action="{url}decline/"' in page
+
+
+def test_a_message_waiting_to_be_shown_gets_the_page_rendered_whole_and_shown_once(
+    client: Client, invitation: Invitation, token: str
+) -> None:
+    url = open_survey(client, token)
+    storage = CookieStorage(RequestFactory().get("/"))
+    response = HttpResponse()
+    storage.add(messages.INFO, "A note for this browser")
+    storage.update(response)
+    client.cookies[CookieStorage.cookie_name] = response.cookies[CookieStorage.cookie_name].value
+    assert "A note for this browser" in page_html(client, url)
+    assert "A note for this browser" not in page_html(client, url)
+
+
+def test_a_head_request_is_answered_like_a_get_without_a_body(client: Client, token: str) -> None:
+    url = open_survey(client, token)
+    response = client.head(url, headers={"Accept-Encoding": "gzip"})
+    assert response.status_code == 200
+    assert response["Content-Encoding"] == "gzip"
+    assert response.content == b""
 
 
 def test_a_signed_in_user_gets_the_page_rendered_whole_with_the_navigation(client: Client, token: str) -> None:
