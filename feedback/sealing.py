@@ -64,8 +64,15 @@ class SealBroken(CloseRefused):
     """
 
 
+@lru_cache(maxsize=8)
 def _key_id(key: bytes) -> bytes:
     return hashlib.sha256(b"balance360 seal key id" + key).digest()[:KEY_ID_BYTES]
+
+
+@lru_cache(maxsize=8)
+def _cipher(key: bytes) -> AESGCM:
+    # Made once per key, not for every answer sealed or opened.
+    return AESGCM(key)
 
 
 def _associated_data(cycle_id: int) -> bytes:
@@ -131,7 +138,7 @@ def answer_seal(
     header_max = HEADER_MAX_BYTES if item_codes is None else header_max_bytes(item_codes)
     plaintext = _plaintext({**payload, "texts": names}, [texts[name] for name in names], header_max=header_max)
     nonce = os.urandom(NONCE_BYTES)
-    ciphertext = AESGCM(key).encrypt(nonce, plaintext, _associated_data(cycle_id))
+    ciphertext = _cipher(key).encrypt(nonce, plaintext, _associated_data(cycle_id))
     return FORMAT + _key_id(key) + nonce + ciphertext
 
 
@@ -147,7 +154,7 @@ def answer_unseal(*, cycle_id: int, blob: bytes | memoryview) -> tuple[dict[str,
         raise SealBroken("no configured RESPONSE_SEAL_KEY sealed this answer")
     nonce = blob[1 + KEY_ID_BYTES : 1 + KEY_ID_BYTES + NONCE_BYTES]
     try:
-        plaintext = AESGCM(keys[0]).decrypt(nonce, blob[1 + KEY_ID_BYTES + NONCE_BYTES :], _associated_data(cycle_id))
+        plaintext = _cipher(keys[0]).decrypt(nonce, blob[1 + KEY_ID_BYTES + NONCE_BYTES :], _associated_data(cycle_id))
     except InvalidTag:
         raise SealBroken("the sealed answer does not open with its key (altered, or of another cycle)") from None
     (length,) = struct.unpack_from(">I", plaintext, 0)

@@ -27,6 +27,7 @@ from __future__ import annotations
 import random
 import uuid
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from django.db import connection, transaction
@@ -164,6 +165,7 @@ _STORE = "INSERT INTO {sealed} (id, cycle_id, ciphertext) SELECT %(id)s, cycle_i
 _CLAIM_ONLY = "SELECT cycle_id FROM claimed"
 
 
+@lru_cache(maxsize=2)
 def _claim_statement(*, store: bool) -> str:
     return (_CLAIM + (_STORE if store else _CLAIM_ONLY)).format(
         cycle=Cycle._meta.db_table, invitation=Invitation._meta.db_table, sealed=SealedAnswer._meta.db_table
