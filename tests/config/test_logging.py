@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import logging
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 from gunicorn.config import Config
@@ -29,29 +30,10 @@ def test_django_request_warnings_do_not_carry_tokens() -> None:
     assert "/s/[redacted]/" in record.getMessage()
 
 
-def test_gunicorn_access_log_atoms_are_redacted() -> None:
+def access_atoms(log_format: str) -> tuple[Config, dict[str, Any]]:
+    """The access log's atoms for a visit of a survey link that came from a webmail's page."""
     config = Config()
-    config.set("access_log_format", gunicorn_settings.access_log_format)
-    logger = RedactingLogger(config)
-    response = SimpleNamespace(status="200 OK", sent=10, headers=[])
-    environ = {
-        "REQUEST_METHOD": "GET",
-        "RAW_URI": f"/s/{TOKEN}/",
-        "PATH_INFO": f"/s/{TOKEN}/",
-        "QUERY_STRING": "",
-        "SERVER_PROTOCOL": "HTTP/1.1",
-        "HTTP_REFERER": f"https://mail.example/s/{TOKEN}",
-    }
-    request = SimpleNamespace(headers=[("REFERER", f"https://mail.example/s/{TOKEN}")])
-    atoms = logger.atoms(response, request, environ, SimpleNamespace(seconds=0, microseconds=1000))
-    assert not [key for key, value in atoms.items() if isinstance(value, str) and TOKEN in value]
-    assert atoms["U"] == "/s/[redacted]/"
-
-
-def test_an_access_log_format_that_writes_the_referer_gets_it_redacted() -> None:
-    config = Config()
-    config.set("accesslog", "-")
-    config.set("access_log_format", '%(U)s "%(f)s" "%({Referer}i)s" %(s)s')
+    config.set("access_log_format", log_format)
     logger = RedactingLogger(config)
     response = SimpleNamespace(status="200 OK", sent=10, headers=[])
     environ = {
@@ -63,11 +45,21 @@ def test_an_access_log_format_that_writes_the_referer_gets_it_redacted() -> None
         "HTTP_REFERER": f"https://mail.example/s/{TOKEN}",
     }
     request = SimpleNamespace(headers=[("REFERER", f"https://mail.example/s/{TOKEN}"), ("COOKIE", "a=b")])
-    atoms = logger.atoms(response, request, environ, SimpleNamespace(seconds=0, microseconds=1000))
+    return config, logger.atoms(response, request, environ, SimpleNamespace(seconds=0, microseconds=1000))
+
+
+def test_gunicorn_access_log_atoms_are_redacted() -> None:
+    _, atoms = access_atoms(gunicorn_settings.access_log_format)
+    assert not [key for key, value in atoms.items() if isinstance(value, str) and TOKEN in value]
+    assert atoms["U"] == "/s/[redacted]/"
+
+
+def test_an_access_log_format_that_writes_the_referer_gets_it_redacted() -> None:
+    config, atoms = access_atoms('%(U)s "%(f)s" "%({Referer}i)s" %(s)s')
     assert atoms["f"] == atoms["{referer}i"] == "https://mail.example/s/[redacted]"
     # What the format does not write is not kept either.
     assert "{cookie}i" not in atoms
-    line = config.access_log_format % logger.atoms_wrapper_class(atoms)
+    line = config.access_log_format % RedactingLogger.atoms_wrapper_class(atoms)
     assert TOKEN not in line and line.startswith("/s/[redacted]/ ")
 
 
