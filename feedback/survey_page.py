@@ -315,8 +315,10 @@ def survey_page_first_visit(request: HttpRequest, invitation: Invitation, key: s
     )
     # Escaped as the template escapes them. The key is one this browser's cookie holds
     # (letters, digits, - and _): the same in a URL and in HTML, as {% url %} and {{ key }} put it.
-    values = {slot: str(conditional_escape(invitation_context[slot])) for slot in INVITATION_FIELDS}
-    values["promise"] = str(conditional_escape(promise["statement"]))
+    values = {
+        slot: str(conditional_escape(promise["statement"] if slot == "promise" else invitation_context[slot]))
+        for slot in INVITATION_FIELDS
+    }
     if "csrf_token" in frame.order:
         values["csrf_token"] = str(conditional_escape(get_token(request)))
     in_order = frame.values_in_order(values)
