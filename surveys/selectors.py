@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Count, F, Q, QuerySet
+from django.db.models import BooleanField, Case, Count, F, Q, QuerySet, Value, When
 from django.http import Http404
 
 from config import links
@@ -538,57 +538,65 @@ class SubjectAtRisk:
         return self.anonymous_invited < self.k
 
 
-def _at_risk(
-    *, k: int, name: str, subject_id: int, counts: dict[str, int], labels: dict[str, str]
-) -> SubjectAtRisk | None:
-    groups = [
-        GroupShortOfK(group=group, label=labels[group], invited=counts[group])
-        for group in ANONYMOUS_GROUPS
-        if 0 < counts.get(group, 0) < k
-    ]
-    total = sum(counts.get(group, 0) for group in ANONYMOUS_GROUPS)
-    if not groups and total >= k:
-        return None
-    return SubjectAtRisk(subject_id=subject_id, name=name, groups=groups, anonymous_invited=total, k=k)
-
-
 def subjects_short_of_k(*, cycle: Cycle, subject_ids: Sequence[int] | None = None) -> list[SubjectAtRisk]:
-    """Per subject and anonymous group, where fewer than k raters are invited (two queries).
+    """Per subject and anonymous group, where fewer than k raters are invited (one query).
 
     Of the given subjects (a page of them), or of the whole cycle. About the invited
-    raters only, so the manager may see it: they chose them.
+    raters only, so the manager may see it: they chose them. The rule itself is
+    ``_subjects_short_of_k``'s, which the counts of at-risk subjects use too.
     """
     labels = dict(Group.choices)
-    counts: dict[int, dict[str, int]] = {}
-    invitations = Invitation.objects.filter(cycle=cycle, group__in=ANONYMOUS_GROUPS)
-    subjects = Subject.objects.filter(cycle=cycle)
+    subjects = _subjects_short_of_k().filter(cycle=cycle)
     if subject_ids is not None:
-        invitations = invitations.filter(subject_id__in=subject_ids)
         subjects = subjects.filter(pk__in=subject_ids)
-    for row in invitations.values("subject_id", "group").annotate(n=Count("id")).order_by():
-        counts.setdefault(row["subject_id"], {})[row["group"]] = row["n"]
-    result = []
-    for subject_id, name in subjects.order_by("person__name", "id").values_list("id", "person__name"):
-        risk = _at_risk(
-            k=cycle.anonymity_min, name=name, subject_id=subject_id, counts=counts.get(subject_id, {}), labels=labels
+    rows = subjects.order_by("person__name", "id").values(
+        "id",
+        "person__name",
+        "n_anonymous",
+        *(f"n_{group}" for group in ANONYMOUS_GROUPS),
+        *(f"short_{group}" for group in ANONYMOUS_GROUPS),
+    )
+    return [
+        SubjectAtRisk(
+            subject_id=row["id"],
+            name=row["person__name"],
+            groups=[
+                GroupShortOfK(group=group, label=labels[group], invited=row[f"n_{group}"])
+                for group in ANONYMOUS_GROUPS
+                if row[f"short_{group}"]
+            ],
+            anonymous_invited=row["n_anonymous"],
+            k=cycle.anonymity_min,
         )
-        if risk is not None:
-            result.append(risk)
-    return result
+        for row in rows
+    ]
 
 
 def _subjects_short_of_k() -> QuerySet[Subject]:
-    """The subjects ``subjects_short_of_k`` names, in the database, each against its own
-    cycle's k: an anonymous group with raters but fewer than k, or fewer than k anonymous
-    raters in all."""
+    """The subjects with an anonymous group that has raters but fewer than k, or with fewer
+    than k anonymous raters in all, each against its own cycle's k; annotated with the
+    invited count of each anonymous group (``n_<group>``), whether it is short
+    (``short_<group>``), and the anonymous raters in all (``n_anonymous``)."""
     k = F("cycle__anonymity_min")
     invited = {f"n_{group}": Count("invitations", filter=Q(invitations__group=group)) for group in ANONYMOUS_GROUPS}
-    short = Q(n_anonymous__lt=k)
-    for name in invited:
-        short |= Q(**{f"{name}__gt": 0, f"{name}__lt": k})
-    return Subject.objects.annotate(
-        **invited, n_anonymous=Count("invitations", filter=Q(invitations__group__in=ANONYMOUS_GROUPS))
-    ).filter(short)
+    short = {
+        f"short_{group}": Case(
+            When(Q(**{f"n_{group}__gt": 0, f"n_{group}__lt": k}), then=Value(True)),
+            default=Value(False),
+            output_field=BooleanField(),
+        )
+        for group in ANONYMOUS_GROUPS
+    }
+    any_short = Q(n_anonymous__lt=k)
+    for name in short:
+        any_short |= Q(**{name: True})
+    return (
+        Subject.objects.annotate(
+            **invited, n_anonymous=Count("invitations", filter=Q(invitations__group__in=ANONYMOUS_GROUPS))
+        )
+        .annotate(**short)
+        .filter(any_short)
+    )
 
 
 def subjects_at_risk_count(*, cycle: Cycle) -> int:
