@@ -10,8 +10,13 @@ from surveys import services
 from surveys.models import Cycle, Dimension, Item, Person, Questionnaire, Subject, Team
 
 
+def _launched_cycles() -> QuerySet[Cycle]:
+    """The cycles whose questionnaire version is in use, hence frozen: every one launched."""
+    return Cycle.objects.exclude(status=Cycle.Status.DRAFT)
+
+
 def _questionnaire_in_use(questionnaire: Questionnaire | None) -> bool:
-    return questionnaire is not None and questionnaire.cycles.exclude(status=Cycle.Status.DRAFT).exists()
+    return questionnaire is not None and _launched_cycles().filter(questionnaire=questionnaire).exists()
 
 
 class DimensionInline(admin.TabularInline):
@@ -73,9 +78,9 @@ class ItemAdmin(admin.ModelAdmin):
     def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
         # A new item (or one moved) only into a version no launched cycle uses: the others are frozen.
         if db_field.name == "dimension":
-            kwargs["queryset"] = Dimension.objects.exclude(
-                questionnaire__cycles__in=Cycle.objects.exclude(status=Cycle.Status.DRAFT)
-            ).select_related("questionnaire")
+            kwargs["queryset"] = Dimension.objects.exclude(questionnaire__cycles__in=_launched_cycles()).select_related(
+                "questionnaire"
+            )
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
