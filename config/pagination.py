@@ -13,6 +13,7 @@ from typing import Any
 from django.core.paginator import Page, Paginator
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest
+from django.utils.functional import cached_property
 from rest_framework import serializers
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.request import Request
@@ -28,11 +29,16 @@ def _whole_number(raw: str) -> int | None:
     return int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 18 else None
 
 
+def _page_suffix(number: int) -> str:
+    """``?page=N`` for a link to page ``number``; nothing for page 1."""
+    return f"?{PAGE_PARAMETER}={number}" if number > 1 else ""
+
+
 def page_query(request: HttpRequest) -> str:
     """``?page=N`` of this request for a link or a redirect back to it, or ``""`` for page 1 or
     anything that is not a page number."""
     number = _whole_number(request.GET.get(PAGE_PARAMETER, ""))
-    return f"?{PAGE_PARAMETER}={number}" if number is not None and number > 1 else ""
+    return _page_suffix(number) if number is not None else ""
 
 
 class ListPagination(LimitOffsetPagination):
@@ -107,7 +113,12 @@ class Pager:
         return self.page.paginator.count
 
     def url(self, number: int) -> str:
-        return f"{self.path}?{PAGE_PARAMETER}={number}" if number > 1 else self.path
+        return self.path + _page_suffix(number)
+
+    @property
+    def query(self) -> str:
+        """This page's ``?page=N`` for a form's action on it, so that its redirect comes back here."""
+        return _page_suffix(self.page.number)
 
     @property
     def here(self) -> str:
@@ -131,6 +142,18 @@ class Pager:
         return self.url(self.page.next_page_number()) if self.page.has_next() else None
 
 
+class _CountedPaginator(Paginator):
+    """A paginator told how many items there are, by a caller who counted them already."""
+
+    def __init__(self, object_list: Any, per_page: int, *, count: int) -> None:
+        super().__init__(object_list, per_page)
+        self._known_count = count
+
+    @cached_property
+    def count(self) -> int:
+        return self._known_count
+
+
 class PageNumberInvalid(Http404):
     """A ``?page=`` that is not a whole number from 1: its 404 page says so."""
 
@@ -152,7 +175,5 @@ def page_get(
     number = _whole_number(raw)
     if number is None or number < 1:
         raise PageNumberInvalid(f"No such page: “{PAGE_PARAMETER}” is a whole number from 1.")
-    paginator = Paginator(items, per_page)
-    if count is not None:
-        paginator.__dict__["count"] = count  # ``Paginator.count`` is a cached property
+    paginator = Paginator(items, per_page) if count is None else _CountedPaginator(items, per_page, count=count)
     return Pager(page=paginator.page(min(number, paginator.num_pages)), path=request.path)
