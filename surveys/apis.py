@@ -502,7 +502,9 @@ class CycleNominationsApi(PaginatedListApi):
     )
     def get(self, request: Request, cycle_id: int) -> Response:
         cycle = selectors.cycle_get_for_user(user=request.user, cycle_id=cycle_id)
-        paginator, rows = self.page(request, selectors.nomination_rows(cycle=cycle))
+        # A page of subjects, then their rows: the cycle's other subjects are not read.
+        paginator, page = self.page(request, cycle.subjects.order_by("person__name", "id").values_list("id", flat=True))
+        rows = selectors.nomination_rows(cycle=cycle, subject_ids=list(page))
         return paginator.get_paginated_response(NominationStatusSerializer(rows, many=True).data)
 
     @extend_schema(

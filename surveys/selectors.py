@@ -433,13 +433,19 @@ def nomination_summary(*, cycle: Cycle) -> NominationSummary:
     return NominationSummary(**counts)
 
 
-def nomination_rows(*, cycle: Cycle) -> list[NominationRow]:
-    """Per subject, in name order: whether they sent their list and whether it is approved (one query)."""
+def nomination_rows(*, cycle: Cycle, subject_ids: Sequence[int] | None = None) -> list[NominationRow]:
+    """Per subject, in name order: whether they sent their list and whether it is approved (one query).
+
+    Of the given subjects (a page of them), or of the whole cycle.
+    """
+    subjects = Subject.objects.filter(cycle=cycle)
+    if subject_ids is not None:
+        subjects = subjects.filter(pk__in=subject_ids)
     return [
         NominationRow(subject_id=subject_id, name=name, submitted=submitted is not None, approved=approved is not None)
-        for subject_id, name, submitted, approved in Subject.objects.filter(cycle=cycle)
-        .order_by("person__name", "id")
-        .values_list("id", "person__name", "nomination__submitted_at", "nomination__approved_at")
+        for subject_id, name, submitted, approved in subjects.order_by("person__name", "id").values_list(
+            "id", "person__name", "nomination__submitted_at", "nomination__approved_at"
+        )
     ]
 
 

@@ -298,7 +298,9 @@ def cycle_raters(request: HttpRequest, cycle_id: int) -> HttpResponse:
         raters.setdefault(invitation.subject_id, []).append(invitation)
     status = 400 if form.errors else 200
     nominating = cycle.status == Cycle.Status.NOMINATING
-    nominations = {row.subject_id: row for row in selectors.nomination_rows(cycle=cycle)} if nominating else {}
+    nominations = (
+        {row.subject_id: row for row in selectors.nomination_rows(cycle=cycle, subject_ids=shown)} if nominating else {}
+    )
     open_to_change = cycle.status != Cycle.Status.CLOSED
     at_risk_count = selectors.subjects_at_risk_count(cycle=cycle) if open_to_change else 0
     at_risk = (
@@ -324,7 +326,7 @@ def cycle_raters(request: HttpRequest, cycle_id: int) -> HttpResponse:
         "at_risk_on_page": bool(at_risk),
         "editable": cycle.status in (Cycle.Status.DRAFT, Cycle.Status.NOMINATING),
         "nominating": nominating,
-        "pending_approval": sum(not row.approved for row in nominations.values()),
+        "pending_approval": selectors.nomination_summary(cycle=cycle).pending if nominating else 0,
     }
     return render(request, "surveys/cycle_raters.html", context, status=status)
 

@@ -324,6 +324,15 @@ def test_the_api_lists_and_approves_the_nominations(nominating: Cycle, team: Tea
     assert refused.status_code == 400 and "while nominations are open" in str(refused.json())
 
 
+def test_the_nominations_api_pages_in_name_order(nominating: Cycle, manager: Any) -> None:
+    api = APIClient()
+    api.force_authenticate(manager)
+    names = list(nominating.subjects.order_by("person__name", "id").values_list("person__name", flat=True))
+    page = api.get(f"/api/cycles/{nominating.pk}/nominations/?limit=2&offset=1").json()
+    assert page["count"] == len(names)
+    assert [row["name"] for row in page["results"]] == names[1:3]
+
+
 def test_raters_the_manager_added_stay_the_managers_when_the_subject_sends_a_list(
     nominating: Cycle, team: Team, client: Client
 ) -> None:
