@@ -498,24 +498,3 @@ def uncoached_by_cycle(*, cycle_ids: list[int], names: int = UNCOACHED_NAMES) ->
     for cycle_id, name, total in rows:
         result.setdefault(cycle_id, Uncoached(count=total, names=[])).names.append(name)
     return result
-
-
-def subjects_without_coach(*, cycle: Cycle) -> list[str]:
-    """The names of the cycle's subjects whose report no coach can read."""
-    return subjects_without_coach_by_cycle(cycle_ids=[cycle.pk]).get(cycle.pk, [])
-
-
-def subjects_without_coach_by_cycle(*, cycle_ids: list[int]) -> dict[int, list[str]]:
-    """{cycle id: names of its subjects no coach is assigned to}, in one query for any number of cycles."""
-    whole_cycle = CoachAssignment.objects.filter(cycle_id=OuterRef("cycle_id"), subject__isnull=True)
-    own = CoachAssignment.objects.filter(cycle_id=OuterRef("cycle_id"), subject_id=OuterRef("pk"))
-    result: dict[int, list[str]] = {}
-    for cycle_id, name in (
-        Subject.objects.filter(cycle_id__in=cycle_ids)
-        .exclude(Exists(whole_cycle))
-        .exclude(Exists(own))
-        .order_by("person__name")
-        .values_list("cycle_id", "person__name")
-    ):
-        result.setdefault(cycle_id, []).append(name)
-    return result

@@ -298,7 +298,7 @@ def cycle_coaches(request: HttpRequest, cycle_id: int) -> HttpResponse:
         "cycle": cycle,
         "form": form,
         "assignments": selectors.coach_assignments_for_cycle(cycle=cycle),
-        "uncoached": selectors.subjects_without_coach(cycle=cycle),
+        "uncoached": selectors.uncoached_by_cycle(cycle_ids=[cycle.pk]).get(cycle.pk),
         "has_candidates": form.fields["coach"].queryset.exists(),  # type: ignore[attr-defined]
     }
     return render(request, "reports/cycle_coaches.html", context)

@@ -167,6 +167,9 @@ def test_the_cycle_pages_coach_notice_names_ten_and_counts_the_rest(manager: Any
     assert f"Nobody can read the reports of {names} and 50 others yet" in html
     # session, user, cycle, the people without a coach
     assert len(captured) == 4
+    # the coaches page says it the same way, rather than listing all sixty
+    page = client.get(f"/reports/cycles/{cycle.pk}/coaches/").content.decode()
+    assert f"Without a coach: {names} and 50 others." in page
 
 
 def test_the_surfaces_crawl_follows_every_page(manager: Any) -> None:
