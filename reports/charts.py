@@ -58,7 +58,7 @@ NUDGE_COLUMNS = 2
 NUDGE_ROWS = 10
 STEP = 2.5
 STEPS = 40
-# The length of a bar's whole scale in the PDF, in millimetres (report.css sizes the axis to it).
+# The length of a bar's whole scale in the PDF, in millimetres: its track and the axis under the bars.
 PDF_TRACK_MM = 32
 # Gap bars run from −2.0 to +2.0 in tenths.
 GAP_TENTHS = 20
@@ -99,7 +99,9 @@ def positions_css() -> str:
     for step in range(STEPS + 1):
         lines.append(f".fill-{step} {{ background-size: {step * STEP:g}% 100%; }}")
     # In the PDF a track has one width, and its bar is its content box (the background is
-    # clipped to it), the rest of the scale its padding: no image, no box inside.
+    # clipped to it), the rest of the scale its padding: no image, no box inside. The scale
+    # under the bars has the track's width.
+    lines.append(f".report-pdf .bar-track, .report-pdf .bar-scale {{ width: {PDF_TRACK_MM}mm; }}")
     for step in range(STEPS + 1):
         bar = PDF_TRACK_MM * step / STEPS
         lines.append(f".report-pdf .fill-{step} {{ width: {bar:.2f}mm; padding-right: {PDF_TRACK_MM - bar:.2f}mm; }}")
