@@ -145,7 +145,9 @@ def cycle_update(*, cycle: Cycle, changes: dict[str, Any]) -> Cycle:
     if unknown:
         raise ValidationError({field: "Unknown field." for field in unknown})
     with transaction.atomic():
-        cycle = Cycle.objects.select_for_update().get(pk=cycle.pk)
+        # NO KEY UPDATE: other writes to the cycle wait for this one, a submit does not (its
+        # answer's foreign key takes KEY SHARE on this row, which only FOR UPDATE would block).
+        cycle = Cycle.objects.select_for_update(no_key=True).get(pk=cycle.pk)
         if cycle.status == Cycle.Status.CLOSED:
             raise ValidationError({"status": "A closed cycle cannot be changed."})
         launched = cycle.status == Cycle.Status.OPEN

@@ -34,8 +34,9 @@ def reminder_send(*, cycle: Cycle, kind: str, by: Any = None) -> Reminder | None
     too — had answered or declined.
     """
     with transaction.atomic():
-        # The row lock serializes concurrent requests, so the hour check below cannot race.
-        cycle = Cycle.objects.select_for_update().get(pk=cycle.pk)
+        # The row lock serializes concurrent requests, so the hour check below cannot race; in
+        # NO KEY UPDATE mode, so that the cycle's submits do not wait for a large round.
+        cycle = Cycle.objects.select_for_update(no_key=True).get(pk=cycle.pk)
         if cycle.status != Cycle.Status.OPEN:
             raise ValidationError({"status": "Only an open cycle can send reminders."})
         if kind == Reminder.Kind.MANUAL:

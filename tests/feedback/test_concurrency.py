@@ -16,8 +16,8 @@ from django.db import connection, transaction
 
 from feedback.models import Response, SealedAnswer
 from feedback.services import response_submit
-from surveys.models import Cycle, Group, Invitation, Subject
-from surveys.services import cycle_close, cycles, invitation_link_create
+from surveys.models import Cycle, Group, Invitation, Reminder, Subject
+from surveys.services import cycle_close, cycles, invitation_link_create, reminders
 from tests.factories import CycleFactory, InvitationFactory
 from tests.feedback.helpers import full_answers
 
@@ -206,3 +206,62 @@ def test_a_close_waits_for_a_submit_under_way_and_counts_and_opens_its_answer(de
     assert subject.final_progress is not None and subject.final_progress["self"] == [1, 1]
     assert Response.objects.filter(cycle=cycle).count() == 1
     assert not SealedAnswer.objects.exists()
+
+
+@contextlib.contextmanager
+def _cycle_write_held_open(cycle: Cycle, write: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """A manager's write to ``cycle`` (``write``: a settings change or a reminder round) in a
+    thread of its own, held inside its transaction, after it has locked the cycle row."""
+    reached, release = threading.Event(), threading.Event()
+    if write == "settings":
+        target, name = cycles, "_cycle_settings_validate"
+    else:
+        target, name = reminders, "emails_ring_on_commit"
+    original = getattr(target, name)
+
+    def held(*args: Any, **kwargs: Any) -> Any:
+        reached.set()
+        release.wait(60)
+        return original(*args, **kwargs)
+
+    def run() -> None:
+        try:
+            if write == "settings":
+                cycles.cycle_update(cycle=cycle, changes={"name": "Renamed while raters answer"})
+            else:
+                reminders.reminder_send(cycle=cycle, kind=Reminder.Kind.MANUAL)
+        finally:
+            connection.close()
+
+    monkeypatch.setattr(target, name, held)
+    writer = threading.Thread(target=run)
+    try:
+        writer.start()
+        assert reached.wait(30), "the write did not get under way"
+        yield
+    finally:
+        release.set()
+        writer.join(timeout=60)
+
+
+@pytest.mark.parametrize("write", ["settings", "reminder round"])
+def test_a_submit_does_not_wait_for_a_managers_change_to_its_cycle(
+    live_server: Any, default_questionnaire: Any, monkeypatch: pytest.MonkeyPatch, write: str
+) -> None:
+    # The manager's write locks the cycle row against other writes to it; a submit only
+    # checks that the row is there (its answer's foreign key) and must not queue behind it:
+    # a reminder round of a large cycle takes seconds.
+    cycle, invitation, url, payload = _open_link(live_server, value=4)
+    results: list[int] = []
+    with _cycle_write_held_open(cycle, write, monkeypatch):
+        submit = threading.Thread(target=lambda: results.append(_post(url, payload)[0]))
+        submit.start()
+        deadline = time.monotonic() + 10
+        while not results and _waiting_on_locks() == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        # answered while the write still holds the cycle row, no backend waiting on a lock
+        assert results == [201] and _waiting_on_locks() == 0
+    submit.join(timeout=60)
+    invitation.refresh_from_db()
+    assert invitation.status == Invitation.Status.COMPLETED
+    assert SealedAnswer.objects.filter(cycle=cycle).count() == 1
