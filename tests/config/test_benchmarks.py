@@ -83,3 +83,21 @@ def test_benchmark_runs_with_smoke_sizes_and_prints_figures(script: Path, tmp_pa
     for pattern in PRINTS.get(script.name, []):
         assert re.search(pattern, output, re.M), f"{script.name} did not print {pattern!r}:\n{output}"
     assert not list(tmp_path.iterdir()), f"{script.name} left its temporary files behind"
+    # Its own server writes as production does: no warning that it measures less.
+    assert "WARNING: PostgreSQL runs with" not in finished.stderr
+
+
+@pytest.mark.django_db
+def test_a_benchmark_says_when_its_database_writes_less_than_production(capsys: pytest.CaptureFixture[str]) -> None:
+    from django.db import connection
+
+    from bench.common import durability_check
+
+    with connection.cursor() as cursor:
+        cursor.execute("SET synchronous_commit = off")
+    durability_check()
+    assert "synchronous_commit=off" in capsys.readouterr().err
+    with connection.cursor() as cursor:
+        cursor.execute("SET synchronous_commit = on")
+    durability_check()
+    assert "synchronous_commit" not in capsys.readouterr().err
