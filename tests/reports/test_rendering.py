@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import socket
 import subprocess
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -353,3 +355,49 @@ def test_a_worker_pool_process_starts_with_the_renderer_loaded_and_its_objects_f
         assert gc.get_freeze_count() > 0
     finally:
         gc.unfreeze()
+
+
+# A pool process forked after the worker's main process loaded the renderer's libraries:
+# does rendering its first PDF start any program (ctypes asks gcc where a library is)?
+_FORKED_POOL_PROCESS = """
+import os, subprocess, sys
+import django
+django.setup()
+from config.celery import renderer_libraries_load
+if sys.argv[1] == "loaded":
+    renderer_libraries_load()
+started = []
+class Counted(subprocess.Popen):
+    def __init__(self, *args, **kwargs):
+        started.append(args[0])
+        super().__init__(*args, **kwargs)
+subprocess.Popen = Counted
+pid = os.fork()
+if pid == 0:
+    from reports.rendering import renderer_warm
+    renderer_warm()
+    os._exit(3 if started else 0)
+sys.exit(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
+"""
+
+
+@pytest.mark.parametrize(("main_process", "programs_run"), [("loaded", False), ("not loaded", True)])
+def test_a_pool_process_finds_the_renderers_libraries_loaded_by_the_main_process(
+    main_process: str, programs_run: bool
+) -> None:
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings.test",
+        "DATABASE_URL": "postgres://renderer/none",
+        "REDIS_URL": "redis://renderer:6379/0",
+    }
+    finished = subprocess.run(
+        [sys.executable, "-c", _FORKED_POOL_PROCESS, main_process],
+        cwd=Path(__file__).resolve().parents[2],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    # 3: the forked process started a program; 0: it did not (the other case shows the check bites)
+    assert finished.returncode == (3 if programs_run else 0), finished.stderr[-2000:]
