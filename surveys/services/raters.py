@@ -105,6 +105,10 @@ def rater_add(*, cycle: Cycle, subject: Subject, email: str, group: str, name: s
     person = Person.objects.filter(team_id=cycle.team_id, email__iexact=email).first()
     try:
         with transaction.atomic():
+            # Under the cycle row's lock, read again: a launch at the same moment either waits
+            # for this rater (and then opens and emails them) or has launched already (and the
+            # rater is refused), never leaves a draft invitation in an open cycle.
+            _cycle_editable_raters(Cycle.objects.select_for_update(no_key=True).get(pk=cycle.pk))
             return Invitation.objects.create(
                 cycle=cycle,
                 subject=subject,

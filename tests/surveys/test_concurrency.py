@@ -8,11 +8,13 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.db import connection
 from django.utils import timezone
 
 from surveys import services
-from surveys.models import Cycle, OutboundEmail
+from surveys.models import Cycle, Group, Invitation, OutboundEmail
+from surveys.services import cycles as cycles_service
 from surveys.signals import cycle_closed
 from tests.surveys.helpers import team_build
 
@@ -74,3 +76,52 @@ def test_two_simultaneous_closes_signal_once(manager: Any, doorbells: list[tuple
     finally:
         cycle_closed.disconnect(listener)
     assert signals == [cycle.pk]
+
+
+def test_a_rater_added_while_the_cycle_launches_is_launched_with_it_or_refused(manager: Any) -> None:
+    # given: a launch under way — the cycle flipped to open, its drafts opened, not yet committed
+    cycle = _cycle(manager)
+    reached, release = threading.Event(), threading.Event()
+    ring = cycles_service.emails_ring_on_commit
+
+    def held(count: int) -> None:
+        reached.set()
+        release.wait(60)
+        ring(count)
+
+    def launch() -> None:
+        try:
+            services.cycle_launch(cycle=Cycle.objects.get(pk=cycle.pk), by=manager)
+        finally:
+            connection.close()
+
+    outcome: list[str] = []
+
+    def add() -> None:
+        try:
+            subject = cycle.subjects.select_related("person").first()
+            assert subject is not None
+            services.rater_add(cycle=cycle, subject=subject, email="late@rater.test", group=Group.PEER)
+            outcome.append("added")
+        except ValidationError as error:
+            outcome.append(" ".join(error.messages))
+        finally:
+            connection.close()
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(cycles_service, "emails_ring_on_commit", held)
+        launcher = threading.Thread(target=launch)
+        launcher.start()
+        assert reached.wait(30)
+        # when: the manager adds a rater in another tab
+        adder = threading.Thread(target=add)
+        adder.start()
+        adder.join(timeout=2)
+        # then the add waits for the launch (it would otherwise insert a draft the launch never sees) ...
+        assert not outcome
+        release.set()
+        launcher.join(timeout=60)
+        adder.join(timeout=60)
+    # ... and is refused: the cycle is open now, and nothing was left in draft
+    assert outcome == ["Raters can only be changed before the cycle is launched."]
+    assert not cycle.invitations.filter(status=Invitation.Status.DRAFT).exists()
