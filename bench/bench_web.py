@@ -270,11 +270,13 @@ def _client_loop(port: int, threads: int, pipe: Connection) -> None:
 
 def _connection_owners(web_processes: list[int], port: int) -> dict[int, int]:
     """For each client port connected to ``port``: the web process holding the other end."""
-    import psutil
-
     owners = {}
     for pid in web_processes:
-        for connection in psutil.Process(pid).net_connections(kind="tcp"):
+        try:
+            connections = psutil.Process(pid).net_connections(kind="tcp")
+        except psutil.NoSuchProcess:  # replaced meanwhile: its connections count as no one's
+            continue
+        for connection in connections:
             if connection.laddr and connection.laddr.port == port and connection.raddr:
                 owners[connection.raddr.port] = pid
     return owners
@@ -312,7 +314,7 @@ class LoadGenerator:
         assert all(outcome is not None for outcome in outcomes)
         return [outcome for outcome in outcomes if outcome is not None], cpu
 
-    def balance(self, web_processes: list[int], probe: bytes, attempts: int = 40) -> list[int]:
+    def balance(self, web_server: int, probe: bytes, attempts: int = 40) -> list[int]:
         """Spread the connections evenly over the web processes; returns how many each holds.
 
         Which web process takes a new connection is the kernel's choice, and 16 connections
@@ -323,6 +325,8 @@ class LoadGenerator:
         """
         counts: list[int] = []
         for _ in range(attempts):
+            # Read each time: gunicorn may have replaced a web process meanwhile.
+            web_processes = [child.pid for child in psutil.Process(web_server).children()]
             held = []
             for pipe in self.pipes:
                 pipe.send(("ports", probe))
@@ -707,7 +711,6 @@ def main() -> int:
         processes = stack_start(server_environment(port, directory / "static"), log)
         stack_wait(port, processes[0], log)
         load = LoadGenerator(port)
-        web_processes = [child.pid for child in psutil.Process(processes[0].pid).children()]
         probe = raw_request("GET", "/bench/hello/", port)
         page_pool = browsers_open(load, port, tokens[:PAGE_POOL])
         html_browsers = browsers_open(load, port, tokens[PAGE_POOL : PAGE_POOL + rounds * counts["html submit"]])
@@ -727,7 +730,7 @@ def main() -> int:
                     return source[start : start + count]
 
                 requests, status = scenario_requests(name, counts[name], port, codes=codes, pool=page_pool, fresh=fresh)
-                splits.add(tuple(sorted(load.balance(web_processes, probe))))
+                splits.add(tuple(sorted(load.balance(processes[0].pid, probe))))
                 outcomes, cpu = load.run(requests, capture=name == "page get" and not page_size)
                 expect(outcomes, status, name)
                 if name == "page get" and not page_size:

@@ -558,6 +558,7 @@ def subjects_short_of_k(*, cycle: Cycle, subject_ids: Sequence[int] | None = Non
     rows = subjects.order_by("person__name", "id").values(
         "id",
         "person__name",
+        "k",
         "n_anonymous",
         *(f"n_{group}" for group in ANONYMOUS_GROUPS),
         *(f"short_{group}" for group in ANONYMOUS_GROUPS),
@@ -572,7 +573,8 @@ def subjects_short_of_k(*, cycle: Cycle, subject_ids: Sequence[int] | None = Non
                 if row[f"short_{group}"]
             ],
             anonymous_invited=row["n_anonymous"],
-            k=cycle.anonymity_min,
+            # The k the flags were computed with, read with them (not a copy the caller holds).
+            k=row["k"],
         )
         for row in rows
     ]
@@ -598,7 +600,7 @@ def _subjects_short_of_k() -> QuerySet[Subject]:
         any_short |= Q(**{name: True})
     return (
         Subject.objects.annotate(
-            **invited, n_anonymous=Count("invitations", filter=Q(invitations__group__in=ANONYMOUS_GROUPS))
+            **invited, n_anonymous=Count("invitations", filter=Q(invitations__group__in=ANONYMOUS_GROUPS)), k=k
         )
         .annotate(**short)
         .filter(any_short)
