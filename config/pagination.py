@@ -18,6 +18,7 @@ from rest_framework import serializers
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.utils.urls import remove_query_param, replace_query_param
 from rest_framework.views import APIView
 
 # Rows on one HTML page: a screenful or two, light enough to poll.
@@ -59,6 +60,17 @@ class ListPagination(LimitOffsetPagination):
         if limit is None or limit < 1:
             raise serializers.ValidationError({self.limit_query_param: ["A whole number from 1."]})
         return min(limit, self.max_limit) if self.max_limit else limit
+
+    def get_previous_link(self) -> str | None:
+        count, offset, limit = self.count, self.offset, self.limit
+        if self.request is not None and count and offset is not None and offset >= count:
+            # Past the end: back to the last items there are, not to another empty page.
+            last = max(count - limit, 0) if limit else 0
+            url = self.request.build_absolute_uri()
+            if last == 0:
+                return remove_query_param(url, self.offset_query_param)
+            return replace_query_param(url, self.offset_query_param, last)
+        return super().get_previous_link()
 
     def get_offset(self, request: Request) -> int:
         raw = request.query_params.get(self.offset_query_param)

@@ -143,6 +143,11 @@ def test_the_progress_api_is_paged_like_the_lists(manager: Any) -> None:
         assert pooled == [{"invited": 4, "answered": 1, "enough": False}] * len(pooled)
         url = page["next"]
     assert names == [f"Person {n:03}" for n in range(60)]
+    # past the end: an empty page whose "previous" goes back to the last items there are
+    past = api.get(f"/api/cycles/{cycle.pk}/progress/?limit=25&offset=500").json()
+    assert past["results"] == [] and past["count"] == 60 and past["next"] is None
+    assert past["previous"].endswith("?limit=25&offset=35")
+    assert [subject["name"] for subject in api.get(past["previous"]).json()["results"]][-1] == "Person 059"
     # the default page is the lists' one: 100
     assert len(api.get(f"/api/cycles/{cycle.pk}/progress/").json()["results"]) == 60
     larger = cycle_of_size(manager, 101)
