@@ -295,21 +295,25 @@ class Launcher:
                 assert child.process is not None
                 log(f"{child.name} restarted (pid {child.process.pid})")
 
-    def _wait_until_healthy(self) -> None:
-        """Until ``/healthz`` answers 200 on the socket this launcher handed to its own web server."""
+    def _wait_until_healthy(self, *, worker: bool = False) -> None:
+        """Until ``/healthz`` answers 200 on the socket this launcher handed to its own web
+        server; with ``worker``, until a Celery worker answers through the broker as well."""
+        path, timeout = ("/healthz?worker=1", 5) if worker else ("/healthz", 2)
         deadline = time.monotonic() + STARTUP_TIMEOUT
         while time.monotonic() < deadline and not self.stopping:
             self._supervise()
             try:
-                with urllib.request.urlopen(f"{self.url}/healthz", timeout=2) as answer:
+                # The worker check pings for up to 3 s: the request waits for it.
+                with urllib.request.urlopen(f"{self.url}{path}", timeout=timeout) as answer:
                     if answer.status == 200:
                         return
             except OSError:
                 time.sleep(0.3)
         if not self.stopping:
             exits = ", ".join(f"{child.name} {child.exits}" for child in self.children.values() if child.exits)
+            what = "the web server and a worker did" if worker else "the web server did"
             raise RuntimeError(
-                f"the web server did not answer /healthz with 200 within {STARTUP_TIMEOUT:.0f} seconds"
+                f"{what} not answer {path} with 200 within {STARTUP_TIMEOUT:.0f} seconds"
                 + (f" (exits so far: {exits})" if exits else "")
             )
 
@@ -343,6 +347,9 @@ class Launcher:
             self._wait_until_healthy()
             if not self.stopping:
                 self._manage("demo_seed")
+                # "Running" once the worker answers too: the emails and reports are its work.
+                self._wait_until_healthy(worker=True)
+            if not self.stopping:
                 print(
                     f"\nBalance 360 is running at {self.url}/  (API docs: {self.url}/api/docs/)\n"
                     f"Emails are written to {self.var_dir / 'mail'}. Press Ctrl-C to stop.\n",
