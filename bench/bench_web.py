@@ -314,17 +314,19 @@ class LoadGenerator:
         assert all(outcome is not None for outcome in outcomes)
         return [outcome for outcome in outcomes if outcome is not None], cpu
 
-    def balance(self, web_server: int, probe: bytes, attempts: int = 40) -> list[int]:
+    def balance(self, web_server: int, probe: bytes, within: float = 30.0) -> list[int]:
         """Spread the connections evenly over the web processes; returns how many each holds.
 
         Which web process takes a new connection is the kernel's choice, and 16 connections
         opened at once were seen split from 7 + 9 to 2 + 14: a process holding two cannot
         keep its four threads busy, and the run's rate then says more about that split than
         about the code (hello went from 2,900 to 3,900 req/s between two runs). A connection
-        of the fuller process is opened again until the split is even, before every batch.
+        of the fuller process is opened again until the split is even, before every batch
+        (for up to ``within`` seconds: a web process still starting takes no connection yet).
         """
         counts: list[int] = []
-        for _ in range(attempts):
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
             # Read each time: gunicorn may have replaced a web process meanwhile.
             web_processes = [child.pid for child in psutil.Process(web_server).children()]
             held = []
@@ -346,6 +348,7 @@ class LoadGenerator:
                 pipe.send(("reconnect", [index for client, index in again if client == number]))
             for pipe in self.pipes:
                 pipe.recv()
+            time.sleep(0.02)
         return counts
 
     def stop(self) -> None:
