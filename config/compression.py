@@ -30,6 +30,10 @@ FINAL_EMPTY_BLOCK = b"\x01\x00\x00\xff\xff"
 STORED_BLOCK_MAX = 0xFFFF
 # Letters only: a gzip file name ends at its first NUL byte.
 _NAME_LETTERS = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+# Each byte value to a letter, so that one call for random bytes makes the whole name (a
+# choice per letter cost more than compressing the page): what hides the values' lengths is
+# the name's random length, not which letters it has.
+_AS_LETTER = bytes(_NAME_LETTERS[value % len(_NAME_LETTERS)] for value in range(256))
 
 
 def stored_blocks(data: bytes) -> bytes:
@@ -51,7 +55,7 @@ def deflated_alone(data: bytes) -> bytes:
 def random_name() -> bytes:
     """1 to ``RANDOM_NAME_MAX`` random letters and the NUL that ends a gzip file name."""
     length = 1 + secrets.randbelow(RANDOM_NAME_MAX)
-    return bytes(secrets.choice(_NAME_LETTERS) for _ in range(length)) + b"\x00"
+    return secrets.token_bytes(length).translate(_AS_LETTER) + b"\x00"
 
 
 class CompressedPieces:
