@@ -5,8 +5,9 @@ each value into the SQL text, a ``bytea`` as a hex literal twice its size that t
 then parses back. For a sealed answer (``feedback.sealing``, tens of kilobytes) that
 round trip through text cost more than everything else the INSERT does. This cursor binds
 on the server (the extended protocol), so a ``%b`` parameter travels in binary as it is,
-and psycopg prepares a statement it has run a few times on a connection (which a pooler in
-transaction mode, such as PgBouncer's, would need told: ``prepare_threshold``).
+and psycopg prepares a statement once a connection has run it five times, so that
+PostgreSQL plans it once per connection (``DATABASE_PREPARED_STATEMENTS`` in the settings;
+Django's own cursors, bound on the client, never prepare).
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ from django.db import connection
 from django.db.models import Model, Prefetch
 from django.utils import timezone
 
+from config.database import server_binding_cursor
 from surveys.models import IDENTIFIED_GROUPS, Cycle, Dimension, Group, Invitation, Item, Person, Subject
 from surveys.selectors import invitation_get_by_token
 from surveys.vocabulary import SURVEY_ROLES
@@ -94,10 +95,11 @@ def invitation_get_answerable(*, invitation_id: int) -> Invitation | None:
     """The invitation with its cycle and its subject's person, if it can be answered now.
 
     Read on every survey page, with one hand-written query: the ORM took four times as long
-    to compile this join as PostgreSQL took to answer it. The instances hold the fields the
+    to compile this join as PostgreSQL took to answer it. Bound on the server, so prepared:
+    planning the join cost PostgreSQL twice what running it does. The instances hold the fields the
     survey uses; any other is loaded on first access, as for a deferred field.
     """
-    with connection.cursor() as cursor:
+    with server_binding_cursor() as cursor:
         cursor.execute(_PAGE_SQL, [invitation_id])
         row = cursor.fetchone()
     if row is None:

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from config import links
@@ -109,7 +109,7 @@ def _invitation_row(where: str, parameter: Any) -> OpenInvitation | None:
         "cycle": Cycle._meta.db_table,
         "link": InvitationLink._meta.db_table,
     }
-    with connection.cursor() as cursor:
+    with server_binding_cursor() as cursor:
         cursor.execute((_READ_SQL + where).format(**tables), [parameter])
         row = cursor.fetchone()
     if row is None:

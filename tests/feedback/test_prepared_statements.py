@@ -1,0 +1,76 @@
+"""The survey's own statements are prepared on their connection (``DATABASE_PREPARED_STATEMENTS``):
+PostgreSQL plans the page's read, the API's link read and the submit's claim once per
+connection instead of on every visit."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+from django.conf import settings
+from django.db import connection
+from django.test import Client
+
+from feedback.selectors import _PAGE_SQL
+from tests.feedback.helpers import form_data
+from tests.feedback.test_views_survey import open_survey
+
+# More runs than psycopg waits for before it prepares a statement.
+RUNS = 8
+
+
+def prepared_on_this_connection() -> list[str]:
+    """The statements this connection (the one the test client's requests use) keeps prepared."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        return [str(statement) for (statement,) in cursor.fetchall()]
+
+
+def test_the_project_prepares_its_server_bound_statements() -> None:
+    assert settings.DATABASES["default"]["OPTIONS"]["prepare_threshold"] == 5
+
+
+def test_survey_visits_and_submits_run_statements_prepared_once(client: Client, cycle, make_link) -> None:  # type: ignore[no-untyped-def]
+    links = [make_link(name=f"Rater {n}") for n in range(RUNS)]
+    assert prepared_on_this_connection() == []
+    pages = [open_survey(client, token) for _, token in links]
+    for page in pages:
+        assert client.get(page).status_code == 200
+    prepared = prepared_on_this_connection()
+    # psycopg writes the page's %s as PostgreSQL's $1, and sends the text as it is otherwise.
+    assert _PAGE_SQL.replace("%s", "$1") in prepared
+    for page in pages:
+        assert client.post(page, form_data(cycle)).status_code == 303
+    assert any(statement.lstrip().startswith("WITH claimed AS (") for statement in prepared_on_this_connection())
+
+
+def test_the_api_submit_reads_its_link_with_a_prepared_statement(client: Client, cycle, make_link) -> None:  # type: ignore[no-untyped-def]
+    body = {"ratings": {field.removeprefix("rating-"): 4 for field in form_data(cycle)}, "comments": {}}
+    for _, token in [make_link(name=f"Rater {n}") for n in range(RUNS)]:
+        response = client.post(f"/api/survey/{token}/responses/", body, content_type="application/json")
+        assert response.status_code == 201, response.content
+    assert any("WHERE token_hash = $1" in statement for statement in prepared_on_this_connection())
+
+
+@pytest.mark.parametrize(("value", "expected"), [(None, "5"), ("true", "5"), ("false", "None")])
+def test_prepared_statements_can_be_turned_off_for_a_pooler(value: str | None, expected: str) -> None:
+    env = {name: text for name, text in os.environ.items() if name != "DATABASE_PREPARED_STATEMENTS"}
+    if value is not None:
+        env["DATABASE_PREPARED_STATEMENTS"] = value
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import django; django.setup(); from django.conf import settings; "
+            "print(settings.DATABASES['default'].get('OPTIONS', {}).get('prepare_threshold'))",
+        ],
+        cwd=settings.BASE_DIR,
+        env={**env, "DJANGO_SETTINGS_MODULE": "config.settings.local"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [expected]
