@@ -50,6 +50,29 @@ def test_a_lone_surrogate_in_a_comment_is_refused_naming_the_comment(
     assert not SealedAnswer.objects.exists()
 
 
+@pytest.mark.parametrize(("escape", "code"), [("\\b", "U+0008"), ("\\f", "U+000C"), ("\\u0000", "U+0000")])
+def test_a_control_character_written_as_a_json_escape_is_refused(
+    client: Client, invitation: Invitation, token: str, escape: str, code: str
+) -> None:
+    body = json.dumps(full_answers(invitation.cycle, keep_doing="ok")).replace('"ok"', f'"ok {escape}"')
+    response = post_json(client, f"/api/survey/{token}/responses/", body)
+    assert response.status_code == 400
+    [message] = response.json()["comments"]["keep_doing"]
+    assert f"invisible control character ({code}, character 4)" in message
+    assert not SealedAnswer.objects.exists()
+
+
+def test_escapes_of_allowed_characters_are_stored_as_decoded(
+    client: Client, invitation: Invitation, token: str
+) -> None:
+    written = '"Line one\\nline two\\t\\"quoted\\" caf\\u00e9 \\/ \\\\u0000 \\ud83d\\ude42"'
+    body = json.dumps(full_answers(invitation.cycle, keep_doing="ok")).replace('"ok"', written)
+    response = post_json(client, f"/api/survey/{token}/responses/", body)
+    assert response.status_code == 201, response.content
+    [stored] = opened_answers(invitation.cycle)
+    assert stored["comments"]["keep_doing"] == 'Line one\nline two\t"quoted" café / \\u0000 🙂'
+
+
 def test_a_surrogate_in_a_decline_reason_is_refused_naming_the_reason(client: Client, token: str) -> None:
     response = post_json(client, f"/api/survey/{token}/decline/", '{"reason": "\\udfff"}')
     assert response.status_code == 400
