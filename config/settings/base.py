@@ -283,6 +283,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "config.pagination.ListPagination",
     "PAGE_SIZE": 100,
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "config.negotiation.JSONFirstNegotiation",
     # JSON only, with size, depth and text limits (config/parsers.py); the two views that
     # take forms or files (the token endpoint, the people import) say so themselves.
     "DEFAULT_PARSER_CLASSES": ["config.parsers.JSONParser"],
