@@ -131,13 +131,12 @@ def _rating_from_form(value: str) -> Any:
 
 
 def _answers_from_form(request: HttpRequest) -> dict[str, Any]:
+    form = request.POST
     prefix = "rating-"
     ratings = {
-        name[len(prefix) :]: _rating_from_form(str(request.POST.get(name, "")))
-        for name in request.POST
-        if name.startswith(prefix)
+        name[len(prefix) :]: _rating_from_form(str(form.get(name, ""))) for name in form if name.startswith(prefix)
     }
-    comments = {name: request.POST.get(f"comment-{name}", "") for name, _ in COMMENT_FIELDS}
+    comments = {name: form.get(f"comment-{name}", "") for name, _ in COMMENT_FIELDS}
     return {"ratings": ratings, "comments": comments}
 
 
@@ -204,7 +203,9 @@ def survey(request: HttpRequest, key: str) -> HttpResponse:
     except SurveyNotOpen:
         return _not_answerable(request, key, invitation_id)
     browser.forget(key, done=True)
-    return HttpResponseRedirect(_survey_url(key), status=303)
+    # Back to this same address (a key this browser holds: letters, digits, - and _), which
+    # now thanks the rater; taken from the request rather than reversed again.
+    return HttpResponseRedirect(request.path, status=303)
 
 
 @survey_headers
