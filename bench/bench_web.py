@@ -81,7 +81,7 @@ FULL_COUNTS = {
     "html submit": 400,
     "api submit": 400,
 }
-FULL_ROUNDS = 4
+FULL_ROUNDS = 8
 SMOKE_COUNTS = {"hello": 40, "page get": 20, "insert": 40, "sealed insert": 16, "html submit": 16, "api submit": 16}
 PAGE_POOL = 32
 SCENARIOS = ("hello", "page get", "insert", "sealed insert", "html submit", "api submit")
