@@ -16,8 +16,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import psycopg
-from django.db import connection
+from django.db import NotSupportedError, connection
 from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
+
+# The SQLSTATE of PostgreSQL's refusal to run a prepared statement whose result type changed.
+FEATURE_NOT_SUPPORTED = "0A000"
 
 
 @contextmanager
@@ -32,4 +35,14 @@ def server_binding_cursor() -> Iterator[CursorWrapper]:
     wrapper = CursorDebugWrapper if connection.queries_logged else CursorWrapper
     cursor = wrapper(raw, connection)
     with cursor:
-        yield cursor
+        try:
+            yield cursor
+        except NotSupportedError as error:
+            # "cached plan must not change result type": a column read by a statement
+            # prepared on this connection changed type. psycopg would send the same prepared
+            # statement again and again; Django replaces the connection at the end of this
+            # request (``is_usable`` in config/postgresql/base.py), and its statements are
+            # prepared afresh on the new one.
+            if getattr(error.__cause__, "sqlstate", None) == FEATURE_NOT_SUPPORTED:
+                connection.plans_outdated = True  # type: ignore[attr-defined]
+            raise

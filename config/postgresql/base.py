@@ -36,9 +36,13 @@ class DatabaseWrapper(base.DatabaseWrapper):
     """What ``ENGINE = "config.postgresql"`` loads: Django's own, but for ``is_usable``."""
 
     checked_at: float | None = None
+    # Set by ``config.database`` when PostgreSQL refused a statement this connection had
+    # prepared because a column it reads changed type (a migration run while the connection
+    # was open): it would refuse it on every later run too, so the connection is replaced.
+    plans_outdated = False
 
     def is_usable(self) -> bool:
-        if self.connection is None:
+        if self.connection is None or self.plans_outdated:
             return False
         pgconn = self.connection.pgconn
         if self.connection.broken or pgconn.status != pq.ConnStatus.OK:
@@ -58,3 +62,4 @@ class DatabaseWrapper(base.DatabaseWrapper):
     def connect(self) -> None:
         super().connect()
         self.checked_at = time.monotonic()
+        self.plans_outdated = False

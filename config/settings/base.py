@@ -135,8 +135,8 @@ DATABASES["default"]["ENGINE"] = "config.postgresql"
 # cost in PostgreSQL). Django leaves preparing off for poolers in transaction mode, and its
 # own queries (bound on the client) are never prepared; a pooler that cannot keep prepared
 # statements (PgBouncer before 1.21, or without max_prepared_statements) needs this off.
-# A migration that changes the type of a column one of them reads fails that statement once
-# on each connection that had prepared it; psycopg then forgets it and prepares it afresh.
+# A migration that changes the type of a column one of them reads fails one request on each
+# connection that had prepared it; that connection is then replaced (config/database.py).
 if env_bool("DATABASE_PREPARED_STATEMENTS", True):
     DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = 5
 

@@ -74,3 +74,41 @@ def test_prepared_statements_can_be_turned_off_for_a_pooler(value: str | None, e
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == [expected]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_column_changed_under_a_prepared_statement_fails_one_request_then_the_connection_is_replaced() -> None:
+    """What a migration run beside live web processes does to their prepared statements: the
+    request that meets the change fails, its connection is replaced, the next one works."""
+    from django.db import DatabaseError, connections
+
+    from config.database import server_binding_cursor
+
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TABLE prepared_probe (id int PRIMARY KEY, label varchar(10))")
+        cursor.execute("INSERT INTO prepared_probe VALUES (1, 'one')")
+    try:
+
+        def read() -> str:
+            with server_binding_cursor() as cursor:
+                cursor.execute("SELECT label FROM prepared_probe WHERE id = %s", [1])
+                return str(cursor.fetchone()[0])
+
+        for _ in range(RUNS):
+            assert read() == "one"
+        assert "SELECT label FROM prepared_probe WHERE id = $1" in prepared_on_this_connection()
+        other = connections.create_connection("default")
+        try:
+            with other.cursor() as cursor:
+                cursor.execute("ALTER TABLE prepared_probe ALTER COLUMN label TYPE text")
+        finally:
+            other.close()
+        with pytest.raises(DatabaseError, match="cached plan must not change result type"):
+            read()
+        # What Django does at the end of the request (and before the next one's first query).
+        connection.close_if_unusable_or_obsolete()
+        assert connection.connection is None
+        assert [read() for _ in range(RUNS)] == ["one"] * RUNS
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("DROP TABLE prepared_probe")
