@@ -17,7 +17,8 @@ from rest_framework.renderers import BaseRenderer
 from rest_framework.request import Request
 
 JSON = "application/json"
-_ACCEPTING_JSON = frozenset({"", "*/*", JSON})
+# What DRF reads as "anything" or as JSON alone; an empty header matches no renderer (406).
+_ACCEPTING_JSON = frozenset({"*/*", JSON})
 
 
 class JSONFirstNegotiation(DefaultContentNegotiation):
@@ -30,7 +31,7 @@ class JSONFirstNegotiation(DefaultContentNegotiation):
             first is not None
             and first.media_type == JSON
             and format_suffix is None
-            and request.META.get("HTTP_ACCEPT", "").strip() in _ACCEPTING_JSON
+            and request.META.get("HTTP_ACCEPT", "*/*").strip() in _ACCEPTING_JSON
             and self.settings.URL_FORMAT_OVERRIDE not in request.query_params
         ):
             return first, JSON

@@ -16,6 +16,8 @@ from config.negotiation import JSONFirstNegotiation
 
 ACCEPT_HEADERS = [
     None,
+    "",
+    "   ",
     "*/*",
     "application/json",
     " application/json ",
@@ -27,9 +29,14 @@ ACCEPT_HEADERS = [
 RENDERER_LISTS = [[JSONRenderer()], [JSONRenderer(), BrowsableAPIRenderer()], [BrowsableAPIRenderer(), JSONRenderer()]]
 
 
-def choice(negotiation: DefaultContentNegotiation, request: Request, renderers: list[BaseRenderer]) -> object:
+def choice(
+    negotiation: DefaultContentNegotiation,
+    request: Request,
+    renderers: list[BaseRenderer],
+    format_suffix: str | None = None,
+) -> object:
     try:
-        renderer, media_type = negotiation.select_renderer(request, renderers)
+        renderer, media_type = negotiation.select_renderer(request, renderers, format_suffix)
     except NotAcceptable:
         return "406"
     except Http404:  # a format no renderer writes
@@ -45,9 +52,13 @@ def api_request(accept: str | None, query: str = "") -> Request:
 @pytest.mark.parametrize("accept", ACCEPT_HEADERS)
 @pytest.mark.parametrize("renderers", RENDERER_LISTS, ids=["json", "json-browsable", "browsable-json"])
 @pytest.mark.parametrize("query", ["", "?format=api", "?format=json"])
-def test_the_choice_is_drfs_for_every_header(accept: str | None, renderers: list[BaseRenderer], query: str) -> None:
+@pytest.mark.parametrize("suffix", [None, "json", "api"])
+def test_the_choice_is_drfs_for_every_header(
+    accept: str | None, renderers: list[BaseRenderer], query: str, suffix: str | None
+) -> None:
     request = api_request(accept, query)
-    assert choice(JSONFirstNegotiation(), request, renderers) == choice(DefaultContentNegotiation(), request, renderers)
+    ours = choice(JSONFirstNegotiation(), request, renderers, suffix)
+    assert ours == choice(DefaultContentNegotiation(), request, renderers, suffix)
 
 
 @pytest.mark.parametrize("accept", [None, "*/*", "application/json"])
