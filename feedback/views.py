@@ -203,9 +203,7 @@ def survey(request: HttpRequest, key: str) -> HttpResponse:
     except SurveyNotOpen:
         return _not_answerable(request, key, invitation_id)
     browser.forget(key, done=True)
-    # Back to this same address (a key this browser holds: letters, digits, - and _), which
-    # now thanks the rater; taken from the request rather than reversed again.
-    return HttpResponseRedirect(request.path, status=303)
+    return HttpResponseRedirect(_survey_url(key), status=303)
 
 
 @survey_headers
