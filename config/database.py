@@ -6,8 +6,12 @@ then parses back. For a sealed answer (``feedback.sealing``, tens of kilobytes) 
 round trip through text cost more than everything else the INSERT does. This cursor binds
 on the server (the extended protocol), so a ``%b`` parameter travels in binary as it is,
 and psycopg prepares a statement once a connection has run it five times, so that
-PostgreSQL plans it once per connection (``DATABASE_PREPARED_STATEMENTS`` in the settings;
-Django's own cursors, bound on the client, never prepare).
+PostgreSQL plans it once per connection (``DATABASE_PREPARED_STATEMENTS`` in the settings).
+
+Preparing is switched on for these statements only, while they run: Django's own queries
+are bound on the client, their values written into their text, and psycopg counting them
+towards preparing would keep the last hundred of those texts — names, emails and all — in
+the process, and push these statements out of its count.
 """
 
 from __future__ import annotations
@@ -16,11 +20,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import psycopg
+from django.conf import settings
 from django.db import NotSupportedError, connection
 from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
 
 # The SQLSTATE of PostgreSQL's refusal to run a prepared statement whose result type changed.
 FEATURE_NOT_SUPPORTED = "0A000"
+# Runs of one statement on a connection before psycopg prepares it (psycopg's own default).
+PREPARE_THRESHOLD = 5
 
 
 @contextmanager
@@ -30,19 +37,22 @@ def server_binding_cursor() -> Iterator[CursorWrapper]:
     connection.close_if_health_check_failed()
     connection.ensure_connection()
     connection.validate_thread_sharing()
+    database = connection.connection
     with connection.wrap_database_errors:
-        raw = psycopg.Cursor(connection.connection)
+        raw = psycopg.Cursor(database)
     wrapper = CursorDebugWrapper if connection.queries_logged else CursorWrapper
     cursor = wrapper(raw, connection)
-    with cursor:
-        try:
+    database.prepare_threshold = PREPARE_THRESHOLD if settings.DATABASE_PREPARED_STATEMENTS else None
+    try:
+        with cursor:
             yield cursor
-        except NotSupportedError as error:
-            # "cached plan must not change result type": a column read by a statement
-            # prepared on this connection changed type. psycopg would send the same prepared
-            # statement again and again; Django replaces the connection at the end of this
-            # request (``is_usable`` in config/postgresql/base.py), and its statements are
-            # prepared afresh on the new one.
-            if getattr(error.__cause__, "sqlstate", None) == FEATURE_NOT_SUPPORTED:
-                connection.plans_outdated = True  # type: ignore[attr-defined]
-            raise
+    except NotSupportedError as error:
+        # "cached plan must not change result type": a column read by a statement prepared
+        # on this connection changed type. psycopg would send the same prepared statement
+        # again and again; Django replaces the connection before its next request's first
+        # query (``is_usable`` in config/postgresql/base.py), and the new one prepares afresh.
+        if getattr(error.__cause__, "sqlstate", None) == FEATURE_NOT_SUPPORTED:
+            connection.plans_outdated = True  # type: ignore[attr-defined]
+        raise
+    finally:
+        database.prepare_threshold = None

@@ -38,7 +38,8 @@ class DatabaseWrapper(base.DatabaseWrapper):
     checked_at: float | None = None
     # Set by ``config.database`` when PostgreSQL refused a statement this connection had
     # prepared because a column it reads changed type (a migration run while the connection
-    # was open): it would refuse it on every later run too, so the connection is replaced.
+    # was open): it would refuse it on every later run too, so the connection is replaced
+    # at the next check (the end of the request, or the next request's first query).
     plans_outdated = False
 
     def is_usable(self) -> bool:

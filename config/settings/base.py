@@ -132,13 +132,10 @@ DATABASES["default"]["ENGINE"] = "config.postgresql"
 # The survey's own statements, bound on the server (config/database.py), are prepared by
 # psycopg once a connection has run one five times: PostgreSQL then plans the survey page's
 # four-table join once per connection instead of on every visit (two thirds of the page's
-# cost in PostgreSQL). Django leaves preparing off for poolers in transaction mode, and its
-# own queries (bound on the client) are never prepared; a pooler that cannot keep prepared
-# statements (PgBouncer before 1.21, or without max_prepared_statements) needs this off.
-# A migration that changes the type of a column one of them reads fails one request on each
-# connection that had prepared it; that connection is then replaced (config/database.py).
-if env_bool("DATABASE_PREPARED_STATEMENTS", True):
-    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = 5
+# cost in PostgreSQL). Django's own queries stay unprepared, as Django leaves them. A pooler
+# in transaction mode that cannot keep prepared statements, or their DEALLOCATE ALL after a
+# rollback (PgBouncer before 1.22, or without max_prepared_statements), needs this off.
+DATABASE_PREPARED_STATEMENTS = env_bool("DATABASE_PREPARED_STATEMENTS", True)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -11,7 +11,7 @@ import sys
 import pytest
 from django.conf import settings
 from django.db import connection
-from django.test import Client
+from django.test import Client, override_settings
 
 from feedback.selectors import _PAGE_SQL
 from tests.feedback.helpers import form_data
@@ -29,7 +29,16 @@ def prepared_on_this_connection() -> list[str]:
 
 
 def test_the_project_prepares_its_server_bound_statements() -> None:
-    assert settings.DATABASES["default"]["OPTIONS"]["prepare_threshold"] == 5
+    assert settings.DATABASE_PREPARED_STATEMENTS is True
+    # Django's own, whose values are in their text, are neither prepared nor counted.
+    assert settings.DATABASES["default"].get("OPTIONS", {}).get("prepare_threshold") is None
+
+
+def test_only_the_survey_statements_are_counted_towards_preparing(client: Client, cycle, make_link) -> None:  # type: ignore[no-untyped-def]
+    _, token = make_link()
+    assert client.get(open_survey(client, token)).status_code == 200
+    # Left off once the page's read is done: the next query Django sends is not counted.
+    assert connection.connection.prepare_threshold is None
 
 
 def test_survey_visits_and_submits_run_statements_prepared_once(client: Client, cycle, make_link) -> None:  # type: ignore[no-untyped-def]
@@ -54,7 +63,18 @@ def test_the_api_submit_reads_its_link_with_a_prepared_statement(client: Client,
     assert any("WHERE token_hash = $1" in statement for statement in prepared_on_this_connection())
 
 
-@pytest.mark.parametrize(("value", "expected"), [(None, "5"), ("true", "5"), ("false", "None")])
+@pytest.mark.django_db
+def test_with_prepared_statements_off_nothing_is_prepared(client: Client, cycle, make_link) -> None:  # type: ignore[no-untyped-def]
+    links = [make_link(name=f"Rater {n}") for n in range(RUNS)]
+    with override_settings(DATABASE_PREPARED_STATEMENTS=False):
+        for _, token in links:
+            page = open_survey(client, token)
+            assert client.get(page).status_code == 200
+            assert client.post(page, form_data(cycle)).status_code == 303
+    assert prepared_on_this_connection() == []
+
+
+@pytest.mark.parametrize(("value", "expected"), [(None, "True"), ("true", "True"), ("false", "False")])
 def test_prepared_statements_can_be_turned_off_for_a_pooler(value: str | None, expected: str) -> None:
     env = {name: text for name, text in os.environ.items() if name != "DATABASE_PREPARED_STATEMENTS"}
     if value is not None:
@@ -64,7 +84,7 @@ def test_prepared_statements_can_be_turned_off_for_a_pooler(value: str | None, e
             sys.executable,
             "-c",
             "import django; django.setup(); from django.conf import settings; "
-            "print(settings.DATABASES['default'].get('OPTIONS', {}).get('prepare_threshold'))",
+            "print(settings.DATABASE_PREPARED_STATEMENTS)",
         ],
         cwd=settings.BASE_DIR,
         env={**env, "DJANGO_SETTINGS_MODULE": "config.settings.local"},
