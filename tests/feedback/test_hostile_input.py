@@ -62,6 +62,31 @@ def test_a_control_character_written_as_a_json_escape_is_refused(
     assert not SealedAnswer.objects.exists()
 
 
+@pytest.mark.parametrize(("raw", "code"), [("\x7f", "U+007F"), ("\x85", "U+0085")])
+def test_a_refused_character_typed_raw_in_json_is_refused(
+    client: Client, invitation: Invitation, token: str, raw: str, code: str
+) -> None:
+    # JSON allows DEL and the C1 controls unescaped: the body's own text holds them.
+    body = json.dumps(full_answers(invitation.cycle, keep_doing="ok"), ensure_ascii=False).replace(
+        '"ok"', f'"ok {raw}"'
+    )
+    response = post_json(client, f"/api/survey/{token}/responses/", body)
+    assert response.status_code == 400
+    [message] = response.json()["comments"]["keep_doing"]
+    assert f"invisible control character ({code}, character 4)" in message
+
+
+def test_a_clean_body_is_not_walked_value_by_value(
+    client: Client, invitation: Invitation, token: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def walked(text: str) -> None:
+        raise AssertionError(f"{text!r} was checked on its own")
+
+    monkeypatch.setattr("config.parsers.text_problem", walked)
+    body = json.dumps(full_answers(invitation.cycle, keep_doing="Keeps the plan visible.\nAnd the team."))
+    assert post_json(client, f"/api/survey/{token}/responses/", body).status_code == 201
+
+
 def test_escapes_of_allowed_characters_are_stored_as_decoded(
     client: Client, invitation: Invitation, token: str
 ) -> None:
