@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import importlib
 import os
 from typing import Any
 
@@ -40,7 +41,7 @@ def renderer_libraries_load(**_: Any) -> None:
     from about 0.6 to 0.2 s). Nothing of a report is made here: fonts and stylesheets are
     each process's own (``pool_process_ready``).
     """
-    import weasyprint  # noqa: F401
+    importlib.import_module("weasyprint")
 
 
 @worker_process_init.connect

@@ -21,8 +21,10 @@ from contextlib import contextmanager
 
 import psycopg
 from django.conf import settings
-from django.db import NotSupportedError, connection
+from django.db import DEFAULT_DB_ALIAS, NotSupportedError, connection, connections
 from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
+
+from config.postgresql.base import DatabaseWrapper
 
 # The SQLSTATE of PostgreSQL's refusal to run a prepared statement whose result type changed.
 FEATURE_NOT_SUPPORTED = "0A000"
@@ -51,8 +53,9 @@ def server_binding_cursor() -> Iterator[CursorWrapper]:
         # on this connection changed type. psycopg would send the same prepared statement
         # again and again; Django replaces the connection before its next request's first
         # query (``is_usable`` in config/postgresql/base.py), and the new one prepares afresh.
-        if getattr(error.__cause__, "sqlstate", None) == FEATURE_NOT_SUPPORTED:
-            connection.plans_outdated = True  # type: ignore[attr-defined]
+        backend = connections[DEFAULT_DB_ALIAS]
+        if getattr(error.__cause__, "sqlstate", None) == FEATURE_NOT_SUPPORTED and isinstance(backend, DatabaseWrapper):
+            backend.plans_outdated = True
         raise
     finally:
         database.prepare_threshold = None
