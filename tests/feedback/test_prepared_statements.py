@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 from django.conf import settings
@@ -14,6 +15,7 @@ from django.db import connection
 from django.test import Client, override_settings
 
 from feedback.selectors import _PAGE_SQL
+from surveys.models import Cycle
 from tests.feedback.helpers import form_data
 from tests.feedback.test_views_survey import open_survey
 
@@ -34,14 +36,14 @@ def test_the_project_prepares_its_server_bound_statements() -> None:
     assert settings.DATABASES["default"].get("OPTIONS", {}).get("prepare_threshold") is None
 
 
-def test_only_the_survey_statements_are_counted_towards_preparing(client: Client, cycle, make_link) -> None:  # type: ignore[no-untyped-def]
+def test_only_the_survey_statements_are_counted_towards_preparing(client: Client, make_link: Any) -> None:
     _, token = make_link()
     assert client.get(open_survey(client, token)).status_code == 200
     # Left off once the page's read is done: the next query Django sends is not counted.
     assert connection.connection.prepare_threshold is None
 
 
-def test_survey_visits_and_submits_run_statements_prepared_once(client: Client, cycle, make_link) -> None:  # type: ignore[no-untyped-def]
+def test_survey_visits_and_submits_run_statements_prepared_once(client: Client, cycle: Cycle, make_link: Any) -> None:
     links = [make_link(name=f"Rater {n}") for n in range(RUNS)]
     assert prepared_on_this_connection() == []
     pages = [open_survey(client, token) for _, token in links]
@@ -55,7 +57,7 @@ def test_survey_visits_and_submits_run_statements_prepared_once(client: Client, 
     assert any(statement.lstrip().startswith("WITH claimed AS (") for statement in prepared_on_this_connection())
 
 
-def test_the_api_submit_reads_its_link_with_a_prepared_statement(client: Client, cycle, make_link) -> None:  # type: ignore[no-untyped-def]
+def test_the_api_submit_reads_its_link_with_a_prepared_statement(client: Client, cycle: Cycle, make_link: Any) -> None:
     body = {"ratings": {field.removeprefix("rating-"): 4 for field in form_data(cycle)}, "comments": {}}
     for _, token in [make_link(name=f"Rater {n}") for n in range(RUNS)]:
         response = client.post(f"/api/survey/{token}/responses/", body, content_type="application/json")
@@ -64,7 +66,7 @@ def test_the_api_submit_reads_its_link_with_a_prepared_statement(client: Client,
 
 
 @pytest.mark.django_db
-def test_with_prepared_statements_off_nothing_is_prepared(client: Client, cycle, make_link) -> None:  # type: ignore[no-untyped-def]
+def test_with_prepared_statements_off_nothing_is_prepared(client: Client, cycle: Cycle, make_link: Any) -> None:
     links = [make_link(name=f"Rater {n}") for n in range(RUNS)]
     with override_settings(DATABASE_PREPARED_STATEMENTS=False):
         for _, token in links:
