@@ -21,7 +21,7 @@ from contextlib import contextmanager
 
 import psycopg
 from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS, NotSupportedError, connection, connections
+from django.db import DEFAULT_DB_ALIAS, NotSupportedError, connections
 from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
 
 from config.postgresql.base import DatabaseWrapper
@@ -36,14 +36,16 @@ PREPARE_THRESHOLD = 5
 def server_binding_cursor() -> Iterator[CursorWrapper]:
     """A cursor on Django's connection (its transaction, its error wrapping, its query log)
     whose parameters are bound on the server."""
-    connection.close_if_health_check_failed()
-    connection.ensure_connection()
-    connection.validate_thread_sharing()
-    database = connection.connection
-    with connection.wrap_database_errors:
-        raw = psycopg.Cursor(database)
-    wrapper = CursorDebugWrapper if connection.queries_logged else CursorWrapper
-    cursor = wrapper(raw, connection)
+    # The backend itself rather than ``connection``: every attribute read through that
+    # proxy looks the backend up again in a context-local mapping.
+    backend = connections[DEFAULT_DB_ALIAS]
+    backend.close_if_health_check_failed()
+    if backend.connection is None:
+        backend.ensure_connection()
+    backend.validate_thread_sharing()
+    database = backend.connection
+    raw = psycopg.Cursor(database)
+    cursor = (CursorDebugWrapper if backend.queries_logged else CursorWrapper)(raw, backend)
     database.prepare_threshold = PREPARE_THRESHOLD if settings.DATABASE_PREPARED_STATEMENTS else None
     try:
         with cursor:
@@ -53,7 +55,6 @@ def server_binding_cursor() -> Iterator[CursorWrapper]:
         # on this connection changed type. psycopg would send the same prepared statement
         # again and again; Django replaces the connection before its next request's first
         # query (``is_usable`` in config/postgresql/base.py), and the new one prepares afresh.
-        backend = connections[DEFAULT_DB_ALIAS]
         if getattr(error.__cause__, "sqlstate", None) == FEATURE_NOT_SUPPORTED and isinstance(backend, DatabaseWrapper):
             backend.plans_outdated = True
         raise
