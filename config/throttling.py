@@ -2,9 +2,12 @@
 
 Counters live in the Redis cache (``CACHES["default"]``), shared by every web process,
 and are counted by django-ratelimit with an atomic increment, so parallel requests
-cannot slip past a limit. Only failures count — a wrong password, a link that leads
-nowhere — so people answering normally are never slowed down, however many of them
-share one office address:
+cannot slip past a limit. A sign-in lock-out is a key in that cache too; a link lock-out
+is a row in PostgreSQL (``surveys.LinkLockout``), because every request to a secret link
+reads it: the survey API's submit in the very statement that reads its link, the others
+in one statement before their view runs, so that none of them waits on Redis as well.
+Only failures count — a wrong password, a link that leads nowhere — so people answering
+normally are never slowed down, however many of them share one office address:
 
 * sign-in (the login page, the admin's, ``POST /api/auth/token/``): once
   ``THROTTLE_SIGN_IN_PER_USERNAME`` failures for one username, or
@@ -16,7 +19,8 @@ share one office address:
   address gets 429 on every link for a whole period.
 
 When Redis cannot be reached the throttles let requests through (and log it): the
-service stays usable, and Redis being down is already reported by ``/healthz``.
+service stays usable, and Redis being down is already reported by ``/healthz``. A link
+lock-out already recorded in PostgreSQL still holds.
 """
 
 from __future__ import annotations
@@ -97,20 +101,30 @@ def _locked_for(group: str, value: str) -> int | None:
     return max(1, math.ceil(float(until) - time.time()))
 
 
-def _failure_record(request: Any, *, group: str, value: str, rate: str) -> None:
-    """Count one failure; the one that reaches the limit locks ``value`` out for a whole period.
+def _limit_reached(request: Any, *, group: str, value: str, rate: str) -> bool:
+    """Count one failure of ``value`` in ``group``; whether this one reached the limit.
 
-    The counting is django-ratelimit's (an atomic increment per window). The lock-out is
-    a key of its own, so that reaching the limit near the end of a window still costs
-    the full period rather than the few seconds left of that window.
+    The counting is django-ratelimit's (an atomic increment per window). The lock-out that
+    follows is recorded apart, so that reaching the limit near the end of a window still
+    costs the full period rather than the few seconds left of that window.
     """
     try:
         usage = get_usage(request, group=group, key=lambda group, request: value, rate=rate, increment=True)
-        if usage is not None and usage["count"] >= usage["limit"]:
-            period = _period(rate)
-            cache.add(_lock_key(group, value), time.time() + period, timeout=period)
     except Exception as error:
         logger.warning("throttle %s not counted: %s", group, type(error).__name__)
+        return False
+    return usage is not None and usage["count"] >= usage["limit"]
+
+
+def _failure_record(request: Any, *, group: str, value: str, rate: str) -> None:
+    """Count one failure; the one that reaches the limit locks ``value`` out for a whole period."""
+    if not _limit_reached(request, group=group, value=value, rate=rate):
+        return
+    period = _period(rate)
+    try:
+        cache.add(_lock_key(group, value), time.time() + period, timeout=period)
+    except Exception as error:
+        logger.warning("throttle %s not locked: %s", group, type(error).__name__)
 
 
 def _username(username: str) -> str:
@@ -167,10 +181,48 @@ class ThrottledModelBackend(ModelBackend):
         return user
 
 
+def link_address(request: Any) -> str:
+    """What a link lock-out is recorded under: the SHA-256 of the client's address (as counted)."""
+    return hashlib.sha256(client_ip(request).encode()).hexdigest()
+
+
+def link_wait_sql() -> str:
+    """An SQL expression: the whole seconds left on the link lock-out of the address given as
+    its one parameter (``link_address``), or NULL. For a statement to read beside its own."""
+    from surveys.models import LinkLockout
+
+    return (
+        "(SELECT ceil(extract(epoch FROM until - now()))::integer "  # noqa: S608 — a table name
+        f"FROM {LinkLockout._meta.db_table} WHERE address = %s AND until > now())"
+    )
+
+
 def link_wait(request: Any) -> int | None:
     """Seconds this address must wait before opening any secret link again, or ``None``."""
-    return _locked_for(LINK_MISSES, client_ip(request))
+    from config.database import server_binding_cursor
+
+    with server_binding_cursor() as cursor:
+        cursor.execute(f"SELECT {link_wait_sql()}", [link_address(request)])
+        (wait,) = cursor.fetchone()
+    return None if wait is None else max(1, int(wait))
 
 
 def link_miss_record(request: Any) -> None:
-    _failure_record(request, group=LINK_MISSES, value=client_ip(request), rate=settings.THROTTLE_LINK_MISSES_PER_IP)
+    """Count a link that leads nowhere; the one that reaches the limit locks the address out."""
+    from config.database import server_binding_cursor
+    from surveys.models import LinkLockout
+
+    if not _limit_reached(
+        request, group=LINK_MISSES, value=client_ip(request), rate=settings.THROTTLE_LINK_MISSES_PER_IP
+    ):
+        return
+    table = LinkLockout._meta.db_table
+    # A lock-out under way is not lengthened (more misses while locked cost no more), one
+    # run out is renewed; those of other addresses that ran out are deleted on the way.
+    with server_binding_cursor() as cursor:
+        cursor.execute(
+            f"WITH expired AS (DELETE FROM {table} WHERE until <= now() AND address <> %(address)s) "  # noqa: S608 — table names
+            f"INSERT INTO {table} (address, until) VALUES (%(address)s, now() + make_interval(secs => %(seconds)s)) "
+            f"ON CONFLICT (address) DO UPDATE SET until = EXCLUDED.until WHERE {table}.until <= now()",
+            {"address": link_address(request), "seconds": _period(settings.THROTTLE_LINK_MISSES_PER_IP)},
+        )

@@ -8,7 +8,7 @@ unknown links: a test checks that every URL pattern with a ``token`` goes throug
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import wraps
 from typing import Any
@@ -61,7 +61,8 @@ def link_dead(response: Any) -> Any:
     return response
 
 
-def _too_many(request: HttpRequest, route: TokenRoute, wait: int) -> HttpResponse:
+def link_locked_response(route: TokenRoute, wait: int) -> HttpResponse:
+    """The 429 for an address locked out of secret links (``config.throttling``), alike for any link."""
     from config.throttling import minutes
 
     message = f"Too many links that lead nowhere were opened from your network. Try again in {minutes(wait)}."
@@ -86,15 +87,18 @@ def unlogged(response: Any) -> Any:
     return response
 
 
-def _throttled(route: TokenRoute, view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+def _throttled(
+    route: TokenRoute, view: Callable[..., HttpResponse], *, lockout_read_by_view: frozenset[str]
+) -> Callable[..., HttpResponse]:
     from config.throttling import link_miss_record, link_wait
 
     @wraps(view)
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         # Checked before the token is looked at: a blocked address learns nothing about it.
-        wait = link_wait(request)
-        if wait is not None:
-            return _too_many(request, route, wait)
+        if request.method not in lockout_read_by_view:
+            wait = link_wait(request)
+            if wait is not None:
+                return link_locked_response(route, wait)
         response = view(request, *args, **kwargs)
         if getattr(response, "link_dead", False) and _never_issued(route, str(kwargs.get(TOKEN_PARAMETER))):
             link_miss_record(request)
@@ -107,6 +111,20 @@ def _never_issued(route: TokenRoute, token: str) -> bool:
     return import_string(route.lookup)(token=token) is None
 
 
-def token_path(route: TokenRoute, view: Callable[..., HttpResponse], *, name: str, tail: str = "") -> URLPattern:
-    """``path("<prefix>/<str:token>/<tail>", view)``, throttled on dead links."""
-    return path(f"{route.prefix}/<str:{TOKEN_PARAMETER}>/{tail}", _throttled(route, view), name=name)
+def token_path(
+    route: TokenRoute,
+    view: Callable[..., HttpResponse],
+    *,
+    name: str,
+    tail: str = "",
+    lockout_read_by_view: Iterable[str] = (),
+) -> URLPattern:
+    """``path("<prefix>/<str:token>/<tail>", view)``, throttled on dead links.
+
+    ``lockout_read_by_view``: the HTTP methods for which the view reads the caller's
+    lock-out itself, in the statement that reads its link (``config.throttling.link_wait_sql``),
+    and answers ``link_locked_response`` before it does anything else. For every other
+    method it is read here, before the view runs.
+    """
+    throttled = _throttled(route, view, lockout_read_by_view=frozenset(lockout_read_by_view))
+    return path(f"{route.prefix}/<str:{TOKEN_PARAMETER}>/{tail}", throttled, name=name)

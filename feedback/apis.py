@@ -20,7 +20,8 @@ from rest_framework.views import APIView
 
 from config.parsers import JSONParser
 from config.schema import DetailSerializer
-from config.token_routes import link_dead, unlogged
+from config.throttling import link_address
+from config.token_routes import SURVEY_API, link_dead, link_locked_response, unlogged
 from feedback.answers import (
     CANT_SAY_LABEL,
     COMMENT_FIELDS,
@@ -233,8 +234,13 @@ class SurveyResponseApi(PublicSurveyApi):
         auth=[],
         tags=["survey"],
     )
-    def post(self, request: Request, token: str) -> Response:
-        held = invitation_open_by_token(token=token)
+    def post(self, request: Request, token: str) -> Any:
+        # The caller's lock-out is read with the link (token_path's lockout_read_by_view) and
+        # answered before the body is looked at: a blocked address learns nothing of the token.
+        read = invitation_open_by_token(token=token, address=link_address(request))
+        if read.locked_for is not None:
+            return link_locked_response(SURVEY_API, read.locked_for)
+        held = read.invitation
         # Invalid answers (400) are answered by config.exceptions.
         try:
             answers = request.data

@@ -35,6 +35,7 @@ from django.utils import timezone
 
 from config import links
 from config.database import server_binding_cursor
+from config.throttling import link_wait_sql
 from feedback.answers import COMMENT_NAMES, answers_clean, reason_clean
 from feedback.models import Decline, Response, SealedAnswer
 from feedback.sealing import answer_seal, answer_unseal
@@ -94,28 +95,30 @@ class OpenInvitation:
         return cls(invitation.pk, cycle.pk, invitation.subject_id, invitation.group, cycle.questionnaire_id)
 
 
-_READ_SQL = (
-    'SELECT i.id, i.cycle_id, i.subject_id, i."group", i.status, c.status, c.deadline, c.questionnaire_id '
-    "FROM {invitation} i JOIN {cycle} c ON c.id = i.cycle_id WHERE "
+_COLUMNS = 'i.id, i.cycle_id, i.subject_id, i."group", i.status, c.status, c.deadline, c.questionnaire_id'
+_BY_ID = f"SELECT {_COLUMNS} FROM {{invitation}} i JOIN {{cycle}} c ON c.id = i.cycle_id WHERE i.id = %s"  # noqa: S608 — names
+# One row whatever the token: the caller's lock-out, and the link's invitation if there is one.
+_BY_LINK = (
+    f"SELECT {{lockout}}, {_COLUMNS} FROM (SELECT) AS one "  # noqa: S608 — column and table names
+    "LEFT JOIN ({invitation} i JOIN {cycle} c ON c.id = i.cycle_id) "
+    "ON i.id = (SELECT invitation_id FROM {link} WHERE token_hash = %s)"
 )
-_BY_ID = "i.id = %s"
-_BY_LINK = "i.id = (SELECT invitation_id FROM {link} WHERE token_hash = %s)"
 
 
-def _invitation_row(where: str, parameter: Any) -> OpenInvitation | None:
+@lru_cache(maxsize=2)
+def _statement(template: str) -> str:
+    return template.format(
+        invitation=Invitation._meta.db_table,
+        cycle=Cycle._meta.db_table,
+        link=InvitationLink._meta.db_table,
+        lockout=link_wait_sql(),
+    )
+
+
+def _open_invitation(row: tuple[Any, ...]) -> OpenInvitation | None:
     """What a submit needs of the invitation if it can take an answer now; ``None`` for any other."""
-    tables = {
-        "invitation": Invitation._meta.db_table,
-        "cycle": Cycle._meta.db_table,
-        "link": InvitationLink._meta.db_table,
-    }
-    with server_binding_cursor() as cursor:
-        cursor.execute((_READ_SQL + where).format(**tables), [parameter])
-        row = cursor.fetchone()
-    if row is None:
-        return None
     invitation_id, cycle_id, subject_id, group, status, cycle_status, deadline, questionnaire_id = row
-    if not answerable(status=status, cycle_status=cycle_status, deadline=deadline):
+    if invitation_id is None or not answerable(status=status, cycle_status=cycle_status, deadline=deadline):
         return None
     return OpenInvitation(invitation_id, cycle_id, subject_id, group, questionnaire_id)
 
@@ -123,18 +126,34 @@ def _invitation_row(where: str, parameter: Any) -> OpenInvitation | None:
 def _invitation_read(*, invitation_id: int) -> OpenInvitation:
     """The invitation if it can take an answer now, or ``SurveyNotOpen``: one read, joined to its
     cycle, without a lock — the claim (``_invitation_claim``) checks all of it again."""
-    invitation = _invitation_row(_BY_ID, invitation_id)
+    with server_binding_cursor() as cursor:
+        cursor.execute(_statement(_BY_ID), [invitation_id])
+        row = cursor.fetchone()
+    invitation = None if row is None else _open_invitation(row)
     if invitation is None:
         raise SurveyNotOpen
     return invitation
 
 
-def invitation_open_by_token(*, token: str) -> OpenInvitation | None:
-    """For the API's submit, in one read: what a submit needs of the link's invitation if it
-    can take an answer now; ``None`` for every other link, unknown ones included."""
-    if not token or len(token) > links.TOKEN_MAX_LENGTH:
-        return None
-    return _invitation_row(_BY_LINK, links.token_hash(token))
+@dataclass(frozen=True)
+class LinkRead:
+    """What the API's submit reads in one statement: the caller's lock-out, and the link's invitation."""
+
+    # Seconds left on the caller's address being locked out of every secret link, or None.
+    locked_for: int | None
+    # The invitation if it can take an answer now; None for every other link, unknown ones included.
+    invitation: OpenInvitation | None
+
+
+def invitation_open_by_token(*, token: str, address: str) -> LinkRead:
+    """For the API's submit, in one read: whether ``address`` (``config.throttling.link_address``)
+    is locked out of secret links, and what a submit needs of the link's invitation if it can
+    take an answer now. The lock-out is read whatever the token, so that it tells nothing of it."""
+    token_hash = links.token_hash(token) if token and len(token) <= links.TOKEN_MAX_LENGTH else ""
+    with server_binding_cursor() as cursor:
+        cursor.execute(_statement(_BY_LINK), [address, token_hash])
+        locked_for, *row = cursor.fetchone()
+    return LinkRead(None if locked_for is None else max(1, int(locked_for)), _open_invitation(tuple(row)))
 
 
 # One statement, so one implicit transaction and one round trip to PostgreSQL:

@@ -13,6 +13,12 @@ urlpatterns = [
     path("survey/<str:key>/", views.survey, name="survey"),
     path("survey/<str:key>/decline/", views.survey_decline, name="decline"),
     token_path(SURVEY_API, apis.SurveyApi.as_view(), name="api-survey"),
-    token_path(SURVEY_API, apis.SurveyResponseApi.as_view(), name="api-survey-responses", tail="responses/"),
+    token_path(
+        SURVEY_API,
+        apis.SurveyResponseApi.as_view(),
+        name="api-survey-responses",
+        tail="responses/",
+        lockout_read_by_view=["POST"],
+    ),
     token_path(SURVEY_API, apis.SurveyDeclineApi.as_view(), name="api-survey-decline", tail="decline/"),
 ]

@@ -291,6 +291,21 @@ class InvitationLink(models.Model):
         return f"link for invitation {self.invitation_id}"
 
 
+class LinkLockout(models.Model):
+    """An address refusing every secret link until ``until``: it opened too many that lead nowhere.
+
+    Kept in PostgreSQL, where the survey API's submit reads it in the same statement as
+    its link (``config.throttling``); the failures that lead to one are counted in Redis.
+    ``address`` is the SHA-256 of the client's address as the throttle counts it.
+    """
+
+    address = models.CharField(max_length=64, primary_key=True)
+    until = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"links refused until {self.until:%Y-%m-%d %H:%M}"
+
+
 class Reminder(models.Model):
     """One round of reminders for a cycle: scheduled (once per cycle) or asked for by the manager.
 

@@ -238,3 +238,98 @@ def test_an_ipv6_client_counts_as_its_slash_64(client: Client, small_limits: Non
     assert blocked.status_code == 429
     # another /64 is another client
     assert client.get("/s/guessed-token-9998/", REMOTE_ADDR="2001:db8:1:3::1").status_code == 200
+
+
+# --- link lock-outs, kept in PostgreSQL ----------------------------------------------------------
+
+
+def locked_out(client: Client, address: str = "10.0.0.5") -> None:
+    for number in range(5):
+        client.get(f"/s/guessed-token-{number:04}/", REMOTE_ADDR=address)
+
+
+def token_route_paths(token: str) -> list[str]:
+    from tests.config.test_access_rules import ALL_ROUTES, TOKEN_ROUTE_NAMES
+
+    return ["/" + route.replace("<str:token>", token) for name, route in ALL_ROUTES if name in TOKEN_ROUTE_NAMES]
+
+
+@pytest.mark.parametrize("method", ["get", "post"])
+def test_a_blocked_address_gets_429_on_every_token_route_even_with_a_real_link(
+    client: Client, small_limits: None, open_cycle: Cycle, method: str
+) -> None:
+    from feedback.models import SealedAnswer
+    from tests.feedback.helpers import full_answers
+
+    # given: a real open link, and an address that guessed five that lead nowhere
+    token = new_link(open_cycle)
+    locked_out(client)
+    paths = token_route_paths(token)
+    assert len(paths) >= 6  # every pattern of /s/, /api/survey/ (read, submit, decline), /n/ and /r/
+    for path in paths:
+        # when: that address calls each with the real token, a valid answer in the body
+        response = getattr(client, method)(
+            path, full_answers(open_cycle), content_type="application/json", REMOTE_ADDR="10.0.0.5"
+        )
+        # then: refused, whatever the route or the way its view reads the lock-out
+        assert response.status_code == 429, path
+        assert int(response["Retry-After"]) > 0, path
+    # and nothing was answered, declined or opened with it
+    assert not SealedAnswer.objects.exists()
+    assert Invitation.objects.get().status == Invitation.Status.OPEN
+    # while the same link still works from anywhere else
+    answer = client.post(f"/api/survey/{token}/responses/", full_answers(open_cycle), content_type="application/json")
+    assert answer.status_code == 201
+
+
+def test_the_submit_tells_a_blocked_address_nothing_of_the_token(
+    client: Client, small_limits: None, open_cycle: Cycle
+) -> None:
+    locked_out(client)
+    answers = {"ratings": "not even an object"}
+    real = client.post(
+        f"/api/survey/{new_link(open_cycle)}/responses/",
+        answers,
+        content_type="application/json",
+        REMOTE_ADDR="10.0.0.5",
+    )
+    guessed = client.post(
+        "/api/survey/guessed-token-7777/responses/", answers, content_type="application/json", REMOTE_ADDR="10.0.0.5"
+    )
+    too_long = client.post(
+        "/api/survey/" + "x" * 300 + "/responses/", b"{", content_type="application/json", REMOTE_ADDR="10.0.0.5"
+    )
+    assert real.status_code == guessed.status_code == too_long.status_code == 429
+    assert real.content == guessed.content == too_long.content
+
+
+def test_a_link_lockout_is_a_row_in_postgresql_that_outlives_redis(
+    client: Client, small_limits: None, open_cycle: Cycle
+) -> None:
+    import hashlib
+    from datetime import timedelta
+
+    from django.core.cache import cache
+    from django.utils import timezone
+
+    from surveys.models import LinkLockout
+
+    token = new_link(open_cycle)
+    locked_out(client)
+    # the row holds the address's digest, never the address
+    (lockout,) = LinkLockout.objects.all()
+    assert lockout.address == hashlib.sha256(b"10.0.0.5").hexdigest()
+    # Redis flushed (a restart without its file): the counts are gone, the lock-out is not
+    cache.clear()
+    assert client.get(f"/s/{token}/", REMOTE_ADDR="10.0.0.5").status_code == 429
+    # more misses while locked do not lengthen it
+    until = lockout.until
+    locked_out(client)
+    locked_out(client)
+    assert LinkLockout.objects.get().until == until
+    # run out: the address gets in again
+    LinkLockout.objects.update(until=timezone.now() - timedelta(seconds=5))
+    assert client.get(f"/s/{token}/", REMOTE_ADDR="10.0.0.5").status_code == 303
+    # and a lock-out of another address deletes the one that ran out on its way
+    locked_out(client, address="10.0.0.9")
+    assert list(LinkLockout.objects.values_list("address", flat=True)) == [hashlib.sha256(b"10.0.0.9").hexdigest()]

@@ -62,7 +62,11 @@ def test_the_api_submit_reads_its_link_with_a_prepared_statement(client: Client,
     for _, token in [make_link(name=f"Rater {n}") for n in range(RUNS)]:
         response = client.post(f"/api/survey/{token}/responses/", body, content_type="application/json")
         assert response.status_code == 201, response.content
-    assert any("WHERE token_hash = $1" in statement for statement in prepared_on_this_connection())
+    # the caller's lock-out ($1) read with the link ($2)
+    assert any(
+        "WHERE address = $1" in statement and "WHERE token_hash = $2" in statement
+        for statement in prepared_on_this_connection()
+    )
 
 
 @pytest.mark.django_db

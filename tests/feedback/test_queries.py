@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import redis
+from django.conf import settings
 from django.test import Client
 
 from feedback.browser import COOKIE_NAME, SurveyBrowser
 from feedback.models import SealedAnswer
-from surveys.models import Invitation
+from surveys.models import Invitation, LinkLockout
 from tests.feedback.helpers import form_data, full_answers
 
 
@@ -46,16 +48,30 @@ def test_the_form_submit_reads_the_invitation_once_and_writes_no_session(
     assert "\\x" not in claim and len(claim) < 2000
 
 
+def _redis_reads() -> int:
+    server = redis.Redis.from_url(settings.CACHES["default"]["LOCATION"])
+    try:
+        stats = server.info("commandstats")
+    finally:
+        server.close()
+    return sum(int(stats.get(f"cmdstat_{command}", {}).get("calls", 0)) for command in ("get", "mget", "exists"))
+
+
 def test_the_api_submit_reads_its_link_and_invitation_in_one_query(
     client: Client, invitation: Invitation, token: str, django_assert_num_queries: Any
 ) -> None:
     _opened(client, token)  # the questionnaire version read once in this process
     answers = full_answers(invitation.cycle)
-    # the link joined to its invitation and cycle, then the claim with the sealed answer
-    with django_assert_num_queries(2):
+    reads = _redis_reads()
+    # the caller's lock-out and the link joined to its invitation and cycle, then the claim
+    # with the sealed answer
+    with django_assert_num_queries(2) as queries:
         response = client.post(f"/api/survey/{token}/responses/", answers, content_type="application/json")
     assert response.status_code == 201
     assert SealedAnswer.objects.count() == 1
+    assert LinkLockout._meta.db_table in queries.captured_queries[0]["sql"]
+    # and Redis is not asked: a submit that answers is not a failure to count
+    assert _redis_reads() == reads
 
 
 def test_an_invalid_form_submit_still_reads_a_fixed_number(
