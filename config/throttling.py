@@ -26,6 +26,7 @@ lock-out already recorded in PostgreSQL still holds.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import ipaddress
 import logging
 import math
@@ -36,6 +37,7 @@ from django.conf import settings
 from django.contrib.auth.backends import ModelBackend
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
+from django.db import DatabaseError
 from django.http import HttpRequest
 from django_ratelimit.core import get_usage
 
@@ -182,8 +184,10 @@ class ThrottledModelBackend(ModelBackend):
 
 
 def link_address(request: Any) -> str:
-    """What a link lock-out is recorded under: the SHA-256 of the client's address (as counted)."""
-    return hashlib.sha256(client_ip(request).encode()).hexdigest()
+    """What a link lock-out is recorded under: an HMAC of the client's address (as counted),
+    keyed with the secret key. A plain digest of an IPv4 address is undone by trying all 2³²
+    of them; this one, in the table, its WAL or a backup, says nothing without the key."""
+    return hmac.new(settings.SECRET_KEY.encode(), client_ip(request).encode(), hashlib.sha256).hexdigest()
 
 
 def link_wait_sql() -> str:
@@ -217,12 +221,22 @@ def link_miss_record(request: Any) -> None:
     ):
         return
     table = LinkLockout._meta.db_table
-    # A lock-out under way is not lengthened (more misses while locked cost no more), one
-    # run out is renewed; those of other addresses that ran out are deleted on the way.
-    with server_binding_cursor() as cursor:
-        cursor.execute(
-            f"WITH expired AS (DELETE FROM {table} WHERE until <= now() AND address <> %(address)s) "  # noqa: S608 — table names
-            f"INSERT INTO {table} (address, until) VALUES (%(address)s, now() + make_interval(secs => %(seconds)s)) "
-            f"ON CONFLICT (address) DO UPDATE SET until = EXCLUDED.until WHERE {table}.until <= now()",
-            {"address": link_address(request), "seconds": _period(settings.THROTTLE_LINK_MISSES_PER_IP)},
-        )
+    address = link_address(request)
+    try:
+        with server_binding_cursor() as cursor:
+            # A lock-out under way is not lengthened (more misses while locked cost no more);
+            # one run out is renewed.
+            cursor.execute(
+                f"INSERT INTO {table} (address, until) VALUES (%s, now() + make_interval(secs => %s)) "  # noqa: S608 — a table name
+                f"ON CONFLICT (address) DO UPDATE SET until = EXCLUDED.until WHERE {table}.until <= now()",
+                [address, _period(settings.THROTTLE_LINK_MISSES_PER_IP)],
+            )
+            # Those of other addresses that ran out are deleted, in a statement of their own
+            # that waits for no lock: two lock-outs recorded at once never wait on each other.
+            cursor.execute(
+                f"DELETE FROM {table} WHERE address IN (SELECT address FROM {table} "  # noqa: S608 — a table name
+                "WHERE until <= now() AND address <> %s FOR UPDATE SKIP LOCKED)",
+                [address],
+            )
+    except DatabaseError as error:  # the answer to the link stands; the lock-out is logged as missed
+        logger.warning("throttle %s not locked: %s", LINK_MISSES, type(error).__name__)

@@ -94,7 +94,8 @@ def _throttled(
 
     @wraps(view)
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        # Checked before the token is looked at: a blocked address learns nothing about it.
+        # Checked before the token is looked at (or, for a view that reads it with its link,
+        # answered before anything of the link is used): a blocked address learns nothing of it.
         if request.method not in lockout_read_by_view:
             wait = link_wait(request)
             if wait is not None:

@@ -296,7 +296,8 @@ class LinkLockout(models.Model):
 
     Kept in PostgreSQL, where the survey API's submit reads it in the same statement as
     its link (``config.throttling``); the failures that lead to one are counted in Redis.
-    ``address`` is the SHA-256 of the client's address as the throttle counts it.
+    ``address`` is an HMAC of the client's address as the throttle counts it, keyed with the
+    secret key (``config.throttling.link_address``): the address cannot be read back from it.
     """
 
     address = models.CharField(max_length=64, primary_key=True)
