@@ -254,7 +254,7 @@ def token_route_paths(token: str) -> list[str]:
     return ["/" + route.replace("<str:token>", token) for name, route in ALL_ROUTES if name in TOKEN_ROUTE_NAMES]
 
 
-@pytest.mark.parametrize("method", ["get", "post"])
+@pytest.mark.parametrize("method", ["get", "head", "options", "post", "put", "patch", "delete"])
 def test_a_blocked_address_gets_429_on_every_token_route_even_with_a_real_link(
     client: Client, small_limits: None, open_cycle: Cycle, method: str
 ) -> None:
