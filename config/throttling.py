@@ -192,7 +192,8 @@ def link_address(request: Any) -> str:
 
 def link_wait_sql() -> str:
     """An SQL expression: the whole seconds left on the link lock-out of the address given as
-    its one parameter (``link_address``), or NULL. For a statement to read beside its own."""
+    its one parameter (``link_address``), or NULL: rounded up, so at least 1 while it lasts.
+    For a statement to read beside its own."""
     from surveys.models import LinkLockout
 
     return (
@@ -208,7 +209,7 @@ def link_wait(request: Any) -> int | None:
     with server_binding_cursor() as cursor:
         cursor.execute(f"SELECT {link_wait_sql()}", [link_address(request)])
         (wait,) = cursor.fetchone()
-    return None if wait is None else max(1, int(wait))
+    return wait
 
 
 def link_miss_record(request: Any) -> None:

@@ -153,7 +153,7 @@ def invitation_open_by_token(*, token: str, address: str) -> LinkRead:
     with server_binding_cursor() as cursor:
         cursor.execute(_statement(_BY_LINK), [address, token_hash])
         locked_for, *row = cursor.fetchone()
-    return LinkRead(None if locked_for is None else max(1, int(locked_for)), _open_invitation(tuple(row)))
+    return LinkRead(locked_for, _open_invitation(tuple(row)))
 
 
 # One statement, so one implicit transaction and one round trip to PostgreSQL:

@@ -276,7 +276,9 @@ def test_a_blocked_address_gets_429_on_every_token_route_even_with_a_real_link(
         assert int(response["Retry-After"]) > 0, path
     # and nothing was answered, declined or opened with it
     assert not SealedAnswer.objects.exists()
-    assert Invitation.objects.get().status == Invitation.Status.OPEN
+    invitation = Invitation.objects.get()
+    assert invitation.status == Invitation.Status.OPEN
+    assert invitation.opened_at is None
     # while the same link still works from anywhere else
     answer = client.post(f"/api/survey/{token}/responses/", full_answers(open_cycle), content_type="application/json")
     assert answer.status_code == 201
