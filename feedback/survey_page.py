@@ -23,7 +23,6 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.models import AnonymousUser
 from django.http import HttpRequest, HttpResponse
-from django.middleware.csrf import get_token
 from django.middleware.gzip import re_accepts_gzip
 from django.shortcuts import render
 from django.template.defaultfilters import date as date_filter
@@ -36,6 +35,7 @@ from django.utils.safestring import SafeString, mark_safe
 from django.utils.timezone import get_current_timezone_name, localtime
 
 from config.compression import CompressedPieces
+from config.csrf import csrf_token_never_compressed
 from feedback.answers import CANT_SAY_LABEL, COMMENT_FIELDS, COMMENT_MAX_LENGTH, REASON_MAX_LENGTH, SCALE
 from feedback.selectors import anonymity_promise, questionnaire_dimensions, survey_role
 from surveys.models import Dimension, Invitation, Side
@@ -320,7 +320,7 @@ def survey_page_first_visit(request: HttpRequest, invitation: Invitation, key: s
         for slot in INVITATION_FIELDS
     }
     if "csrf_token" in frame.order:
-        values["csrf_token"] = str(conditional_escape(get_token(request)))
+        values["csrf_token"] = str(conditional_escape(csrf_token_never_compressed(request)))
     in_order = frame.values_in_order(values)
     if re_accepts_gzip.search(request.META.get("HTTP_ACCEPT_ENCODING", "")):
         response = HttpResponse(frame.pieces.gzip(in_order))

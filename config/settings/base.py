@@ -54,7 +54,8 @@ MIDDLEWARE = [
     # before this runs; above everything that writes a body. BREACH: Django masks the CSRF
     # token afresh on every response and this middleware pads each gzip stream with random
     # bytes; no page reflects a secret beside text an attacker can choose. A first visit's
-    # survey page comes compressed already (config/compression.py), and is left as it is.
+    # survey page comes compressed already (config/compression.py), and is left as it is: its
+    # form token, the cookie's own secret, travels there as a stored block, compressed with nothing.
     "django.middleware.gzip.GZipMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",

@@ -12,11 +12,13 @@ import zlib
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.models import AnonymousUser
 from django.contrib.messages.storage.cookie import CookieStorage
 from django.contrib.messages.storage.fallback import FallbackStorage
 from django.http import HttpResponse
+from django.middleware.csrf import CSRF_SECRET_LENGTH, CSRF_TOKEN_LENGTH
 from django.template import Context, Template
 from django.template.loader import render_to_string
 from django.test import Client, RequestFactory
@@ -242,3 +244,42 @@ def test_the_form_posts_with_the_token_the_assembled_page_carries(invitation: In
     assert response.status_code == 303
     invitation.refresh_from_db()
     assert invitation.status == Invitation.Status.COMPLETED
+
+
+def test_the_form_token_is_the_cookies_secret_sent_uncompressed_and_the_cookie_is_not_set_again(
+    invitation: Invitation, token: str
+) -> None:
+    # Masking the token for every page is Django's defence against BREACH; a token that is
+    # compressed with nothing needs none. The page carries the cookie's secret as a stored
+    # block, and a browser whose cookie already holds it is not sent the cookie again.
+    client = Client(enforce_csrf_checks=True)
+    url = open_survey(client, token)
+    first = client.get(url, headers={"Accept-Encoding": "gzip"})
+    assert settings.CSRF_COOKIE_NAME in first.cookies  # a browser without one is given one
+    secret = client.cookies[settings.CSRF_COOKIE_NAME].value
+    assert len(secret) == CSRF_SECRET_LENGTH
+
+    again = client.get(url, headers={"Accept-Encoding": "gzip"})
+    assert settings.CSRF_COOKIE_NAME not in again.cookies
+    (form_token,) = set(CSRF_VALUE.findall(gzip.decompress(again.content).decode()))
+    assert form_token == secret
+    # As a stored block: the bytes themselves, in the compressed stream.
+    assert again.content.count(secret.encode()) == 2  # the survey form and the decline form
+    plain = client.get(url)
+    assert set(CSRF_VALUE.findall(plain.content.decode())) == {secret}
+
+    response = client.post(url, {**form_data(invitation.cycle), "csrfmiddlewaretoken": form_token})
+    assert response.status_code == 303
+    invitation.refresh_from_db()
+    assert invitation.status == Invitation.Status.COMPLETED
+
+
+def test_a_page_rendered_whole_and_compressed_still_masks_its_token(client: Client, token: str) -> None:
+    # A signed-in user's page goes through the template and GZipMiddleware, beside the
+    # navigation's text: its token is masked afresh, as Django masks it everywhere else.
+    client.force_login(UserFactory())
+    url = open_survey(client, token)
+    tokens = [CSRF_VALUE.findall(page_html(client, url))[0] for _ in range(2)]
+    secret = client.cookies[settings.CSRF_COOKIE_NAME].value
+    assert all(len(found) == CSRF_TOKEN_LENGTH for found in tokens)
+    assert tokens[0] != tokens[1] and secret not in tokens
