@@ -177,8 +177,13 @@ def _survey_data(invitation: Invitation) -> dict[str, Any]:
     return {
         "subject_name": invitation.subject.person.name,
         "group": invitation.group,
-        "role": survey_role(invitation=invitation),
-        "anonymity": anonymity_promise(invitation=invitation),
+        "role": survey_role(group=invitation.group, subject_name=invitation.subject.person.name),
+        "anonymity": anonymity_promise(
+            group=invitation.group,
+            subject_name=invitation.subject.person.name,
+            anonymity_min=cycle.anonymity_min,
+            comment_threshold=cycle.comment_threshold,
+        ),
         "deadline": cycle.deadline,
         "questionnaire": {
             "name": cycle.questionnaire.name,

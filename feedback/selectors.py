@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from django.db import connection
-from django.db.models import Model, Prefetch
+from django.db.models import Prefetch
 from django.utils import timezone
 
 from config.database import server_binding_cursor
@@ -67,57 +67,52 @@ def invitation_answered(*, invitation_id: int) -> bool:
     return invitation_is_answered(_invitation(invitation_id, "cycle"))
 
 
-def _in_model_order(model: type[Model], *names: str) -> tuple[type[Model], tuple[str, ...], tuple[str, ...]]:
-    """(model, attribute names, columns), in the model's field order, which Model.from_db takes values in."""
-    fields = [field for field in model._meta.concrete_fields if field.attname in names]
-    return model, tuple(field.attname for field in fields), tuple(str(field.column) for field in fields)
+@dataclass(frozen=True, slots=True)
+class SurveyInvitation:
+    """An invitation that can be answered now, as its survey page shows it: everything the
+    page says of it and of its cycle and subject, read in one query, nothing loaded later."""
+
+    id: int
+    cycle_id: int
+    subject_id: int
+    group: str
+    questionnaire_id: int
+    deadline: datetime
+    anonymity_min: int
+    comment_threshold: int
+    subject_name: str
 
 
-# What the survey page shows and checks of its invitation, cycle, subject and person.
-_PAGE_FIELDS = (
-    _in_model_order(Invitation, "id", "cycle_id", "subject_id", "group", "status"),
-    _in_model_order(Cycle, "id", "status", "deadline", "anonymity_min", "comment_min", "questionnaire_id"),
-    _in_model_order(Subject, "id", "person_id"),
-    _in_model_order(Person, "id", "name"),
-)
 _PAGE_SQL = (
-    "SELECT "  # noqa: S608 — column names from the models, no input
-    + ", ".join(
-        f'{alias}."{column}"' for alias, (_, _, columns) in zip("icsp", _PAGE_FIELDS, strict=True) for column in columns
-    )
-    + f" FROM {Invitation._meta.db_table} i JOIN {Cycle._meta.db_table} c ON c.id = i.cycle_id"
+    f'SELECT i.id, i.cycle_id, i.subject_id, i."group", i.status, c.status, c.deadline, c.questionnaire_id,'  # noqa: S608 — table names
+    # Cycle.comment_threshold: comment_min is null or at least k (a constraint), never 0.
+    " c.anonymity_min, COALESCE(c.comment_min, c.anonymity_min), p.name"
+    f" FROM {Invitation._meta.db_table} i JOIN {Cycle._meta.db_table} c ON c.id = i.cycle_id"
     f" JOIN {Subject._meta.db_table} s ON s.id = i.subject_id JOIN {Person._meta.db_table} p ON p.id = s.person_id"
     " WHERE i.id = %s"
 )
 
 
-def invitation_get_answerable(*, invitation_id: int) -> Invitation | None:
-    """The invitation with its cycle and its subject's person, if it can be answered now.
+def invitation_get_answerable(*, invitation_id: int) -> SurveyInvitation | None:
+    """The invitation as its survey page shows it, if it can be answered now.
 
     Read on every survey page, with one hand-written query: the ORM took four times as long
-    to compile this join as PostgreSQL took to answer it. Bound on the server, so prepared:
-    planning the join cost PostgreSQL twice what running it does. The instances hold the fields the
-    survey uses; any other is loaded on first access, as for a deferred field.
+    to compile this join as PostgreSQL took to answer it, and building four model instances
+    from its row cost the page more than the row's own values. Bound on the server, so
+    prepared: planning the join cost PostgreSQL twice what running it does.
     """
     with server_binding_cursor() as cursor:
         cursor.execute(_PAGE_SQL, [invitation_id])
         row = cursor.fetchone()
     if row is None:
         return None
-    instances = []
-    offset = 0
-    for model, names, _ in _PAGE_FIELDS:
-        instances.append(model.from_db(connection.alias, list(names), row[offset : offset + len(names)]))
-        offset += len(names)
-    invitation, cycle, subject, person = instances
-    assert isinstance(invitation, Invitation) and isinstance(subject, Subject)
-    assert isinstance(cycle, Cycle) and isinstance(person, Person)
-    subject.person = person
-    invitation.cycle = cycle
-    invitation.subject = subject
-    if not invitation_is_answerable(invitation):
+    pk, cycle_id, subject_id, group, status, cycle_status, deadline, *shown = row
+    if not answerable(status=status, cycle_status=cycle_status, deadline=deadline):
         return None
-    return invitation
+    questionnaire_id, anonymity_min, comment_threshold, subject_name = shown
+    return SurveyInvitation(
+        pk, cycle_id, subject_id, group, questionnaire_id, deadline, anonymity_min, comment_threshold, subject_name
+    )
 
 
 # A questionnaire version is frozen once a launched cycle uses it (surveys/admin.py refuses
@@ -150,27 +145,27 @@ def questionnaire_item_codes(*, questionnaire_id: int) -> tuple[str, ...]:
     return _questionnaire_asked(questionnaire_id)[1]
 
 
-def survey_role(*, invitation: Invitation) -> str:
+def survey_role(*, group: str, subject_name: str) -> str:
     """The one sentence that tells a rater whom they rate and in which role."""
-    return SURVEY_ROLES[invitation.group].format(name=invitation.subject.person.name)
+    return SURVEY_ROLES[group].format(name=subject_name)
 
 
-def anonymity_promise(*, invitation: Invitation) -> dict[str, Any]:
-    """What happens to this rater's answers, stated honestly for their group (PRODUCT.md, anonymity rules)."""
-    cycle = invitation.cycle
-    k = cycle.anonymity_min
-    name = invitation.subject.person.name
-    identified = invitation.group in IDENTIFIED_GROUPS
+def anonymity_promise(*, group: str, subject_name: str, anonymity_min: int, comment_threshold: int) -> dict[str, Any]:
+    """What happens to this rater's answers, stated honestly for their group (PRODUCT.md,
+    anonymity rules), with the cycle's k and the raters a comment needs."""
+    k = anonymity_min
+    name = subject_name
+    identified = group in IDENTIFIED_GROUPS
     sealed = (
         "Your answers are sealed (encrypted) the moment you submit them, and opened only when the review "
         "closes, together with everyone else's and in shuffled order."
     )
-    if invitation.group == Group.SELF:
+    if group == Group.SELF:
         statement = (
             "Your answers are identified: they are your self-assessment, and your coach sees them as yours, "
             f"next to how others see you. {sealed}"
         )
-    elif invitation.group == Group.MANAGER:
+    elif group == Group.MANAGER:
         statement = (
             f"Your answers are identified: {name}'s coach sees them as the manager's own view. They are also "
             "part of the report's combined “Others” figures, together with the answers of peers, direct "
@@ -178,14 +173,14 @@ def anonymity_promise(*, invitation: Invitation) -> dict[str, Any]:
             f"{sealed}"
         )
     else:
-        group_name = Group(invitation.group).label.lower()
+        group_name = Group(group).label.lower()
         statement = (
             f"Your answers are anonymous. {sealed} After that they are stored with nothing that leads back to "
             f"you. On each question, answers from {group_name} count only when at least {k} of them answered "
             f"it; a smaller group is combined with other small anonymous groups once together they reach {k}, "
             "and otherwise counts in no score at all. Reports show averages only — never a spread, a lowest or "
             "a highest answer — and the manager who chose the raters never sees any score. Comments are quoted "
-            f"word for word without names, only when at least {cycle.comment_threshold} anonymous raters have "
+            f"word for word without names, only when at least {comment_threshold} anonymous raters have "
             "answered — leave out details that would identify you."
         )
     return {

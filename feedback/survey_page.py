@@ -37,8 +37,8 @@ from django.utils.timezone import get_current_timezone_name, localtime
 from config.compression import CompressedPieces
 from config.csrf import csrf_token_never_compressed
 from feedback.answers import CANT_SAY_LABEL, COMMENT_FIELDS, COMMENT_MAX_LENGTH, REASON_MAX_LENGTH, SCALE
-from feedback.selectors import anonymity_promise, questionnaire_dimensions, survey_role
-from surveys.models import Dimension, Invitation, Side
+from feedback.selectors import SurveyInvitation, anonymity_promise, questionnaire_dimensions, survey_role
+from surveys.models import Dimension, Side
 
 CANT_SAY = "cant_say"
 RADIO_VALUES = frozenset(str(value) for value, _ in SCALE)
@@ -200,15 +200,20 @@ def _deadline_shown(deadline: datetime, zone: str, language: str) -> tuple[str, 
 INVITATION_FIELDS = ("key", "role", "promise", "deadline_iso", "deadline_text")
 
 
-def _invitation_context(invitation: Invitation, key: str) -> dict[str, Any]:
+def _invitation_context(invitation: SurveyInvitation, key: str) -> dict[str, Any]:
     """What the page says of this invitation, and this browser's key for it."""
     deadline_iso, deadline_text = _deadline_shown(
-        invitation.cycle.deadline, get_current_timezone_name(), translation.get_language() or ""
+        invitation.deadline, get_current_timezone_name(), translation.get_language() or ""
     )
     context = {
         "key": key,
-        "role": survey_role(invitation=invitation),
-        "promise": anonymity_promise(invitation=invitation),
+        "role": survey_role(group=invitation.group, subject_name=invitation.subject_name),
+        "promise": anonymity_promise(
+            group=invitation.group,
+            subject_name=invitation.subject_name,
+            anonymity_min=invitation.anonymity_min,
+            comment_threshold=invitation.comment_threshold,
+        ),
         "deadline_iso": deadline_iso,
         "deadline_text": deadline_text,
     }
@@ -218,7 +223,7 @@ def _invitation_context(invitation: Invitation, key: str) -> dict[str, Any]:
 
 
 def survey_page_context(
-    invitation: Invitation,
+    invitation: SurveyInvitation,
     key: str,
     *,
     values: dict[str, str] | None = None,
@@ -226,7 +231,7 @@ def survey_page_context(
 ) -> dict[str, Any]:
     """Everything the survey page shows, with what the rater typed (``values``) and errors per field."""
     return {
-        **_form_context(invitation.cycle.questionnaire_id, values=values, errors=errors),
+        **_form_context(invitation.questionnaire_id, values=values, errors=errors),
         **_invitation_context(invitation, key),
     }
 
@@ -291,7 +296,7 @@ def _site_script_prefix() -> str:
     return prefix if prefix.endswith("/") else f"{prefix}/"
 
 
-def survey_page_first_visit(request: HttpRequest, invitation: Invitation, key: str) -> HttpResponse:
+def survey_page_first_visit(request: HttpRequest, invitation: SurveyInvitation, key: str) -> HttpResponse:
     """The survey page as a first visit (GET or HEAD) shows it: blank, ``survey.js`` restores a draft.
 
     Rendered whole instead, for that request only: a signed-in user's page (it has the site's
@@ -308,7 +313,7 @@ def survey_page_first_visit(request: HttpRequest, invitation: Invitation, key: s
     invitation_context = _invitation_context(invitation, key)
     promise = invitation_context["promise"]
     frame = survey_page_frame(
-        invitation.cycle.questionnaire_id,
+        invitation.questionnaire_id,
         translation.get_language() or "",
         bool(promise["identified"]),
         _site_script_prefix(),

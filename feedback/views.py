@@ -26,6 +26,7 @@ from config.token_routes import link_dead, unlogged
 from feedback.answers import COMMENT_FIELDS, AnswersInvalid
 from feedback.browser import survey_browser, survey_browser_kept
 from feedback.selectors import (
+    SurveyInvitation,
     invitation_answered,
     invitation_get_answerable,
     invitation_get_answerable_by_token,
@@ -38,7 +39,6 @@ from feedback.services import (
     response_submit,
 )
 from feedback.survey_page import CANT_SAY, RADIO_VALUES, SURVEY_TEMPLATE, survey_page_context, survey_page_first_visit
-from surveys.models import Invitation
 
 View = Callable[..., HttpResponse]
 
@@ -140,7 +140,7 @@ def _answers_from_form(request: HttpRequest) -> dict[str, Any]:
     return {"ratings": ratings, "comments": comments}
 
 
-def _browser_invitation(request: HttpRequest, key: str) -> Invitation | None:
+def _browser_invitation(request: HttpRequest, key: str) -> SurveyInvitation | None:
     """The invitation behind this browser's key, if it can be answered now."""
     invitation_id = survey_browser(request).invitation_id(key)
     if invitation_id is None:
@@ -220,7 +220,7 @@ def survey_decline(request: HttpRequest, key: str) -> HttpResponse:
     if invitation is None:
         return _not_open()
     try:
-        response_decline(invitation_id=invitation.pk, reason=request.POST.get("reason", ""))
+        response_decline(invitation_id=invitation.id, reason=request.POST.get("reason", ""))
     except AnswersInvalid as invalid:
         context = survey_page_context(
             invitation, key, values={"reason": request.POST.get("reason", "")}, errors=invalid.errors

@@ -26,6 +26,7 @@ from django.test.utils import override_script_prefix
 from django.utils import timezone, translation
 
 from config.compression import STORED_BLOCK_MAX, CompressedPieces
+from feedback.selectors import invitation_get_answerable
 from feedback.survey_page import SURVEY_TEMPLATE, survey_page_context, survey_page_frame
 from surveys.models import Group, Invitation
 from tests.factories import UserFactory
@@ -57,7 +58,9 @@ def whole_render(client: Client, invitation: Invitation, url: str) -> str:
     request.session = client.session
     request._messages = FallbackStorage(request)  # type: ignore[attr-defined]
     key = url.rstrip("/").rsplit("/", 1)[1]
-    return render_to_string(SURVEY_TEMPLATE, survey_page_context(invitation, key), request=request)
+    shown = invitation_get_answerable(invitation_id=invitation.pk)
+    assert shown is not None
+    return render_to_string(SURVEY_TEMPLATE, survey_page_context(shown, key), request=request)
 
 
 def without_csrf_values(html: str) -> str:
