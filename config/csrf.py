@@ -8,7 +8,6 @@ from functools import wraps
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
-from django.middleware.csrf import get_token
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 
 View = Callable[..., HttpResponse]
@@ -37,23 +36,3 @@ def no_referrer_csrf_protect(view: View) -> View:
 
     # The check above runs in place of the middleware's, not in addition to it.
     return csrf_exempt(wrapper)
-
-
-def csrf_token_never_compressed(request: HttpRequest) -> str:
-    """The form token for a page that sends it apart from every compressed text: the
-    browser's CSRF secret itself, once its cookie holds one.
-
-    Django's ``get_token`` masks the secret afresh for every page, and sets the cookie
-    again, only so that the size of a compressed page cannot give the secret away (BREACH):
-    with the token beside text an attacker chooses, in one compressed stream, each guess
-    that matches makes the page shorter. A token sent as a stored deflate block
-    (``config.compression``) or in a body sent uncompressed is compressed with nothing, so
-    its size is its length whatever it holds. Django's check takes the bare secret as a
-    form token as well as a masked one. A browser without a valid cookie gets one, and a
-    masked token, from ``get_token``.
-    """
-    # Set by CsrfViewMiddleware.process_request from a cookie that holds a well-formed secret.
-    secret = request.META.get("CSRF_COOKIE")
-    if isinstance(secret, str):
-        return secret
-    return get_token(request)

@@ -23,6 +23,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.models import AnonymousUser
 from django.http import HttpRequest, HttpResponse
+from django.middleware.csrf import get_token
 from django.middleware.gzip import re_accepts_gzip
 from django.shortcuts import render
 from django.template.defaultfilters import date as date_filter
@@ -35,7 +36,6 @@ from django.utils.safestring import SafeString, mark_safe
 from django.utils.timezone import get_current_timezone_name, localtime
 
 from config.compression import CompressedPieces
-from config.csrf import csrf_token_never_compressed
 from feedback.answers import CANT_SAY_LABEL, COMMENT_FIELDS, COMMENT_MAX_LENGTH, REASON_MAX_LENGTH, SCALE
 from feedback.selectors import SurveyInvitation, anonymity_promise, questionnaire_dimensions, survey_role
 from surveys.models import Dimension, Side
@@ -296,6 +296,27 @@ def _site_script_prefix() -> str:
     return prefix if prefix.endswith("/") else f"{prefix}/"
 
 
+def _csrf_secret_for_a_stored_block(request: HttpRequest) -> str:
+    """The form token of a first visit's gzip stream, where it travels as a stored block: the
+    browser's CSRF secret itself, once the request holds one.
+
+    Django's ``get_token`` masks the secret afresh for every page, and sets the cookie again,
+    only so that the size of a compressed page cannot give the secret away (BREACH): beside
+    text an attacker chooses, in one compressed stream, each guess that matches makes the page
+    shorter. A stored block is compressed with nothing, so its size is its length whatever it
+    holds; Django's check takes the bare secret as a form token as readily as a masked one.
+    Only for that stream: a page sent uncompressed may still be compressed on its way (a proxy
+    that compresses what a client asks for in another spelling than Django's test reads).
+    """
+    # Set by CsrfViewMiddleware.process_request: the secret of a valid cookie, or a new one
+    # (to be set as the cookie) in place of an invalid cookie. Without a cookie, get_token
+    # makes one, and the cookie, and masks it.
+    secret = request.META.get("CSRF_COOKIE")
+    if isinstance(secret, str):
+        return secret
+    return get_token(request)
+
+
 def survey_page_first_visit(request: HttpRequest, invitation: SurveyInvitation, key: str) -> HttpResponse:
     """The survey page as a first visit (GET or HEAD) shows it: blank, ``survey.js`` restores a draft.
 
@@ -324,13 +345,16 @@ def survey_page_first_visit(request: HttpRequest, invitation: SurveyInvitation, 
         slot: str(conditional_escape(promise["statement"] if slot == "promise" else invitation_context[slot]))
         for slot in INVITATION_FIELDS
     }
+    gzipped = bool(re_accepts_gzip.search(request.META.get("HTTP_ACCEPT_ENCODING", "")))
     if "csrf_token" in frame.order:
-        values["csrf_token"] = str(conditional_escape(csrf_token_never_compressed(request)))
+        token = _csrf_secret_for_a_stored_block(request) if gzipped else get_token(request)
+        values["csrf_token"] = str(conditional_escape(token))
     in_order = frame.values_in_order(values)
-    if re_accepts_gzip.search(request.META.get("HTTP_ACCEPT_ENCODING", "")):
+    if gzipped:
         response = HttpResponse(frame.pieces.gzip(in_order))
         response["Content-Encoding"] = "gzip"
     else:
         response = HttpResponse(frame.pieces.text(in_order))
-    patch_vary_headers(response, ("Accept-Encoding",))
+    # The form token comes from the CSRF cookie (and Django adds this when it sets the cookie).
+    patch_vary_headers(response, ("Accept-Encoding", "Cookie"))
     return response

@@ -55,7 +55,8 @@ MIDDLEWARE = [
     # token afresh on every response and this middleware pads each gzip stream with random
     # bytes; no page reflects a secret beside text an attacker can choose. A first visit's
     # survey page comes compressed already (config/compression.py), and is left as it is: its
-    # form token, the cookie's own secret, travels there as a stored block, compressed with nothing.
+    # form token, the cookie's own secret, travels there as a stored block, compressed with
+    # nothing (feedback/survey_page.py).
     "django.middleware.gzip.GZipMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
