@@ -203,7 +203,9 @@ def survey(request: HttpRequest, key: str) -> HttpResponse:
     except SurveyNotOpen:
         return _not_answerable(request, key, invitation_id)
     browser.forget(key, done=True)
-    return HttpResponseRedirect(_survey_url(key), status=303)
+    # Back to this very address (its own URL, as reverse() would write it for a key this
+    # browser holds: letters, digits, - and _), without building it again.
+    return HttpResponseRedirect(request.path, status=303)
 
 
 @survey_headers

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from django.test import Client
+from django.test.utils import override_script_prefix
 
 from feedback.browser import COOKIE_NAME, survey_browser_decode
 from feedback.models import SealedAnswer
@@ -349,3 +350,22 @@ def test_static_files_are_left_to_whitenoise(client: Client) -> None:
     response = client.get("/static/js/survey.js", headers={"Accept-Encoding": "gzip"})
     assert response.status_code == 200
     assert "Content-Encoding" not in response
+
+
+def test_a_stored_answer_sends_the_browser_back_to_its_page_under_the_sites_script_prefix(
+    invitation: Invitation, token: str, settings: Any
+) -> None:
+    # Behind a proxy that serves the site under a path (FORCE_SCRIPT_NAME), the redirect after
+    # the answer keeps the prefix, and the page it leads to says "thank you".
+    settings.FORCE_SCRIPT_NAME = "/feedback-360"
+    client = Client()
+    # What Django's WSGI handler sets for every request from that setting (the test client does not).
+    with override_script_prefix("/feedback-360/"):
+        page = open_survey(client, token)
+        assert page.startswith("/feedback-360/survey/")
+        path = page.removeprefix("/feedback-360")
+        response = client.post(path, form_data(invitation.cycle))
+        assert response.status_code == 303
+        assert response["Location"] == page
+        thanks = client.get(path)
+    assert thanks.status_code == 200 and "Thank you" in thanks.content.decode()
