@@ -22,6 +22,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from config.csrf import no_referrer_csrf_protect
+from config.forms import form_fields_parsed
 from config.token_routes import link_dead, unlogged
 from feedback.answers import COMMENT_FIELDS, AnswersInvalid
 from feedback.browser import survey_browser, survey_browser_kept
@@ -168,6 +169,7 @@ def _not_answerable(request: HttpRequest, key: str, invitation_id: int | None) -
 @survey_headers
 @survey_browser_kept
 @survey_too_large_keeps_draft
+@form_fields_parsed
 @no_referrer_csrf_protect
 @require_http_methods(["GET", "HEAD", "POST"])
 def survey(request: HttpRequest, key: str) -> HttpResponse:
@@ -211,6 +213,7 @@ def survey(request: HttpRequest, key: str) -> HttpResponse:
 @survey_headers
 @survey_browser_kept
 @survey_too_large_keeps_draft
+@form_fields_parsed
 @no_referrer_csrf_protect
 @require_POST
 def survey_decline(request: HttpRequest, key: str) -> HttpResponse:

@@ -6,11 +6,13 @@ import gzip
 import re
 from html import unescape
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 from django.test import Client
 from django.test.utils import override_script_prefix
 
+from config.forms import FORM_CONTENT_TYPE
 from feedback.browser import COOKIE_NAME, survey_browser_decode
 from feedback.models import SealedAnswer
 from surveys.models import Cycle, Group, Invitation
@@ -369,3 +371,28 @@ def test_a_stored_answer_sends_the_browser_back_to_its_page_under_the_sites_scri
         assert response["Location"] == page
         thanks = client.get(path)
     assert thanks.status_code == 200 and "Thank you" in thanks.content.decode()
+
+
+def test_the_form_is_stored_from_its_fields_and_one_field_too_many_stores_nothing(
+    invitation: Invitation, token: str, settings: Any
+) -> None:
+    client = Client(enforce_csrf_checks=True)
+    page = open_survey(client, token)
+    html = client.get(page).content.decode()
+    csrf = html.split('name="csrfmiddlewaretoken" value="', 1)[1].split('"', 1)[0]
+    data = {**form_data(invitation.cycle, management="Clear plans & goals = 100 %"), "csrfmiddlewaretoken": csrf}
+
+    # Urlencoded, as a browser posts the form (the test client's default is multipart).
+    body = urlencode(data)
+
+    settings.DATA_UPLOAD_MAX_NUMBER_FIELDS = len(data) - 1
+    assert client.post(page, body, content_type=FORM_CONTENT_TYPE).status_code == 400
+    assert not SealedAnswer.objects.exists()
+
+    settings.DATA_UPLOAD_MAX_NUMBER_FIELDS = len(data)
+    assert client.post(page, body, content_type=FORM_CONTENT_TYPE).status_code == 303
+    invitation.refresh_from_db()
+    assert invitation.status == Invitation.Status.COMPLETED
+    assert SealedAnswer.objects.count() == 1
+    [stored] = opened_answers(invitation.cycle)
+    assert stored["comments"]["management"] == "Clear plans & goals = 100 %"
