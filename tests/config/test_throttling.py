@@ -358,3 +358,24 @@ def test_more_misses_while_locked_out_do_not_lengthen_the_lock_out(small_limits:
     link_miss_record(request)
     # then: the lock-out ends when it did (renewing it would have moved it to now + 15 minutes)
     assert LinkLockout.objects.get().until == until
+
+
+def test_a_lock_out_is_recorded_under_the_address_keyed_with_the_current_secret_key(settings: Any) -> None:
+    # The address's HMAC is kept per process: one made with an earlier key is not used after it changes.
+    import hashlib
+    import hmac
+
+    from django.test import RequestFactory
+
+    from config.throttling import link_address
+
+    request = RequestFactory().get("/", REMOTE_ADDR="2001:db8:1:2:3:4:5:6")
+    request.META.pop("HTTP_X_FORWARDED_FOR", None)
+    settings.TRUSTED_PROXY_HOPS = 0
+    addresses = []
+    for key in ("first key " * 8, "second key " * 8, "first key " * 8):
+        settings.SECRET_KEY = key
+        expected = hmac.new(key.encode(), b"2001:db8:1:2::/64", hashlib.sha256).hexdigest()
+        addresses.append(link_address(request))
+        assert addresses[-1] == expected
+    assert addresses[0] == addresses[2] != addresses[1]
