@@ -18,7 +18,7 @@ from urllib.parse import parse_qsl
 
 from django.conf import settings
 from django.core.exceptions import TooManyFieldsSent
-from django.http import HttpRequest, HttpResponse, QueryDict
+from django.http import HttpRequest, HttpResponse, QueryDict, UnreadablePostError
 from django.utils.datastructures import MultiValueDict
 
 View = Callable[..., HttpResponse]
@@ -67,12 +67,23 @@ def form_fields_parse(request: HttpRequest) -> None:
         or (request.encoding is not None and request.encoding.lower() != "utf-8")
     ):
         return
-    holder._post = form_fields(request.body)
+    try:
+        body = request.body
+    except UnreadablePostError:
+        # The client went away mid-body: Django's own reading marks the form unreadable and
+        # its CSRF check answers 403, as it did before this read.
+        return
+    holder._post = form_fields(body)
     holder._files = MultiValueDict()
 
 
 def form_fields_parsed(view: View) -> View:
-    """``form_fields_parse`` before ``view`` (and before a CSRF check inside it, which reads the form's token)."""
+    """``form_fields_parse`` before ``view`` (and before a CSRF check inside it, which reads the form's token).
+
+    The body is then read before the CSRF check looks at the request's origin and cookie, so a
+    cross-site post of a body too large or with too many fields is refused for that (413, 400)
+    rather than with a 403; either way nothing is stored, and the other site reads no answer.
+    """
 
     @wraps(view)
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:

@@ -66,8 +66,10 @@ def client_ip(request: Any) -> str:
 
 
 # Parsed once per address while it keeps coming (a submit's own share of its processor time
-# was a few per cent for this and the HMAC below); the access log holds the same addresses.
-@lru_cache(maxsize=4096)
+# was a few per cent for this and the HMAC below). Each process so keeps its last clients'
+# addresses beside their HMACs, in memory that also holds SECRET_KEY: at most 1,024 of them,
+# each REMOTE_ADDR or the entry our own proxies wrote (TRUSTED_PROXY_HOPS).
+@lru_cache(maxsize=1024)
 def _bucket(address: str) -> str:
     """An IPv6 client counts as its /64: one connection usually holds a whole /64, and
     counting each address alone would let it walk past every limit."""
@@ -194,7 +196,7 @@ def link_address(request: Any) -> str:
     return _address_hmac(settings.SECRET_KEY, client_ip(request))
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=1024)
 def _address_hmac(secret_key: str, address: str) -> str:
     return hmac.new(secret_key.encode(), address.encode(), hashlib.sha256).hexdigest()
 

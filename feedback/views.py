@@ -19,6 +19,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpR
 from django.shortcuts import render
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils.http import escape_leading_slashes
 from django.views.decorators.http import require_http_methods, require_POST
 
 from config.csrf import no_referrer_csrf_protect
@@ -206,8 +207,9 @@ def survey(request: HttpRequest, key: str) -> HttpResponse:
         return _not_answerable(request, key, invitation_id)
     browser.forget(key, done=True)
     # Back to this very address (its own URL, as reverse() would write it for a key this
-    # browser holds: letters, digits, - and _), without building it again.
-    return HttpResponseRedirect(request.path, status=303)
+    # browser holds: letters, digits, - and _), without building it again; a path that starts
+    # with // (a prefix a proxy sent) is escaped as reverse() escapes it, to stay on this site.
+    return HttpResponseRedirect(escape_leading_slashes(request.path), status=303)
 
 
 @survey_headers

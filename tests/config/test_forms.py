@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 from django.core.exceptions import TooManyFieldsSent
-from django.http import QueryDict
+from django.http import QueryDict, UnreadablePostError
 from django.test import RequestFactory
 from hypothesis import given
 from hypothesis import settings as hypothesis_settings
@@ -88,11 +88,40 @@ def test_more_fields_than_the_setting_allows_are_refused_as_django_refuses_them(
 def test_what_it_does_not_read_as_django_does_is_left_to_django(content_type: str) -> None:
     request = RequestFactory().post("/", b"a=1", content_type=content_type)
     form_fields_parse(request)
-    assert not hasattr(request, "_post")
+    assert "_post" not in vars(request)
 
 
-def test_a_form_post_gets_its_fields_and_no_files() -> None:
-    request = RequestFactory().post("/", b"a=1&b=%C3%A9", content_type=FORM_CONTENT_TYPE)
+def test_a_get_and_a_body_already_read_as_a_stream_are_left_to_django() -> None:
+    get = RequestFactory().get("/?a=1")
+    form_fields_parse(get)
+    assert "_post" not in vars(get)
+    streamed = RequestFactory().post("/", b"a=1", content_type=FORM_CONTENT_TYPE)
+    streamed.read()
+    form_fields_parse(streamed)
+    assert "_post" not in vars(streamed)
+
+
+@pytest.mark.parametrize("content_type", [FORM_CONTENT_TYPE, f"{FORM_CONTENT_TYPE}; charset=UTF-8"])
+def test_a_form_post_gets_its_fields_and_no_files(content_type: str) -> None:
+    request = RequestFactory().post("/", b"a=1&b=%C3%A9", content_type=content_type)
     form_fields_parse(request)
+    # Read here, not later by Django.
+    assert "_post" in vars(request) and "_files" in vars(request)
     assert as_django_reads_it(b"a=1&b=%C3%A9") == request.POST and request.POST["b"] == "é"
     assert not request.FILES
+
+
+def test_a_client_gone_mid_body_is_left_to_django_which_refuses_the_form() -> None:
+    class GoneAway:
+        def read(self, *args: Any) -> bytes:
+            raise UnreadablePostError("the connection closed")
+
+        def close(self) -> None:
+            pass
+
+    request = RequestFactory().post("/", b"a=1", content_type=FORM_CONTENT_TYPE)
+    request._stream = GoneAway()  # type: ignore[attr-defined]
+    form_fields_parse(request)
+    assert "_post" not in vars(request)
+    # What Django makes of it: an empty form (its CSRF check then finds no token: 403).
+    assert not request.POST and isinstance(request.POST, QueryDict) and not request.FILES

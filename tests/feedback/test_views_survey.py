@@ -12,7 +12,8 @@ import pytest
 from django.test import Client
 from django.test.utils import override_script_prefix
 
-from config.forms import FORM_CONTENT_TYPE
+import config.forms
+from config.forms import FORM_CONTENT_TYPE, form_fields
 from feedback.browser import COOKIE_NAME, survey_browser_decode
 from feedback.models import SealedAnswer
 from surveys.models import Cycle, Group, Invitation
@@ -354,27 +355,29 @@ def test_static_files_are_left_to_whitenoise(client: Client) -> None:
     assert "Content-Encoding" not in response
 
 
+@pytest.mark.parametrize("prefix", ["/feedback-360", "//elsewhere.example"])
 def test_a_stored_answer_sends_the_browser_back_to_its_page_under_the_sites_script_prefix(
-    invitation: Invitation, token: str, settings: Any
+    invitation: Invitation, token: str, settings: Any, prefix: str
 ) -> None:
     # Behind a proxy that serves the site under a path (FORCE_SCRIPT_NAME), the redirect after
-    # the answer keeps the prefix, and the page it leads to says "thank you".
-    settings.FORCE_SCRIPT_NAME = "/feedback-360"
+    # the answer keeps the prefix, and the page it leads to says "thank you". A prefix that
+    # starts with // is escaped as reverse() escapes it: the redirect stays on this site.
+    settings.FORCE_SCRIPT_NAME = prefix
     client = Client()
     # What Django's WSGI handler sets for every request from that setting (the test client does not).
-    with override_script_prefix("/feedback-360/"):
+    with override_script_prefix(f"{prefix}/"):
         page = open_survey(client, token)
-        assert page.startswith("/feedback-360/survey/")
-        path = page.removeprefix("/feedback-360")
-        response = client.post(path, form_data(invitation.cycle))
+        assert page.startswith(f"{prefix}/survey/".replace("//", "/%2F", 1))
+        path = page.split("/survey/", 1)[1]
+        response = client.post(f"/survey/{path}", form_data(invitation.cycle))
         assert response.status_code == 303
-        assert response["Location"] == page
-        thanks = client.get(path)
+        assert response["Location"] == page and not response["Location"].startswith("//")
+        thanks = client.get(f"/survey/{path}")
     assert thanks.status_code == 200 and "Thank you" in thanks.content.decode()
 
 
 def test_the_form_is_stored_from_its_fields_and_one_field_too_many_stores_nothing(
-    invitation: Invitation, token: str, settings: Any
+    invitation: Invitation, token: str, settings: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     client = Client(enforce_csrf_checks=True)
     page = open_survey(client, token)
@@ -384,6 +387,13 @@ def test_the_form_is_stored_from_its_fields_and_one_field_too_many_stores_nothin
 
     # Urlencoded, as a browser posts the form (the test client's default is multipart).
     body = urlencode(data)
+    read: list[bytes] = []
+
+    def form_fields_watched(posted: bytes) -> Any:
+        read.append(posted)
+        return form_fields(posted)
+
+    monkeypatch.setattr(config.forms, "form_fields", form_fields_watched)
 
     settings.DATA_UPLOAD_MAX_NUMBER_FIELDS = len(data) - 1
     assert client.post(page, body, content_type=FORM_CONTENT_TYPE).status_code == 400
@@ -394,5 +404,7 @@ def test_the_form_is_stored_from_its_fields_and_one_field_too_many_stores_nothin
     invitation.refresh_from_db()
     assert invitation.status == Invitation.Status.COMPLETED
     assert SealedAnswer.objects.count() == 1
+    # Both posts were read by config.forms, not by Django's QueryDict.
+    assert read == [body.encode(), body.encode()]
     [stored] = opened_answers(invitation.cycle)
     assert stored["comments"]["management"] == "Clear plans & goals = 100 %"
