@@ -379,3 +379,38 @@ def test_a_lock_out_is_recorded_under_the_address_keyed_with_the_current_secret_
         addresses.append(link_address(request))
         assert addresses[-1] == expected
     assert addresses[0] == addresses[2] != addresses[1]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_lock_out_that_cannot_be_written_is_logged_and_the_answer_stands(
+    client: Client, small_limits: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The database refuses the lock-out's row (as a full disk or a read-only replica would):
+    # the link that reached the limit still gets the neutral page, nothing is half written,
+    # and the miss is logged. Autocommit, as in production: the failed statement stands alone.
+    from django.db import connection
+
+    from surveys.models import LinkLockout
+
+    table = LinkLockout._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE FUNCTION lockout_refused() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$ BEGIN RAISE EXCEPTION 'no space left on device'; END $$"
+        )
+        cursor.execute(
+            f"CREATE TRIGGER lockout_refused BEFORE INSERT OR UPDATE ON {table} "
+            "FOR EACH ROW EXECUTE FUNCTION lockout_refused()"
+        )
+    try:
+        with caplog.at_level("WARNING", logger="config.throttling"):
+            answers = [client.get(f"/s/guessed-token-{n:04}/", REMOTE_ADDR="10.0.0.7").status_code for n in range(6)]
+        # The neutral page of a link that leads nowhere, every time: no 500, and no 429 without a row.
+        assert answers == [200] * 6
+        assert not LinkLockout.objects.exists()
+        refused = [record.getMessage() for record in caplog.records if "not locked" in record.getMessage()]
+        assert refused == ["throttle link-misses:ip not locked: ProgrammingError"] * 2
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP TRIGGER lockout_refused ON {table}")
+            cursor.execute("DROP FUNCTION lockout_refused()")
