@@ -84,7 +84,8 @@ class SurveyInvitation:
 
 
 _PAGE_SQL = (
-    f'SELECT i.id, i.cycle_id, i.subject_id, i."group", i.status, c.status, c.deadline, c.questionnaire_id,'  # noqa: S608 — table names
+    # The only values built into it are the models' table names: no input.
+    'SELECT i.id, i.cycle_id, i.subject_id, i."group", i.status, c.status, c.deadline, c.questionnaire_id,'  # noqa: S608
     # Cycle.comment_threshold: comment_min is null or at least k (a constraint), never 0.
     " c.anonymity_min, COALESCE(c.comment_min, c.anonymity_min), p.name"
     f" FROM {Invitation._meta.db_table} i JOIN {Cycle._meta.db_table} c ON c.id = i.cycle_id"
