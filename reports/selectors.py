@@ -23,7 +23,7 @@ from django.db.models import (
     Value,
     Window,
 )
-from django.db.models.functions import RowNumber
+from django.db.models.functions import Lower, RowNumber, Trim
 from django.http import Http404
 from django.utils import timezone
 
@@ -32,7 +32,7 @@ from feedback.models import Response
 from reports.models import CoachAssignment, Release, Report
 from reports.scoring import REPORT_FORMAT, DimensionSpec, ItemSpec, RaterAnswers
 from surveys.models import ANONYMOUS_GROUPS, Cycle, Dimension, Invitation, Item, Subject
-from surveys.selectors import managed_by
+from surveys.selectors import anonymous_rater_invitations, managed_by
 
 AnyUser = AbstractBaseUser | AnonymousUser
 
@@ -63,7 +63,25 @@ def reports_visible_to(*, user: AnyUser) -> QuerySet[Report]:
     reports = Report.objects.all()
     if _is_superuser(user):
         return reports
-    return reports.filter(_coached_by(user)).exclude(_rated_by_choice_of(user))
+    return reports.filter(_coached_by(user)).exclude(_barred(user))
+
+
+def _barred(user: AnyUser) -> Q:
+    """For a Report queryset: whether ``user`` knows answers behind its figures, and so never
+    reads it whatever they are assigned — they chose its person's raters once, or were one of
+    that person's anonymous raters once."""
+    return Q(_rated_by_choice_of(user)) | Q(_rated_anonymously_by(user))
+
+
+def _rated_anonymously_by(user: AnyUser) -> Exists:
+    """For a Report queryset: whether ``user`` was asked to rate its person as an anonymous
+    rater, in its cycle or any other.
+
+    They know their own answer: subtracted from a figure of k raters it leaves k − 1 of
+    them, one fewer than the rules allow. Any cycle, not only the report's own: an earlier
+    review's figures come back in a later report's trend.
+    """
+    return Exists(anonymous_rater_invitations(user=user).filter(subject__person_id=OuterRef("subject__person_id")))
 
 
 def _rated_by_choice_of(user: AnyUser) -> Exists:
@@ -109,7 +127,7 @@ def _report_rows_for_user(*, user: AnyUser) -> QuerySet[Report]:
         return Report.objects.none()
     if _is_superuser(user):
         return Report.objects.annotate(readable=Value(True))
-    readable = ExpressionWrapper(Q(_coached_by(user)) & ~Q(_rated_by_choice_of(user)), output_field=BooleanField())
+    readable = ExpressionWrapper(Q(_coached_by(user)) & ~_barred(user), output_field=BooleanField())
     return Report.objects.annotate(readable=readable).filter(Q(readable=True) | managed_by(user=user, via="cycle__"))
 
 
@@ -447,12 +465,21 @@ def coach_candidates(*, cycle: Cycle) -> QuerySet[Any]:
     people = list(cycle.subjects.values_list("person_id", flat=True))
     choosers = Subject.objects.filter(person_id__in=people).values("cycle__team__manager_id")
     creators = Subject.objects.filter(person_id__in=people).values("cycle__created_by_id")
+    # Nor anyone asked to rate one of them anonymously (``_rated_anonymously_by``), matched as
+    # that rule matches them: by the account's address.
+    anonymous_raters = (
+        Invitation.objects.filter(subject__person_id__in=people, group__in=ANONYMOUS_GROUPS)
+        .exclude(status=Invitation.Status.DRAFT)
+        .values("rater_email")
+    )
     return (
         get_user_model()
         .objects.filter(is_active=True)
         .filter(Q(groups__name=COACHES_GROUP) | Q(coach_assignments__isnull=False))
         .exclude(pk__in=choosers)
         .exclude(pk__in=creators)
+        .annotate(email_key=Lower(Trim("email")))
+        .exclude(email_key__in=anonymous_raters)
         .distinct()
         .order_by("first_name", "last_name", "username")
     )
@@ -480,8 +507,18 @@ def uncoached_by_cycle(*, cycle_ids: list[int], names: int = UNCOACHED_NAMES) ->
     One query for any number of cycles and of people: the count is a window over the
     cycle, the names are cut in the database.
     """
-    whole_cycle = CoachAssignment.objects.filter(cycle_id=OuterRef("cycle_id"), subject__isnull=True)
-    own = CoachAssignment.objects.filter(cycle_id=OuterRef("cycle_id"), subject_id=OuterRef("pk"))
+    # A coach who was one of the person's anonymous raters is no coach of theirs: they can
+    # read none of the person's reports (``_rated_anonymously_by``).
+    knows_an_answer = Exists(
+        Invitation.objects.filter(
+            subject__person_id=OuterRef(OuterRef("person_id")),
+            group__in=ANONYMOUS_GROUPS,
+            rater_email=OuterRef("email_key"),
+        ).exclude(status=Invitation.Status.DRAFT)
+    )
+    coaches = CoachAssignment.objects.annotate(email_key=Lower(Trim("coach__email"))).exclude(knows_an_answer)
+    whole_cycle = coaches.filter(cycle_id=OuterRef("cycle_id"), subject__isnull=True)
+    own = coaches.filter(cycle_id=OuterRef("cycle_id"), subject_id=OuterRef("pk"))
     rows = (
         Subject.objects.filter(cycle_id__in=cycle_ids)
         .exclude(Exists(whole_cycle))

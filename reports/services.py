@@ -36,7 +36,7 @@ from reports.rendering import pdf_checksum, report_pdf_render
 from reports.scoring import Rules, report_compute, report_data
 from reports.selectors import coach_candidates, report_build_input
 from surveys.models import Cycle, Invitation, Subject
-from surveys.selectors import chose_raters_for
+from surveys.selectors import chose_raters_for, rated_anonymously
 
 logger = logging.getLogger(__name__)
 
@@ -203,6 +203,11 @@ def coach_assign(*, cycle: Cycle, coach: User, by: User, subject: Subject | None
         # come back in the trend.
         raise ValidationError(
             {"coach": "This person managed a review of these people and chose their raters; choose someone else."}
+        )
+    if rated_anonymously(user=coach, person_ids=people):
+        # They know their own answer, and could subtract it from the figures of the others.
+        raise ValidationError(
+            {"coach": "This person was asked to rate one of these people anonymously; choose someone else."}
         )
     if not coach_candidates(cycle=cycle).filter(pk=coach.pk).exists():
         # The page offers only these; the API and any other caller get the same rule, so a

@@ -91,6 +91,28 @@ def chose_raters_for(*, user: Any, person_ids: list[int]) -> bool:
     return Subject.objects.filter(person_id__in=person_ids).filter(managed_by(user=user, via="cycle__")).exists()
 
 
+def anonymous_rater_invitations(*, user: Any) -> QuerySet[Invitation]:
+    """The invitations that asked ``user`` — by their account's email address — to rate someone
+    as one of the anonymous raters (peer, direct report, other), in any cycle that was launched.
+
+    Whoever answered one knows one answer of that person's anonymous pool: beside a figure
+    from k raters it leaves k − 1, and beside the report's trend the same of the earlier review.
+    The address is all that ties an account to a rater (a survey link needs none); one the
+    account does not have cannot be matched.
+    """
+    email = (getattr(user, "email", "") or "").strip().lower()
+    if not user.is_authenticated or not email:
+        return Invitation.objects.none()
+    return Invitation.objects.filter(rater_email=email, group__in=ANONYMOUS_GROUPS).exclude(
+        status=Invitation.Status.DRAFT
+    )
+
+
+def rated_anonymously(*, user: Any, person_ids: list[int]) -> bool:
+    """Whether ``user`` was asked to rate one of these people as an anonymous rater, in any cycle."""
+    return anonymous_rater_invitations(user=user).filter(subject__person_id__in=person_ids).exists()
+
+
 def cycle_get_for_user(*, user: Any, cycle_id: int) -> Cycle:
     cycle = cycles_for_user(user=user).select_related("team", "questionnaire").filter(pk=cycle_id).first()
     if cycle is None:

@@ -10,9 +10,10 @@ from django.http import Http404
 from django.test import Client
 
 from reports.models import CoachAssignment, Release, Report
-from reports.selectors import report_get_for_user, report_status_get_for_user
+from reports.selectors import coach_candidates, report_get_for_user, report_status_get_for_user, uncoached_by_cycle
 from reports.services import coach_assign
-from tests.factories import CycleFactory, SubjectFactory, UserFactory
+from surveys.models import Group, Invitation
+from tests.factories import CycleFactory, InvitationFactory, SubjectFactory, UserFactory
 
 
 @pytest.fixture
@@ -181,3 +182,65 @@ def test_whoever_chose_a_persons_raters_once_never_reads_their_reports(
         assert client.get(f"/api/reports/{report_id}/").status_code == 404
         assert client.get(f"/reports/{report_id}/").status_code == 404
     assert client.get(f"/reports/cycles/{later.id}/team/").status_code == 404
+
+
+CONTENT_OF_ONE_REPORT = (
+    "/reports/{report}/",
+    "/reports/{report}/pdf/",
+    "/api/reports/{report}/",
+    "/api/reports/{report}/pdf/",
+)
+
+
+@pytest.mark.django_db
+def test_whoever_rated_a_person_anonymously_never_reads_their_reports(
+    client: Client, world: dict[str, Any], coach: Any, manager: Any
+) -> None:
+    # given: Charlie coaches the cycle, and was also asked (under his address, in other
+    # letters' case) to rate its person as a peer; later the person is reviewed again
+    report, cycle = world["report"], world["cycle"]
+    InvitationFactory(
+        cycle=cycle, subject=report.subject, group=Group.PEER, rater_email="charlie@example.test", status="closed"
+    )
+    coach.email = " Charlie@Example.TEST"
+    coach.save(update_fields=["email"])
+    later = CycleFactory(team=cycle.team, created_by=manager, status="closed")
+    later_subject = SubjectFactory(cycle=later, person=report.subject.person)
+    later_report = Report.objects.create(cycle=later, subject=later_subject, status=Report.Status.READY, data={"k": 3})
+    client.force_login(coach)
+    # then: he knows one answer of the pool, so no figure of the person is his to read —
+    # nor the later review's, whose trend carries the earlier figures
+    CoachAssignment.objects.create(coach=coach, cycle=later, created_by=manager)
+    for report_id in (report.id, later_report.id):
+        for route in CONTENT_OF_ONE_REPORT:
+            assert client.get(route.format(report=report_id)).status_code == 404, route
+    for cycle_id in (cycle.id, later.id):
+        assert client.get(f"/reports/cycles/{cycle_id}/team/").status_code == 404
+        assert client.get(f"/api/reports/cycles/{cycle_id}/team/").status_code == 404
+    assert client.get("/api/reports/").json()["results"] == []
+    # and the manager is neither offered him nor allowed to assign him, and is told the
+    # person has no coach who can read their report
+    assert coach not in coach_candidates(cycle=later)
+    with pytest.raises(ValidationError, match="asked to rate one of these people anonymously"):
+        coach_assign(cycle=later, coach=coach, subject=later_subject, by=manager)
+    assert uncoached_by_cycle(cycle_ids=[cycle.id, later.id])[later.id].count == 1
+    assert uncoached_by_cycle(cycle_ids=[cycle.id])[cycle.id].names == [report.subject.person.name]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("group", "status"),
+    [(Group.MANAGER, Invitation.Status.CLOSED), (Group.PEER, Invitation.Status.DRAFT)],
+    ids=["identified-group", "never-launched"],
+)
+def test_a_coach_who_was_an_identified_rater_or_never_asked_still_reads_the_report(
+    client: Client, world: dict[str, Any], coach: Any, group: str, status: str
+) -> None:
+    # The manager's answer is shown as the manager's anyway, and a draft was never sent.
+    report = world["report"]
+    InvitationFactory(cycle=report.cycle, subject=report.subject, group=group, rater_email=coach.email, status=status)
+    client.force_login(coach)
+    for route in CONTENT_OF_ONE_REPORT:
+        assert client.get(route.format(report=report.id)).status_code == 200, route
+    assert coach in coach_candidates(cycle=report.cycle)
+    assert world["cycle"].id not in uncoached_by_cycle(cycle_ids=[world["cycle"].id])

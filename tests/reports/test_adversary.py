@@ -21,12 +21,13 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
+from django.db.models import Exists
 from django.test import Client
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from reports import scoring
-from reports.models import Release, Report
+from reports import scoring, selectors
+from reports.models import CoachAssignment, Release, Report
 from reports.services import coach_assign, report_build, report_data_compute
 from surveys import services as surveys_services
 from surveys.models import Cycle, Invitation, Person, Reminder, Subject
@@ -353,6 +354,42 @@ def test_a_manager_who_plants_raters_sees_no_score_of_the_real_one(
             assert url not in surfaces, url
     assert f"/reports/cycles/{world.cycle.pk}/team/" not in surfaces
     leaked = {url: decimals(text) for url, text in surfaces.items() if decimals(text)}
+    assert leaked == {}
+
+
+@pytest.mark.parametrize("rule", ["kept", "broken"])
+def test_a_coach_who_rated_the_person_sees_no_score_of_the_other_raters(
+    celery_worker: Any, probe_people: tuple[User, User], monkeypatch: pytest.MonkeyPatch, rule: str
+) -> None:
+    if rule == "broken":
+        # The attack must find the leak when the rule is missing (a coach's own answer unknown to it).
+        monkeypatch.setattr(selectors, "_rated_anonymously_by", lambda user: Exists(Invitation.objects.none()))
+    # given: three peers, exactly k; the first answered from the address of a coach's account
+    manager, other_coach = probe_people
+    peers = [Rater(group=PEER, ratings={code: 1 + (n + m) % 5 for m, code in enumerate(CODES)}) for n in range(3)]
+    world = world_build(manager=manager, k=3, pools=[peers], name="coach-rated")
+    person = world.cycle.subjects.get().person
+    coach = UserFactory(username="rating-coach", email=f"{PEER}-0-{person.pk}@probe.test".upper())
+    coach_assign(cycle=world.cycle, coach=other_coach, by=manager)
+    # assigned behind the service's back, which refuses it
+    CoachAssignment.objects.create(coach=coach, cycle=world.cycle, created_by=manager)
+    reports_ready([world])
+    (report_id,) = world.reports.values()
+    reader = Client()
+    reader.force_login(other_coach)
+    assert json_decimals(reader.get(f"/api/reports/{report_id}/").json()["figures"])  # the report has figures
+    # when: the coach who rated reads every route the site has, with every id of the cycle
+    client = Client()
+    client.force_login(coach)
+    surfaces = _manager_surfaces(client, world)
+    # then: knowing their own answers, any figure would leave two peers; none is reachable
+    leaked = {url: decimals(text) for url, text in surfaces.items() if decimals(text)}
+    if rule == "broken":
+        assert f"/api/reports/{report_id}/" in leaked
+        return
+    for url in (f"/reports/{report_id}/", f"/api/reports/{report_id}/", f"/reports/{report_id}/pdf/"):
+        assert url not in surfaces, url
+    assert f"/reports/cycles/{world.cycle.pk}/team/" not in surfaces
     assert leaked == {}
 
 
