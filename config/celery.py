@@ -25,6 +25,13 @@ def jobs_sweep() -> dict[str, int]:
     return sweep()
 
 
+@app.task(name="config.link_lockouts_purge", ignore_result=True)
+def link_lockouts_purge() -> int:
+    from config.throttling import link_lockouts_purge as purge
+
+    return purge()
+
+
 @app.task(name="config.ping")
 def ping() -> str:
     """Round trip through the broker for /healthz and the worker tests."""

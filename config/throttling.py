@@ -243,12 +243,29 @@ def link_miss_record(request: Any) -> None:
                 f"ON CONFLICT (address) DO UPDATE SET until = EXCLUDED.until WHERE {table}.until <= now()",
                 [address, _period(settings.THROTTLE_LINK_MISSES_PER_IP)],
             )
-            # Those of other addresses that ran out are deleted, in a statement of their own
-            # that waits for no lock: two lock-outs recorded at once never wait on each other.
-            cursor.execute(
-                f"DELETE FROM {table} WHERE address IN (SELECT address FROM {table} "  # noqa: S608 — a table name
-                "WHERE until <= now() AND address <> %s FOR UPDATE SKIP LOCKED)",
-                [address],
-            )
+        # Those of other addresses that ran out go on the way.
+        link_lockouts_purge(keep=address)
     except DatabaseError as error:  # the answer to the link stands; the lock-out is logged as missed
         logger.warning("throttle %s not locked: %s", LINK_MISSES, type(error).__name__)
+
+
+def link_lockouts_purge(*, keep: str = "") -> int:
+    """Delete the lock-outs that ran out (all but ``keep``'s); how many.
+
+    Each row holds a digest of a client's address, to be kept no longer than it locks
+    anything out: this runs whenever another lock-out is recorded, and on the beat schedule
+    (``config.link_lockouts_purge``) for a service where none is. The statement waits for no
+    lock: two purges at once, or a purge beside a lock-out being renewed, never wait on each
+    other; a row skipped goes at the next one.
+    """
+    from config.database import server_binding_cursor
+    from surveys.models import LinkLockout
+
+    table = LinkLockout._meta.db_table
+    with server_binding_cursor() as cursor:
+        cursor.execute(
+            f"DELETE FROM {table} WHERE address IN (SELECT address FROM {table} "  # noqa: S608 — a table name
+            "WHERE until <= now() AND address <> %s FOR UPDATE SKIP LOCKED)",
+            [keep],
+        )
+        return cursor.rowcount

@@ -245,6 +245,8 @@ CELERY_BEAT_SCHEDULE = {
     # Rings for every durable job (email, report, release) that is due or whose worker is
     # gone: broker messages are only doorbells, and this is what makes losing them safe.
     "jobs-sweep": {"task": "config.jobs_sweep", "schedule": float(JOB_SWEEP_SECONDS)},
+    # Deletes the secret links' lock-outs that ran out (each holds a digest of an address).
+    "throttle-link-lockouts-purge": {"task": "config.link_lockouts_purge", "schedule": 3600.0},
 }
 
 # --- Cache and throttles --------------------------------------------------------------

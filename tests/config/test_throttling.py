@@ -339,6 +339,31 @@ def test_a_link_lockout_is_a_row_in_postgresql_that_outlives_redis(
     assert list(LinkLockout.objects.values_list("address", flat=True)) == [address_key("10.0.0.9")]
 
 
+def test_lock_outs_that_ran_out_are_deleted_on_the_beat_schedule_without_another_lock_out() -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from config.celery import app
+    from surveys.models import LinkLockout
+
+    # given: two lock-outs that ran out and one under way, and no address locked out since
+    now = timezone.now()
+    LinkLockout.objects.bulk_create(
+        [
+            LinkLockout(address=address_key("10.0.0.1"), until=now - timedelta(days=2)),
+            LinkLockout(address=address_key("10.0.0.2"), until=now - timedelta(days=1)),
+            LinkLockout(address=address_key("10.0.0.3"), until=now + timedelta(minutes=10)),
+        ]
+    )
+    # when: the scheduled task runs, as beat names it
+    schedule = {entry["task"]: entry["schedule"] for entry in app.conf.beat_schedule.values()}
+    assert schedule["config.link_lockouts_purge"] <= 3600
+    app.tasks["config.link_lockouts_purge"].apply().get()
+    # then: only the digest that still locks an address out is kept
+    assert list(LinkLockout.objects.values_list("address", flat=True)) == [address_key("10.0.0.3")]
+
+
 def test_more_misses_while_locked_out_do_not_lengthen_the_lock_out(small_limits: None) -> None:
     from datetime import timedelta
 
