@@ -12,6 +12,7 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.exceptions import PermissionDenied
 from django.db.models import (
     BooleanField,
+    Case,
     Count,
     Exists,
     ExpressionWrapper,
@@ -21,9 +22,10 @@ from django.db.models import (
     Q,
     QuerySet,
     Value,
+    When,
     Window,
 )
-from django.db.models.functions import Lower, RowNumber, Trim
+from django.db.models.functions import RowNumber
 from django.http import Http404
 from django.utils import timezone
 
@@ -32,7 +34,13 @@ from feedback.models import Response
 from reports.models import CoachAssignment, Release, Report
 from reports.scoring import REPORT_FORMAT, DimensionSpec, ItemSpec, RaterAnswers
 from surveys.models import ANONYMOUS_GROUPS, Cycle, Dimension, Invitation, Item, Subject
-from surveys.selectors import anonymous_rater_invitations, managed_by
+from surveys.selectors import (
+    anonymous_rater_invitations,
+    managed_by,
+    managed_by_id,
+    rater_address,
+    rater_address_of,
+)
 
 AnyUser = AbstractBaseUser | AnonymousUser
 
@@ -70,7 +78,7 @@ def _barred(user: AnyUser) -> Q:
     """For a Report queryset: whether ``user`` knows answers behind its figures, and so never
     reads it whatever they are assigned — they chose its person's raters once, or were one of
     that person's anonymous raters once."""
-    return Q(_rated_by_choice_of(user)) | Q(_rated_anonymously_by(user))
+    return _rated_by_choice_of(user) | _rated_anonymously_by(user)
 
 
 def _rated_anonymously_by(user: AnyUser) -> Exists:
@@ -81,7 +89,8 @@ def _rated_anonymously_by(user: AnyUser) -> Exists:
     them, one fewer than the rules allow. Any cycle, not only the report's own: an earlier
     review's figures come back in a later report's trend.
     """
-    return Exists(anonymous_rater_invitations(user=user).filter(subject__person_id=OuterRef("subject__person_id")))
+    invitations = anonymous_rater_invitations(rater_email=rater_address(user=user))
+    return Exists(invitations.filter(subject__person_id=OuterRef("subject__person_id")))
 
 
 def _rated_by_choice_of(user: AnyUser) -> Exists:
@@ -461,25 +470,20 @@ COACHES_GROUP = "Coaches"
 
 def coach_candidates(*, cycle: Cycle) -> QuerySet[Any]:
     """The users a manager picks a coach from: active members of the Coaches group, and anyone
-    already coaching a cycle — never a user who chose raters for this cycle's people."""
+    already coaching a cycle — never a user who chose raters for this cycle's people.
+
+    Someone asked to rate one of them anonymously is still offered, for the others: they
+    can read no report of that one (``_barred``), and ``coach_assign`` refuses them for
+    that one alone."""
     people = list(cycle.subjects.values_list("person_id", flat=True))
     choosers = Subject.objects.filter(person_id__in=people).values("cycle__team__manager_id")
     creators = Subject.objects.filter(person_id__in=people).values("cycle__created_by_id")
-    # Nor anyone asked to rate one of them anonymously (``_rated_anonymously_by``), matched as
-    # that rule matches them: by the account's address.
-    anonymous_raters = (
-        Invitation.objects.filter(subject__person_id__in=people, group__in=ANONYMOUS_GROUPS)
-        .exclude(status=Invitation.Status.DRAFT)
-        .values("rater_email")
-    )
     return (
         get_user_model()
         .objects.filter(is_active=True)
         .filter(Q(groups__name=COACHES_GROUP) | Q(coach_assignments__isnull=False))
         .exclude(pk__in=choosers)
         .exclude(pk__in=creators)
-        .annotate(email_key=Lower(Trim("email")))
-        .exclude(email_key__in=anonymous_raters)
         .distinct()
         .order_by("first_name", "last_name", "username")
     )
@@ -502,21 +506,37 @@ class Uncoached:
 
 
 def uncoached_by_cycle(*, cycle_ids: list[int], names: int = UNCOACHED_NAMES) -> dict[int, Uncoached]:
-    """{cycle id: its subjects without a coach, counted, and the first ``names`` of them by name}.
+    """{cycle id: its subjects without a coach who can read their report, counted, and the first
+    ``names`` of them by name}.
 
-    One query for any number of cycles and of people: the count is a window over the
-    cycle, the names are cut in the database.
+    A coach counts for a person unless they are barred from the person's reports
+    (``_barred``: they managed a review of the person, or were one of the person's anonymous
+    raters), or their account is inactive. Two queries for any number of cycles and of
+    people: the coaches' addresses, then the count (a window over the cycle) and the names,
+    cut in the database.
     """
-    # A coach who was one of the person's anonymous raters is no coach of theirs: they can
-    # read none of the person's reports (``_rated_anonymously_by``).
-    knows_an_answer = Exists(
-        Invitation.objects.filter(
-            subject__person_id=OuterRef(OuterRef("person_id")),
-            group__in=ANONYMOUS_GROUPS,
-            rater_email=OuterRef("email_key"),
-        ).exclude(status=Invitation.Status.DRAFT)
+    coaches_emails = (
+        CoachAssignment.objects.filter(cycle_id__in=cycle_ids).values_list("coach_id", "coach__email").distinct()
     )
-    coaches = CoachAssignment.objects.annotate(email_key=Lower(Trim("coach__email"))).exclude(knows_an_answer)
+    # Each coach's address made as the rule makes it (``rater_address``), in Python, so that
+    # the same addresses match here as there.
+    address = Case(
+        *(
+            When(coach_id=coach_id, then=Value(rater_address_of(email=email or "")))
+            for coach_id, email in coaches_emails
+        ),
+        default=Value(""),
+    )
+    person = OuterRef(OuterRef("person_id"))
+    managed = Subject.objects.filter(person_id=person).filter(
+        managed_by_id(user_id=OuterRef("coach_id"), via="cycle__")
+    )
+    rated = anonymous_rater_invitations(rater_email=OuterRef("address")).filter(subject__person_id=person)
+    coaches = (
+        CoachAssignment.objects.filter(coach__is_active=True)
+        .annotate(address=address)
+        .filter(Q(coach__is_superuser=True) | ~(Exists(managed) | Exists(rated)))
+    )
     whole_cycle = coaches.filter(cycle_id=OuterRef("cycle_id"), subject__isnull=True)
     own = coaches.filter(cycle_id=OuterRef("cycle_id"), subject_id=OuterRef("pk"))
     rows = (

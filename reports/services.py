@@ -36,7 +36,7 @@ from reports.rendering import pdf_checksum, report_pdf_render
 from reports.scoring import Rules, report_compute, report_data
 from reports.selectors import coach_candidates, report_build_input
 from surveys.models import Cycle, Invitation, Subject
-from surveys.selectors import chose_raters_for, rated_anonymously
+from surveys.selectors import chose_raters_for, people_rated_anonymously
 
 logger = logging.getLogger(__name__)
 
@@ -204,10 +204,15 @@ def coach_assign(*, cycle: Cycle, coach: User, by: User, subject: Subject | None
         raise ValidationError(
             {"coach": "This person managed a review of these people and chose their raters; choose someone else."}
         )
-    if rated_anonymously(user=coach, person_ids=people):
-        # They know their own answer, and could subtract it from the figures of the others.
+    if people and set(people) <= people_rated_anonymously(user=coach, person_ids=people):
+        # They know their own answer, and could subtract it from the figures of the others:
+        # they can read no report of the people they rated. A coach of the whole cycle reads
+        # the others' (those they rated are counted as having no coach).
         raise ValidationError(
-            {"coach": "This person was asked to rate one of these people anonymously; choose someone else."}
+            {
+                "coach": "This person was asked to rate them as an anonymous rater and cannot read their report; "
+                "choose someone else."
+            }
         )
     if not coach_candidates(cycle=cycle).filter(pk=coach.pk).exists():
         # The page offers only these; the API and any other caller get the same rule, so a

@@ -74,7 +74,12 @@ def managed_by(*, user: Any, via: str = "") -> Q:
     A filter on cycles, or on rows that belong to a cycle with ``via="cycle__"``. Whoever
     manages a cycle chooses its raters, so this also decides who never sees its scores.
     """
-    return Q(**{f"{via}team__manager_id": user.pk}) | Q(**{f"{via}created_by_id": user.pk})
+    return managed_by_id(user_id=user.pk, via=via)
+
+
+def managed_by_id(*, user_id: Any, via: str = "") -> Q:
+    """``managed_by`` for a user given by id, or by an expression (``OuterRef("coach_id")``)."""
+    return Q(**{f"{via}team__manager_id": user_id}) | Q(**{f"{via}created_by_id": user_id})
 
 
 def cycles_for_user(*, user: Any) -> QuerySet[Cycle]:
@@ -91,26 +96,44 @@ def chose_raters_for(*, user: Any, person_ids: list[int]) -> bool:
     return Subject.objects.filter(person_id__in=person_ids).filter(managed_by(user=user, via="cycle__")).exists()
 
 
-def anonymous_rater_invitations(*, user: Any) -> QuerySet[Invitation]:
-    """The invitations that asked ``user`` — by their account's email address — to rate someone
-    as one of the anonymous raters (peer, direct report, other), in any cycle that was launched.
+def rater_address(*, user: Any) -> str:
+    """The address under which ``user`` would have been asked to rate, as invitations store
+    addresses (``email_normalize``); empty for a user without one.
 
-    Whoever answered one knows one answer of that person's anonymous pool: beside a figure
-    from k raters it leaves k − 1, and beside the report's trend the same of the earlier review.
     The address is all that ties an account to a rater (a survey link needs none); one the
     account does not have cannot be matched.
     """
-    email = (getattr(user, "email", "") or "").strip().lower()
-    if not user.is_authenticated or not email:
+    if not user.is_authenticated:
+        return ""
+    return rater_address_of(email=getattr(user, "email", "") or "")
+
+
+def rater_address_of(*, email: str) -> str:
+    """An account's address as invitations store addresses."""
+    from surveys.services.people import email_normalize  # the services import these selectors
+
+    return email_normalize(email)
+
+
+def anonymous_rater_invitations(*, rater_email: Any) -> QuerySet[Invitation]:
+    """The invitations of launched cycles that asked ``rater_email`` (an address as stored, or an
+    expression giving one) to rate someone as one of the anonymous raters (peer, direct report,
+    outside rater).
+
+    Whoever answered one knows one answer of that person's anonymous pool: beside a figure
+    from k raters it leaves k − 1, and beside a later report's trend the same of that review.
+    """
+    if rater_email == "":
         return Invitation.objects.none()
-    return Invitation.objects.filter(rater_email=email, group__in=ANONYMOUS_GROUPS).exclude(
+    return Invitation.objects.filter(rater_email=rater_email, group__in=ANONYMOUS_GROUPS).exclude(
         status=Invitation.Status.DRAFT
     )
 
 
-def rated_anonymously(*, user: Any, person_ids: list[int]) -> bool:
-    """Whether ``user`` was asked to rate one of these people as an anonymous rater, in any cycle."""
-    return anonymous_rater_invitations(user=user).filter(subject__person_id__in=person_ids).exists()
+def people_rated_anonymously(*, user: Any, person_ids: list[int]) -> set[int]:
+    """Which of these people ``user`` was asked to rate as an anonymous rater, in any cycle."""
+    invitations = anonymous_rater_invitations(rater_email=rater_address(user=user))
+    return set(invitations.filter(subject__person_id__in=person_ids).values_list("subject__person_id", flat=True))
 
 
 def cycle_get_for_user(*, user: Any, cycle_id: int) -> Cycle:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import zipfile
 from typing import Any
 
 import pytest
@@ -13,7 +15,8 @@ from reports.models import CoachAssignment, Release, Report
 from reports.selectors import coach_candidates, report_get_for_user, report_status_get_for_user, uncoached_by_cycle
 from reports.services import coach_assign
 from surveys.models import Group, Invitation
-from tests.factories import CycleFactory, InvitationFactory, SubjectFactory, UserFactory
+from tests.factories import CycleFactory, InvitationFactory, PersonFactory, SubjectFactory, UserFactory
+from tests.reports.helpers import answers_create, stored_report_create
 
 
 @pytest.fixture
@@ -184,47 +187,56 @@ def test_whoever_chose_a_persons_raters_once_never_reads_their_reports(
     assert client.get(f"/reports/cycles/{later.id}/team/").status_code == 404
 
 
-CONTENT_OF_ONE_REPORT = (
-    "/reports/{report}/",
-    "/reports/{report}/pdf/",
-    "/api/reports/{report}/",
-    "/api/reports/{report}/pdf/",
-)
+# The routes of CONTENT_ROUTES that show one report's content.
+CONTENT_OF_ONE_REPORT = tuple(route for route in CONTENT_ROUTES if "{report}" in route)
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("group", [Group.PEER, Group.DIRECT_REPORT, Group.OUTSIDE])
 def test_whoever_rated_a_person_anonymously_never_reads_their_reports(
-    client: Client, world: dict[str, Any], coach: Any, manager: Any
+    client: Client, world: dict[str, Any], coach: Any, manager: Any, group: str
 ) -> None:
-    # given: Charlie coaches the cycle, and was also asked (under his address, in other
-    # letters' case) to rate its person as a peer; later the person is reviewed again
+    # given: Charlie coaches the whole cycle of Jonas and Mara, and was also asked (under his
+    # address, in other letters' case) to rate Jonas anonymously; later Jonas is reviewed again
     report, cycle = world["report"], world["cycle"]
-    InvitationFactory(
-        cycle=cycle, subject=report.subject, group=Group.PEER, rater_email="charlie@example.test", status="closed"
-    )
+    mara = SubjectFactory(cycle=cycle, person=PersonFactory(team=cycle.team, name="Mara Lind"))
+    answers_create(mara)
+    mara_report = stored_report_create(mara)
+    InvitationFactory(cycle=cycle, subject=report.subject, group=group, rater_email="charlie@example.test")
+    Invitation.objects.filter(cycle=cycle).update(status=Invitation.Status.CLOSED)
     coach.email = " Charlie@Example.TEST"
     coach.save(update_fields=["email"])
     later = CycleFactory(team=cycle.team, created_by=manager, status="closed")
     later_subject = SubjectFactory(cycle=later, person=report.subject.person)
     later_report = Report.objects.create(cycle=later, subject=later_subject, status=Report.Status.READY, data={"k": 3})
-    client.force_login(coach)
-    # then: he knows one answer of the pool, so no figure of the person is his to read —
-    # nor the later review's, whose trend carries the earlier figures
     CoachAssignment.objects.create(coach=coach, cycle=later, created_by=manager)
+    client.force_login(coach)
+    # then: he knows one answer of Jonas's pool, so no figure of Jonas is his to read — nor
+    # the later review's, whose trend carries the earlier figures
     for report_id in (report.id, later_report.id):
         for route in CONTENT_OF_ONE_REPORT:
             assert client.get(route.format(report=report_id)).status_code == 404, route
-    for cycle_id in (cycle.id, later.id):
-        assert client.get(f"/reports/cycles/{cycle_id}/team/").status_code == 404
-        assert client.get(f"/api/reports/cycles/{cycle_id}/team/").status_code == 404
-    assert client.get("/api/reports/").json()["results"] == []
-    # and the manager is neither offered him nor allowed to assign him, and is told the
-    # person has no coach who can read their report
-    assert coach not in coach_candidates(cycle=later)
-    with pytest.raises(ValidationError, match="asked to rate one of these people anonymously"):
+    assert client.get(f"/reports/cycles/{later.id}/team/").status_code == 404
+    assert client.get(f"/api/reports/cycles/{later.id}/team/").status_code == 404
+    # and Mara's report is still his to read, alone in the team view, the zip and his list
+    for route in CONTENT_OF_ONE_REPORT:
+        assert client.get(route.format(report=mara_report.id)).status_code == 200, route
+    team = client.get(f"/api/reports/cycles/{cycle.id}/team/").json()["results"]
+    assert [point["name"] for point in team] == ["Mara Lind"]
+    assert "Jonas Berg" not in client.get(f"/reports/cycles/{cycle.id}/team/").content.decode()
+    with zipfile.ZipFile(io.BytesIO(client.get(f"/reports/cycles/{cycle.id}/pdfs.zip").getvalue())) as archive:
+        assert ["mara-lind" in name.lower() for name in archive.namelist()] == [True], archive.namelist()
+    listed = client.get("/api/reports/").json()["results"]
+    assert [(row["id"], row["readable"]) for row in listed] == [(mara_report.id, True)]
+    # and the manager cannot make him Jonas's coach, and is told Jonas has no coach who can
+    # read his report; as coach of the whole first cycle he stays Mara's
+    with pytest.raises(ValidationError, match="asked to rate them as an anonymous rater"):
         coach_assign(cycle=later, coach=coach, subject=later_subject, by=manager)
-    assert uncoached_by_cycle(cycle_ids=[cycle.id, later.id])[later.id].count == 1
-    assert uncoached_by_cycle(cycle_ids=[cycle.id])[cycle.id].names == [report.subject.person.name]
+    with pytest.raises(ValidationError, match="asked to rate them as an anonymous rater"):
+        coach_assign(cycle=later, coach=coach, by=manager)
+    coach_assign(cycle=cycle, coach=coach, subject=mara, by=manager)
+    uncoached = uncoached_by_cycle(cycle_ids=[cycle.id, later.id])
+    assert (uncoached[cycle.id].names, uncoached[later.id].names) == (["Jonas Berg"], ["Jonas Berg"])
 
 
 @pytest.mark.django_db
@@ -244,3 +256,20 @@ def test_a_coach_who_was_an_identified_rater_or_never_asked_still_reads_the_repo
         assert client.get(route.format(report=report.id)).status_code == 200, route
     assert coach in coach_candidates(cycle=report.cycle)
     assert world["cycle"].id not in uncoached_by_cycle(cycle_ids=[world["cycle"].id])
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("why", ["managed a later review", "account deactivated"])
+def test_a_person_whose_only_coach_cannot_read_their_report_counts_as_uncoached(
+    world: dict[str, Any], coach: Any, why: str
+) -> None:
+    # given: Charlie, coach of the whole cycle, later ran a review of its person, or left
+    report = world["report"]
+    if why == "managed a later review":
+        later = CycleFactory(team=report.cycle.team, created_by=coach)
+        SubjectFactory(cycle=later, person=report.subject.person)
+    else:
+        coach.is_active = False
+        coach.save(update_fields=["is_active"])
+    # then: the manager is told the person has no coach, as nobody can read the report
+    assert uncoached_by_cycle(cycle_ids=[report.cycle_id])[report.cycle_id].names == ["Jonas Berg"]
