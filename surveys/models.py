@@ -270,6 +270,9 @@ class Invitation(models.Model):
         # migration 0010). Counts by status read the cycle's rows.
         indexes = [
             models.Index(fields=["cycle", "rater_email"], name="invitation_cycle_rater"),
+            # Every read of a report looks up whether the reader was asked to rate its person
+            # anonymously (reports.selectors._barred): by address, across all cycles.
+            models.Index(fields=["rater_email"], name="invitation_rater_email"),
         ]
 
     def __str__(self) -> str:
