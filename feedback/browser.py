@@ -10,7 +10,7 @@ the browser itself, in a cookie encrypted and authenticated with a key derived f
 * storing an answer takes one commit, the answer's own, with no session write after it.
 
 Beside each key the cookie keeps what a submit needs of its invitation — cycle, subject,
-group, questionnaire, none of which changes while it is open — so that storing the answer
+group, questionnaire, who chose the rater; none of which changes while it is open — so that storing the answer
 needs no read before its one statement (which checks them against the rows). The moment
 an answer or a decline is stored, the cookie is written again without that invitation: it
 then keeps only the bare key (to show "thank you"), never which invitation it was. The
@@ -45,7 +45,7 @@ from django.http import HttpRequest, HttpResponse
 from django.utils.crypto import salted_hmac
 
 from feedback.services import OpenInvitation
-from surveys.models import Group
+from surveys.models import Group, Invitation
 
 COOKIE_NAME = "b360_survey"
 _SALT = "feedback.browser"
@@ -119,25 +119,35 @@ class SurveyBrowser:
                 self.surveys.pop(next(iter(self.surveys)))
 
 
-# The group by its position, one digit whichever it is: a group's name would make the
-# cookie's length, which anyone on the path sees, depend on the rater's group.
+# The group and the source by their positions, one digit whichever they are: their names
+# would make the cookie's length, which anyone on the path sees, depend on the rater's group.
 _GROUPS: tuple[str, ...] = tuple(Group.values)
+_SOURCES: tuple[str, ...] = tuple(Invitation.Source.values)
 
 
 def _held_encoded(invitation: OpenInvitation) -> list[Any]:
     group = _GROUPS.index(invitation.group)
-    return [invitation.id, invitation.cycle_id, invitation.subject_id, group, invitation.questionnaire_id]
+    source = _SOURCES.index(invitation.source)
+    return [invitation.id, invitation.cycle_id, invitation.subject_id, group, invitation.questionnaire_id, source]
 
 
 def _held_decoded(value: Any) -> OpenInvitation | None:
-    if not isinstance(value, list) or len(value) != 5:
+    if not isinstance(value, list) or len(value) != 6:
         return None
     if not all(isinstance(n, int) and not isinstance(n, bool) for n in value):
         return None
-    pk, cycle_id, subject_id, group, questionnaire_id = value
-    if not 0 <= group < len(_GROUPS):
+    pk, cycle_id, subject_id, group, questionnaire_id, source = value
+    if not (0 <= group < len(_GROUPS) and 0 <= source < len(_SOURCES)):
         return None
-    return OpenInvitation(pk, cycle_id, subject_id, _GROUPS[group], questionnaire_id)
+    return OpenInvitation(pk, cycle_id, subject_id, _GROUPS[group], questionnaire_id, _SOURCES[source])
+
+
+def _id_of_earlier_held(value: Any) -> int | None:
+    """The invitation id of what a cookie written before the source was kept holds (five numbers,
+    without it): the key still opens its survey, whose submit then reads the invitation."""
+    if isinstance(value, list) and len(value) == 5 and isinstance(value[0], int) and not isinstance(value[0], bool):
+        return value[0]
+    return None
 
 
 def _ciphers() -> tuple[AESGCM, ...]:
@@ -197,6 +207,8 @@ def survey_browser_decode(value: str | None) -> SurveyBrowser:
             browser.held[key] = held
         elif isinstance(value, int) and not isinstance(value, bool):
             browser.surveys[key] = value
+        elif (earlier := _id_of_earlier_held(value)) is not None:
+            browser.surveys[key] = earlier
     return browser
 
 

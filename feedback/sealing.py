@@ -44,9 +44,13 @@ from surveys.signals import CloseRefused
 # The texts are stored as UTF-16 (the unit their limits are counted in, feedback.answers:
 # two bytes each), each with a four-byte length; the rest (subject, group, ratings) is a
 # small JSON header. Format 1 stored the texts as UTF-8 at up to four bytes a character,
-# in a blob two thirds larger; it is still opened, for answers sealed before.
-FORMAT = b"\x02"
-_TEXT_CODECS = {b"\x01": "utf-8", b"\x02": "utf-16-le"}
+# in a blob two thirds larger; it is still opened, for answers sealed before. Format 3 is
+# format 2 with the group final: an outside rater the subject nominated is sealed as
+# "nominated outside" (``OpenInvitation.sealed_group``), where formats 1 and 2 sealed every
+# outside rater as "outside" (``answer_group_final``). Same length as format 2.
+FORMAT = b"\x03"
+_TEXT_CODECS = {b"\x01": "utf-8", b"\x02": "utf-16-le", b"\x03": "utf-16-le"}
+_GROUP_NOT_FINAL = frozenset({b"\x01", b"\x02"})
 KEY_ID_BYTES = 8
 NONCE_BYTES = 12
 # The header's room when the questionnaire is not given (answers sealed by a migration).
@@ -140,6 +144,16 @@ def answer_seal(
     nonce = os.urandom(NONCE_BYTES)
     ciphertext = _cipher(key).encrypt(nonce, plaintext, _associated_data(cycle_id))
     return FORMAT + _key_id(key) + nonce + ciphertext
+
+
+def answer_group_final(blob: bytes | memoryview) -> bool:
+    """Whether ``blob`` was sealed under the group its answer counts in (format 3 on).
+
+    An answer sealed before (formats 1 and 2) says "outside" for every outside rater, those
+    the subject nominated included: the close then sets apart every outside answer of a
+    subject who nominated outside raters, as it did when it was sealed.
+    """
+    return bytes(blob[:1]) not in _GROUP_NOT_FINAL
 
 
 def answer_unseal(*, cycle_id: int, blob: bytes | memoryview) -> tuple[dict[str, Any], dict[str, str]]:

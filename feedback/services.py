@@ -38,7 +38,7 @@ from config.database import server_binding_cursor
 from config.throttling import link_wait_sql
 from feedback.answers import COMMENT_NAMES, answers_clean, reason_clean
 from feedback.models import Decline, Response, SealedAnswer
-from feedback.sealing import answer_seal, answer_unseal
+from feedback.sealing import answer_group_final, answer_seal, answer_unseal
 from feedback.selectors import answerable, invitation_answered, questionnaire_item_codes
 from surveys.models import ANONYMOUS_GROUPS, Cycle, Group, Invitation, InvitationLink
 from surveys.vocabulary import NOMINATED_OUTSIDE, SMALL_GROUPS
@@ -88,14 +88,29 @@ class OpenInvitation:
     subject_id: int
     group: str
     questionnaire_id: int
+    # Who chose the rater (``Invitation.Source``): an outside rater the subject nominated is
+    # sealed apart from every other (``sealed_group``).
+    source: str
 
     @classmethod
     def of(cls, invitation: Invitation) -> OpenInvitation:
         cycle = invitation.cycle
-        return cls(invitation.pk, cycle.pk, invitation.subject_id, invitation.group, cycle.questionnaire_id)
+        return cls(
+            invitation.pk, cycle.pk, invitation.subject_id, invitation.group, cycle.questionnaire_id, invitation.source
+        )
+
+    @property
+    def sealed_group(self) -> str:
+        """The group the answer is sealed under: "nominated outside" for an outside rater the
+        subject nominated (whose address could be the subject's own, so the answer counts in no
+        figure), the invitation's group for everyone else — outside raters the manager added
+        for the same subject included."""
+        if self.group == Group.OUTSIDE and self.source == Invitation.Source.NOMINATED:
+            return NOMINATED_OUTSIDE
+        return self.group
 
 
-_COLUMNS = 'i.id, i.cycle_id, i.subject_id, i."group", i.status, c.status, c.deadline, c.questionnaire_id'
+_COLUMNS = 'i.id, i.cycle_id, i.subject_id, i."group", i.status, c.status, c.deadline, c.questionnaire_id, i.source'
 _BY_ID = f"SELECT {_COLUMNS} FROM {{invitation}} i JOIN {{cycle}} c ON c.id = i.cycle_id WHERE i.id = %s"  # noqa: S608 — names
 # One row whatever the token: the caller's lock-out, and the link's invitation if there is one.
 _BY_LINK = (
@@ -117,10 +132,10 @@ def _statement(template: str) -> str:
 
 def _open_invitation(row: tuple[Any, ...]) -> OpenInvitation | None:
     """What a submit needs of the invitation if it can take an answer now; ``None`` for any other."""
-    invitation_id, cycle_id, subject_id, group, status, cycle_status, deadline, questionnaire_id = row
+    invitation_id, cycle_id, subject_id, group, status, cycle_status, deadline, questionnaire_id, source = row
     if invitation_id is None or not answerable(status=status, cycle_status=cycle_status, deadline=deadline):
         return None
-    return OpenInvitation(invitation_id, cycle_id, subject_id, group, questionnaire_id)
+    return OpenInvitation(invitation_id, cycle_id, subject_id, group, questionnaire_id, source)
 
 
 def _invitation_read(*, invitation_id: int) -> OpenInvitation:
@@ -161,7 +176,7 @@ def invitation_open_by_token(*, token: str, address: str) -> LinkRead:
 #   its deadline and asks the questionnaire the answer was checked against. The status
 #   condition sits on the invitation row itself: when submits of one link race, PostgreSQL
 #   re-checks it against the row version the winner wrote, so exactly one claims it.
-#   Subject and group are those the answer was sealed with;
+#   Subject, group and source are those the answer was sealed with;
 # - the sealed answer is stored only if the claim took (``%(sealed)b``: sent in binary).
 # The invitation row is also what keeps a close from missing the answer: ``cycle_close``
 # locks every open invitation of the cycle before it counts and opens the answers, so it
@@ -172,6 +187,7 @@ _CLAIM = """
 WITH claimed AS (
     UPDATE {invitation} SET status = %(new_status)s
     WHERE id = %(invitation)s AND status = %(invitation_open)s AND subject_id = %(subject)s AND "group" = %(group)s
+      AND source = %(source)s
       AND cycle_id IN (
           SELECT id FROM {cycle}
           WHERE id = %(cycle)s AND status = %(cycle_open)s AND deadline > %(now)s
@@ -205,6 +221,7 @@ def _invitation_claim(invitation: OpenInvitation, *, new_status: str, sealed: by
         "invitation_open": Invitation.Status.OPEN,
         "subject": invitation.subject_id,
         "group": invitation.group,
+        "source": invitation.source,
     }
     if sealed is not None:
         parameters.update(id=uuid.uuid4(), sealed=sealed)
@@ -252,15 +269,13 @@ def _seal(
     """The answer sealed to the size of every answer to its questionnaire, a decline's too."""
     return answer_seal(
         cycle_id=invitation.cycle_id,
-        payload={**payload, "subject": invitation.subject_id, "group": invitation.group},
+        payload={**payload, "subject": invitation.subject_id, "group": invitation.sealed_group},
         texts=texts,
         item_codes=item_codes,
     )
 
 
-def _small_groups_merge(
-    responses: list[Response], declines: list[Decline], *, k: int, nominating: set[int]
-) -> list[Response]:
+def _small_groups_merge(responses: list[Response], declines: list[Decline], *, k: int) -> list[Response]:
     """Store the answers of an anonymous group with fewer than k of them as "smaller groups";
     returns the responses to store.
 
@@ -269,14 +284,10 @@ def _small_groups_merge(
     who was invited: the one direct-report response is the one direct report's. A
     decline's reason is never shown in a group, so every anonymous decline is stored so.
 
-    The outside raters of a subject in ``nominating`` (one who nominated outside raters)
-    are stored as "nominated outside": the subject could have given addresses of their
-    own, so those answers are never combined with anyone's. Fewer than k of them count in
-    no figure at all, and are not stored.
+    The answers of outside raters the subject nominated ("nominated outside") are never
+    combined with anyone's: the subject could have given addresses of their own. Fewer
+    than k of them count in no figure at all, and are not stored.
     """
-    for response in responses:
-        if response.group == Group.OUTSIDE and response.subject_id in nominating:
-            response.group = NOMINATED_OUTSIDE
     sizes: dict[tuple[int, str], int] = {}
     for response in responses:
         sizes[(response.subject_id, response.group)] = sizes.get((response.subject_id, response.group), 0) + 1
@@ -289,7 +300,7 @@ def _small_groups_merge(
         if response.group in ANONYMOUS_GROUPS and sizes[(response.subject_id, response.group)] < k:
             response.group = SMALL_GROUPS
     for decline in declines:
-        if decline.group in ANONYMOUS_GROUPS:
+        if decline.group in ANONYMOUS_GROUPS or decline.group == NOMINATED_OUTSIDE:
             decline.group = SMALL_GROUPS
     return kept
 
@@ -316,30 +327,36 @@ def answers_unseal(*, cycle_id: int) -> int:
     """
     responses: list[Response] = []
     declines: list[Decline] = []
+    nominating: set[int] | None = None
     sealed = SealedAnswer.objects.filter(cycle_id=cycle_id).values_list("ciphertext", flat=True)
     for blob in sealed.iterator(chunk_size=200):
         payload, texts = answer_unseal(cycle_id=cycle_id, blob=blob)
+        group = payload["group"]
+        if group == Group.OUTSIDE and not answer_group_final(blob):
+            # Sealed before outside raters were sealed by who chose them: every outside answer
+            # of a subject who nominated outside raters is set apart, as it was then.
+            if nominating is None:
+                nominating = _subjects_who_nominated_outside_raters(cycle_id)
+            if payload["subject"] in nominating:
+                group = NOMINATED_OUTSIDE
         if payload["kind"] == RESPONSE:
             responses.append(
                 Response(
                     cycle_id=cycle_id,
                     subject_id=payload["subject"],
-                    group=payload["group"],
+                    group=group,
                     ratings=payload["ratings"],
                     comments={name: texts.get(name, "") for name in COMMENT_NAMES},
                 )
             )
         else:
             declines.append(
-                Decline(
-                    cycle_id=cycle_id, subject_id=payload["subject"], group=payload["group"], reason=texts["reason"]
-                )
+                Decline(cycle_id=cycle_id, subject_id=payload["subject"], group=group, reason=texts["reason"])
             )
     responses = _small_groups_merge(
         responses,
         declines,
         k=Cycle.objects.values_list("anonymity_min", flat=True).get(pk=cycle_id),
-        nominating=_subjects_who_nominated_outside_raters(cycle_id),
     )
     _shuffle(responses)
     _shuffle(declines)

@@ -575,13 +575,22 @@ def report_notices(*, result: ReportResult) -> list[str]:
     """What the reader must know about figures that are missing, stated truthfully."""
     rules = result.rules
     notices: list[str] = []
+    # Stored only when at least k of them answered (feedback.services), so saying that they
+    # did tells no one more than a count of k would.
+    nominated = any(NOMINATED_OUTSIDE in dimension.dropped for dimension in result.dimensions)
+    nominated_notice = (
+        "The ratings of the outside raters this person nominated count in no score, and their comments are "
+        "not quoted: an address the person gave could be their own."
+    )
     if result.anonymous_pool < rules.k:
         notices.append(
             f"Fewer than {rules.k} peers, direct reports and outside raters answered, so this report shows "
             "self and manager scores only: any figure from so few anonymous raters could reveal who said what."
         )
+        if nominated:
+            notices.append(nominated_notice)
         return notices
-    if any(dimension.dropped for dimension in result.dimensions):
+    if any(set(dimension.dropped) - {NOMINATED_OUTSIDE} for dimension in result.dimensions):
         # Never names the dropped group: "answers from direct reports are left out" would
         # tell the reader that the lone direct report answered at all.
         text = (
@@ -591,6 +600,8 @@ def report_notices(*, result: ReportResult) -> list[str]:
         if any(comment.label is None for comment in result.comments):
             text += " Their written comments may still appear, without a group name, among the comments."
         notices.append(text)
+    if nominated:
+        notices.append(nominated_notice)
     if not result.indices.get(OTHERS):
         notices.append(
             "There is no Others point on the balance plane: on at least one dimension too few anonymous "

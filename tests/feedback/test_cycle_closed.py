@@ -212,3 +212,130 @@ def test_outside_raters_a_subject_nominated_are_stored_apart_and_fewer_than_k_no
     # then: never stored where they could be combined with the direct report's answer
     groups = sorted(Response.objects.filter(subject=subject).values_list("group", flat=True))
     assert groups == sorted([SMALL_GROUPS] + [NOMINATED_OUTSIDE] * stored)
+
+
+def _outside_rater(subject: Any, source: str) -> tuple[Invitation, str]:
+    from surveys.models import Group
+    from surveys.services import invitation_link_create
+
+    invitation = InvitationFactory(subject=subject, group=Group.OUTSIDE, source=source, status=Invitation.Status.OPEN)
+    return invitation, invitation_link_create(invitation=invitation)
+
+
+def _answer_through_every_path(cycle: Cycle, links: list[tuple[Invitation, str]], values: list[int]) -> None:
+    """Each link answered with its value: the first with the survey form (and its survey
+    cookie), the second with the API, the rest with the service — each path that seals."""
+    from django.test import Client
+
+    from tests.feedback.helpers import form_data
+
+    (_, first_token), (_, second_token), *rest = links
+    browser = Client()
+    page = str(browser.get(f"/s/{first_token}/")["Location"])
+    assert browser.post(page, form_data(cycle, value=str(values[0]))).status_code == 303
+    answered = Client().post(
+        f"/api/survey/{second_token}/responses/", full_answers(cycle, value=values[1]), content_type="application/json"
+    )
+    assert answered.status_code == 201
+    for (invitation, _), value in zip(rest, values[2:], strict=True):
+        response_submit(invitation_id=invitation.pk, answers=full_answers(cycle, value=value))
+
+
+def _nominating_subject_report(manager: Any, *, real_answer: int) -> tuple[Any, dict[str, Any]]:
+    """k = 3. The subject nominated three outside raters: two addresses of their own (answering
+    3) and one real person (answering ``real_answer``); the manager added three outside raters
+    (answering 5, 4, 5); one more the subject nominated declines. Returns the subject and the
+    report's data once the cycle has closed."""
+    from reports import services as reports
+    from reports.models import Report
+
+    cycle = CycleFactory(status=Cycle.Status.OPEN, team__manager=manager, anonymity_min=3)
+    subject = SubjectFactory(cycle=cycle)
+    nominated = [_outside_rater(subject, Invitation.Source.NOMINATED) for _ in range(4)]
+    added = [_outside_rater(subject, Invitation.Source.MANAGER) for _ in range(3)]
+    _answer_through_every_path(cycle, nominated[:3], [3, 3, real_answer])
+    _answer_through_every_path(cycle, added, [5, 4, 5])
+    response_decline(invitation_id=nominated[3][0].pk, reason="I do not know them well enough")
+    assert cycle_close(cycle=cycle, by=manager)
+    report = Report.objects.get(subject=subject)
+    reports.report_build(report_id=report.pk)
+    report.refresh_from_db()
+    return subject, report.data
+
+
+def _read_by_the_subject(data: dict[str, Any]) -> str:
+    """Everything the report says, but for which review and person it is about."""
+    shown = json.dumps({name: value for name, value in data.items() if name not in ("subject", "cycle")})
+    return shown.replace(data["subject"]["name"], "<the subject>")
+
+
+@pytest.mark.parametrize("rule", ["kept", "broken"])
+def test_outside_raters_the_manager_added_count_and_those_the_subject_nominated_change_nothing(
+    default_questionnaire: Any, manager: Any, monkeypatch: pytest.MonkeyPatch, rule: str
+) -> None:
+    from feedback.services import OpenInvitation
+    from surveys.vocabulary import NOMINATED_OUTSIDE, OUTSIDE, SMALL_GROUPS
+
+    if rule == "broken":
+        # Every answer sealed under its invitation's group: the subject's nominated raters
+        # then join the manager's, and the one real rater's answer shows through.
+        monkeypatch.setattr(OpenInvitation, "sealed_group", property(lambda invitation: invitation.group))
+    # given / when: the same review twice, the real nominated rater answering 1, then 5
+    subject, low = _nominating_subject_report(manager, real_answer=1)
+    _, high = _nominating_subject_report(manager, real_answer=5)
+    # then: what the subject reads does not move with the real nominated rater's answer
+    if rule == "broken":
+        assert _read_by_the_subject(low) != _read_by_the_subject(high)
+        return
+    assert _read_by_the_subject(low) == _read_by_the_subject(high)
+    # and the manager's three count as outside raters, the subject's three are set apart
+    stored = sorted(
+        (group, *set(ratings.values()))
+        for group, ratings in Response.objects.filter(subject=subject).values_list("group", "ratings")
+    )
+    assert stored == [
+        (NOMINATED_OUTSIDE, 1),
+        (NOMINATED_OUTSIDE, 3),
+        (NOMINATED_OUTSIDE, 3),
+        (OUTSIDE, 4),
+        (OUTSIDE, 5),
+        (OUTSIDE, 5),
+    ]
+    assert list(Decline.objects.filter(subject=subject).values_list("group", flat=True)) == [SMALL_GROUPS]
+    outside = [group for dimension in low["dimensions"] for group in dimension["groups"]]
+    assert outside
+    assert all(group == {"group": OUTSIDE, "label": "Outside raters", "score": 4.7, "n": 3} for group in outside)
+    assert any("outside raters this person nominated count in no score" in notice for notice in low["notices"])
+    assert not any("fewer than 3 people of a group" in notice for notice in low["notices"])
+
+
+def test_an_outside_answer_sealed_before_outside_raters_were_sealed_by_who_chose_them_keeps_the_old_rule(
+    default_questionnaire: Any, manager: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given: answers sealed in format 2, which says "outside" for every outside rater: one the
+    # manager added for a subject who nominated outside raters cannot be told from one the
+    # subject nominated, so every outside answer of that subject is set apart, as before
+    from feedback import sealing
+    from surveys.vocabulary import NOMINATED_OUTSIDE, OUTSIDE
+
+    cycle = CycleFactory(status=Cycle.Status.OPEN, team__manager=manager, anonymity_min=3)
+    nominating, other = SubjectFactory(cycle=cycle), SubjectFactory(cycle=cycle)
+    with monkeypatch.context() as earlier:
+        earlier.setattr(sealing, "FORMAT", b"\x02")
+        for subject, source in (
+            (nominating, Invitation.Source.NOMINATED),
+            (nominating, Invitation.Source.MANAGER),
+            (other, Invitation.Source.MANAGER),
+        ):
+            for _ in range(3):
+                invitation, _ = _outside_rater(subject, source)
+                response_submit(invitation_id=invitation.pk, answers=full_answers(cycle, value=4))
+    blobs = SealedAnswer.objects.filter(cycle=cycle).values_list("ciphertext", flat=True)
+    assert {bytes(blob[:1]) for blob in blobs} == {b"\x02"}
+    # when
+    assert cycle_close(cycle=cycle, by=manager)
+    # then
+    assert (
+        sorted(Response.objects.filter(subject=nominating).values_list("group", flat=True)) == [NOMINATED_OUTSIDE] * 6
+    )
+    assert list(Response.objects.filter(subject=other).values_list("group", flat=True)) == [OUTSIDE] * 3

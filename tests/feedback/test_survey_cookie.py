@@ -142,3 +142,29 @@ def test_the_cookie_is_sent_over_https_only_where_the_session_cookie_is(
     assert client.get(f"/s/{token}/").cookies[COOKIE_NAME]["secure"]
     settings.SESSION_COOKIE_SECURE = False
     assert not Client().get(f"/s/{token}/").cookies[COOKIE_NAME]["secure"]
+
+
+def test_a_cookie_written_before_it_kept_who_chose_the_rater_still_opens_and_submits_the_survey(
+    client: Client, invitation: Invitation, token: str
+) -> None:
+    # given: the cookie as it was written before, five numbers held beside the key
+    import time
+
+    from feedback import browser
+    from feedback.models import SealedAnswer
+
+    page = str(client.get(f"/s/{token}/")["Location"])
+    key = page.split("/")[-2]
+    earlier = [
+        invitation.pk,
+        invitation.cycle_id,
+        invitation.subject_id,
+        browser._GROUPS.index(invitation.group),
+        invitation.cycle.questionnaire_id,
+    ]
+    client.cookies[COOKIE_NAME] = browser._seal({"s": {key: earlier}, "d": [], "t": int(time.time())})
+    assert _browser(client).surveys == {key: invitation.pk}
+    # when / then: the survey opens, and its submit (which then reads the invitation) is stored
+    assert "You are rating Jonas Berg" in client.get(page).content.decode()
+    assert client.post(page, form_data(invitation.cycle)).status_code == 303
+    assert SealedAnswer.objects.filter(cycle=invitation.cycle).count() == 1
