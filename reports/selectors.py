@@ -36,9 +36,9 @@ from reports.scoring import REPORT_FORMAT, DimensionSpec, ItemSpec, RaterAnswers
 from surveys.models import ANONYMOUS_GROUPS, Cycle, Dimension, Invitation, Item, Subject
 from surveys.selectors import (
     anonymous_rater_invitations,
+    invitations_rated_by,
     managed_by,
     managed_by_id,
-    rater_address,
     rater_address_of,
 )
 
@@ -89,7 +89,7 @@ def _rated_anonymously_by(user: AnyUser) -> Exists:
     them, one fewer than the rules allow. Any cycle, not only the report's own: an earlier
     review's figures come back in a later report's trend.
     """
-    invitations = anonymous_rater_invitations(rater_email=rater_address(user=user))
+    invitations = invitations_rated_by(user=user)
     return Exists(invitations.filter(subject__person_id=OuterRef("subject__person_id")))
 
 
@@ -511,9 +511,9 @@ def uncoached_by_cycle(*, cycle_ids: list[int], names: int = UNCOACHED_NAMES) ->
 
     A coach counts for a person unless they are barred from the person's reports
     (``_barred``: they managed a review of the person, or were one of the person's anonymous
-    raters), or their account is inactive. Two queries for any number of cycles and of
-    people: the coaches' addresses, then the count (a window over the cycle) and the names,
-    cut in the database.
+    raters, under any address their account had), or their account is inactive. Two queries
+    for any number of cycles and of people: the coaches' addresses, then the count (a window
+    over the cycle) and the names, cut in the database.
     """
     coaches_emails = (
         CoachAssignment.objects.filter(cycle_id__in=cycle_ids).values_list("coach_id", "coach__email").distinct()
@@ -531,7 +531,9 @@ def uncoached_by_cycle(*, cycle_ids: list[int], names: int = UNCOACHED_NAMES) ->
     managed = Subject.objects.filter(person_id=person).filter(
         managed_by_id(user_id=OuterRef("coach_id"), via="cycle__")
     )
-    rated = anonymous_rater_invitations(rater_email=OuterRef("address")).filter(subject__person_id=person)
+    rated = anonymous_rater_invitations(rater_email=OuterRef("address"), account=OuterRef(OuterRef("coach_id"))).filter(
+        subject__person_id=person
+    )
     coaches = (
         CoachAssignment.objects.filter(coach__is_active=True)
         .annotate(address=address)

@@ -294,6 +294,26 @@ class InvitationLink(models.Model):
         return f"link for invitation {self.invitation_id}"
 
 
+class FormerAddress(models.Model):
+    """An address an account had before its current one, as invitations store addresses.
+
+    Written by PostgreSQL itself (a trigger on the user table, migration 0014) whenever an
+    account's address changes, by any path: the admin, a shell, a bulk update, plain SQL.
+    Someone asked to rate a person as an anonymous rater knows their own answer, so they
+    never read that person's reports (``reports.selectors``); the invitation keeps the
+    address they were asked under, and a new address on their account must not lift that.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="former_addresses")
+    address = models.CharField(max_length=254)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "address"], name="former_address_once")]
+
+    def __str__(self) -> str:
+        return self.address
+
+
 class LinkLockout(models.Model):
     """An address refusing every secret link until ``until``: it opened too many that lead nowhere.
 

@@ -17,6 +17,7 @@ from config import links
 from surveys.models import (
     ANONYMOUS_GROUPS,
     Cycle,
+    FormerAddress,
     Group,
     Invitation,
     InvitationLink,
@@ -100,8 +101,9 @@ def rater_address(*, user: Any) -> str:
     """The address under which ``user`` would have been asked to rate, as invitations store
     addresses (``email_normalize``); empty for a user without one.
 
-    The address is all that ties an account to a rater (a survey link needs none); one the
-    account does not have cannot be matched.
+    The address is all that ties an account to a rater (a survey link needs none): the
+    account's addresses before this one are matched too (``invitations_rated_by``); one it
+    never had cannot be.
     """
     if not user.is_authenticated:
         return ""
@@ -115,24 +117,34 @@ def rater_address_of(*, email: str) -> str:
     return email_normalize(email)
 
 
-def anonymous_rater_invitations(*, rater_email: Any) -> QuerySet[Invitation]:
+def anonymous_rater_invitations(*, rater_email: Any, account: Any = None) -> QuerySet[Invitation]:
     """The invitations of launched cycles that asked ``rater_email`` (an address as stored, or an
     expression giving one) to rate someone as one of the anonymous raters (peer, direct report,
-    outside rater).
+    outside rater); with ``account`` (a user id, or an expression giving one), also those that
+    asked any address the account had before (``FormerAddress``).
 
     Whoever answered one knows one answer of that person's anonymous pool: beside a figure
     from k raters it leaves k − 1, and beside a later report's trend the same of that review.
     """
-    if rater_email == "":
+    asked = Q(rater_email=rater_email)
+    if account is not None:
+        asked |= Q(rater_email__in=FormerAddress.objects.filter(user_id=account).values("address"))
+    elif rater_email == "":
         return Invitation.objects.none()
-    return Invitation.objects.filter(rater_email=rater_email, group__in=ANONYMOUS_GROUPS).exclude(
-        status=Invitation.Status.DRAFT
-    )
+    return Invitation.objects.filter(asked, group__in=ANONYMOUS_GROUPS).exclude(status=Invitation.Status.DRAFT)
+
+
+def invitations_rated_by(*, user: Any) -> QuerySet[Invitation]:
+    """The invitations that asked ``user`` to rate someone as an anonymous rater, under the
+    account's address or any it had before; none for an anonymous visitor."""
+    if not user.is_authenticated:
+        return Invitation.objects.none()
+    return anonymous_rater_invitations(rater_email=rater_address(user=user), account=user.pk)
 
 
 def people_rated_anonymously(*, user: Any, person_ids: list[int]) -> set[int]:
     """Which of these people ``user`` was asked to rate as an anonymous rater, in any cycle."""
-    invitations = anonymous_rater_invitations(rater_email=rater_address(user=user))
+    invitations = invitations_rated_by(user=user)
     return set(invitations.filter(subject__person_id__in=person_ids).values_list("subject__person_id", flat=True))
 
 

@@ -273,3 +273,57 @@ def test_a_person_whose_only_coach_cannot_read_their_report_counts_as_uncoached(
         coach.save(update_fields=["is_active"])
     # then: the manager is told the person has no coach, as nobody can read the report
     assert uncoached_by_cycle(cycle_ids=[report.cycle_id])[report.cycle_id].names == ["Jonas Berg"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("how", ["saved", "bulk update", "plain SQL"])
+def test_a_new_address_on_the_account_of_someone_who_rated_a_person_does_not_lift_the_bar(
+    client: Client, world: dict[str, Any], coach: Any, manager: Any, how: str
+) -> None:
+    # given: Charlie, coach of the whole cycle, was asked to rate Jonas as a peer under the
+    # address his account had then; his address is changed afterwards, by any path
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+
+    from surveys.models import FormerAddress
+
+    report, cycle = world["report"], world["cycle"]
+    InvitationFactory(cycle=cycle, subject=report.subject, group=Group.PEER, rater_email="charlie@example.test")
+    Invitation.objects.filter(cycle=cycle).update(status=Invitation.Status.CLOSED)
+    users = get_user_model().objects.filter(pk=coach.pk)
+    users.update(email=" Charlie@Example.TEST")
+    new = "charlie.lindqvist@example.test"
+    if how == "saved":
+        coach.email = new
+        coach.save()
+    elif how == "bulk update":
+        users.update(email=new)
+    else:
+        with connection.cursor() as cursor:
+            cursor.execute(f"UPDATE {users.model._meta.db_table} SET email = %s WHERE id = %s", [new, coach.pk])  # noqa: S608 — a model's table
+    coach.refresh_from_db()
+    assert coach.email == new
+    assert set(FormerAddress.objects.filter(user=coach).values_list("address", flat=True)) >= {"charlie@example.test"}
+    # then: he still knows one answer of Jonas's pool, and nothing of Jonas is his to read
+    client.force_login(coach)
+    for route in CONTENT_OF_ONE_REPORT:
+        assert client.get(route.format(report=report.id)).status_code == 404, route
+    assert client.get(f"/api/reports/cycles/{cycle.id}/team/").status_code == 404
+    with pytest.raises(ValidationError, match="asked to rate them as an anonymous rater"):
+        coach_assign(cycle=cycle, coach=coach, subject=report.subject, by=manager)
+    assert uncoached_by_cycle(cycle_ids=[cycle.id])[cycle.id].names == ["Jonas Berg"]
+
+
+@pytest.mark.django_db
+def test_an_account_saved_without_a_new_address_records_no_former_one(coach: Any) -> None:
+    from surveys.models import FormerAddress
+
+    before = coach.email.strip().lower()
+    coach.first_name = "Charlie"
+    coach.save()
+    coach.email = f" {coach.email.upper()}"  # the same address, as invitations store it
+    coach.save()
+    assert not FormerAddress.objects.filter(user=coach).exists()
+    coach.email = "charlie.lindqvist@example.test"
+    coach.save()
+    assert list(FormerAddress.objects.filter(user=coach).values_list("address", flat=True)) == [before]
