@@ -347,3 +347,36 @@ def test_raters_the_manager_added_stay_the_managers_when_the_subject_sends_a_lis
     outside = dict(ann.invitations.filter(group=Group.OUTSIDE).values_list("rater_email", "source"))
     # the coach is still told that the manager chose this rater; the subject's earlier pick is replaced
     assert outside == {"chosen@manager.test": Invitation.Source.MANAGER}
+
+
+def test_the_subject_and_the_manager_are_told_that_outside_raters_the_subject_names_count_nowhere(
+    nominating: Cycle, team: Team, client: Client
+) -> None:
+    # given: Ann names an outside rater; the manager adds one for her too
+    url = _link(team, "Ann")
+    page = " ".join(client.get(url).content.decode().split())
+    assert "their answers count in no score and are not quoted in your report" in page
+    assert "Outside raters your manager adds count as usual" in page
+    client.post(url, {"peers": [person(team, "Ben").pk, person(team, "Cat").pk], "others": "kim@partner.test"})
+    ann = nominating.subjects.get(person__name="Ann")
+    services.raters_bulk_add(
+        cycle=nominating,
+        raters=[
+            services.RaterSpec(
+                subject=ann, group=Group.OUTSIDE, email="lee@partner.test", source=Invitation.Source.MANAGER
+            )
+        ],
+    )
+    # when: the manager checks the list
+    manager = Client()
+    manager.force_login(team.manager)
+    raters = " ".join(manager.get(f"/cycles/{nominating.pk}/raters/").content.decode().split())
+    # then: the one Ann chose is marked, the one the manager added is not
+    assert '&lt;kim@partner.test&gt;</span> <span class="muted">(chosen by Ann: counts in no score)</span>' in raters
+    assert "&lt;lee@partner.test&gt;</span> <form" in raters
+    assert "outside raters you add here count as usual" in raters
+    api = APIClient()
+    api.force_authenticate(team.manager)
+    rows = api.get(f"/api/cycles/{nominating.pk}/raters/").json()["results"]
+    outside = {row["email"]: row["source"] for row in rows if row["group"] == Group.OUTSIDE}
+    assert outside == {"kim@partner.test": Invitation.Source.NOMINATED, "lee@partner.test": Invitation.Source.MANAGER}
