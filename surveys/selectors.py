@@ -264,13 +264,15 @@ def answer_counts(*, cycle: Cycle) -> dict[int, dict[str, list[int]]]:
     """{subject id: {"self" | "manager" | "anonymous": [invited, answered]}}, counted in the database.
 
     The anonymous groups are counted together, as the manager may see them; nothing per
-    invitation leaves this function.
+    invitation leaves this function. Outside raters a subject nominated are not counted:
+    their answers count in no figure (``feedback.services``), so they bring no report closer.
     """
     counts: dict[int, dict[str, list[int]]] = {}
     for subject_id in Subject.objects.filter(cycle=cycle).values_list("id", flat=True):
         counts[subject_id] = {Group.SELF: [0, 0], Group.MANAGER: [0, 0], ANONYMOUS: [0, 0]}
     for row in (
         Invitation.objects.filter(cycle=cycle)
+        .exclude(group=Group.OUTSIDE, source=Invitation.Source.NOMINATED)
         .values("subject_id", "group")
         .annotate(invited=Count("id"), answered=Count("id", filter=Q(status=Invitation.Status.COMPLETED)))
         .order_by()

@@ -380,3 +380,28 @@ def test_the_subject_and_the_manager_are_told_that_outside_raters_the_subject_na
     rows = api.get(f"/api/cycles/{nominating.pk}/raters/").json()["results"]
     outside = {row["email"]: row["source"] for row in rows if row["group"] == Group.OUTSIDE}
     assert outside == {"kim@partner.test": Invitation.Source.NOMINATED, "lee@partner.test": Invitation.Source.MANAGER}
+
+
+def test_progress_counts_no_outside_rater_the_subject_nominated(manager: Any, client: Client) -> None:
+    # given: k = 3; three outside raters the subject nominated answered, and one of two peers
+    from tests.factories import CycleFactory, InvitationFactory, SubjectFactory
+
+    cycle = CycleFactory(status=Cycle.Status.OPEN, team__manager=manager, anonymity_min=3, nomination_mode="subjects")
+    subject = SubjectFactory(cycle=cycle, person__name="Ann Berg")
+    for _ in range(3):
+        InvitationFactory(
+            subject=subject,
+            group=Group.OUTSIDE,
+            source=Invitation.Source.NOMINATED,
+            status=Invitation.Status.COMPLETED,
+        )
+    for status in (Invitation.Status.COMPLETED, Invitation.Status.OPEN):
+        InvitationFactory(subject=subject, group=Group.PEER, source=Invitation.Source.NOMINATED, status=status)
+    # when
+    (progress,) = selectors.cycle_progress(cycle=cycle)
+    # then: their answers bring no report closer, so the pool is the two peers, below k
+    assert (progress.anonymous_invited, progress.anonymous_answered, progress.enough) == (2, None, False)
+    client.force_login(manager)
+    page = " ".join(client.get(f"/cycles/{cycle.pk}/").content.decode().split())
+    assert "2 invited — fewer than 3, so not counted" in page
+    assert "Outside raters a person nominated are not counted here" in page
