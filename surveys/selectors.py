@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import operator
 import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import reduce
 from typing import Any
 
 from django.conf import settings
@@ -639,13 +641,26 @@ def subjects_short_of_k(*, cycle: Cycle, subject_ids: Sequence[int] | None = Non
     ]
 
 
+def _counted_invitations(group: str) -> Q:
+    """A subject's invitations of ``group`` whose answers can count in a figure (every one but
+    an outside rater the subject nominated), as a condition on ``invitations``."""
+    if group != Group.OUTSIDE:
+        return Q(invitations__group=group)
+    sources = [source for source in Invitation.Source.values if source != Invitation.Source.NOMINATED]
+    return Q(invitations__group=group, invitations__source__in=sources)
+
+
 def _subjects_short_of_k() -> QuerySet[Subject]:
     """The subjects with an anonymous group that has raters but fewer than k, or with fewer
     than k anonymous raters in all, each against its own cycle's k; annotated with the
     invited count of each anonymous group (``n_<group>``), whether it is short
-    (``short_<group>``), and the anonymous raters in all (``n_anonymous``)."""
+    (``short_<group>``), and the anonymous raters in all (``n_anonymous``).
+
+    Outside raters the subject nominated are not counted: their answers count in no figure
+    (``feedback.services``), so they keep no group from being dropped."""
     k = F("cycle__anonymity_min")
-    invited = {f"n_{group}": Count("invitations", filter=Q(invitations__group=group)) for group in ANONYMOUS_GROUPS}
+    counted = {group: _counted_invitations(group) for group in ANONYMOUS_GROUPS}
+    invited = {f"n_{group}": Count("invitations", filter=counted[group]) for group in ANONYMOUS_GROUPS}
     short = {
         f"short_{group}": Case(
             When(Q(**{f"n_{group}__gt": 0, f"n_{group}__lt": k}), then=Value(True)),
@@ -659,7 +674,7 @@ def _subjects_short_of_k() -> QuerySet[Subject]:
         any_short |= Q(**{name: True})
     return (
         Subject.objects.annotate(
-            **invited, n_anonymous=Count("invitations", filter=Q(invitations__group__in=ANONYMOUS_GROUPS)), k=k
+            **invited, n_anonymous=Count("invitations", filter=reduce(operator.or_, counted.values())), k=k
         )
         .annotate(**short)
         .filter(any_short)

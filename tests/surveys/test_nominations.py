@@ -382,7 +382,9 @@ def test_the_subject_and_the_manager_are_told_that_outside_raters_the_subject_na
     assert outside == {"kim@partner.test": Invitation.Source.NOMINATED, "lee@partner.test": Invitation.Source.MANAGER}
 
 
-def test_progress_counts_no_outside_rater_the_subject_nominated(manager: Any, client: Client) -> None:
+def test_progress_and_the_at_risk_warning_count_no_outside_rater_the_subject_nominated(
+    manager: Any, client: Client
+) -> None:
     # given: k = 3; three outside raters the subject nominated answered, and one of two peers
     from tests.factories import CycleFactory, InvitationFactory, SubjectFactory
 
@@ -405,3 +407,7 @@ def test_progress_counts_no_outside_rater_the_subject_nominated(manager: Any, cl
     page = " ".join(client.get(f"/cycles/{cycle.pk}/").content.decode().split())
     assert "2 invited — fewer than 3, so not counted" in page
     assert "Outside raters a person nominated are not counted here" in page
+    # and the warning counts the peers alone: short of k
+    (risk,) = selectors.subjects_short_of_k(cycle=cycle)
+    assert (risk.anonymous_invited, [group.group for group in risk.groups]) == (2, [Group.PEER])
+    assert selectors.subjects_at_risk_count(cycle=cycle) == 1
