@@ -311,17 +311,18 @@ class RaterSerializer(serializers.ModelSerializer):
     subject_name = serializers.CharField(source="subject.person.name", read_only=True)
     email = serializers.EmailField(source="rater_email", read_only=True)
     name = serializers.CharField(source="rater_name", read_only=True)
-    source = serializers.ChoiceField(
-        choices=Invitation.Source.choices,
-        read_only=True,
-        help_text="Who chose the rater. An outside rater the subject nominated counts in no score and is quoted "
-        "nowhere (an address the subject gave could be their own); one the manager added counts as usual.",
-    )
 
     class Meta:
         model = Invitation
         fields = ["id", "subject", "subject_name", "group", "source", "email", "name"]
         read_only_fields = fields
+        extra_kwargs = {
+            "source": {
+                "help_text": "Who chose the rater. An outside rater the subject nominated counts in no score and "
+                "is quoted nowhere (an address the subject gave could be their own); one the manager added "
+                "counts as usual."
+            }
+        }
 
 
 class RaterInputSerializer(serializers.Serializer):
