@@ -33,9 +33,10 @@ from config.links import token_hash
 from feedback.models import Response
 from reports.models import CoachAssignment, Release, Report
 from reports.scoring import REPORT_FORMAT, DimensionSpec, ItemSpec, RaterAnswers
-from surveys.models import ANONYMOUS_GROUPS, Cycle, Dimension, Invitation, Item, Subject
+from surveys.models import ANONYMOUS_GROUPS, Cycle, Dimension, Group, Invitation, Item, Subject
 from surveys.selectors import (
     anonymous_rater_invitations,
+    anonymous_rater_invitations_before,
     invitations_rated_by,
     managed_by,
     managed_by_id,
@@ -81,7 +82,7 @@ def _barred(user: AnyUser) -> Q:
     return _rated_by_choice_of(user) | _rated_anonymously_by(user)
 
 
-def _rated_anonymously_by(user: AnyUser) -> Exists:
+def _rated_anonymously_by(user: AnyUser) -> Q:
     """For a Report queryset: whether ``user`` was asked to rate its person as an anonymous
     rater, in its cycle or any other.
 
@@ -89,8 +90,9 @@ def _rated_anonymously_by(user: AnyUser) -> Exists:
     them, one fewer than the rules allow. Any cycle, not only the report's own: an earlier
     review's figures come back in a later report's trend.
     """
-    invitations = invitations_rated_by(user=user)
-    return Exists(invitations.filter(subject__person_id=OuterRef("subject__person_id")))
+    person = OuterRef("subject__person_id")
+    current, before = invitations_rated_by(user=user) or [Invitation.objects.none()] * 2
+    return Q(Exists(current.filter(subject__person_id=person))) | Q(Exists(before.filter(subject__person_id=person)))
 
 
 def _rated_by_choice_of(user: AnyUser) -> Exists:
@@ -531,13 +533,14 @@ def uncoached_by_cycle(*, cycle_ids: list[int], names: int = UNCOACHED_NAMES) ->
     managed = Subject.objects.filter(person_id=person).filter(
         managed_by_id(user_id=OuterRef("coach_id"), via="cycle__")
     )
-    rated = anonymous_rater_invitations(rater_email=OuterRef("address"), account=OuterRef(OuterRef("coach_id"))).filter(
+    rated = anonymous_rater_invitations(rater_email=OuterRef("address")).filter(subject__person_id=person)
+    rated_before = anonymous_rater_invitations_before(account=OuterRef(OuterRef("coach_id"))).filter(
         subject__person_id=person
     )
     coaches = (
         CoachAssignment.objects.filter(coach__is_active=True)
         .annotate(address=address)
-        .filter(Q(coach__is_superuser=True) | ~(Exists(managed) | Exists(rated)))
+        .filter(Q(coach__is_superuser=True) | ~(Exists(managed) | Exists(rated) | Exists(rated_before)))
     )
     whole_cycle = coaches.filter(cycle_id=OuterRef("cycle_id"), subject__isnull=True)
     own = coaches.filter(cycle_id=OuterRef("cycle_id"), subject_id=OuterRef("pk"))

@@ -119,35 +119,55 @@ def rater_address_of(*, email: str) -> str:
     return email_normalize(email)
 
 
-def anonymous_rater_invitations(*, rater_email: Any, account: Any = None) -> QuerySet[Invitation]:
+def anonymous_rater_invitations(*, rater_email: Any) -> QuerySet[Invitation]:
     """The invitations of launched cycles that asked ``rater_email`` (an address as stored, or an
     expression giving one) to rate someone as one of the anonymous raters (peer, direct report,
-    outside rater); with ``account`` (a user id, or an expression giving one), also those that
-    asked any address the account had before (``FormerAddress``).
+    outside rater).
 
     Whoever answered one knows one answer of that person's anonymous pool: beside a figure
     from k raters it leaves k − 1, and beside a later report's trend the same of that review.
     """
-    asked = Q(rater_email=rater_email)
-    if account is not None:
-        asked |= Q(rater_email__in=FormerAddress.objects.filter(user_id=account).values("address"))
-    elif rater_email == "":
+    if rater_email == "":
         return Invitation.objects.none()
-    return Invitation.objects.filter(asked, group__in=ANONYMOUS_GROUPS).exclude(status=Invitation.Status.DRAFT)
+    return _anonymous_launched(Invitation.objects.filter(rater_email=rater_email))
 
 
-def invitations_rated_by(*, user: Any) -> QuerySet[Invitation]:
-    """The invitations that asked ``user`` to rate someone as an anonymous rater, under the
-    account's address or any it had before; none for an anonymous visitor."""
+def anonymous_rater_invitations_before(*, account: Any) -> QuerySet[Invitation]:
+    """The same for every address ``account`` (a user id, or an expression giving one) had
+    before its current one (``FormerAddress``).
+
+    Apart from ``anonymous_rater_invitations`` rather than one condition with it: an ``OR``
+    with a subquery would read every invitation, where each on its own reads the address index.
+    """
+    former = FormerAddress.objects.filter(user_id=account).values("address")
+    return _anonymous_launched(Invitation.objects.filter(rater_email__in=former))
+
+
+def _anonymous_launched(invitations: QuerySet[Invitation]) -> QuerySet[Invitation]:
+    return invitations.filter(group__in=ANONYMOUS_GROUPS).exclude(status=Invitation.Status.DRAFT)
+
+
+def invitations_rated_by(*, user: Any) -> list[QuerySet[Invitation]]:
+    """The invitations that asked ``user`` to rate someone as an anonymous rater: those under
+    the account's address and those under any it had before, as two querysets to be
+    combined with ``Exists`` or read one after the other; none for an anonymous visitor."""
     if not user.is_authenticated:
-        return Invitation.objects.none()
-    return anonymous_rater_invitations(rater_email=rater_address(user=user), account=user.pk)
+        return []
+    return [
+        anonymous_rater_invitations(rater_email=rater_address(user=user)),
+        anonymous_rater_invitations_before(account=user.pk),
+    ]
 
 
 def people_rated_anonymously(*, user: Any, person_ids: list[int]) -> set[int]:
     """Which of these people ``user`` was asked to rate as an anonymous rater, in any cycle."""
-    invitations = invitations_rated_by(user=user)
-    return set(invitations.filter(subject__person_id__in=person_ids).values_list("subject__person_id", flat=True))
+    return {
+        person_id
+        for invitations in invitations_rated_by(user=user)
+        for person_id in invitations.filter(subject__person_id__in=person_ids).values_list(
+            "subject__person_id", flat=True
+        )
+    }
 
 
 def cycle_get_for_user(*, user: Any, cycle_id: int) -> Cycle:

@@ -10,9 +10,13 @@ from django.db import migrations, models
 
 FUNCTION = "surveys_former_address_record"
 TRIGGER = "surveys_former_address_on_email_change"
-# An address as surveys.services.people.email_normalize makes it (stripped, lower case), the
-# form invitations store it in.
-NORMALIZED = "lower(btrim({row}.email, E' \\t\\n\\r\\f\\v'))"
+# An address as surveys.services.people.email_normalize makes it, the form invitations store
+# it in: stripped of whatever Python's str.strip() strips (every character str.isspace() calls
+# whitespace, written as Unicode escapes), then lower case. lower() is PostgreSQL's, which
+# lowercases as Python does every ASCII letter (all of an address but an IDN domain) and
+# every other letter the database's locale knows: under the "C" locale only ASCII.
+_WHITESPACE = "".join(f"\\u{code:04x}" for code in range(0x10000) if chr(code).isspace())
+NORMALIZED = "lower(btrim({row}.email, E'" + _WHITESPACE + "'))"
 
 
 def trigger_create(apps: Any, schema_editor: Any) -> None:

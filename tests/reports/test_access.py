@@ -288,10 +288,12 @@ def test_a_new_address_on_the_account_of_someone_who_rated_a_person_does_not_lif
     from surveys.models import FormerAddress
 
     report, cycle = world["report"], world["cycle"]
-    InvitationFactory(cycle=cycle, subject=report.subject, group=Group.PEER, rater_email="charlie@example.test")
+    # (an address ending in "v", and whitespace a form would have stripped, as email_normalize
+    # strips it: the trigger must make of it what invitations store)
+    InvitationFactory(cycle=cycle, subject=report.subject, group=Group.PEER, rater_email="vic@agency.gov")
     Invitation.objects.filter(cycle=cycle).update(status=Invitation.Status.CLOSED)
     users = get_user_model().objects.filter(pk=coach.pk)
-    users.update(email=" Charlie@Example.TEST")
+    users.update(email="\u2003Vic@Agency.GOV\t\u00a0")
     new = "charlie.lindqvist@example.test"
     if how == "saved":
         coach.email = new
@@ -303,7 +305,7 @@ def test_a_new_address_on_the_account_of_someone_who_rated_a_person_does_not_lif
             cursor.execute(f"UPDATE {users.model._meta.db_table} SET email = %s WHERE id = %s", [new, coach.pk])  # noqa: S608 — a model's table
     coach.refresh_from_db()
     assert coach.email == new
-    assert set(FormerAddress.objects.filter(user=coach).values_list("address", flat=True)) >= {"charlie@example.test"}
+    assert set(FormerAddress.objects.filter(user=coach).values_list("address", flat=True)) >= {"vic@agency.gov"}
     # then: he still knows one answer of Jonas's pool, and nothing of Jonas is his to read
     client.force_login(coach)
     for route in CONTENT_OF_ONE_REPORT:
