@@ -50,7 +50,8 @@ from surveys.signals import CloseRefused
 # outside rater as "outside" (``answer_group_final``). Same length as format 2.
 FORMAT = b"\x03"
 _TEXT_CODECS = {b"\x01": "utf-8", b"\x02": "utf-16-le", b"\x03": "utf-16-le"}
-_GROUP_NOT_FINAL = frozenset({b"\x01", b"\x02"})
+_FORMAT_GROUP_NOT_FINAL = b"\x02"
+_GROUP_NOT_FINAL = frozenset({b"\x01", _FORMAT_GROUP_NOT_FINAL})
 KEY_ID_BYTES = 8
 NONCE_BYTES = 12
 # The header's room when the questionnaire is not given (answers sealed by a migration).
@@ -128,9 +129,11 @@ def answer_seal(
     payload: Mapping[str, Any],
     texts: Mapping[str, str],
     item_codes: tuple[str, ...] | None = None,
+    group_final: bool = True,
 ) -> bytes:
     """Seal an answer: ``payload`` (small JSON values) and ``texts`` (the free texts, by name),
-    to the questionnaire asking ``item_codes``.
+    to the questionnaire asking ``item_codes``. ``group_final=False`` for an answer whose group
+    does not say who chose an outside rater (format 2, see ``answer_group_final``).
 
     Every result for one questionnaire has the same length (``sealed_bytes``), whatever was
     typed, answer or decline.
@@ -143,7 +146,7 @@ def answer_seal(
     plaintext = _plaintext({**payload, "texts": names}, [texts[name] for name in names], header_max=header_max)
     nonce = os.urandom(NONCE_BYTES)
     ciphertext = _cipher(key).encrypt(nonce, plaintext, _associated_data(cycle_id))
-    return FORMAT + _key_id(key) + nonce + ciphertext
+    return (FORMAT if group_final else _FORMAT_GROUP_NOT_FINAL) + _key_id(key) + nonce + ciphertext
 
 
 def answer_group_final(blob: bytes | memoryview) -> bool:

@@ -571,23 +571,26 @@ def report_compute(
     )
 
 
-def report_notices(*, result: ReportResult) -> list[str]:
-    """What the reader must know about figures that are missing, stated truthfully."""
+def report_notices(*, result: ReportResult, nominated_outside: bool = False) -> list[str]:
+    """What the reader must know about figures that are missing, stated truthfully.
+
+    ``nominated_outside``: the subject nominated outside raters. Said from the invitations,
+    never from the answers: the answers of those raters are stored only when k of them
+    answered, and a notice that followed them would tell a subject who gave k − 1 addresses
+    of their own whether the one real person answered.
+    """
     rules = result.rules
     notices: list[str] = []
-    # Stored only when at least k of them answered (feedback.services), so saying that they
-    # did tells no one more than a count of k would.
-    nominated = any(NOMINATED_OUTSIDE in dimension.dropped for dimension in result.dimensions)
     nominated_notice = (
-        "The ratings of the outside raters this person nominated count in no score, and their comments are "
-        "not quoted: an address the person gave could be their own."
+        "Outside raters this person nominated count in no score, and their comments are not quoted: an "
+        "address the person gave could be one of their own."
     )
     if result.anonymous_pool < rules.k:
         notices.append(
             f"Fewer than {rules.k} peers, direct reports and outside raters answered, so this report shows "
             "self and manager scores only: any figure from so few anonymous raters could reveal who said what."
         )
-        if nominated:
+        if nominated_outside:
             notices.append(nominated_notice)
         return notices
     if any(set(dimension.dropped) - {NOMINATED_OUTSIDE} for dimension in result.dimensions):
@@ -600,7 +603,7 @@ def report_notices(*, result: ReportResult) -> list[str]:
         if any(comment.label is None for comment in result.comments):
             text += " Their written comments may still appear, without a group name, among the comments."
         notices.append(text)
-    if nominated:
+    if nominated_outside:
         notices.append(nominated_notice)
     if not result.indices.get(OTHERS):
         notices.append(
@@ -710,8 +713,11 @@ def _item_json(item: ItemResult) -> dict[str, Any]:
     }
 
 
-def report_data(*, result: ReportResult, previous: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """The JSON stored on the report: figures from the safe base only, one decimal, counts attached."""
+def report_data(
+    *, result: ReportResult, previous: Mapping[str, Any] | None = None, nominated_outside: bool = False
+) -> dict[str, Any]:
+    """The JSON stored on the report: figures from the safe base only, one decimal, counts
+    attached; ``nominated_outside`` as ``report_notices`` takes it."""
     rules = result.rules
     dimensions = [_dimension_json(dimension, result.base) for dimension in result.dimensions]
     by_key = {dimension["key"]: dimension for dimension in dimensions}
@@ -733,7 +739,7 @@ def report_data(*, result: ReportResult, previous: Mapping[str, Any] | None = No
         "agreement_min": rules.agreement_min,
         "quadrant_cut": float(rules.quadrant_cut),
         "anonymous_shown": any(dimension.others is not None for dimension in result.dimensions),
-        "notices": report_notices(result=result),
+        "notices": report_notices(result=result, nominated_outside=nominated_outside),
         "dimensions": dimensions,
         "indices": {
             label: {side: _score_json(score) for side, score in by_side.items()}

@@ -281,6 +281,9 @@ class BuildInput:
     # manager chooses raters and sees no scores; the coach is told these counts.
     anonymous_invited: int
     sources: dict[str, int]
+    # Whether the subject nominated outside raters (invited, answered or not), whose answers
+    # count in no figure: the report says so whether or not any of them answered.
+    nominated_outside: bool
 
 
 def report_build_input(*, report_id: int) -> BuildInput:
@@ -321,19 +324,25 @@ def report_build_input(*, report_id: int) -> BuildInput:
         .values_list("data", flat=True)
         .first()
     )
-    sources = dict(
+    invited = (
         Invitation.objects.filter(subject_id=report.subject_id, group__in=ANONYMOUS_GROUPS)
-        .values_list("source")
+        .values_list("group", "source")
         .annotate(n=Count("id"))
         .order_by()
     )
+    sources = dict.fromkeys(Invitation.Source.values, 0)
+    nominated_outside = False
+    for group, source, n in invited:
+        sources[source] = sources.get(source, 0) + n
+        nominated_outside |= group == Group.OUTSIDE and source == Invitation.Source.NOMINATED
     return BuildInput(
         report=report,
         dimensions=dimensions,
         raters=raters,
         previous=previous,
         anonymous_invited=sum(sources.values()),
-        sources={source: sources.get(source, 0) for source in Invitation.Source.values},
+        sources=sources,
+        nominated_outside=nominated_outside,
     )
 
 

@@ -109,7 +109,7 @@ def report_data_compute(*, report_id: int) -> dict[str, Any]:
         quadrant_cut=Fraction(str(settings.BALANCE_QUADRANT_CUT)),
     )
     result = report_compute(raters=build.raters, dimensions=build.dimensions, rules=rules)
-    data = report_data(result=result, previous=build.previous)
+    data = report_data(result=result, previous=build.previous, nominated_outside=build.nominated_outside)
     data["raters"] = {
         "anonymous_invited": build.anonymous_invited,
         "added_by_manager": build.sources[Invitation.Source.MANAGER],

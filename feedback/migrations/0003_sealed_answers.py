@@ -34,13 +34,19 @@ def seal_open_cycles(apps, schema_editor):
             payload["ratings"] = response.ratings
             texts = {name: str(text) for name, text in (response.comments or {}).items()}
             sealed.append(
-                sealed_model(cycle_id=cycle_id, ciphertext=answer_seal(cycle_id=cycle_id, payload=payload, texts=texts))
+                sealed_model(
+                    cycle_id=cycle_id,
+                    ciphertext=answer_seal(cycle_id=cycle_id, payload=payload, texts=texts, group_final=False),
+                )
             )
         for decline in decline_model.objects.filter(cycle_id=cycle_id).exclude(reason=""):
             payload = {"kind": "decline", "subject": decline.subject_id, "group": decline.group}
             texts = {"reason": decline.reason}
             sealed.append(
-                sealed_model(cycle_id=cycle_id, ciphertext=answer_seal(cycle_id=cycle_id, payload=payload, texts=texts))
+                sealed_model(
+                    cycle_id=cycle_id,
+                    ciphertext=answer_seal(cycle_id=cycle_id, payload=payload, texts=texts, group_final=False),
+                )
             )
         sealed_model.objects.bulk_create(sealed)
         response_model.objects.filter(cycle_id=cycle_id).delete()

@@ -241,11 +241,11 @@ def _answer_through_every_path(cycle: Cycle, links: list[tuple[Invitation, str]]
         response_submit(invitation_id=invitation.pk, answers=full_answers(cycle, value=value))
 
 
-def _nominating_subject_report(manager: Any, *, real_answer: int) -> tuple[Any, dict[str, Any]]:
+def _nominating_subject_report(manager: Any, *, real_answer: int | None) -> tuple[Any, dict[str, Any]]:
     """k = 3. The subject nominated three outside raters: two addresses of their own (answering
-    3) and one real person (answering ``real_answer``); the manager added three outside raters
-    (answering 5, 4, 5); one more the subject nominated declines. Returns the subject and the
-    report's data once the cycle has closed."""
+    3) and one real person (answering ``real_answer``, or declining for ``None``); the manager
+    added three outside raters (answering 5, 4, 5); one more the subject nominated declines.
+    Returns the subject and the report's data once the cycle has closed."""
     from reports import services as reports
     from reports.models import Report
 
@@ -253,8 +253,13 @@ def _nominating_subject_report(manager: Any, *, real_answer: int) -> tuple[Any, 
     subject = SubjectFactory(cycle=cycle)
     nominated = [_outside_rater(subject, Invitation.Source.NOMINATED) for _ in range(4)]
     added = [_outside_rater(subject, Invitation.Source.MANAGER) for _ in range(3)]
-    _answer_through_every_path(cycle, nominated[:3], [3, 3, real_answer])
-    _answer_through_every_path(cycle, added, [5, 4, 5])
+    if real_answer is None:
+        _answer_through_every_path(cycle, [*nominated[:2], added[0]], [3, 3, 5])
+        _answer_through_every_path(cycle, [added[1], added[2]], [4, 5])
+        response_decline(invitation_id=nominated[2][0].pk, reason="")
+    else:
+        _answer_through_every_path(cycle, nominated[:3], [3, 3, real_answer])
+        _answer_through_every_path(cycle, added, [5, 4, 5])
     response_decline(invitation_id=nominated[3][0].pk, reason="I do not know them well enough")
     assert cycle_close(cycle=cycle, by=manager)
     report = Report.objects.get(subject=subject)
@@ -280,14 +285,17 @@ def test_outside_raters_the_manager_added_count_and_those_the_subject_nominated_
         # Every answer sealed under its invitation's group: the subject's nominated raters
         # then join the manager's, and the one real rater's answer shows through.
         monkeypatch.setattr(OpenInvitation, "sealed_group", property(lambda invitation: invitation.group))
-    # given / when: the same review twice, the real nominated rater answering 1, then 5
+    # given / when: the same review three times, the real nominated rater answering 1, then 5,
+    # then declining (their answers are stored only when k of them answered)
     subject, low = _nominating_subject_report(manager, real_answer=1)
     _, high = _nominating_subject_report(manager, real_answer=5)
-    # then: what the subject reads does not move with the real nominated rater's answer
+    _, declined = _nominating_subject_report(manager, real_answer=None)
+    # then: what the subject reads does not move with the real nominated rater's answer,
+    # nor with whether they answered at all
     if rule == "broken":
         assert _read_by_the_subject(low) != _read_by_the_subject(high)
         return
-    assert _read_by_the_subject(low) == _read_by_the_subject(high)
+    assert _read_by_the_subject(low) == _read_by_the_subject(high) == _read_by_the_subject(declined)
     # and the manager's three count as outside raters, the subject's three are set apart
     stored = sorted(
         (group, *set(ratings.values()))
@@ -305,7 +313,7 @@ def test_outside_raters_the_manager_added_count_and_those_the_subject_nominated_
     outside = [group for dimension in low["dimensions"] for group in dimension["groups"]]
     assert outside
     assert all(group == {"group": OUTSIDE, "label": "Outside raters", "score": 4.7, "n": 3} for group in outside)
-    assert any("outside raters this person nominated count in no score" in notice for notice in low["notices"])
+    assert any("Outside raters this person nominated count in no score" in notice for notice in low["notices"])
     assert not any("fewer than 3 people of a group" in notice for notice in low["notices"])
 
 
@@ -320,8 +328,12 @@ def test_an_outside_answer_sealed_before_outside_raters_were_sealed_by_who_chose
 
     cycle = CycleFactory(status=Cycle.Status.OPEN, team__manager=manager, anonymity_min=3)
     nominating, other = SubjectFactory(cycle=cycle), SubjectFactory(cycle=cycle)
+    from feedback.services import OpenInvitation
+
     with monkeypatch.context() as earlier:
+        # As the code before sealed: format 2, every outside rater under "outside"
         earlier.setattr(sealing, "FORMAT", b"\x02")
+        earlier.setattr(OpenInvitation, "sealed_group", property(lambda invitation: invitation.group))
         for subject, source in (
             (nominating, Invitation.Source.NOMINATED),
             (nominating, Invitation.Source.MANAGER),
