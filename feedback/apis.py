@@ -183,6 +183,7 @@ def _survey_data(invitation: Invitation) -> dict[str, Any]:
             subject_name=invitation.subject.person.name,
             anonymity_min=cycle.anonymity_min,
             comment_threshold=cycle.comment_threshold,
+            source=invitation.source,
         ),
         "deadline": cycle.deadline,
         "questionnaire": {

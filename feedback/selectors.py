@@ -81,13 +81,14 @@ class SurveyInvitation:
     anonymity_min: int
     comment_threshold: int
     subject_name: str
+    source: str
 
 
 _PAGE_SQL = (
     # The only values built into it are the models' table names: no input.
     'SELECT i.id, i.cycle_id, i.subject_id, i."group", i.status, c.status, c.deadline, c.questionnaire_id,'  # noqa: S608
     # Cycle.comment_threshold: comment_min is null or at least k (a constraint), never 0.
-    " c.anonymity_min, COALESCE(c.comment_min, c.anonymity_min), p.name"
+    " c.anonymity_min, COALESCE(c.comment_min, c.anonymity_min), p.name, i.source"
     f" FROM {Invitation._meta.db_table} i JOIN {Cycle._meta.db_table} c ON c.id = i.cycle_id"
     f" JOIN {Subject._meta.db_table} s ON s.id = i.subject_id JOIN {Person._meta.db_table} p ON p.id = s.person_id"
     " WHERE i.id = %s"
@@ -110,9 +111,18 @@ def invitation_get_answerable(*, invitation_id: int) -> SurveyInvitation | None:
     pk, cycle_id, subject_id, group, status, cycle_status, deadline, *shown = row
     if not answerable(status=status, cycle_status=cycle_status, deadline=deadline):
         return None
-    questionnaire_id, anonymity_min, comment_threshold, subject_name = shown
+    questionnaire_id, anonymity_min, comment_threshold, subject_name, source = shown
     return SurveyInvitation(
-        pk, cycle_id, subject_id, group, questionnaire_id, deadline, anonymity_min, comment_threshold, subject_name
+        pk,
+        cycle_id,
+        subject_id,
+        group,
+        questionnaire_id,
+        deadline,
+        anonymity_min,
+        comment_threshold,
+        subject_name,
+        source,
     )
 
 
@@ -151,9 +161,13 @@ def survey_role(*, group: str, subject_name: str) -> str:
     return SURVEY_ROLES[group].format(name=subject_name)
 
 
-def anonymity_promise(*, group: str, subject_name: str, anonymity_min: int, comment_threshold: int) -> dict[str, Any]:
+def anonymity_promise(
+    *, group: str, subject_name: str, anonymity_min: int, comment_threshold: int, source: str = ""
+) -> dict[str, Any]:
     """What happens to this rater's answers, stated honestly for their group (PRODUCT.md,
-    anonymity rules), with the cycle's k and the raters a comment needs."""
+    anonymity rules), with the cycle's k and the raters a comment needs; ``source`` is who
+    chose the rater (``Invitation.Source``): the answers of an outside rater the person
+    reviewed nominated count in no figure (``feedback.services``), and the rater is told so."""
     k = anonymity_min
     name = subject_name
     identified = group in IDENTIFIED_GROUPS
@@ -172,6 +186,13 @@ def anonymity_promise(*, group: str, subject_name: str, anonymity_min: int, comm
             "part of the report's combined “Others” figures, together with the answers of peers, direct "
             f"reports and outside raters (never {name}'s self-assessment), whenever the report shows those. "
             f"{sealed}"
+        )
+    elif group == Group.OUTSIDE and source == Invitation.Source.NOMINATED:
+        statement = (
+            f"Your answers are anonymous. {sealed} After that they are stored with nothing that leads back to "
+            f"you. {name} named you as a rater, and an address given by the person reviewed could be one of "
+            "their own: so the answers of the outside raters they named count in no score of the report, and "
+            "their comments are not quoted. You may answer for the record, or decline."
         )
     else:
         group_name = Group(group).label.lower()

@@ -213,6 +213,7 @@ def _invitation_context(invitation: SurveyInvitation, key: str) -> dict[str, Any
             subject_name=invitation.subject_name,
             anonymity_min=invitation.anonymity_min,
             comment_threshold=invitation.comment_threshold,
+            source=invitation.source,
         ),
         "deadline_iso": deadline_iso,
         "deadline_text": deadline_text,

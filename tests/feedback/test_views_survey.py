@@ -64,6 +64,23 @@ def test_the_promise_is_stated_honestly_per_group(
         assert "anonymous" not in html.lower()
 
 
+@pytest.mark.parametrize(
+    ("source", "counted"), [(Invitation.Source.NOMINATED, False), (Invitation.Source.MANAGER, True)]
+)
+def test_an_outside_rater_the_person_nominated_is_told_their_answers_count_in_no_score(
+    client: Client, make_link: Any, source: str, counted: bool
+) -> None:
+    # Their answers count in no figure (the person could have given an address of their own):
+    # promising them a place in the figures once k answered would be untrue. Page and API alike.
+    _, token = make_link(group=Group.OUTSIDE, source=source)
+    page = " ".join(unescape(client.get(open_survey(client, token)).content.decode()).split())
+    api = client.get(f"/api/survey/{token}/").json()["anonymity"]["statement"]
+    for text in (page, api):
+        assert ("from outside raters count only when at least" in text) is counted
+        assert ("Priya Nair named you as a rater" in text) is not counted
+        assert ("count in no score of the report, and their comments are not quoted" in text) is not counted
+
+
 def test_the_manager_is_told_their_answers_also_count_in_others(client: Client, make_link: Any) -> None:
     # The report's Others figure is computed from the manager and the shown anonymous
     # raters together: promising the manager "not pooled" would be untrue.
