@@ -192,7 +192,7 @@ def anonymity_promise(
             f"Your answers are anonymous. {sealed} After that they are stored with nothing that leads back to "
             f"you. {name} named you as a rater, and an address given by the person reviewed could be one of "
             "their own: so the answers of the outside raters they named count in no score of the report, and "
-            "their comments are not quoted. You may answer for the record, or decline."
+            "their comments are not quoted. You may still answer, or decline."
         )
     else:
         group_name = Group(group).label.lower()

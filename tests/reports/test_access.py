@@ -293,7 +293,7 @@ def test_a_new_address_on_the_account_of_someone_who_rated_a_person_does_not_lif
     InvitationFactory(cycle=cycle, subject=report.subject, group=Group.PEER, rater_email="vic@agency.gov")
     Invitation.objects.filter(cycle=cycle).update(status=Invitation.Status.CLOSED)
     users = get_user_model().objects.filter(pk=coach.pk)
-    users.update(email="\u2003Vic@Agency.GOV\t\u00a0")
+    users.update(email="\u2003vic@Agency.gov\t\u00a0")
     new = "charlie.lindqvist@example.test"
     if how == "saved":
         coach.email = new
