@@ -38,7 +38,7 @@ typecheck: $(STAMP)
 	$(TYPECHECK_ENV) $(BIN)/mypy
 
 pytest: $(STAMP) $(NODE_STAMP)
-	$(BIN)/pytest
+	$(BIN)/pytest --durations=20
 
 ## bench: the benchmarks in bench/, printing their figures
 bench: $(STAMP)
