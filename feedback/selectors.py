@@ -187,7 +187,7 @@ def anonymity_promise(
             f"reports and outside raters (never {name}'s self-assessment), whenever the report shows those. "
             f"{sealed}"
         )
-    elif group == Group.OUTSIDE and source == Invitation.Source.NOMINATED:
+    elif Invitation.counts_nowhere(group=group, source=source):
         statement = (
             f"Your answers are anonymous. {sealed} After that they are stored with nothing that leads back to "
             f"you. {name} named you as a rater, and an address given by the person reviewed could be one of "

@@ -40,7 +40,7 @@ from feedback.answers import COMMENT_NAMES, answers_clean, reason_clean
 from feedback.models import Decline, Response, SealedAnswer
 from feedback.sealing import answer_group_final, answer_seal, answer_unseal
 from feedback.selectors import answerable, invitation_answered, questionnaire_item_codes
-from surveys.models import ANONYMOUS_GROUPS, Cycle, Group, Invitation, InvitationLink
+from surveys.models import ANONYMOUS_GROUPS, Cycle, Group, Invitation, InvitationLink, nominated_outside
 from surveys.vocabulary import NOMINATED_OUTSIDE, SMALL_GROUPS
 
 # The order must not be predictable from anything stored, hence the operating system's randomness.
@@ -105,7 +105,7 @@ class OpenInvitation:
         subject nominated (whose address could be the subject's own, so the answer counts in no
         figure), the invitation's group for everyone else — outside raters the manager added
         for the same subject included."""
-        if self.group == Group.OUTSIDE and self.source == Invitation.Source.NOMINATED:
+        if Invitation.counts_nowhere(group=self.group, source=self.source):
             return NOMINATED_OUTSIDE
         return self.group
 
@@ -306,11 +306,7 @@ def _small_groups_merge(responses: list[Response], declines: list[Decline], *, k
 
 
 def _subjects_who_nominated_outside_raters(cycle_id: int) -> set[int]:
-    return set(
-        Invitation.objects.filter(
-            cycle_id=cycle_id, group=Group.OUTSIDE, source=Invitation.Source.NOMINATED
-        ).values_list("subject_id", flat=True)
-    )
+    return set(Invitation.objects.filter(nominated_outside(), cycle_id=cycle_id).values_list("subject_id", flat=True))
 
 
 def answers_unseal(*, cycle_id: int) -> int:

@@ -51,7 +51,6 @@ from surveys.vocabulary import (
     LEADERSHIP,
     MANAGEMENT,
     MANAGER,
-    NOMINATED_OUTSIDE,
     OTHERS,
     QUADRANT_LABELS,
     SELF,
@@ -204,9 +203,8 @@ def anonymity_filter(*, groups: Sequence[str], answered: Sequence[bool], k: int)
     # Outside raters the subject nominated count in no figure: the subject reads the
     # released report, and k-1 of those addresses could be their own — any figure with one
     # real rater among them, on its own or pooled with anyone, minus the answers the subject
-    # knows, would be that rater's answer.
-    if members.get(NOMINATED_OUTSIDE):
-        dropped = (*dropped, NOMINATED_OUTSIDE)
+    # knows, would be that rater's answer. They are not "dropped" either: the report says
+    # they count nowhere from the invitations (``report_notices``), never from their answers.
     # Every shown anonymous set has at least k raters, so a non-empty union does too.
     anonymous = frozenset(index for label in (*ANONYMOUS_GROUPS, COMBINED) for index in labels.get(label, ()))
     if _TEST_ONLY_LEAK == "fold_dropped":
@@ -593,7 +591,7 @@ def report_notices(*, result: ReportResult, nominated_outside: bool = False) -> 
         if nominated_outside:
             notices.append(nominated_notice)
         return notices
-    if any(set(dimension.dropped) - {NOMINATED_OUTSIDE} for dimension in result.dimensions):
+    if any(dimension.dropped for dimension in result.dimensions):
         # Never names the dropped group: "answers from direct reports are left out" would
         # tell the reader that the lone direct report answered at all.
         text = (

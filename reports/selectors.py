@@ -33,7 +33,7 @@ from config.links import token_hash
 from feedback.models import Response
 from reports.models import CoachAssignment, Release, Report
 from reports.scoring import REPORT_FORMAT, DimensionSpec, ItemSpec, RaterAnswers
-from surveys.models import ANONYMOUS_GROUPS, Cycle, Dimension, Group, Invitation, Item, Subject
+from surveys.models import ANONYMOUS_GROUPS, Cycle, Dimension, Invitation, Item, Subject
 from surveys.selectors import (
     anonymous_rater_invitations,
     anonymous_rater_invitations_before,
@@ -91,7 +91,7 @@ def _rated_anonymously_by(user: AnyUser) -> Q:
     review's figures come back in a later report's trend.
     """
     person = OuterRef("subject__person_id")
-    current, before = invitations_rated_by(user=user) or [Invitation.objects.none()] * 2
+    current, before = invitations_rated_by(user=user)
     return Q(Exists(current.filter(subject__person_id=person))) | Q(Exists(before.filter(subject__person_id=person)))
 
 
@@ -334,7 +334,7 @@ def report_build_input(*, report_id: int) -> BuildInput:
     nominated_outside = False
     for group, source, n in invited:
         sources[source] = sources.get(source, 0) + n
-        nominated_outside |= group == Group.OUTSIDE and source == Invitation.Source.NOMINATED
+        nominated_outside |= Invitation.counts_nowhere(group=group, source=source)
     return BuildInput(
         report=report,
         dimensions=dimensions,

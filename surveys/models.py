@@ -278,6 +278,23 @@ class Invitation(models.Model):
     def __str__(self) -> str:
         return f"{self.rater_email} → {self.subject}"
 
+    @staticmethod
+    def counts_nowhere(*, group: str, source: str) -> bool:
+        """Whether the answers of a rater of ``group`` chosen by ``source`` count in no figure:
+        those of an outside rater the subject nominated (the subject reads the released report,
+        and an address they gave could be their own). ``nominated_outside`` says it in SQL."""
+        return group == Group.OUTSIDE and source == Invitation.Source.NOMINATED
+
+    @property
+    def is_nominated_outside(self) -> bool:
+        return Invitation.counts_nowhere(group=self.group, source=self.source)
+
+
+def nominated_outside(prefix: str = "") -> models.Q:
+    """The invitations ``Invitation.counts_nowhere`` names, as a condition (``prefix`` reaches
+    them through a relation, e.g. ``"invitations__"``)."""
+    return models.Q(**{f"{prefix}group": Group.OUTSIDE, f"{prefix}source": Invitation.Source.NOMINATED})
+
 
 class InvitationLink(models.Model):
     """A secret survey link for one invitation; only the SHA-256 of its token is stored.

@@ -29,6 +29,7 @@ from surveys.models import (
     Reminder,
     Subject,
     Team,
+    nominated_outside,
 )
 
 
@@ -147,16 +148,16 @@ def _anonymous_launched(invitations: QuerySet[Invitation]) -> QuerySet[Invitatio
     return invitations.filter(group__in=ANONYMOUS_GROUPS).exclude(status=Invitation.Status.DRAFT)
 
 
-def invitations_rated_by(*, user: Any) -> list[QuerySet[Invitation]]:
+def invitations_rated_by(*, user: Any) -> tuple[QuerySet[Invitation], QuerySet[Invitation]]:
     """The invitations that asked ``user`` to rate someone as an anonymous rater: those under
     the account's address and those under any it had before, as two querysets to be
     combined with ``Exists`` or read one after the other; none for an anonymous visitor."""
     if not user.is_authenticated:
-        return []
-    return [
+        return Invitation.objects.none(), Invitation.objects.none()
+    return (
         anonymous_rater_invitations(rater_email=rater_address(user=user)),
         anonymous_rater_invitations_before(account=user.pk),
-    ]
+    )
 
 
 def people_rated_anonymously(*, user: Any, person_ids: list[int]) -> set[int]:
@@ -294,7 +295,7 @@ def answer_counts(*, cycle: Cycle) -> dict[int, dict[str, list[int]]]:
         counts[subject_id] = {Group.SELF: [0, 0], Group.MANAGER: [0, 0], ANONYMOUS: [0, 0]}
     for row in (
         Invitation.objects.filter(cycle=cycle)
-        .exclude(group=Group.OUTSIDE, source=Invitation.Source.NOMINATED)
+        .exclude(nominated_outside())
         .values("subject_id", "group")
         .annotate(invited=Count("id"), answered=Count("id", filter=Q(status=Invitation.Status.COMPLETED)))
         .order_by()
@@ -664,10 +665,7 @@ def subjects_short_of_k(*, cycle: Cycle, subject_ids: Sequence[int] | None = Non
 def _counted_invitations(group: str) -> Q:
     """A subject's invitations of ``group`` whose answers can count in a figure (every one but
     an outside rater the subject nominated), as a condition on ``invitations``."""
-    if group != Group.OUTSIDE:
-        return Q(invitations__group=group)
-    sources = [source for source in Invitation.Source.values if source != Invitation.Source.NOMINATED]
-    return Q(invitations__group=group, invitations__source__in=sources)
+    return Q(invitations__group=group) & ~nominated_outside("invitations__")
 
 
 def _subjects_short_of_k() -> QuerySet[Subject]:
