@@ -80,8 +80,12 @@ def _cipher(key: bytes) -> AESGCM:
     return AESGCM(key)
 
 
-def _associated_data(cycle_id: int) -> bytes:
-    return f"balance360 sealed answer, cycle {cycle_id}".encode()
+def _associated_data(cycle_id: int, blob_format: bytes) -> bytes:
+    # From format 3 on, the format byte is bound too: it says whether the group is final
+    # (``answer_group_final``), and one changed on disk must make the blob fail to open
+    # rather than have an outside rater the subject nominated counted as any outside rater.
+    bound = "" if blob_format in _GROUP_NOT_FINAL else f", format {blob_format[0]}"
+    return f"balance360 sealed answer, cycle {cycle_id}{bound}".encode()
 
 
 def _header(payload: Mapping[str, Any]) -> bytes:
@@ -145,8 +149,9 @@ def answer_seal(
     header_max = HEADER_MAX_BYTES if item_codes is None else header_max_bytes(item_codes)
     plaintext = _plaintext({**payload, "texts": names}, [texts[name] for name in names], header_max=header_max)
     nonce = os.urandom(NONCE_BYTES)
-    ciphertext = _cipher(key).encrypt(nonce, plaintext, _associated_data(cycle_id))
-    return (FORMAT if group_final else _FORMAT_GROUP_NOT_FINAL) + _key_id(key) + nonce + ciphertext
+    blob_format = FORMAT if group_final else _FORMAT_GROUP_NOT_FINAL
+    ciphertext = _cipher(key).encrypt(nonce, plaintext, _associated_data(cycle_id, blob_format))
+    return blob_format + _key_id(key) + nonce + ciphertext
 
 
 def answer_group_final(blob: bytes | memoryview) -> bool:
@@ -171,7 +176,9 @@ def answer_unseal(*, cycle_id: int, blob: bytes | memoryview) -> tuple[dict[str,
         raise SealBroken("no configured RESPONSE_SEAL_KEY sealed this answer")
     nonce = blob[1 + KEY_ID_BYTES : 1 + KEY_ID_BYTES + NONCE_BYTES]
     try:
-        plaintext = _cipher(keys[0]).decrypt(nonce, blob[1 + KEY_ID_BYTES + NONCE_BYTES :], _associated_data(cycle_id))
+        plaintext = _cipher(keys[0]).decrypt(
+            nonce, blob[1 + KEY_ID_BYTES + NONCE_BYTES :], _associated_data(cycle_id, blob[:1])
+        )
     except InvalidTag:
         raise SealBroken("the sealed answer does not open with its key (altered, or of another cycle)") from None
     (length,) = struct.unpack_from(">I", plaintext, 0)

@@ -41,7 +41,7 @@ from feedback.models import Decline, Response, SealedAnswer
 from feedback.sealing import answer_group_final, answer_seal, answer_unseal
 from feedback.selectors import answerable, invitation_answered, questionnaire_item_codes
 from surveys.models import ANONYMOUS_GROUPS, Cycle, Group, Invitation, InvitationLink, nominated_outside
-from surveys.vocabulary import NOMINATED_OUTSIDE, SMALL_GROUPS
+from surveys.vocabulary import NOMINATED_OUTSIDE, SMALL_GROUPS, STORED_ANONYMOUS_GROUPS
 
 # The order must not be predictable from anything stored, hence the operating system's randomness.
 _shuffle = random.SystemRandom().shuffle
@@ -300,7 +300,7 @@ def _small_groups_merge(responses: list[Response], declines: list[Decline], *, k
         if response.group in ANONYMOUS_GROUPS and sizes[(response.subject_id, response.group)] < k:
             response.group = SMALL_GROUPS
     for decline in declines:
-        if decline.group in ANONYMOUS_GROUPS or decline.group == NOMINATED_OUTSIDE:
+        if decline.group in STORED_ANONYMOUS_GROUPS:
             decline.group = SMALL_GROUPS
     return kept
 

@@ -136,6 +136,32 @@ def test_long_comments_get_their_toast_chunks_at_close_in_shuffled_order(
     assert by_chunk != texts
 
 
+@pytest.mark.parametrize(("sealed", "changed"), [(b"\x03", b"\x02"), (b"\x02", b"\x03")])
+def test_a_sealed_answer_whose_format_byte_was_changed_on_disk_keeps_the_cycle_open(
+    default_questionnaire: Any, manager: Any, monkeypatch: pytest.MonkeyPatch, sealed: bytes, changed: bytes
+) -> None:
+    # given: the format byte says whether an outside answer's group is final; someone with the
+    # database turns it, to have a nominated outside rater's answer counted, or the other way
+    from feedback import sealing
+
+    with monkeypatch.context() as sealing_as:
+        sealing_as.setattr(sealing, "FORMAT", sealed)
+        cycle, _ = answered_cycle()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE feedback_sealedanswer SET ciphertext = %s || substring(ciphertext from 2) WHERE cycle_id = %s",
+            [changed, cycle.pk],
+        )
+    # when
+    with pytest.raises(CloseRefused) as refused:
+        cycle_close(cycle=cycle, by=manager)
+    # then: the blobs do not open; nothing is lost, the close rolled back
+    assert isinstance(refused.value, SealBroken)
+    cycle.refresh_from_db()
+    assert cycle.status == Cycle.Status.OPEN
+    assert not Response.objects.exists()
+
+
 def test_a_sealed_answer_no_configured_key_opens_keeps_the_cycle_open(default_questionnaire: Any, manager: Any) -> None:
     # given: answers sealed with a key that has since been removed from the settings
     cycle, _ = answered_cycle()
