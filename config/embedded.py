@@ -11,6 +11,7 @@ from __future__ import annotations
 import ctypes
 import logging
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -200,6 +201,11 @@ class EmbeddedPostgres:
         # SIGINT is PostgreSQL's fast shutdown: sessions ended, a checkpoint written, data kept.
         stop_process(self.process, [(signal.SIGINT, 60), (signal.SIGQUIT, 10)])
         self.process = None
+        # A data directory whose path is too long for a socket's name gets its socket in a
+        # directory of its own under the temporary directory, made by ``prepare``: it goes too.
+        if self._socket_dir is not None and self._socket_dir.resolve() != self.data_dir.resolve():
+            shutil.rmtree(self._socket_dir, ignore_errors=True)
+            self._socket_dir = None
 
 
 @dataclass

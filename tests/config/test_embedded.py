@@ -12,7 +12,7 @@ import psutil
 import pytest
 import redis
 
-from config.embedded import EmbeddedRedis
+from config.embedded import EmbeddedPostgres, EmbeddedRedis
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 
@@ -53,6 +53,23 @@ def test_ephemeral_redis_keeps_nothing(tmp_path: Path) -> None:
         assert client.config_get("maxmemory-policy")["maxmemory-policy"] == "noeviction"
     finally:
         server.stop()
+
+
+def test_postgres_with_a_data_path_too_long_for_a_socket_name_leaves_no_socket_directory_behind(tmp_path: Path) -> None:
+    """Seen to fail before ``stop`` removed it: the hashed directory stayed in the temporary directory."""
+    # A Unix socket's name holds about 107 bytes; this data directory's own is longer.
+    data_dir = tmp_path / ("deep-" * 24) / "postgres"
+    server = EmbeddedPostgres(data_dir, ephemeral=True)
+    url = server.start()
+    try:
+        socket_dir = server._socket_dir
+        assert socket_dir is not None and socket_dir != data_dir
+        assert (socket_dir / ".s.PGSQL.5432").is_socket()
+        assert "deep-" not in url  # the URL names the short directory
+    finally:
+        server.stop()
+    assert not socket_dir.exists()
+    assert (data_dir / "PG_VERSION").is_file()  # the data itself stays
 
 
 @pytest.mark.slow
