@@ -74,6 +74,8 @@ class Stack:
             "PORT": str(self.web_port),
             "WEB_CONCURRENCY": "2",
             "VAR_DIR": str(directory),
+            # A process the test kills leaves its temporary files (a pool's pymp-*) behind: here.
+            "TMPDIR": str(directory),
             "STACK_BROKEN": broken,
             **timings,
         }

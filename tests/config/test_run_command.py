@@ -49,7 +49,8 @@ class RunCommand:
         self.seen: list[psutil.Process] = []
         env = {key: value for key, value in os.environ.items() if key not in {"DATABASE_URL", "REDIS_URL"}}
         env.pop("DJANGO_SETTINGS_MODULE", None)
-        env.update(VAR_DIR=str(var_dir), PORT=str(port))
+        # A child the test kills leaves its temporary files (a pool's pymp-*) beside its data.
+        env.update(VAR_DIR=str(var_dir), PORT=str(port), TMPDIR=str(var_dir.parent))
         self.process = subprocess.Popen(
             command,
             cwd=BASE_DIR,
