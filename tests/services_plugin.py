@@ -3,6 +3,14 @@
 Loaded with ``-p`` (see pyproject.toml) so that it runs before pytest-django imports the
 settings, which read ``DATABASE_URL`` and ``REDIS_URL``. Each run gets its own servers in
 a temporary directory, so two test runs on one machine never share a database.
+
+A run spread over processes (``make test`` passes pytest-xdist's ``-n``) gets a pair of
+servers per worker process: the tests kill, flush and stop them, which must not reach the
+tests another worker is running. The controlling process, which runs no test, starts none;
+it hands its workers placeholder URLs that each of them replaces with its own servers'.
+Servers given by ``DATABASE_URL`` / ``REDIS_URL`` are shared by the workers instead: each
+worker's test database is its own (pytest-django names it after the worker), and so are its
+Redis databases (the broker's and the cache's numbers moved by two per worker).
 """
 
 from __future__ import annotations
@@ -24,14 +32,45 @@ from types import FrameType
 import pytest
 
 from config.embedded import EmbeddedServices
+from config.env import redis_database_url
 
 _services: EmbeddedServices | None = None
 _directory: Path | None = None
+
+# What the controlling process of a distributed run exports so that the settings load; no
+# server answers at these, and a worker that finds them starts its own.
+PER_WORKER = {"DATABASE_URL": "postgres://per-worker/none", "REDIS_URL": "redis://per-worker:6379/0"}
+# The Redis databases a worker's tests use: the broker's (and results') and the cache's.
+REDIS_DATABASES_PER_WORKER = 2
+
+
+def _worker_number() -> int | None:
+    """This process's number as a pytest-xdist worker (``gw3`` → 3), or ``None``."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    return int(worker[2:]) if worker.startswith("gw") and worker[2:].isdigit() else None
+
+
+def _distributing(early_config: pytest.Config) -> bool:
+    """Whether this process hands the tests to xdist workers and runs none itself."""
+    return bool(getattr(early_config.known_args_namespace, "numprocesses", None)) and _worker_number() is None
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_load_initial_conftests(early_config: pytest.Config) -> Generator[None, None, None]:
     global _services, _directory
+    if _distributing(early_config):
+        for name, placeholder in PER_WORKER.items():
+            os.environ.setdefault(name, placeholder)
+        return (yield)
+    for name, placeholder in PER_WORKER.items():
+        if os.environ.get(name) == placeholder:
+            del os.environ[name]
+    worker = _worker_number()
+    if worker:
+        # A Redis given from outside, shared by the workers (CACHE_URL follows REDIS_URL when unset).
+        for name in ("REDIS_URL", "CACHE_URL"):
+            if os.environ.get(name):
+                os.environ[name] = redis_database_url(os.environ[name], offset=worker * REDIS_DATABASES_PER_WORKER)
     _directory = Path(tempfile.mkdtemp(prefix="b360-test-"))
     _services = EmbeddedServices(_directory, ephemeral=True)
     _services.start()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import subprocess
@@ -109,3 +110,73 @@ def test_a_run_stopped_by_a_mistyped_option_leaves_no_server_behind(tmp_path: Pa
             leftovers.append(where)
     assert leftovers == []
     assert not [path for path in tmp_path.iterdir() if path.name.startswith("b360-test-")]
+
+
+_WORKER_PROBE = """
+import json, os
+from pathlib import Path
+
+
+def test_probe() -> None:
+    names = ("PYTEST_XDIST_WORKER", "DATABASE_URL", "REDIS_URL", "CACHE_URL")
+    record = {name: os.environ.get(name) for name in names}
+    Path(os.environ["PROBE_OUT"], record["PYTEST_XDIST_WORKER"]).write_text(json.dumps(record))
+"""
+
+
+def _servers_seen_by_two_workers(tmp_path: Path, given: dict[str, str]) -> list[dict[str, str]]:
+    """Run one probe test on each of two xdist workers; what each found in its environment."""
+    (tmp_path / "test_probe.py").write_text(_WORKER_PROBE)
+    out = tmp_path / "seen"
+    out.mkdir()
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("DATABASE_URL", "REDIS_URL", "CACHE_URL", "DJANGO_SETTINGS_MODULE", "PYTEST_XDIST_WORKER")
+    }
+    env |= {"TMPDIR": str(tmp_path), "PROBE_OUT": str(out), "PYTHONPATH": str(BASE_DIR), **given}
+    plugins = ["-p", "tests.services_plugin", "-p", "no:cacheprovider", "-p", "no:django", "-o", "addopts="]
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            *plugins,
+            "--rootdir",
+            str(tmp_path),
+            "-n",
+            "2",
+            "--dist",
+            "each",
+            str(tmp_path / "test_probe.py"),
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return [json.loads(path.read_text()) for path in sorted(out.iterdir())]
+
+
+@pytest.mark.slow
+def test_each_worker_of_a_distributed_run_gets_servers_of_its_own(tmp_path: Path) -> None:
+    """Seen to fail when the controller started servers its workers inherited: one URL for both."""
+    seen = _servers_seen_by_two_workers(tmp_path, {})
+    assert [record["PYTEST_XDIST_WORKER"] for record in seen] == ["gw0", "gw1"]
+    for name in ("DATABASE_URL", "REDIS_URL"):
+        urls = {record[name] for record in seen}
+        assert len(urls) == 2, urls
+        assert not any("per-worker" in url for url in urls)
+    # and none of them outlives the run
+    assert not [path for path in tmp_path.iterdir() if path.name.startswith("b360-test-")]
+
+
+@pytest.mark.slow
+def test_workers_sharing_given_servers_get_redis_databases_of_their_own(tmp_path: Path) -> None:
+    """Seen to fail without the move by two per worker: both workers on database 4."""
+    given = {"DATABASE_URL": os.environ["DATABASE_URL"], "REDIS_URL": "redis://127.0.0.1:6399/4"}
+    seen = _servers_seen_by_two_workers(tmp_path, given)
+    assert [record["DATABASE_URL"] for record in seen] == [given["DATABASE_URL"]] * 2
+    assert [record["REDIS_URL"] for record in seen] == ["redis://127.0.0.1:6399/4", "redis://127.0.0.1:6399/6"]
