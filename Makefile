@@ -7,6 +7,8 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | 
 NODE_STAMP := node_modules/.installed-$(shell cat package.json package-lock.json | cksum | cut -d' ' -f1)
 # mypy's Django plugin loads the settings, which insist on these; nothing connects to them.
 TYPECHECK_ENV := DATABASE_URL=postgres://typecheck/none REDIS_URL=redis://typecheck:6379/0
+# The test processes pytest-xdist runs side by side, each with servers of its own: one per core.
+TEST_PROCESSES ?= auto
 
 .PHONY: run test lint typecheck pytest bench mutate clean
 
@@ -38,7 +40,7 @@ typecheck: $(STAMP)
 	$(TYPECHECK_ENV) $(BIN)/mypy
 
 pytest: $(STAMP) $(NODE_STAMP)
-	$(BIN)/pytest --durations=20
+	$(BIN)/pytest --durations=20 --numprocesses=$(TEST_PROCESSES) --dist=worksteal
 
 ## bench: the benchmarks in bench/, printing their figures
 bench: $(STAMP)
