@@ -65,6 +65,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import psutil
 
 from bench.common import BASE_DIR, process_stop
+from config.embedded import free_port
 
 CONNECTIONS = 16
 CLIENT_PROCESSES = 4
@@ -458,12 +459,6 @@ def answers_json(codes: list[str]) -> bytes:
 
 
 # --- the stack ------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def server_environment(port: int, static_root: Path) -> dict[str, str]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import ctypes
 import logging
 import os
+import random
 import shutil
 import signal
 import socket
@@ -28,6 +29,8 @@ logger = logging.getLogger(__name__)
 
 DATABASE_NAME = "balance360"
 _PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+# Above the ports services usually listen on (PostgreSQL 5432, Redis 6379, 8000, 8080 …).
+_PORTS_FROM = 20000
 
 # Settings for a throw-away test server: durability costs time and protects nothing there.
 _EPHEMERAL_POSTGRES_CONF = """
@@ -39,9 +42,47 @@ full_page_writes = off
 
 
 def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    """A port of 127.0.0.1 that nothing holds now, for a server about to listen on it.
+
+    Drawn at random from ``LOCAL_PORTS``, not asked of the kernel with port 0: the kernel
+    answers port 0 from the range it also takes every outgoing connection's local port from,
+    and a connection opened between this check and the server's bind (a client of another
+    server on the machine) would hold the port ("Address already in use").
+    """
+    low, high = local_ports()
+    candidates = range(low, high + 1)
+    for port in random.SystemRandom().sample(candidates, min(len(candidates), 256)):
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
+    raise InTheWay(f"no free port of 127.0.0.1 among LOCAL_PORTS={low}-{high}")
+
+
+def local_ports() -> tuple[int, int]:
+    """``LOCAL_PORTS`` (``low-high``), by default the ports from 20000 up to the kernel's
+    range for outgoing connections (Linux: ``ip_local_port_range``, 32768 on most machines)."""
+    value = os.environ.get("LOCAL_PORTS", "").strip()
+    if not value:
+        return _PORTS_FROM, _outgoing_ports_from() - 1
+    low, _, high = value.partition("-")
+    try:
+        ports = int(low), int(high)
+    except ValueError:
+        ports = (0, 0)
+    if not 1024 <= ports[0] <= ports[1] <= 65535:
+        raise InTheWay(f"LOCAL_PORTS={value!r} is not a range of ports such as 20000-32767")
+    return ports
+
+
+def _outgoing_ports_from() -> int:
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768  # the usual Linux default; elsewhere a port taken meanwhile is still refused
+    return max(low, _PORTS_FROM + 256)
 
 
 class InTheWay(RuntimeError):

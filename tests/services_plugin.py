@@ -10,7 +10,8 @@ tests another worker is running. The controlling process, which runs no test, st
 it hands its workers placeholder URLs that each of them replaces with its own servers'.
 Servers given by ``DATABASE_URL`` / ``REDIS_URL`` are shared by the workers instead: each
 worker's test database is its own (pytest-django names it after the worker), and so are its
-Redis databases (the broker's and the cache's numbers moved by two per worker).
+Redis databases (the broker's and the cache's numbers moved by two per worker). Each worker
+draws the ports of the servers it starts from a share of ``LOCAL_PORTS`` of its own.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from types import FrameType
 
 import pytest
 
-from config.embedded import EmbeddedServices
+from config.embedded import EmbeddedServices, local_ports
 from config.env import redis_database_url
 
 _services: EmbeddedServices | None = None
@@ -50,6 +51,14 @@ def _worker_number() -> int | None:
     return int(worker[2:]) if worker.startswith("gw") and worker[2:].isdigit() else None
 
 
+def _ports_of_worker(worker: int) -> str:
+    """This worker's share of ``LOCAL_PORTS``, as ``low-high``."""
+    low, high = local_ports()
+    workers = max(int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")), worker + 1)
+    share = (high - low + 1) // workers
+    return f"{low + worker * share}-{low + (worker + 1) * share - 1}"
+
+
 def _distributing(early_config: pytest.Config) -> bool:
     """Whether this process hands the tests to xdist workers and runs none itself."""
     return bool(getattr(early_config.known_args_namespace, "numprocesses", None)) and _worker_number() is None
@@ -66,6 +75,10 @@ def pytest_load_initial_conftests(early_config: pytest.Config) -> Generator[None
         if os.environ.get(name) == placeholder:
             del os.environ[name]
     worker = _worker_number()
+    if worker is not None:
+        # Each worker's servers (and those of the stacks its tests start) listen on ports of
+        # its own: two workers drawing ports at the same moment can never draw the same one.
+        os.environ["LOCAL_PORTS"] = _ports_of_worker(worker)
     if worker:
         # A Redis given from outside, shared by the workers (CACHE_URL follows REDIS_URL when unset).
         for name in ("REDIS_URL", "CACHE_URL"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -12,7 +13,7 @@ import psutil
 import pytest
 import redis
 
-from config.embedded import EmbeddedPostgres, EmbeddedRedis
+from config.embedded import EmbeddedPostgres, EmbeddedRedis, InTheWay, free_port, local_ports
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 
@@ -100,3 +101,49 @@ def test_embedded_servers_do_not_outlive_a_killed_parent(tmp_path: Path) -> None
         for server in servers:
             if server.is_running():
                 server.kill()
+
+
+def test_a_free_port_is_drawn_from_local_ports_and_skips_one_taken(monkeypatch: pytest.MonkeyPatch) -> None:
+    # given: a range of ten ports, nine of them held by listeners
+    monkeypatch.setenv("LOCAL_PORTS", "")
+    low, high = local_ports()
+    listeners = []
+    for port in range(low, high + 1):
+        if len(listeners) == 9:
+            break
+        probe = socket.socket()
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            probe.close()
+            continue
+        probe.listen()
+        listeners.append(probe)
+    held = [listener.getsockname()[1] for listener in listeners]
+    try:
+        monkeypatch.setenv("LOCAL_PORTS", f"{held[0]}-{held[0] + 9}")
+        taken = {port for port in held if port <= held[0] + 9}
+        # when/then: every draw is the range's free ports, never a held one
+        drawn = {free_port() for _ in range(20)}
+        assert drawn and not drawn & taken
+        assert all(held[0] <= port <= held[0] + 9 for port in drawn)
+    finally:
+        for listener in listeners:
+            listener.close()
+
+
+def test_by_default_a_free_port_lies_below_the_kernels_ports_for_outgoing_connections(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Seen to fail with the former port 0 asked of the kernel: 44,000s and 50,000s here."""
+    monkeypatch.delenv("LOCAL_PORTS", raising=False)
+    outgoing_from = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    drawn = [free_port() for _ in range(50)]
+    assert all(20000 <= port < outgoing_from for port in drawn), drawn
+
+
+@pytest.mark.parametrize("value", ["8000", "30000-20000", "80-90", "a-b", "20000-70000"])
+def test_a_mistyped_local_ports_is_refused_with_its_value(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    monkeypatch.setenv("LOCAL_PORTS", value)
+    with pytest.raises(InTheWay, match="LOCAL_PORTS"):
+        free_port()

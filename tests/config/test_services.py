@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from django.db import connection
@@ -118,7 +119,7 @@ from pathlib import Path
 
 
 def test_probe() -> None:
-    names = ("PYTEST_XDIST_WORKER", "DATABASE_URL", "REDIS_URL", "CACHE_URL")
+    names = ("PYTEST_XDIST_WORKER", "DATABASE_URL", "REDIS_URL", "CACHE_URL", "LOCAL_PORTS")
     record = {name: os.environ.get(name) for name in names}
     Path(os.environ["PROBE_OUT"], record["PYTEST_XDIST_WORKER"]).write_text(json.dumps(record))
 """
@@ -169,6 +170,11 @@ def test_each_worker_of_a_distributed_run_gets_servers_of_its_own(tmp_path: Path
         urls = {record[name] for record in seen}
         assert len(urls) == 2, urls
         assert not any("per-worker" in url for url in urls)
+    # and each draws its servers' ports from a share of the ports of its own
+    shares = [range(int(low), int(high) + 1) for low, high in (record["LOCAL_PORTS"].split("-") for record in seen)]
+    assert shares[0].stop <= shares[1].start, shares
+    for record, share in zip(seen, shares, strict=True):
+        assert urlsplit(record["REDIS_URL"]).port in share
     # and none of them outlives the run
     assert not [path for path in tmp_path.iterdir() if path.name.startswith("b360-test-")]
 
