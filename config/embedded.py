@@ -68,21 +68,21 @@ def local_ports() -> tuple[int, int]:
     value = os.environ.get("LOCAL_PORTS", "").strip()
     if not value:
         return _PORTS_FROM, _outgoing_ports_from() - 1
-    low, _, high = value.partition("-")
     try:
-        ports = int(low), int(high)
+        low, high = (int(part) for part in value.split("-"))
     except ValueError:
-        ports = (0, 0)
-    if not 1024 <= ports[0] <= ports[1] <= 65535:
-        raise InTheWay(f"LOCAL_PORTS={value!r} is not a range of ports such as 20000-32767")
-    return ports
+        low = high = 0
+    if not 1024 <= low <= high <= 65535:
+        raise ValueError(f"LOCAL_PORTS={value!r} is not a range of ports such as 20000-32767")
+    return low, high
 
 
 def _outgoing_ports_from() -> int:
     try:
         low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
     except (OSError, ValueError, IndexError):
-        return 32768  # the usual Linux default; elsewhere a port taken meanwhile is still refused
+        return 32768  # Linux's default, where the file cannot be read
+    # A kernel range starting lower still leaves a few hundred ports to draw from.
     return max(low, _PORTS_FROM + 256)
 
 

@@ -6,6 +6,7 @@ import gc
 import os
 import re
 from functools import lru_cache
+from importlib import import_module
 from typing import Any
 
 from gunicorn.glogging import Logger
@@ -57,8 +58,8 @@ def post_worker_init(worker: Any) -> None:
     full passes walks it again — about 55 ms with the interpreter lock held, every request
     of the process's threads waiting behind it: the slowest hundredth of the answers.
     """
-    from django.urls import get_resolver
+    from django.conf import settings
 
-    get_resolver().url_patterns  # noqa: B018 - imports every view module
+    import_module(settings.ROOT_URLCONF)  # and with it every app's URLs and views
     gc.collect()
     gc.freeze()

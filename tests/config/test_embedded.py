@@ -13,7 +13,7 @@ import psutil
 import pytest
 import redis
 
-from config.embedded import EmbeddedPostgres, EmbeddedRedis, InTheWay, free_port, local_ports
+from config.embedded import EmbeddedPostgres, EmbeddedRedis, free_port, local_ports
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 
@@ -103,33 +103,39 @@ def test_embedded_servers_do_not_outlive_a_killed_parent(tmp_path: Path) -> None
                 server.kill()
 
 
-def test_a_free_port_is_drawn_from_local_ports_and_skips_one_taken(monkeypatch: pytest.MonkeyPatch) -> None:
-    # given: a range of ten ports, nine of them held by listeners
-    monkeypatch.setenv("LOCAL_PORTS", "")
-    low, high = local_ports()
-    listeners = []
-    for port in range(low, high + 1):
-        if len(listeners) == 9:
-            break
-        probe = socket.socket()
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            probe.close()
-            continue
-        probe.listen()
-        listeners.append(probe)
-    held = [listener.getsockname()[1] for listener in listeners]
+def test_a_free_port_is_drawn_from_local_ports_and_skips_the_ones_taken(monkeypatch: pytest.MonkeyPatch) -> None:
+    # given: ten consecutive free ports, the first nine then held by listeners
+    monkeypatch.delenv("LOCAL_PORTS", raising=False)
+    window = _free_window(10)
+    listeners = [socket.socket() for _ in window[:9]]
     try:
-        monkeypatch.setenv("LOCAL_PORTS", f"{held[0]}-{held[0] + 9}")
-        taken = {port for port in held if port <= held[0] + 9}
-        # when/then: every draw is the range's free ports, never a held one
-        drawn = {free_port() for _ in range(20)}
-        assert drawn and not drawn & taken
-        assert all(held[0] <= port <= held[0] + 9 for port in drawn)
+        for listener, port in zip(listeners, window, strict=False):
+            listener.bind(("127.0.0.1", port))
+            listener.listen()
+        monkeypatch.setenv("LOCAL_PORTS", f"{window[0]}-{window[-1]}")
+        # when/then: every draw is the one port of the range nothing holds
+        assert {free_port() for _ in range(20)} == {window[-1]}
     finally:
         for listener in listeners:
             listener.close()
+
+
+def _free_window(size: int) -> list[int]:
+    """``size`` consecutive ports of the default range that nothing holds now."""
+    low, high = local_ports()
+    for first in range(low, high - size, size):
+        window = list(range(first, first + size))
+        probes = [socket.socket() for _ in window]
+        try:
+            for probe, port in zip(probes, window, strict=True):
+                probe.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        finally:
+            for probe in probes:
+                probe.close()
+        return window
+    raise AssertionError("no ten consecutive free ports")
 
 
 def test_by_default_a_free_port_lies_below_the_kernels_ports_for_outgoing_connections(
@@ -145,5 +151,5 @@ def test_by_default_a_free_port_lies_below_the_kernels_ports_for_outgoing_connec
 @pytest.mark.parametrize("value", ["8000", "30000-20000", "80-90", "a-b", "20000-70000"])
 def test_a_mistyped_local_ports_is_refused_with_its_value(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
     monkeypatch.setenv("LOCAL_PORTS", value)
-    with pytest.raises(InTheWay, match="LOCAL_PORTS"):
+    with pytest.raises(ValueError, match="LOCAL_PORTS"):
         free_port()
