@@ -29,8 +29,10 @@ PRINTS = {
             for name in ("hello", "page get", "insert", "sealed insert", "html submit", "api submit")
         ),
         r"ratio page get / hello: [0-9.]+",
-        r"ratio html submit / insert: [0-9.]+",
-        r"ratio api submit / insert: [0-9.]+",
+        *(
+            rf"ratio {name} submit / insert: [0-9.]+ .*, p99 [0-9.]+ ms .*; p99/p50 [0-9.]+, insert's [0-9.]+\)$"
+            for name in ("html", "api")
+        ),
         # Every batch starts with its connections spread evenly over the two web processes.
         r"connections per web process at the start of each batch: 8 \+ 8$",
     ],
