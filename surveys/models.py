@@ -465,11 +465,20 @@ class Nomination(models.Model):
     what they submit becomes draft invitations that the manager reviews, edits if need be,
     and approves before launch. Once approved the list is the manager's: the subject's
     link no longer changes it, and the subject is told by email.
+
+    The subject's page shows the list as the subject sent it (``sent_peer_ids``,
+    ``sent_outside``), not the draft invitations it became: a rater the manager had already
+    added is not added twice, and a page read from the invitations would show the subject
+    that rater missing from their list — whom the manager chose, which is the coach's to see.
     """
 
     subject = models.OneToOneField(Subject, on_delete=models.CASCADE, related_name="nomination")
     token_hash = models.CharField(max_length=64, unique=True, null=True, blank=True)
     submitted_at = models.DateTimeField(null=True, blank=True)
+    # The peers (person ids) and outside raters ({"name", "email"}, the address normalized)
+    # of the subject's last list, in the order sent.
+    sent_peer_ids = models.JSONField(default=list, blank=True, editable=False)
+    sent_outside = models.JSONField(default=list, blank=True, editable=False)
     approved_at = models.DateTimeField(null=True, blank=True)
     approved_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"

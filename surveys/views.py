@@ -30,7 +30,7 @@ from surveys.forms import (
     TeamForm,
     form_errors_apply,
 )
-from surveys.models import Cycle, Group, Invitation, Reminder
+from surveys.models import Cycle, Reminder
 from surveys.signals import CloseRefused
 
 
@@ -435,13 +435,12 @@ def _nomination_page(request: HttpRequest, token: str) -> HttpResponse:
         # One neutral page for unknown, replaced and closed links alike.
         return link_dead(render(request, "surveys/nomination_closed.html", status=404))
     subject = found.subject
-    current = list(subject.invitations.filter(group__in=services.NOMINATED_GROUPS, source=Invitation.Source.NOMINATED))
+    # The list as the subject sent it, not the invitations it became: those leave out a rater
+    # the manager had already added, and would show the subject whom the manager chose.
     initial = {
-        "peers": [invitation.rater_person_id for invitation in current if invitation.group == Group.PEER],
+        "peers": found.sent_peer_ids,
         "others": "\n".join(
-            f"{invitation.rater_name}, {invitation.rater_email}" if invitation.rater_name else invitation.rater_email
-            for invitation in current
-            if invitation.group == Group.OUTSIDE
+            f"{rater['name']}, {rater['email']}" if rater["name"] else rater["email"] for rater in found.sent_outside
         ),
     }
     form = NominationForm(

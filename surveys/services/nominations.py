@@ -72,7 +72,8 @@ def nomination_submit(*, nomination: Nomination, peers: list[Person], others: li
     """Replace the subject's nominated peers and outside raters (draft invitations) with these.
 
     The subject may change their list until the manager launches the cycle; the manager
-    sees and edits the result on the raters page.
+    sees and edits the result on the raters page. The list is also kept as sent
+    (``Nomination.sent_peer_ids``, ``sent_outside``): it is what the subject's page shows.
     """
     subject = nomination.subject
     cycle = subject.cycle
@@ -140,8 +141,18 @@ def nomination_submit(*, nomination: Nomination, peers: list[Person], others: li
                 for other in others
             ],
         )
-        Nomination.objects.filter(pk=nomination.pk).update(submitted_at=timezone.now())
-    nomination.submitted_at = timezone.now()
+        # The list as sent, for the subject's page: a rater the manager had already added is
+        # kept once, as the manager's (above), and must not go missing from it.
+        sent = {
+            "submitted_at": timezone.now(),
+            "sent_peer_ids": [person.pk for person in peers],
+            "sent_outside": [
+                {"name": other.name[:200], "email": email} for other, email in zip(others, emails, strict=True)
+            ],
+        }
+        Nomination.objects.filter(pk=nomination.pk).update(**sent)
+    for field, value in sent.items():
+        setattr(nomination, field, value)
     return list(subject.invitations.filter(group__in=NOMINATED_GROUPS, source=Invitation.Source.NOMINATED))
 
 

@@ -13,7 +13,7 @@ from django.utils import timezone
 from feedback.models import Decline, Response, SealedAnswer
 from feedback.sealing import answer_unseal
 from reports.models import Report
-from surveys.models import Invitation, Subject
+from surveys.models import Invitation, Nomination, Subject
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -114,3 +114,59 @@ def test_upgrading_seals_open_answers_and_makes_closed_ones_forget_their_raters(
     report = Report.objects.get(cycle_id=closed_cycle)
     assert (report.status, report.data, report.pdf) == (Report.Status.FAILED, {}, None)
     assert "earlier scoring rules" in report.reason
+
+
+def test_upgrading_keeps_the_list_each_subject_sent_for_their_page() -> None:
+    # given: a list sent before the list was kept apart from its invitations
+    before = [("surveys", "0014_former_addresses")]
+    executor = MigrationExecutor(connection)
+    executor.migrate(before)
+    apps = executor.loader.project_state(before).apps
+    user = apps.get_model("auth", "User").objects.create(username="nominations-manager")
+    questionnaire = apps.get_model("surveys", "Questionnaire").objects.create(name="Upgrade", version=1)
+    team = apps.get_model("surveys", "Team").objects.create(name="Upgrade", manager=user)
+    people = {
+        name: apps.get_model("surveys", "Person").objects.create(team=team, name=name, email=f"{name}@up.test")
+        for name in ("ann", "ben", "cat")
+    }
+    cycle = apps.get_model("surveys", "Cycle").objects.create(
+        team=team,
+        name="nominating",
+        created_by=user,
+        questionnaire=questionnaire,
+        deadline=timezone.now() + timedelta(days=3),
+        status="nominating",
+        nomination_mode="subjects",
+    )
+    subjects = {
+        name: apps.get_model("surveys", "Subject").objects.create(cycle=cycle, person=people[name])
+        for name in ("ann", "ben")
+    }
+    nomination_model = apps.get_model("surveys", "Nomination")
+    nomination_model.objects.create(subject=subjects["ann"], submitted_at=timezone.now())
+    nomination_model.objects.create(subject=subjects["ben"])
+    invitation_model = apps.get_model("surveys", "Invitation")
+    for group, email, person, name, source in [
+        ("peer", "cat@up.test", people["cat"], "cat", "nominated"),
+        ("outside", "kim@partner.test", None, "Kim", "nominated"),
+        ("outside", "lee@partner.test", None, "", "manager"),
+        ("peer", "ben@up.test", people["ben"], "ben", "reporting_lines"),
+    ]:
+        invitation_model.objects.create(
+            cycle=cycle,
+            subject=subjects["ann"],
+            group=group,
+            rater_email=email,
+            rater_person=person,
+            rater_name=name,
+            source=source,
+        )
+    # when
+    executor = MigrationExecutor(connection)
+    executor.migrate(executor.loader.graph.leaf_nodes())
+    # then: Ann's page shows what it showed before, her own nominations; Ben sent nothing
+    ann = Nomination.objects.get(subject_id=subjects["ann"].pk)
+    assert ann.sent_peer_ids == [people["cat"].pk]
+    assert ann.sent_outside == [{"name": "Kim", "email": "kim@partner.test"}]
+    ben = Nomination.objects.get(subject_id=subjects["ben"].pk)
+    assert (ben.sent_peer_ids, ben.sent_outside) == ([], [])

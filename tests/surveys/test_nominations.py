@@ -349,6 +349,40 @@ def test_raters_the_manager_added_stay_the_managers_when_the_subject_sends_a_lis
     assert outside == {"chosen@manager.test": Invitation.Source.MANAGER}
 
 
+def _page_list(page: str) -> tuple[set[str], str]:
+    """The list a nomination page shows: the peers checked and the outside raters' box."""
+    checked = set(re.findall(r'<input type="checkbox" name="peers" value="(\d+)"[^>]* checked', page))
+    box = re.search(r'<textarea name="others"[^>]*>(.*?)</textarea>', page, re.S)
+    assert box is not None
+    return checked, box.group(1).strip()
+
+
+def test_the_subjects_page_shows_the_list_sent_even_where_the_manager_had_added_the_same_raters(
+    nominating: Cycle, team: Team, client: Client
+) -> None:
+    # given: the manager already asked Ben (a peer) and lee@partner.test (outside) about Ann
+    ann = nominating.subjects.select_related("person").get(person__name="Ann")
+    ben, cat = person(team, "Ben"), person(team, "Cat")
+    services.rater_add(cycle=nominating, subject=ann, email=ben.email, group=Group.PEER)
+    services.rater_add(cycle=nominating, subject=ann, email="lee@partner.test", group=Group.OUTSIDE, name="Lee Manager")
+    url = _link(team, "Ann")
+    # when: Ann names both too, with a name of her own for Lee
+    client.post(url, {"peers": [ben.pk, cat.pk], "others": "Lee, Lee@Partner.test\nkim@partner.test"})
+    # then: each is asked once, the manager's choices staying the manager's
+    sources = dict(ann.invitations.filter(group__in=services.NOMINATED_GROUPS).values_list("rater_email", "source"))
+    assert sources[ben.email.lower()] == sources["lee@partner.test"] == Invitation.Source.MANAGER
+    assert sources["kim@partner.test"] == sources[cat.email.lower()] == Invitation.Source.NOMINATED
+    # and her page shows her list exactly as she sent it: nothing tells her whom the manager added
+    assert _page_list(client.get(url).content.decode()) == (
+        {str(ben.pk), str(cat.pk)},
+        "Lee, lee@partner.test\nkim@partner.test",
+    )
+    # as it does after she sends a shorter one
+    client.post(url, {"peers": [cat.pk, ben.pk], "others": ""})
+    assert _page_list(client.get(url).content.decode()) == ({str(ben.pk), str(cat.pk)}, "")
+    assert Nomination.objects.get(subject=ann).sent_outside == []
+
+
 def test_the_subject_and_the_manager_are_told_that_outside_raters_the_subject_names_count_nowhere(
     nominating: Cycle, team: Team, client: Client
 ) -> None:
