@@ -14,8 +14,9 @@ group, questionnaire, who chose the rater; none of which changes while it is ope
 needs no read before its one statement (which checks them against the rows). The moment
 an answer or a decline is stored, the cookie is written again without that invitation: it
 then keeps only the bare key (to show "thank you"), never which invitation it was. The
-cookie expires like a session cookie (``SESSION_COOKIE_AGE``), with the same flags
-(``Secure`` in production, ``HttpOnly``, ``SameSite``).
+cookie expires ``SURVEY_COOKIE_AGE`` after it was last written (60 days, as long as the
+draft the page keeps in the browser), with a session cookie's flags (``Secure`` in
+production, ``HttpOnly``, ``SameSite``).
 
 Signing alone would leave the cookie readable to whoever sees it (the device, a browser
 sync, a HAR file sent to support): the ids of the invitations still open — ids a manager
@@ -185,7 +186,7 @@ def _open(value: str) -> Any:
             continue
         written = data.get("t") if isinstance(data, dict) else None
         # No lower bound: only this service writes the time, and web servers' clocks differ a little.
-        if not isinstance(written, int) or time.time() - written > settings.SESSION_COOKIE_AGE:
+        if not isinstance(written, int) or time.time() - written > settings.SURVEY_COOKIE_AGE:
             return None
         return data
     return None
@@ -234,7 +235,7 @@ def survey_browser_kept(view: View) -> View:
                 response.set_cookie(
                     COOKIE_NAME,
                     browser.encoded(),
-                    max_age=settings.SESSION_COOKIE_AGE,
+                    max_age=settings.SURVEY_COOKIE_AGE,
                     path="/",
                     domain=settings.SESSION_COOKIE_DOMAIN,
                     secure=settings.SESSION_COOKIE_SECURE,

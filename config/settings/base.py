@@ -151,6 +151,13 @@ AUTH_PASSWORD_VALIDATORS = [
 # Django's password check, refusing while sign-in is throttled (config/throttling.py).
 AUTHENTICATION_BACKENDS = ["config.throttling.ThrottledModelBackend"]
 
+# How long a rater's browser keeps its survey keys (``feedback.browser``) after the cookie was
+# last written: as long as the draft survey.js keeps in the browser. A rater may open the
+# link the day it is sent and come back to the same page weeks later, near a deadline; a
+# staff session's two weeks would send them to "not open" with what they had typed
+# unreachable under the old key.
+SURVEY_COOKIE_AGE = 60 * 24 * 60 * 60
+
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import re
+from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from django.contrib.sessions.models import Session
 from django.test import Client
+from django.utils import timezone
 
 from feedback.browser import COOKIE_NAME, SurveyBrowser, survey_browser_decode
-from surveys.models import Invitation
+from feedback.models import SealedAnswer
+from surveys.models import Cycle, Invitation
 from tests.feedback.helpers import form_data
+
+SURVEY_SCRIPT = Path(__file__).resolve().parents[2] / "static" / "js" / "survey.js"
 
 
 def _browser(client: Client) -> SurveyBrowser:
@@ -114,13 +121,37 @@ def test_an_expired_or_garbled_cookie_opens_nothing(
 
     page = str(client.get(f"/s/{token}/")["Location"])
     neutral = Client().get("/s/not-a-token-0000000/").content
-    later = time.time() + settings.SESSION_COOKIE_AGE + 5
+    later = time.time() + settings.SURVEY_COOKIE_AGE + 5
     monkeypatch.setattr(time, "time", lambda: later)
     assert client.get(page).content == neutral
     monkeypatch.undo()
     for garbled in ("é" * 10, "A", "=" * 7, "AAAA" * 2000):
         client.cookies[COOKIE_NAME] = garbled
         assert client.get(page).content == neutral
+
+
+def test_a_rater_back_at_an_open_page_weeks_later_still_submits_what_they_typed(
+    client: Client, invitation: Invitation, token: str, monkeypatch: Any
+) -> None:
+    import time
+
+    # given: a four-week review; the rater opens the link on its first day
+    Cycle.objects.filter(pk=invitation.cycle_id).update(deadline=timezone.now() + timedelta(days=28))
+    opened = client.get(f"/s/{token}/")
+    page = str(opened["Location"])
+    # the cookie lasts as long as the draft the page keeps in the browser
+    draft_days = re.search(r"MAX_AGE_MS = (\d+) \* 24 \* 60 \* 60 \* 1000", SURVEY_SCRIPT.read_text())
+    assert draft_days is not None
+    assert opened.cookies[COOKIE_NAME]["max-age"] == int(draft_days.group(1)) * 24 * 60 * 60
+    # when: they submit from the same page three weeks later, past a staff session's two weeks
+    later = time.time() + 21 * 24 * 60 * 60
+    monkeypatch.setattr(time, "time", lambda: later)
+    response = client.post(page, form_data(invitation.cycle))
+    # then: the answer is stored
+    assert response.status_code == 303
+    assert SealedAnswer.objects.filter(cycle_id=invitation.cycle_id).count() == 1
+    invitation.refresh_from_db()
+    assert invitation.status == Invitation.Status.COMPLETED
 
 
 def test_a_cookie_written_before_the_secret_key_was_rotated_still_opens_the_survey(
