@@ -249,6 +249,12 @@ class Invitation(models.Model):
     subject = models.ForeignKey(Subject, on_delete=models.CASCADE, related_name="invitations")
     group = models.CharField(max_length=20, choices=Group.choices)
     source = models.CharField(max_length=20, choices=Source.choices, default=Source.REPORTING_LINES)
+    # A rater the manager had added by hand and the subject then nominated too: the subject's
+    # nomination (``source``), as every rater the subject names is, so that nothing the subject
+    # reads (their report's counts and notices, the survey page of an address they gave) tells
+    # them the manager had chosen this one. Given back to the manager, not deleted, if the
+    # subject's next list leaves them out (``surveys.services.nominations``).
+    added_by_manager_too = models.BooleanField(default=False)
     rater_name = models.CharField(max_length=200, blank=True)
     rater_email = models.EmailField(help_text="Stored lower-cased.")
     rater_person = models.ForeignKey(
@@ -467,16 +473,16 @@ class Nomination(models.Model):
     link no longer changes it, and the subject is told by email.
 
     The subject's page shows the list as the subject sent it (``sent_peer_ids``,
-    ``sent_outside``), not the draft invitations it became: a rater the manager had already
-    added is not added twice, and a page read from the invitations would show the subject
-    that rater missing from their list — whom the manager chose, which is the coach's to see.
+    ``sent_outside``, less the raters the manager removed), not the draft invitations it
+    became: those also hold what only the manager chose, which the subject's page must not
+    show (a rater both chose is asked once, see ``Invitation.added_by_manager_too``).
     """
 
     subject = models.OneToOneField(Subject, on_delete=models.CASCADE, related_name="nomination")
     token_hash = models.CharField(max_length=64, unique=True, null=True, blank=True)
     submitted_at = models.DateTimeField(null=True, blank=True)
     # The peers (person ids) and outside raters ({"name", "email"}, the address normalized)
-    # of the subject's last list, in the order sent.
+    # of the subject's last list, less those the manager removed.
     sent_peer_ids = models.JSONField(default=list, blank=True, editable=False)
     sent_outside = models.JSONField(default=list, blank=True, editable=False)
     approved_at = models.DateTimeField(null=True, blank=True)

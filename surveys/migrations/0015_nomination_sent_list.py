@@ -7,13 +7,13 @@ from django.db import migrations, models
 
 def sent_lists_fill(apps: Any, schema_editor: Any) -> None:
     # A list sent before these fields existed is what its page showed then: the subject's
-    # own draft invitations.
+    # own draft invitations, in the order the page listed them.
     Nomination = apps.get_model("surveys", "Nomination")
     Invitation = apps.get_model("surveys", "Invitation")
     for nomination in Nomination.objects.filter(submitted_at__isnull=False).iterator():
         drafts = Invitation.objects.filter(
             subject_id=nomination.subject_id, source="nominated", group__in=("peer", "outside")
-        ).order_by("pk")
+        ).order_by("group", "rater_email")
         nomination.sent_peer_ids = [
             draft.rater_person_id for draft in drafts if draft.group == "peer" and draft.rater_person_id is not None
         ]
@@ -36,6 +36,11 @@ class Migration(migrations.Migration):
             model_name="nomination",
             name="sent_outside",
             field=models.JSONField(blank=True, default=list, editable=False),
+        ),
+        migrations.AddField(
+            model_name="invitation",
+            name="added_by_manager_too",
+            field=models.BooleanField(default=False),
         ),
         migrations.RunPython(sent_lists_fill, migrations.RunPython.noop),
     ]

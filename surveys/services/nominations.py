@@ -110,13 +110,13 @@ def nomination_submit(*, nomination: Nomination, peers: list[Person], others: li
         if Nomination.objects.filter(pk=nomination.pk, approved_at__isnull=False).exists():
             raise ValidationError({"__all__": "Your manager has already approved your list; it can no longer change."})
         # Only the subject's own earlier nominations are replaced. Raters the manager added
-        # stay, and stay the manager's: the coach is told how many the manager chose.
-        Invitation.objects.filter(
-            subject=subject,
-            group__in=NOMINATED_GROUPS,
-            status=Invitation.Status.DRAFT,
-            source=Invitation.Source.NOMINATED,
-        ).delete()
+        # stay: the coach is told how many the manager chose; one the subject had named too
+        # is given back to the manager, as it was before.
+        drafts = Invitation.objects.filter(subject=subject, group__in=NOMINATED_GROUPS, status=Invitation.Status.DRAFT)
+        drafts.filter(source=Invitation.Source.NOMINATED, added_by_manager_too=True).update(
+            source=Invitation.Source.MANAGER, added_by_manager_too=False
+        )
+        drafts.filter(source=Invitation.Source.NOMINATED).delete()
         raters_bulk_add(
             cycle=cycle,
             raters=[
@@ -141,8 +141,22 @@ def nomination_submit(*, nomination: Nomination, peers: list[Person], others: li
                 for other in others
             ],
         )
-        # The list as sent, for the subject's page: a rater the manager had already added is
-        # kept once, as the manager's (above), and must not go missing from it.
+        # A rater the manager had added and the subject names too is asked once (the insert
+        # above skipped them) and becomes the subject's nomination, like every rater the
+        # subject names: what the subject reads — their report's counts of who chose whom, the
+        # notice on outside raters they named, the survey page of an address they gave — is
+        # then the same whether or not the manager had chosen that rater. An outside rater the
+        # subject named counts nowhere, whoever else named the address (``counts_nowhere``).
+        # The name too is the one the subject gave (the rater's emails greet them by it).
+        named = {email_normalize(person.email): (Group.PEER, person.name) for person in peers}
+        named |= {email: (Group.OUTSIDE, other.name) for other, email in zip(others, emails, strict=True)}
+        for invitation in drafts.filter(source=Invitation.Source.MANAGER, rater_email__in=named):
+            group, name = named[invitation.rater_email]
+            if invitation.group == group:
+                Invitation.objects.filter(pk=invitation.pk).update(
+                    source=Invitation.Source.NOMINATED, added_by_manager_too=True, rater_name=name[:200]
+                )
+        # The list as sent, for the subject's page.
         sent = {
             "submitted_at": timezone.now(),
             "sent_peer_ids": [person.pk for person in peers],

@@ -13,6 +13,7 @@ from surveys.models import (
     Cycle,
     Group,
     Invitation,
+    Nomination,
     Person,
     Subject,
 )
@@ -124,7 +125,28 @@ def rater_add(*, cycle: Cycle, subject: Subject, email: str, group: str, name: s
 
 def rater_remove(*, cycle: Cycle, invitation: Invitation) -> None:
     _cycle_editable_raters(cycle)
-    Invitation.objects.filter(pk=invitation.pk, cycle=cycle, status=Invitation.Status.DRAFT).delete()
+    with transaction.atomic():
+        # Under the cycle row's lock, as a subject's list is replaced (nomination_submit).
+        Cycle.objects.select_for_update(no_key=True).get(pk=cycle.pk)
+        removed, _ = Invitation.objects.filter(pk=invitation.pk, cycle=cycle, status=Invitation.Status.DRAFT).delete()
+        if removed and invitation.source == Invitation.Source.NOMINATED:
+            _nominated_rater_forget(invitation)
+
+
+def _nominated_rater_forget(invitation: Invitation) -> None:
+    """Take a rater the manager removed off the list their subject's page shows as sent: the
+    page shows the manager's edits of the subject's own list, as it always did, and sending
+    the list again does not bring the rater back unseen."""
+    nomination = Nomination.objects.select_for_update().filter(subject_id=invitation.subject_id).first()
+    if nomination is None:
+        return
+    if invitation.group == Group.PEER:
+        nomination.sent_peer_ids = [pk for pk in nomination.sent_peer_ids if pk != invitation.rater_person_id]
+    else:
+        nomination.sent_outside = [
+            rater for rater in nomination.sent_outside if rater.get("email") != invitation.rater_email
+        ]
+    nomination.save(update_fields=["sent_peer_ids", "sent_outside"])
 
 
 def _peers_by_default(cycle: Cycle) -> bool:

@@ -12,6 +12,9 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from config import links
+from reports.models import Report
+from reports.rendering import report_html
+from reports.services import report_data_compute
 from surveys import selectors, services
 from surveys.models import Cycle, Group, Invitation, Nomination, OutboundEmail, Team
 from tests.surveys.helpers import outbox_for, person, send_queued
@@ -333,7 +336,7 @@ def test_the_nominations_api_pages_in_name_order(nominating: Cycle, manager: Any
     assert [row["name"] for row in page["results"]] == names[1:3]
 
 
-def test_raters_the_manager_added_stay_the_managers_when_the_subject_sends_a_list(
+def test_a_rater_the_manager_added_and_the_subject_names_too_is_hers_until_her_list_leaves_them_out(
     nominating: Cycle, team: Team, client: Client
 ) -> None:
     ann = nominating.subjects.select_related("person").get(person__name="Ann")
@@ -342,11 +345,23 @@ def test_raters_the_manager_added_stay_the_managers_when_the_subject_sends_a_lis
     # the subject's page shows her own nominations only, not whom the manager added
     assert "chosen@manager.test" not in client.get(url).content.decode()
     peers = [person(team, "Ben").pk, person(team, "Cat").pk]
+
+    def outside() -> dict[str, tuple[str, bool]]:
+        rows = ann.invitations.filter(group=Group.OUTSIDE).values_list("rater_email", "source", "added_by_manager_too")
+        return {email: (source, too) for email, source, too in rows}
+
     client.post(url, {"peers": peers, "others": "mine@partner.test"})
-    client.post(url, {"peers": peers, "others": "chosen@manager.test"})  # the same person, nominated too
-    outside = dict(ann.invitations.filter(group=Group.OUTSIDE).values_list("rater_email", "source"))
-    # the coach is still told that the manager chose this rater; the subject's earlier pick is replaced
-    assert outside == {"chosen@manager.test": Invitation.Source.MANAGER}
+    assert outside() == {
+        "chosen@manager.test": (Invitation.Source.MANAGER, False),
+        "mine@partner.test": (Invitation.Source.NOMINATED, False),
+    }
+    # when she names the manager's rater too, it is asked once, as her nomination: an address
+    # she gave counts nowhere, whoever else gave it
+    client.post(url, {"peers": peers, "others": "chosen@manager.test"})
+    assert outside() == {"chosen@manager.test": (Invitation.Source.NOMINATED, True)}
+    # and when her next list leaves it out, it is the manager's again, not gone
+    client.post(url, {"peers": peers, "others": ""})
+    assert outside() == {"chosen@manager.test": (Invitation.Source.MANAGER, False)}
 
 
 def _page_list(page: str) -> tuple[set[str], str]:
@@ -368,10 +383,11 @@ def test_the_subjects_page_shows_the_list_sent_even_where_the_manager_had_added_
     url = _link(team, "Ann")
     # when: Ann names both too, with a name of her own for Lee
     client.post(url, {"peers": [ben.pk, cat.pk], "others": "Lee, Lee@Partner.test\nkim@partner.test"})
-    # then: each is asked once, the manager's choices staying the manager's
+    # then: each is asked once, as her nomination
     sources = dict(ann.invitations.filter(group__in=services.NOMINATED_GROUPS).values_list("rater_email", "source"))
-    assert sources[ben.email.lower()] == sources["lee@partner.test"] == Invitation.Source.MANAGER
-    assert sources["kim@partner.test"] == sources[cat.email.lower()] == Invitation.Source.NOMINATED
+    assert sources == dict.fromkeys(
+        [ben.email.lower(), cat.email.lower(), "lee@partner.test", "kim@partner.test"], Invitation.Source.NOMINATED
+    )
     # and her page shows her list exactly as she sent it: nothing tells her whom the manager added
     assert _page_list(client.get(url).content.decode()) == (
         {str(ben.pk), str(cat.pk)},
@@ -445,3 +461,73 @@ def test_progress_and_the_at_risk_warning_count_no_outside_rater_the_subject_nom
     (risk,) = selectors.subjects_short_of_k(cycle=cycle)
     assert (risk.anonymous_invited, [group.group for group in risk.groups]) == (2, [Group.PEER])
     assert selectors.subjects_at_risk_count(cycle=cycle) == 1
+
+
+def _subject_reads(team: Team, cycle_build: Callable[..., Cycle], *, name: str, manager_added: bool) -> dict[str, Any]:
+    """Everything Ann can read in a review where she names Ben, Cat and lee@partner.test, the
+    manager having added Ben and Lee for her beforehand or not: her nomination page, what the
+    address she gave receives and sees, and her report (as released, its PDF's HTML)."""
+    cycle = cycle_build(team, name=name, nomination_mode="subjects", nomination_min=2, nomination_max=3)
+    services.cycle_nominations_open(cycle=cycle, by=team.manager)
+    ann = cycle.subjects.select_related("person").get(person__name="Ann")
+    ben, cat = person(team, "Ben"), person(team, "Cat")
+    if manager_added:
+        services.rater_add(cycle=cycle, subject=ann, email=ben.email, group=Group.PEER)
+        services.rater_add(cycle=cycle, subject=ann, email="lee@partner.test", group=Group.OUTSIDE, name="Lee M")
+    send_queued()
+    (asked,) = [m for m in outbox_for(ann.person.email) if f'"{name}"' in m.body and "/n/" in m.body]
+    link = re.search(r"http://testserver(/n/[^/]+/)", asked.body)
+    assert link is not None
+    browser = Client()
+    browser.post(link.group(1), {"peers": [ben.pk, cat.pk], "others": "Lee, lee@partner.test"})
+    reads: dict[str, Any] = {"nomination page": _page_list(browser.get(link.group(1)).content.decode())}
+    services.nominations_approve_rest(cycle=cycle, by=team.manager)
+    assert services.cycle_launch(cycle=cycle, by=team.manager)
+    send_queued()
+    (invited,) = [m for m in outbox_for("lee@partner.test") if f'"{name}"' in m.body]
+    reads["email to the address she gave"] = re.sub(r"http://testserver/\S+", "", invited.body).replace(name, "")
+    survey = re.search(r"http://testserver(/s/[^/\s]+/)", invited.body)
+    assert survey is not None
+    page = Client().get(survey.group(1), follow=True).content.decode()
+    main = re.search(r"<main.*?</main>", page, re.S)
+    assert main is not None
+    reads["survey page of the address she gave"] = " ".join(re.sub(r"<[^>]+>", " ", main.group(0)).split())
+    assert services.cycle_close(cycle=cycle, by=team.manager)
+    data = report_data_compute(report_id=Report.objects.get(cycle=cycle, subject=ann).pk)
+    note = re.search(r'<li class="raters-note">(.*?)</li>', report_html(data=data, for_pdf=True), re.S)
+    assert note is not None
+    reads["report"] = (data["raters"], data["notices"], " ".join(note.group(1).split()))
+    return reads
+
+
+def test_nothing_the_subject_reads_tells_whether_the_manager_had_added_raters_she_names(
+    team: Team, cycle_build: Callable[..., Cycle]
+) -> None:
+    alone = _subject_reads(team, cycle_build, name="Review alone", manager_added=False)
+    together = _subject_reads(team, cycle_build, name="Review together", manager_added=True)
+    assert [read for read, seen in alone.items() if together[read] != seen] == []
+    # and what she reads says what it should: the address she gave counts nowhere, as she was told
+    assert "Ann named you as a rater" in alone["survey page of the address she gave"]
+    assert any("Outside raters this person nominated count in no score" in notice for notice in alone["report"][1])
+
+
+def test_raters_the_manager_takes_off_her_list_stay_off_when_she_sends_it_again(
+    nominating: Cycle, team: Team, client: Client
+) -> None:
+    # given: Ann named Ben (whom the manager had added too), Cat, Dan, kim@ and zed@partner.test
+    ann = nominating.subjects.select_related("person").get(person__name="Ann")
+    ben, cat, dan = person(team, "Ben"), person(team, "Cat"), person(team, "Dan")
+    services.rater_add(cycle=nominating, subject=ann, email=ben.email, group=Group.PEER)
+    url = _link(team, "Ann")
+    client.post(url, {"peers": [ben.pk, cat.pk, dan.pk], "others": "kim@partner.test\nzed@partner.test"})
+    # when: the manager takes Ben and zed off it
+    for email in (ben.email.lower(), "zed@partner.test"):
+        services.rater_remove(cycle=nominating, invitation=Invitation.objects.get(subject=ann, rater_email=email))
+    # then: her page shows the list as the manager left it
+    checked, others = _page_list(client.get(url).content.decode())
+    assert (checked, others) == ({str(cat.pk), str(dan.pk)}, "kim@partner.test")
+    # and sending it again, one outside rater added, brings neither back
+    response = client.post(url, {"peers": sorted(checked), "others": f"{others}\nlou@partner.test"})
+    assert response.status_code == 200 and "Thank you" in response.content.decode()
+    asked = set(ann.invitations.filter(group__in=services.NOMINATED_GROUPS).values_list("rater_email", flat=True))
+    assert asked == {cat.email.lower(), dan.email.lower(), "kim@partner.test", "lou@partner.test"}
