@@ -249,12 +249,13 @@ class Invitation(models.Model):
     subject = models.ForeignKey(Subject, on_delete=models.CASCADE, related_name="invitations")
     group = models.CharField(max_length=20, choices=Group.choices)
     source = models.CharField(max_length=20, choices=Source.choices, default=Source.REPORTING_LINES)
-    # A rater the manager had added by hand and the subject then nominated too: the subject's
-    # nomination (``source``), as every rater the subject names is, so that nothing the subject
-    # reads (their report's counts and notices, the survey page of an address they gave) tells
-    # them the manager had chosen this one. Given back to the manager, not deleted, if the
-    # subject's next list leaves them out (``surveys.services.nominations``).
-    added_by_manager_too = models.BooleanField(default=False)
+    # A rater the manager had added by hand and the subject then nominated too is the subject's
+    # nomination (``source``, ``group``), as every rater the subject names is, so that nothing
+    # the subject reads (their report's counts and notices, what an address they gave receives)
+    # tells them the manager had chosen this one. This keeps the group the manager had given
+    # (empty for every other rater): given back to the manager, not deleted, if the subject's
+    # next list leaves them out (``surveys.services.nominations``).
+    manager_added_as = models.CharField(max_length=20, choices=Group.choices, blank=True)
     rater_name = models.CharField(max_length=200, blank=True)
     rater_email = models.EmailField(help_text="Stored lower-cased.")
     rater_person = models.ForeignKey(
@@ -475,7 +476,7 @@ class Nomination(models.Model):
     The subject's page shows the list as the subject sent it (``sent_peer_ids``,
     ``sent_outside``, less the raters the manager removed), not the draft invitations it
     became: those also hold what only the manager chose, which the subject's page must not
-    show (a rater both chose is asked once, see ``Invitation.added_by_manager_too``).
+    show (a rater both chose is asked once, see ``Invitation.manager_added_as``).
     """
 
     subject = models.OneToOneField(Subject, on_delete=models.CASCADE, related_name="nomination")

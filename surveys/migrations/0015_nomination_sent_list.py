@@ -39,8 +39,18 @@ class Migration(migrations.Migration):
         ),
         migrations.AddField(
             model_name="invitation",
-            name="added_by_manager_too",
-            field=models.BooleanField(default=False),
+            name="manager_added_as",
+            field=models.CharField(
+                blank=True,
+                choices=[
+                    ("self", "Self"),
+                    ("manager", "Manager"),
+                    ("peer", "Peers"),
+                    ("direct_report", "Direct reports"),
+                    ("outside", "Outside raters"),
+                ],
+                max_length=20,
+            ),
         ),
         migrations.RunPython(sent_lists_fill, migrations.RunPython.noop),
     ]

@@ -9,9 +9,11 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from surveys.models import (
+    ANONYMOUS_GROUPS,
     Cycle,
     Group,
     Invitation,
@@ -112,11 +114,11 @@ def nomination_submit(*, nomination: Nomination, peers: list[Person], others: li
         # Only the subject's own earlier nominations are replaced. Raters the manager added
         # stay: the coach is told how many the manager chose; one the subject had named too
         # is given back to the manager, as it was before.
-        drafts = Invitation.objects.filter(subject=subject, group__in=NOMINATED_GROUPS, status=Invitation.Status.DRAFT)
-        drafts.filter(source=Invitation.Source.NOMINATED, added_by_manager_too=True).update(
-            source=Invitation.Source.MANAGER, added_by_manager_too=False
+        drafts = Invitation.objects.filter(subject=subject, status=Invitation.Status.DRAFT)
+        drafts.filter(source=Invitation.Source.NOMINATED).exclude(manager_added_as="").update(
+            source=Invitation.Source.MANAGER, group=F("manager_added_as"), manager_added_as=""
         )
-        drafts.filter(source=Invitation.Source.NOMINATED).delete()
+        drafts.filter(source=Invitation.Source.NOMINATED, group__in=NOMINATED_GROUPS).delete()
         raters_bulk_add(
             cycle=cycle,
             raters=[
@@ -147,15 +149,19 @@ def nomination_submit(*, nomination: Nomination, peers: list[Person], others: li
         # notice on outside raters they named, the survey page of an address they gave — is
         # then the same whether or not the manager had chosen that rater. An outside rater the
         # subject named counts nowhere, whoever else named the address (``counts_nowhere``).
-        # The name too is the one the subject gave (the rater's emails greet them by it).
+        # The group and the name too are those the subject gave (the group decides where the
+        # answers count, the rater's emails greet them by the name); the manager's group is
+        # kept, to be given back.
         named = {email_normalize(person.email): (Group.PEER, person.name) for person in peers}
         named |= {email: (Group.OUTSIDE, other.name) for other, email in zip(others, emails, strict=True)}
-        for invitation in drafts.filter(source=Invitation.Source.MANAGER, rater_email__in=named):
-            group, name = named[invitation.rater_email]
-            if invitation.group == group:
-                Invitation.objects.filter(pk=invitation.pk).update(
-                    source=Invitation.Source.NOMINATED, added_by_manager_too=True, rater_name=name[:200]
-                )
+        chosen_by_hand = drafts.filter(
+            source=Invitation.Source.MANAGER, group__in=ANONYMOUS_GROUPS, rater_email__in=named
+        ).values_list("pk", "group", "rater_email")
+        for invitation_id, manager_group, email in chosen_by_hand:
+            group, name = named[email]
+            Invitation.objects.filter(pk=invitation_id).update(
+                source=Invitation.Source.NOMINATED, group=group, manager_added_as=manager_group, rater_name=name[:200]
+            )
         # The list as sent, for the subject's page.
         sent = {
             "submitted_at": timezone.now(),

@@ -340,28 +340,31 @@ def test_a_rater_the_manager_added_and_the_subject_names_too_is_hers_until_her_l
     nominating: Cycle, team: Team, client: Client
 ) -> None:
     ann = nominating.subjects.select_related("person").get(person__name="Ann")
-    services.rater_add(cycle=nominating, subject=ann, email="chosen@manager.test", group=Group.OUTSIDE)
+    # (in another group than the one she will give: the manager's is kept, to be given back)
+    services.rater_add(cycle=nominating, subject=ann, email="chosen@manager.test", group=Group.DIRECT_REPORT)
     url = _link(team, "Ann")
     # the subject's page shows her own nominations only, not whom the manager added
     assert "chosen@manager.test" not in client.get(url).content.decode()
     peers = [person(team, "Ben").pk, person(team, "Cat").pk]
 
-    def outside() -> dict[str, tuple[str, bool]]:
-        rows = ann.invitations.filter(group=Group.OUTSIDE).values_list("rater_email", "source", "added_by_manager_too")
-        return {email: (source, too) for email, source, too in rows}
+    def outside() -> dict[str, tuple[str, str, str]]:
+        rows = ann.invitations.exclude(group=Group.SELF).exclude(group=Group.MANAGER)
+        return {
+            email: tuple(rest)
+            for email, *rest in rows.values_list("rater_email", "group", "source", "manager_added_as")
+        }
 
     client.post(url, {"peers": peers, "others": "mine@partner.test"})
-    assert outside() == {
-        "chosen@manager.test": (Invitation.Source.MANAGER, False),
-        "mine@partner.test": (Invitation.Source.NOMINATED, False),
-    }
-    # when she names the manager's rater too, it is asked once, as her nomination: an address
-    # she gave counts nowhere, whoever else gave it
+    assert outside()["chosen@manager.test"] == (Group.DIRECT_REPORT, Invitation.Source.MANAGER, "")
+    assert outside()["mine@partner.test"] == (Group.OUTSIDE, Invitation.Source.NOMINATED, "")
+    # when she names the manager's rater too, it is asked once, as her nomination, in the group
+    # she gave: an address she gave counts nowhere, whoever else gave it
     client.post(url, {"peers": peers, "others": "chosen@manager.test"})
-    assert outside() == {"chosen@manager.test": (Invitation.Source.NOMINATED, True)}
-    # and when her next list leaves it out, it is the manager's again, not gone
+    assert "mine@partner.test" not in outside()
+    assert outside()["chosen@manager.test"] == (Group.OUTSIDE, Invitation.Source.NOMINATED, Group.DIRECT_REPORT)
+    # and when her next list leaves it out, it is the manager's again, as the manager had it
     client.post(url, {"peers": peers, "others": ""})
-    assert outside() == {"chosen@manager.test": (Invitation.Source.MANAGER, False)}
+    assert outside()["chosen@manager.test"] == (Group.DIRECT_REPORT, Invitation.Source.MANAGER, "")
 
 
 def _page_list(page: str) -> tuple[set[str], str]:
@@ -473,7 +476,8 @@ def _subject_reads(team: Team, cycle_build: Callable[..., Cycle], *, name: str, 
     ben, cat = person(team, "Ben"), person(team, "Cat")
     if manager_added:
         services.rater_add(cycle=cycle, subject=ann, email=ben.email, group=Group.PEER)
-        services.rater_add(cycle=cycle, subject=ann, email="lee@partner.test", group=Group.OUTSIDE, name="Lee M")
+        # in a group of the manager's own: hers is the one that counts
+        services.rater_add(cycle=cycle, subject=ann, email="lee@partner.test", group=Group.DIRECT_REPORT, name="Lee M")
     send_queued()
     (asked,) = [m for m in outbox_for(ann.person.email) if f'"{name}"' in m.body and "/n/" in m.body]
     link = re.search(r"http://testserver(/n/[^/]+/)", asked.body)
