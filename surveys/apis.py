@@ -314,14 +314,19 @@ class RaterSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Invitation
-        fields = ["id", "subject", "subject_name", "group", "source", "email", "name"]
+        fields = ["id", "subject", "subject_name", "group", "source", "manager_added_as", "email", "name"]
         read_only_fields = fields
         extra_kwargs = {
             "source": {
                 "help_text": "Who chose the rater. An outside rater the subject nominated counts in no score and "
                 "is quoted nowhere (an address the subject gave could be their own); one the manager added "
                 "counts as usual."
-            }
+            },
+            "manager_added_as": {
+                "help_text": "For a rater the manager had added and the subject then nominated too: the group the "
+                "manager had given. Such a rater counts as the subject's nomination while the subject's list names "
+                "them, and is the manager's again, in this group, if it no longer does. Empty for every other rater."
+            },
         }
 
 

@@ -222,7 +222,16 @@ def raters_list(*, cycle: Cycle) -> QuerySet[Invitation]:
     return (
         Invitation.objects.filter(cycle=cycle)
         .select_related("subject__person")
-        .only("id", "group", "source", "rater_email", "rater_name", "subject__id", "subject__person__name")
+        .only(
+            "id",
+            "group",
+            "source",
+            "manager_added_as",
+            "rater_email",
+            "rater_name",
+            "subject__id",
+            "subject__person__name",
+        )
         .order_by("subject__person__name", "group", "rater_email")
     )
 

@@ -362,6 +362,16 @@ def test_a_rater_the_manager_added_and_the_subject_names_too_is_hers_until_her_l
     client.post(url, {"peers": peers, "others": "chosen@manager.test"})
     assert "mine@partner.test" not in outside()
     assert outside()["chosen@manager.test"] == (Group.OUTSIDE, Invitation.Source.NOMINATED, Group.DIRECT_REPORT)
+    # the manager is told, on the raters page and in the API
+    manager = Client()
+    manager.force_login(team.manager)
+    raters = " ".join(manager.get(f"/cycles/{nominating.pk}/raters/").content.decode().split())
+    assert '&lt;chosen@manager.test&gt;</span> <span class="muted">(chosen by Ann: counts in no score)</span>' in raters
+    assert "(added by you too; counted as Ann's choice while on that list)" in raters
+    api = APIClient()
+    api.force_authenticate(team.manager)
+    rows = api.get(f"/api/cycles/{nominating.pk}/raters/").json()["results"]
+    assert {row["email"]: row["manager_added_as"] for row in rows}["chosen@manager.test"] == Group.DIRECT_REPORT
     # and when her next list leaves it out, it is the manager's again, as the manager had it
     client.post(url, {"peers": peers, "others": ""})
     assert outside()["chosen@manager.test"] == (Group.DIRECT_REPORT, Invitation.Source.MANAGER, "")
