@@ -11,6 +11,7 @@ from typing import Any
 from django.db.models import Count
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import serializers, status
+from rest_framework.exceptions import NotFound
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -364,11 +365,13 @@ class RaterListApi(PaginatedListApi):
 
 
 class RaterDetailApi(APIView):
-    @extend_schema(responses={204: None}, summary="Remove a rater (before launch)")
+    @extend_schema(responses={204: None, 404: DetailSerializer}, summary="Remove a rater (before launch)")
     def delete(self, request: Request, cycle_id: int, rater_id: int) -> Response:
         cycle = selectors.cycle_get_for_user(user=request.user, cycle_id=cycle_id)
         invitation = selectors.invitation_get_for_cycle(cycle=cycle, invitation_id=rater_id)
-        services.rater_remove(cycle=cycle, invitation=invitation)
+        if not services.rater_remove(cycle=cycle, invitation=invitation):
+            # The subject sent their list again since this rater was read: it is not there now.
+            raise NotFound("No such rater now: the subject's list was sent again. Read the raters again.")
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

@@ -12,7 +12,7 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
@@ -335,13 +335,19 @@ def cycle_raters(request: HttpRequest, cycle_id: int) -> HttpResponse:
 @require_POST
 def rater_remove(request: HttpRequest, cycle_id: int, rater_id: int) -> HttpResponse:
     cycle = selectors.cycle_get_for_user(user=request.user, cycle_id=cycle_id)
-    invitation = selectors.invitation_get_for_cycle(cycle=cycle, invitation_id=rater_id)
     try:
-        services.rater_remove(cycle=cycle, invitation=invitation)
+        invitation = selectors.invitation_get_for_cycle(cycle=cycle, invitation_id=rater_id)
+        removed = services.rater_remove(cycle=cycle, invitation=invitation)
+    except Http404:
+        removed = False
     except ValidationError as error:
         messages.error(request, _error_text(error))
-    else:
+        return _raters_page(request, cycle)
+    if removed:
         messages.success(request, f"{invitation.rater_email} removed.")
+    else:
+        # A subject's list sent again since the page was shown replaces their nominations.
+        messages.info(request, "That rater was no longer on the list (a list was sent again since): see it below.")
     return _raters_page(request, cycle)
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from surveys.models import (
@@ -119,49 +119,60 @@ def nomination_submit(*, nomination: Nomination, peers: list[Person], others: li
             source=Invitation.Source.MANAGER, group=F("manager_added_as"), manager_added_as=""
         )
         drafts.filter(source=Invitation.Source.NOMINATED, group__in=NOMINATED_GROUPS).delete()
+        # A rater the manager had added and the subject names too is asked once and becomes the
+        # subject's nomination, like every rater the subject names: what the subject reads —
+        # their report's counts of who chose whom, the notice on outside raters they named, what
+        # an address they gave receives — is then the same whether or not the manager had chosen
+        # that rater. An outside rater the subject named counts nowhere, whoever else named the
+        # address (``counts_nowhere``). Group, name, person and address become those the subject
+        # gave (the group decides where the answers count, the emails greet the rater by the
+        # name and go to the address); the manager's group is kept, to be given back. A teammate
+        # is found by person too, so that one whose address changed since the manager added them
+        # is not asked twice.
+        named: dict[str, RaterSpec] = {}
+        for person in peers:
+            named[email_normalize(person.email)] = RaterSpec(
+                subject=subject, group=Group.PEER, email=person.email, name=person.name, person=person
+            )
+        for other, email in zip(others, emails, strict=True):
+            named[email] = RaterSpec(subject=subject, group=Group.OUTSIDE, email=email, name=other.name)
+        by_person = {spec.person.pk: email for email, spec in named.items() if spec.person is not None}
+        chosen_by_hand = drafts.filter(
+            Q(rater_email__in=named) | Q(rater_person_id__in=by_person),
+            source=Invitation.Source.MANAGER,
+            group__in=ANONYMOUS_GROUPS,
+        ).values_list("pk", "group", "rater_email", "rater_person_id")
+        asked: set[str] = set()
+        for invitation_id, manager_group, address, person_id in chosen_by_hand:
+            email = address if address in named else by_person[person_id]
+            taken = Invitation.objects.filter(subject=subject, rater_email=email).exclude(pk=invitation_id)
+            if email in asked or (email != address and taken.exists()):
+                continue
+            asked.add(email)
+            spec = named[email]
+            Invitation.objects.filter(pk=invitation_id).update(
+                source=Invitation.Source.NOMINATED,
+                group=spec.group,
+                manager_added_as=manager_group,
+                rater_name=spec.name[:200],
+                rater_email=email,
+                rater_person=spec.person,
+            )
         raters_bulk_add(
             cycle=cycle,
             raters=[
                 RaterSpec(
                     subject=subject,
-                    group=Group.PEER,
-                    email=person.email,
-                    name=person.name,
-                    person=person,
+                    group=spec.group,
+                    email=email,
+                    name=spec.name,
+                    person=spec.person,
                     source=Invitation.Source.NOMINATED,
                 )
-                for person in peers
-            ]
-            + [
-                RaterSpec(
-                    subject=subject,
-                    group=Group.OUTSIDE,
-                    email=other.email,
-                    name=other.name,
-                    source=Invitation.Source.NOMINATED,
-                )
-                for other in others
+                for email, spec in named.items()
+                if email not in asked
             ],
         )
-        # A rater the manager had added and the subject names too is asked once (the insert
-        # above skipped them) and becomes the subject's nomination, like every rater the
-        # subject names: what the subject reads — their report's counts of who chose whom, the
-        # notice on outside raters they named, the survey page of an address they gave — is
-        # then the same whether or not the manager had chosen that rater. An outside rater the
-        # subject named counts nowhere, whoever else named the address (``counts_nowhere``).
-        # The group and the name too are those the subject gave (the group decides where the
-        # answers count, the rater's emails greet them by the name); the manager's group is
-        # kept, to be given back.
-        named = {email_normalize(person.email): (Group.PEER, person.name) for person in peers}
-        named |= {email: (Group.OUTSIDE, other.name) for other, email in zip(others, emails, strict=True)}
-        chosen_by_hand = drafts.filter(
-            source=Invitation.Source.MANAGER, group__in=ANONYMOUS_GROUPS, rater_email__in=named
-        ).values_list("pk", "group", "rater_email")
-        for invitation_id, manager_group, email in chosen_by_hand:
-            group, name = named[email]
-            Invitation.objects.filter(pk=invitation_id).update(
-                source=Invitation.Source.NOMINATED, group=group, manager_added_as=manager_group, rater_name=name[:200]
-            )
         # The list as sent, for the subject's page.
         sent = {
             "submitted_at": timezone.now(),

@@ -123,14 +123,25 @@ def rater_add(*, cycle: Cycle, subject: Subject, email: str, group: str, name: s
         raise ValidationError({"email": f"{email} is already asked to rate {subject.person.name}."}) from error
 
 
-def rater_remove(*, cycle: Cycle, invitation: Invitation) -> None:
+def rater_remove(*, cycle: Cycle, invitation: Invitation) -> bool:
+    """Take a rater off the list before launch; ``False`` if they are no longer on it (the
+    subject sent their list again since ``invitation`` was read)."""
     _cycle_editable_raters(cycle)
     with transaction.atomic():
-        # Under the cycle row's lock, as a subject's list is replaced (nomination_submit).
-        Cycle.objects.select_for_update(no_key=True).get(pk=cycle.pk)
-        removed, _ = Invitation.objects.filter(pk=invitation.pk, cycle=cycle, status=Invitation.Status.DRAFT).delete()
-        if removed and invitation.source == Invitation.Source.NOMINATED:
-            _nominated_rater_forget(invitation)
+        # Under the cycle row's lock, as a launch and a subject's new list (nomination_submit)
+        # take it, and read again under it: what the page showed may have changed since.
+        _cycle_editable_raters(Cycle.objects.select_for_update(no_key=True).get(pk=cycle.pk))
+        current = (
+            Invitation.objects.select_for_update()
+            .filter(pk=invitation.pk, cycle=cycle, status=Invitation.Status.DRAFT)
+            .first()
+        )
+        if current is None:
+            return False
+        current.delete()
+        if current.source == Invitation.Source.NOMINATED:
+            _nominated_rater_forget(current)
+        return True
 
 
 def _nominated_rater_forget(invitation: Invitation) -> None:

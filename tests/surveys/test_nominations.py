@@ -545,3 +545,72 @@ def test_raters_the_manager_takes_off_her_list_stay_off_when_she_sends_it_again(
     assert response.status_code == 200 and "Thank you" in response.content.decode()
     asked = set(ann.invitations.filter(group__in=services.NOMINATED_GROUPS).values_list("rater_email", flat=True))
     assert asked == {cat.email.lower(), dan.email.lower(), "kim@partner.test", "lou@partner.test"}
+
+
+def test_a_teammate_the_manager_added_under_an_address_since_changed_is_asked_once_when_named(
+    nominating: Cycle, team: Team, client: Client
+) -> None:
+    # given: the manager added Ben at an address Ben has since left behind
+    ann = nominating.subjects.select_related("person").get(person__name="Ann")
+    ben, cat = person(team, "Ben"), person(team, "Cat")
+    services.rater_add(cycle=nominating, subject=ann, email="ben.old@example.test", group=Group.PEER)
+    Invitation.objects.filter(subject=ann, rater_email="ben.old@example.test").update(rater_person=ben)
+    url = _link(team, "Ann")
+    # when: Ann names him
+    client.post(url, {"peers": [ben.pk, cat.pk], "others": ""})
+    # then: he is asked once, at his address now, as her nomination
+    rows = list(ann.invitations.filter(rater_person=ben).values_list("rater_email", "source", "manager_added_as"))
+    assert rows == [(ben.email.lower(), Invitation.Source.NOMINATED, Group.PEER)]
+    # and the manager taking him off her list takes him off her page
+    services.rater_remove(cycle=nominating, invitation=Invitation.objects.get(subject=ann, rater_person=ben))
+    assert _page_list(client.get(url).content.decode())[0] == {str(cat.pk)}
+
+
+def test_a_remove_of_a_rater_the_subject_sent_again_since_removes_nothing_and_says_so(
+    nominating: Cycle, team: Team, client: Client, manager: Any
+) -> None:
+    ann = nominating.subjects.select_related("person").get(person__name="Ann")
+    peers = [person(team, "Ben").pk, person(team, "Cat").pk]
+    url = _link(team, "Ann")
+    client.post(url, {"peers": peers, "others": "kim@partner.test"})
+    # the manager's page shows kim@ with a remove button; meanwhile Ann sends her list again
+    shown = Invitation.objects.get(subject=ann, rater_email="kim@partner.test")
+    client.post(url, {"peers": peers, "others": "kim@partner.test"})
+    manager_client = Client()
+    manager_client.force_login(manager)
+    page = manager_client.post(f"/cycles/{nominating.pk}/raters/{shown.pk}/remove/", follow=True).content.decode()
+    assert "That rater was no longer on the list (a list was sent again since): see it below." in page
+    # nothing changed: kim@ is asked and on her page
+    assert ann.invitations.filter(rater_email="kim@partner.test").exists()
+    assert _page_list(client.get(url).content.decode())[1] == "kim@partner.test"
+    # the API says the same with a 404, naming why
+    api = APIClient()
+    api.force_authenticate(manager)
+    now = Invitation.objects.get(subject=ann, rater_email="kim@partner.test")
+    client.post(url, {"peers": peers, "others": "kim@partner.test"})
+    answer = api.delete(f"/api/cycles/{nominating.pk}/raters/{now.pk}/")
+    assert answer.status_code == 404
+
+
+def test_a_remove_read_before_the_subject_named_the_managers_rater_takes_it_off_her_page_too(
+    nominating: Cycle, team: Team, client: Client
+) -> None:
+    # given: the manager's page shows lee@, whom the manager added; Ann then names lee@ too
+    ann = nominating.subjects.select_related("person").get(person__name="Ann")
+    services.rater_add(cycle=nominating, subject=ann, email="lee@partner.test", group=Group.OUTSIDE)
+    shown = Invitation.objects.get(subject=ann, rater_email="lee@partner.test")
+    url = _link(team, "Ann")
+    peers = [person(team, "Ben").pk, person(team, "Cat").pk]
+    client.post(url, {"peers": peers, "others": "lee@partner.test"})
+    # when: the manager removes lee@ from the page read before
+    assert services.rater_remove(cycle=nominating, invitation=shown) is True
+    # then: lee@ is off her page as well, and her list sent again does not bring them back
+    assert _page_list(client.get(url).content.decode()) == ({str(pk) for pk in peers}, "")
+    client.post(url, {"peers": peers, "others": ""})
+    assert not ann.invitations.filter(rater_email="lee@partner.test").exists()
+    # and a remove of a rater whose list was replaced since removes nothing, and says so
+    client.post(url, {"peers": peers, "others": "kim@partner.test"})
+    kim = Invitation.objects.get(subject=ann, rater_email="kim@partner.test")
+    client.post(url, {"peers": peers, "others": "kim@partner.test"})
+    assert services.rater_remove(cycle=nominating, invitation=kim) is False
+    assert ann.invitations.filter(rater_email="kim@partner.test").exists()
