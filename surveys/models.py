@@ -271,6 +271,14 @@ class Invitation(models.Model):
             models.UniqueConstraint(
                 fields=["cycle", "subject", "rater_email"], name="invitation_unique_rater_per_subject"
             ),
+            # One person, one invitation per subject, whatever addresses they had: a teammate
+            # asked twice (at an address since changed, say) would answer twice, and a group of
+            # k answers would be fewer than k people.
+            models.UniqueConstraint(
+                fields=["subject", "rater_person"],
+                condition=models.Q(rater_person__isnull=False),
+                name="invitation_unique_person_per_subject",
+            ),
         ]
         # No index holds the status: a submit's claim, which changes only the status, is then a
         # heap-only update that writes no index entry (the table keeps room on each page for it,

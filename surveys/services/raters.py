@@ -120,6 +120,13 @@ def rater_add(*, cycle: Cycle, subject: Subject, email: str, group: str, name: s
                 source=Invitation.Source.MANAGER,
             )
     except IntegrityError as error:
+        asked = None
+        if person is not None:
+            asked = subject.invitations.filter(rater_person=person).exclude(rater_email=email).first()
+        if person is not None and asked is not None:
+            raise ValidationError(
+                {"email": f"{person.name} is already asked to rate {subject.person.name}, at {asked.rater_email}."}
+            ) from error
         raise ValidationError({"email": f"{email} is already asked to rate {subject.person.name}."}) from error
 
 

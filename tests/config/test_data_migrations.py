@@ -170,3 +170,32 @@ def test_upgrading_keeps_the_list_each_subject_sent_for_their_page() -> None:
     assert ann.sent_outside == [{"name": "Kim", "email": "kim@partner.test"}]
     ben = Nomination.objects.get(subject_id=subjects["ben"].pk)
     assert (ben.sent_peer_ids, ben.sent_outside) == ([], [])
+
+
+def test_upgrading_keeps_a_person_asked_twice_about_a_subject_linked_to_one_invitation() -> None:
+    # given: a person asked twice about one subject, at two addresses, before that was refused
+    before = [("surveys", "0015_nomination_sent_list")]
+    executor = MigrationExecutor(connection)
+    executor.migrate(before)
+    apps = executor.loader.project_state(before).apps
+    user = apps.get_model("auth", "User").objects.create(username="duplicates-manager")
+    questionnaire = apps.get_model("surveys", "Questionnaire").objects.create(name="Upgrade", version=1)
+    team = apps.get_model("surveys", "Team").objects.create(name="Upgrade", manager=user)
+    person_model = apps.get_model("surveys", "Person")
+    ann = person_model.objects.create(team=team, name="ann", email="ann@up.test")
+    ben = person_model.objects.create(team=team, name="ben", email="ben.new@up.test")
+    cycle = apps.get_model("surveys", "Cycle").objects.create(
+        team=team, name="open", created_by=user, questionnaire=questionnaire, deadline=timezone.now(), status="open"
+    )
+    subject = apps.get_model("surveys", "Subject").objects.create(cycle=cycle, person=ann)
+    invitation_model = apps.get_model("surveys", "Invitation")
+    first, second = (
+        invitation_model.objects.create(cycle=cycle, subject=subject, group="peer", rater_email=email, rater_person=ben)
+        for email in ("ben.old@up.test", "ben.new@up.test")
+    )
+    # when
+    executor = MigrationExecutor(connection)
+    executor.migrate(executor.loader.graph.leaf_nodes())
+    # then: both invitations are kept, the first one alone names the person
+    linked = dict(Invitation.objects.filter(subject_id=subject.pk).values_list("pk", "rater_person_id"))
+    assert linked == {first.pk: ben.pk, second.pk: None}

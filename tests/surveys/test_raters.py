@@ -108,3 +108,31 @@ def test_the_draft_and_the_cycle_list_warn_before_launch(
     assert "Direct reports: 2 invited, fewer than 3" in raters
     listing = signed_in.get("/cycles/").content.decode()
     assert f"{at_risk} at risk" in listing
+
+
+def test_a_person_already_asked_about_a_subject_is_not_asked_again_at_another_address(
+    team: Team, cycle_build: Callable[..., Cycle]
+) -> None:
+    from django.core.exceptions import ValidationError
+    from django.db import IntegrityError, transaction
+
+    from surveys.models import Invitation
+
+    # given: a peer is asked about Ann by default; the peer's address then changes
+    cycle = cycle_build(team)
+    ann = cycle.subjects.get(person__name="Ann")
+    asked = ann.invitations.filter(group=Group.PEER, rater_person__isnull=False).select_related("rater_person")[0]
+    cat = asked.rater_person
+    assert cat is not None
+    services.person_update(person=cat, name=cat.name, email="cat.new@example.test", reports_to=cat.reports_to)
+    # when: the manager adds the new address for Ann
+    with pytest.raises(ValidationError) as refused:
+        services.rater_add(cycle=cycle, subject=ann, email="cat.new@example.test", group=Group.PEER)
+    # then: refused, naming where the peer is asked already; they answer once
+    assert refused.value.message_dict["email"] == [f"{cat.name} is already asked to rate Ann, at {asked.rater_email}."]
+    assert ann.invitations.filter(rater_person=cat).count() == 1
+    # and the database holds it whatever writes the row
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Invitation.objects.create(
+            cycle=cycle, subject=ann, group=Group.PEER, rater_email="cat.other@example.test", rater_person=cat
+        )
