@@ -30,7 +30,7 @@ from surveys.forms import (
     TeamForm,
     form_errors_apply,
 )
-from surveys.models import Cycle, Reminder
+from surveys.models import Cycle, Invitation, Reminder
 from surveys.signals import CloseRefused
 
 
@@ -287,7 +287,11 @@ def cycle_raters(request: HttpRequest, cycle_id: int) -> HttpResponse:
         except ValidationError as error:
             form_errors_apply(form, error, renames={"status": "__all__"})
         else:
-            messages.success(request, f"{invitation.rater_email} added.")
+            if invitation.source == Invitation.Source.NOMINATED:
+                name = invitation.subject.person.name
+                messages.success(request, f"{invitation.rater_email} is on {name}'s own list: added by you too.")
+            else:
+                messages.success(request, f"{invitation.rater_email} added.")
             return redirect("surveys:cycle-raters", cycle_id=cycle.pk)
     # A page of subjects at a time, each with its raters: a cycle of a thousand people has ten
     # thousand. The approvals still pending and the subjects short of k are the whole cycle's.

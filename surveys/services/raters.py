@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from surveys.models import (
+    ANONYMOUS_GROUPS,
     Cycle,
     Group,
     Invitation,
@@ -120,6 +121,8 @@ def rater_add(*, cycle: Cycle, subject: Subject, email: str, group: str, name: s
                 source=Invitation.Source.MANAGER,
             )
     except IntegrityError as error:
+        if (nominated := _nominated_rater_claim(subject=subject, email=email, group=group)) is not None:
+            return nominated
         asked = None
         if person is not None:
             asked = subject.invitations.filter(rater_person=person).exclude(rater_email=email).first()
@@ -128,6 +131,35 @@ def rater_add(*, cycle: Cycle, subject: Subject, email: str, group: str, name: s
                 {"email": f"{person.name} is already asked to rate {subject.person.name}, at {asked.rater_email}."}
             ) from error
         raise ValidationError({"email": f"{email} is already asked to rate {subject.person.name}."}) from error
+
+
+def _nominated_rater_claim(*, subject: Subject, email: str, group: str) -> Invitation | None:
+    """A rater the manager adds whom the subject's list already names: recorded as the manager's
+    too (``Invitation.manager_added_as``), as when the manager had added them first, so that the
+    subject's next list leaving them out gives them to the manager rather than deleting them.
+    ``None`` if no such nomination is there."""
+    if group not in ANONYMOUS_GROUPS:
+        return None
+    with transaction.atomic():
+        # Under the cycle row's lock, as the subject's list is replaced (nomination_submit).
+        _cycle_editable_raters(Cycle.objects.select_for_update(no_key=True).get(pk=subject.cycle_id))
+        nominated = (
+            Invitation.objects.select_for_update()
+            .filter(
+                subject=subject,
+                rater_email=email,
+                status=Invitation.Status.DRAFT,
+                source=Invitation.Source.NOMINATED,
+                group__in=ANONYMOUS_GROUPS,
+                manager_added_as="",
+            )
+            .first()
+        )
+        if nominated is None:
+            return None
+        nominated.manager_added_as = group
+        nominated.save(update_fields=["manager_added_as"])
+    return nominated
 
 
 def rater_remove(*, cycle: Cycle, invitation: Invitation) -> bool:

@@ -614,3 +614,32 @@ def test_a_remove_read_before_the_subject_named_the_managers_rater_takes_it_off_
     client.post(url, {"peers": peers, "others": "kim@partner.test"})
     assert services.rater_remove(cycle=nominating, invitation=kim) is False
     assert ann.invitations.filter(rater_email="kim@partner.test").exists()
+
+
+def test_a_rater_the_manager_adds_after_the_subject_named_them_is_given_back_like_one_added_before(
+    nominating: Cycle, team: Team, client: Client, manager: Any
+) -> None:
+    ann = nominating.subjects.select_related("person").get(person__name="Ann")
+    peers = [person(team, "Ben").pk, person(team, "Cat").pk]
+    url = _link(team, "Ann")
+    client.post(url, {"peers": peers, "others": "lee@partner.test"})
+    # when: the manager adds lee@ too, from the raters page
+    manager_client = Client()
+    manager_client.force_login(manager)
+    page = manager_client.post(
+        f"/cycles/{nominating.pk}/raters/",
+        {"subject": ann.pk, "email": "lee@partner.test", "group": Group.DIRECT_REPORT},
+        follow=True,
+    ).content.decode()
+    # then: the manager is told, and the rater stays hers while her list names them
+    assert "lee@partner.test is on Ann&#x27;s own list: added by you too." in page
+    lee = Invitation.objects.get(subject=ann, rater_email="lee@partner.test")
+    assert (lee.group, lee.source, lee.manager_added_as) == (
+        Group.OUTSIDE,
+        Invitation.Source.NOMINATED,
+        Group.DIRECT_REPORT,
+    )
+    # and is the manager's when her list leaves them out, as if the manager had added them first
+    client.post(url, {"peers": peers, "others": ""})
+    lee.refresh_from_db()
+    assert (lee.group, lee.source, lee.manager_added_as) == (Group.DIRECT_REPORT, Invitation.Source.MANAGER, "")
