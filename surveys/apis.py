@@ -312,6 +312,14 @@ class RaterSerializer(serializers.ModelSerializer):
     subject_name = serializers.CharField(source="subject.person.name", read_only=True)
     email = serializers.EmailField(source="rater_email", read_only=True)
     name = serializers.CharField(source="rater_name", read_only=True)
+    manager_added_as = serializers.ChoiceField(
+        choices=Group.choices,
+        allow_blank=True,
+        read_only=True,
+        help_text="For a rater the manager had added and the subject then nominated too: the group the manager had "
+        "given. Such a rater counts as the subject's nomination while the subject's list names them, and is the "
+        'manager\'s again, in this group, if it no longer does. "" for every other rater.',
+    )
 
     class Meta:
         model = Invitation
@@ -322,11 +330,6 @@ class RaterSerializer(serializers.ModelSerializer):
                 "help_text": "Who chose the rater. An outside rater the subject nominated counts in no score and "
                 "is quoted nowhere (an address the subject gave could be their own); one the manager added "
                 "counts as usual."
-            },
-            "manager_added_as": {
-                "help_text": "For a rater the manager had added and the subject then nominated too: the group the "
-                "manager had given. Such a rater counts as the subject's nomination while the subject's list names "
-                "them, and is the manager's again, in this group, if it no longer does. Empty for every other rater."
             },
         }
 

@@ -315,7 +315,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     # Several models have a "status"; name each enum after its model instead of a hash.
-    "ENUM_NAME_OVERRIDES": {"CycleStatusEnum": "surveys.models.Cycle.Status"},
+    "ENUM_NAME_OVERRIDES": {"CycleStatusEnum": "surveys.models.Cycle.Status", "GroupEnum": "surveys.models.Group"},
     # Every error answer each operation can give (config/schema.py).
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
