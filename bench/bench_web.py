@@ -65,7 +65,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import psutil
 
 from bench.common import BASE_DIR, process_stop
-from config.embedded import free_port
+from config.embedded import die_with_parent, free_port
+from config.launcher import DEATH_SIGNALS
 
 CONNECTIONS = 16
 CLIENT_PROCESSES = 4
@@ -493,6 +494,9 @@ def stack_start(environment: dict[str, str], log: Path) -> list[subprocess.Popen
             stdout=subprocess.DEVNULL,  # the access log: a line per request, as in production
             stderr=output,
             start_new_session=True,
+            # A benchmark killed outright (SIGKILL, a closed terminal) takes its stack with it,
+            # as the run command does (config.launcher.DEATH_SIGNALS).
+            preexec_fn=die_with_parent(DEATH_SIGNALS["web"]),
         )
         worker = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "config", "worker", "--concurrency", "2", "--loglevel", "WARNING"],
@@ -501,6 +505,7 @@ def stack_start(environment: dict[str, str], log: Path) -> list[subprocess.Popen
             stdout=output,
             stderr=output,
             start_new_session=True,
+            preexec_fn=die_with_parent(DEATH_SIGNALS["worker"]),
         )
     return [web, worker]
 

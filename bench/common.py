@@ -40,7 +40,8 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 if str(BASE_DIR) not in sys.path:
     sys.path.insert(0, str(BASE_DIR))
 
-from config.embedded import EmbeddedServices
+from config.embedded import EmbeddedServices, die_with_parent
+from config.launcher import DEATH_SIGNALS
 
 
 def bench_django_setup(*, quiet: bool = True) -> EmbeddedServices:
@@ -157,6 +158,8 @@ def celery_worker_start(
         stdout=output,
         stderr=subprocess.STDOUT,
         start_new_session=True,
+        # A benchmark killed outright takes its worker with it, as the run command does.
+        preexec_fn=die_with_parent(DEATH_SIGNALS["worker"]),
     )
 
 

@@ -103,3 +103,52 @@ def test_a_benchmark_says_when_its_database_writes_less_than_production(capsys: 
         cursor.execute("SET synchronous_commit = on")
     durability_check()
     assert "synchronous_commit" not in capsys.readouterr().err
+
+
+@pytest.mark.timeout(SMOKE_TIMEOUT + 60)
+def test_a_web_benchmark_killed_outright_leaves_no_process_behind(tmp_path: Path) -> None:
+    """Seen to fail with the stack started without a parent-death signal: gunicorn and the
+    Celery worker stayed up after the SIGKILL, retrying a Redis that had gone."""
+    import signal
+    import time
+
+    import psutil
+
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if name not in {"DATABASE_URL", "REDIS_URL", "CACHE_URL", "DJANGO_SETTINGS_MODULE"}
+    }
+    env["TMPDIR"] = str(tmp_path)
+    bench = subprocess.Popen(
+        [sys.executable, str(BASE_DIR / "bench" / "bench_web.py"), "--smoke"],
+        cwd=BASE_DIR,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    started: list[psutil.Process] = []
+    try:
+        # given: the benchmark's whole stack is up (its web server and its worker among them)
+        deadline = time.monotonic() + SMOKE_TIMEOUT
+        while time.monotonic() < deadline and bench.poll() is None:
+            started = psutil.Process(bench.pid).children(recursive=True)
+            names = " ".join(" ".join(process.cmdline()) for process in started if process.is_running())
+            if "gunicorn" in names and "celery" in names:
+                break
+            time.sleep(0.2)
+        assert bench.poll() is None, "the benchmark ended before its stack was up"
+        time.sleep(1)  # the worker's pool processes too
+        started = psutil.Process(bench.pid).children(recursive=True)
+        # when
+        bench.send_signal(signal.SIGKILL)
+        bench.wait()
+        # then: every process it started ends by itself
+        _, alive = psutil.wait_procs(started, timeout=30)
+        assert [" ".join(process.cmdline()) for process in alive if process.is_running()] == []
+    finally:
+        if bench.poll() is None:
+            bench.kill()
+        for process in started:
+            if process.is_running():
+                process.kill()
