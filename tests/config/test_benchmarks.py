@@ -55,13 +55,7 @@ PRINTS = {
 pytestmark = pytest.mark.slow
 
 
-def test_every_benchmark_says_what_it_must_print() -> None:
-    assert {script.name for script in SCRIPTS} == set(PRINTS)
-
-
-@pytest.mark.timeout(SMOKE_TIMEOUT + 60)
-@pytest.mark.parametrize("script", SCRIPTS, ids=lambda script: script.name)
-def test_benchmark_runs_with_smoke_sizes_and_prints_figures(script: Path, tmp_path: Path) -> None:
+def _bench_environment(tmp_path: Path) -> dict[str, str]:
     # The benchmark starts its own PostgreSQL and Redis: the test run's servers (and the
     # settings module) are not handed down, or it would migrate and fill their databases.
     env = {
@@ -71,10 +65,20 @@ def test_benchmark_runs_with_smoke_sizes_and_prints_figures(script: Path, tmp_pa
     }
     # Its temporary files go where the test can see what it leaves behind.
     env["TMPDIR"] = str(tmp_path)
+    return env
+
+
+def test_every_benchmark_says_what_it_must_print() -> None:
+    assert {script.name for script in SCRIPTS} == set(PRINTS)
+
+
+@pytest.mark.timeout(SMOKE_TIMEOUT + 60)
+@pytest.mark.parametrize("script", SCRIPTS, ids=lambda script: script.name)
+def test_benchmark_runs_with_smoke_sizes_and_prints_figures(script: Path, tmp_path: Path) -> None:
     finished = subprocess.run(
         [sys.executable, str(script), "--smoke"],
         cwd=BASE_DIR,
-        env=env,
+        env=_bench_environment(tmp_path),
         capture_output=True,
         text=True,
         timeout=SMOKE_TIMEOUT,
@@ -114,16 +118,10 @@ def test_a_web_benchmark_killed_outright_leaves_no_process_behind(tmp_path: Path
 
     import psutil
 
-    env = {
-        name: value
-        for name, value in os.environ.items()
-        if name not in {"DATABASE_URL", "REDIS_URL", "CACHE_URL", "DJANGO_SETTINGS_MODULE"}
-    }
-    env["TMPDIR"] = str(tmp_path)
     bench = subprocess.Popen(
         [sys.executable, str(BASE_DIR / "bench" / "bench_web.py"), "--smoke"],
         cwd=BASE_DIR,
-        env=env,
+        env=_bench_environment(tmp_path),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

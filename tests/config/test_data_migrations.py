@@ -116,15 +116,20 @@ def test_upgrading_seals_open_answers_and_makes_closed_ones_forget_their_raters(
     assert "earlier scoring rules" in report.reason
 
 
-def test_upgrading_keeps_the_list_each_subject_sent_for_their_page() -> None:
-    # given: a list sent before the list was kept apart from its invitations
-    before = [("surveys", "0014_former_addresses")]
+def _team_before(before: list[tuple[str, str]]) -> tuple[Any, Any, Any, Any]:
+    """The schema at ``before``, its models, and a manager, a questionnaire and a team in it."""
     executor = MigrationExecutor(connection)
     executor.migrate(before)
     apps = executor.loader.project_state(before).apps
-    user = apps.get_model("auth", "User").objects.create(username="nominations-manager")
+    user = apps.get_model("auth", "User").objects.create(username="upgrade-team-manager")
     questionnaire = apps.get_model("surveys", "Questionnaire").objects.create(name="Upgrade", version=1)
     team = apps.get_model("surveys", "Team").objects.create(name="Upgrade", manager=user)
+    return apps, user, questionnaire, team
+
+
+def test_upgrading_keeps_the_list_each_subject_sent_for_their_page() -> None:
+    # given: a list sent before the list was kept apart from its invitations
+    apps, user, questionnaire, team = _team_before([("surveys", "0014_former_addresses")])
     people = {
         name: apps.get_model("surveys", "Person").objects.create(team=team, name=name, email=f"{name}@up.test")
         for name in ("ann", "ben", "cat")
@@ -174,13 +179,7 @@ def test_upgrading_keeps_the_list_each_subject_sent_for_their_page() -> None:
 
 def test_upgrading_keeps_a_person_asked_twice_about_a_subject_linked_to_one_invitation() -> None:
     # given: a person asked twice about one subject, at two addresses, before that was refused
-    before = [("surveys", "0015_nomination_sent_list")]
-    executor = MigrationExecutor(connection)
-    executor.migrate(before)
-    apps = executor.loader.project_state(before).apps
-    user = apps.get_model("auth", "User").objects.create(username="duplicates-manager")
-    questionnaire = apps.get_model("surveys", "Questionnaire").objects.create(name="Upgrade", version=1)
-    team = apps.get_model("surveys", "Team").objects.create(name="Upgrade", manager=user)
+    apps, user, questionnaire, team = _team_before([("surveys", "0015_nomination_sent_list")])
     person_model = apps.get_model("surveys", "Person")
     ann = person_model.objects.create(team=team, name="ann", email="ann@up.test")
     ben = person_model.objects.create(team=team, name="ben", email="ben.new@up.test")
