@@ -445,8 +445,9 @@ def _nomination_page(request: HttpRequest, token: str) -> HttpResponse:
         # One neutral page for unknown, replaced and closed links alike.
         return link_dead(render(request, "surveys/nomination_closed.html", status=404))
     subject = found.subject
-    # The list as the subject sent it, not the invitations it became: those leave out a rater
-    # the manager had already added, and would show the subject whom the manager chose.
+    # The list as the subject sent it (less the manager's removals), not the invitations it
+    # became: a rater both chose is converted to the subject's, but one the manager had in the
+    # manager's slot, say, is not, and an invitation read back would show whom the manager chose.
     initial = {
         "peers": found.sent_peer_ids,
         "others": "\n".join(

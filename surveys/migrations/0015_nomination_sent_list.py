@@ -11,9 +11,11 @@ def sent_lists_fill(apps: Any, schema_editor: Any) -> None:
     Nomination = apps.get_model("surveys", "Nomination")
     Invitation = apps.get_model("surveys", "Invitation")
     for nomination in Nomination.objects.filter(submitted_at__isnull=False).iterator():
-        drafts = Invitation.objects.filter(
-            subject_id=nomination.subject_id, source="nominated", group__in=("peer", "outside")
-        ).order_by("group", "rater_email")
+        drafts = list(
+            Invitation.objects.filter(
+                subject_id=nomination.subject_id, source="nominated", group__in=("peer", "outside")
+            ).order_by("group", "rater_email")
+        )
         nomination.sent_peer_ids = [
             draft.rater_person_id for draft in drafts if draft.group == "peer" and draft.rater_person_id is not None
         ]

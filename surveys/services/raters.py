@@ -165,7 +165,6 @@ def _nominated_rater_claim(*, subject: Subject, email: str, group: str) -> Invit
 def rater_remove(*, cycle: Cycle, invitation: Invitation) -> bool:
     """Take a rater off the list before launch; ``False`` if they are no longer on it (the
     subject sent their list again since ``invitation`` was read)."""
-    _cycle_editable_raters(cycle)
     with transaction.atomic():
         # Under the cycle row's lock, as a launch and a subject's new list (nomination_submit)
         # take it, and read again under it: what the page showed may have changed since.
